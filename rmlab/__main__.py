@@ -1,0 +1,5 @@
+import sys
+
+from rmlab.cli import main
+
+sys.exit(main())

@@ -1,0 +1,62 @@
+"""Atomic file writes: a reader never sees a half-written file, and a failed write leaves nothing behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert numpy / torch values (arrays, scalars) and containers of them into plain JSON types.
+
+    NaN and infinities become ``None`` so that the output is strict JSON.
+
+    >>> import numpy as np
+    >>> to_jsonable({"a": np.arange(3), "b": np.float32(0.5), "c": float("nan")})
+    {'a': [0, 1, 2], 'b': 0.5, 'c': None}
+    """
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if hasattr(value, "detach"):  # torch.Tensor
+        value = value.detach().cpu().numpy()
+    if hasattr(value, "tolist"):  # numpy array or numpy scalar
+        return to_jsonable(value.tolist()) if hasattr(value, "ndim") and value.ndim > 0 else _scalar(value.item())
+    return _scalar(value)
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"cannot convert {type(value).__name__} to JSON: {value!r}")
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any, *, indent: int | None = 2) -> Path:
+    return atomic_write_text(path, json.dumps(to_jsonable(obj), indent=indent, allow_nan=False) + "\n")

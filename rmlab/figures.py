@@ -1,0 +1,99 @@
+"""Named figures and the numbers behind them.
+
+Every figure of rmlab has a name. A notebook builds one :class:`FigureRecord` per figure, stores the plotted series and
+inputs with :meth:`FigureRecord.add_data`, states each pass criterion with :meth:`FigureRecord.check`, and calls
+:meth:`FigureRecord.save`, which writes ``<name>.png`` and ``<name>.json`` into the figures folder
+(``$RMLAB_FIGURES_DIR``, default ``figures/`` at the repository root). The JSON has one schema for all figures::
+
+    {"figure": str, "notebook": str, "seed": int, "quick": bool,
+     "data": {...the plotted series and inputs...},
+     "criteria": [{"name": str, "value": number, "op": "<"|"<="|">"|">="|"==", "threshold": number, "passed": bool}]}
+
+where ``passed`` is exactly ``value op threshold``.
+
+>>> rec = FigureRecord("demo", notebook="00_tour", seed=0, quick=True)
+>>> rec.check("variance is positive", 0.25, ">", 0.0)
+True
+>>> rec.passed, rec.failures()
+(True, [])
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import operator
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rmlab._io import atomic_write_bytes, atomic_write_json, to_jsonable
+
+OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq}
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def figures_dir() -> Path:
+    """Where figures go: ``$RMLAB_FIGURES_DIR`` if set (``rmlab reproduce --out`` sets it), else ``<repo>/figures``."""
+    return Path(os.environ.get("RMLAB_FIGURES_DIR", REPO_ROOT / "figures"))
+
+
+def quick_mode() -> bool:
+    """True when ``RMLAB_QUICK=1``: notebooks then pick their small configuration (what CI runs)."""
+    return os.environ.get("RMLAB_QUICK", "0") == "1"
+
+
+@dataclass
+class FigureRecord:
+    """The numbers behind one named figure, and its pass criteria."""
+
+    figure: str
+    notebook: str
+    seed: int
+    quick: bool
+    data: dict[str, Any] = field(default_factory=dict)
+    criteria: list[dict[str, Any]] = field(default_factory=list)
+
+    def add_data(self, **series: Any) -> None:
+        """Store plotted series or inputs under their names (numpy / torch values are converted to JSON)."""
+        self.data.update({name: to_jsonable(value) for name, value in series.items()})
+
+    def check(self, name: str, value: float, op: str, threshold: float) -> bool:
+        """Record the criterion ``value op threshold`` and return whether it holds (NaN never passes)."""
+        if op not in OPS:
+            raise ValueError(f"criterion {name!r}: op must be one of {sorted(OPS)}, got {op!r}")
+        value, threshold = _number(name, value), _number(name, threshold)
+        passed = not math.isnan(value) and bool(OPS[op](value, threshold))
+        self.criteria = [c for c in self.criteria if c["name"] != name]
+        self.criteria.append({"name": name, "value": value, "op": op, "threshold": threshold, "passed": passed})
+        return passed
+
+    @property
+    def passed(self) -> bool:
+        return all(c["passed"] for c in self.criteria)
+
+    def failures(self) -> list[str]:
+        return [f"{self.figure}: {c['name']}: {c['value']} {c['op']} {c['threshold']} is false"
+                for c in self.criteria if not c["passed"]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"figure": self.figure, "notebook": self.notebook, "seed": self.seed, "quick": self.quick,
+                "data": self.data, "criteria": self.criteria}
+
+    def save(self, fig, out_dir: str | os.PathLike | None = None) -> Path:
+        """Write ``<name>.png`` (from the matplotlib ``fig``) and ``<name>.json``; return the JSON path."""
+        out = Path(out_dir) if out_dir is not None else figures_dir()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=130, bbox_inches="tight")
+        atomic_write_bytes(out / f"{self.figure}.png", buf.getvalue())
+        return atomic_write_json(out / f"{self.figure}.json", self.to_dict())
+
+
+def _number(name: str, x: Any) -> float:
+    x = to_jsonable(x)
+    if x is None:
+        return math.nan
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise TypeError(f"criterion {name!r}: value and threshold must be numbers, got {x!r}")
+    return float(x)
