@@ -1,0 +1,6 @@
+"""Layer 1, theory: exact math of the papers on tabular and autoregressive toy policies (numpy/torch, no sampling).
+
+Modules: :mod:`~rmlab.theory.tabular` (softmax policies, variance, Lemma 7 gradient), :mod:`~rmlab.theory.accuracy`
+(pairwise accuracy, Def. 1), :mod:`~rmlab.theory.flow` (exact gradient flow and the time ``t_gamma``),
+:mod:`~rmlab.theory.constructions` (the RMs and policies of Thm 2/3/5/6, Best-of-N, the bounds).
+"""
