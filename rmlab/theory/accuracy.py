@@ -42,7 +42,7 @@ def pairwise_accuracy(r_rm, r_gold, weights=None) -> np.ndarray:
     i, j = np.triu_indices(n, k=1)                                          # the N(N-1)/2 unordered pairs
     correct = np.sign(rm[..., i] - rm[..., j]) == np.sign(gold[..., i] - gold[..., j])  # [..., P]
     if weights is None:
-        return correct.mean(-1)
+        return np.asarray(correct.mean(-1))
     w = np.asarray(weights, dtype=np.float64)
     try:
         w = np.broadcast_to(w, rm.shape)
@@ -54,4 +54,4 @@ def pairwise_accuracy(r_rm, r_gold, weights=None) -> np.ndarray:
     total = pair_w.sum(-1)
     if np.any(total <= 0):
         raise ValueError("weights put no mass on any pair of distinct outputs in some row (need two outputs > 0)")
-    return (pair_w * correct).sum(-1) / total
+    return np.asarray((pair_w * correct).sum(-1) / total)
