@@ -73,14 +73,13 @@ def reward_variance(rewards) -> np.ndarray:
 def whiten(rewards) -> np.ndarray:
     """(R − mean) / std with the mean and the *unbiased* std over all n·k entries (per leading index).
 
-    A reward model that is constant over all prompts and samples cannot be whitened: ValueError.
+    Rewards that are constant over all prompts and samples cannot be whitened: their whitened values are NaN (so that
+    one degenerate bootstrap resample does not stop the others; ``bootstrap_ci`` skips NaN resamples).
     """
     R = _check_rewards(rewards)
     mean = R.mean(axis=(-2, -1), keepdims=True)
     std = R.std(axis=(-2, -1), ddof=1, keepdims=True)
-    if np.any(std == 0):
-        raise ValueError("rewards are constant over all prompts and samples: whitened variance is undefined")
-    return (R - mean) / std
+    return (R - mean) / np.where(std > 0, std, np.nan)
 
 
 def per_prompt_whitened_variance(rewards) -> np.ndarray:
@@ -93,6 +92,7 @@ def whitened_reward_variance(rewards) -> np.ndarray:
     per-prompt variance of rewards whitened by their global mean and unbiased std. [..., n, k] -> [...].
 
     Invariant to r -> a·r + b (a != 0). In [0, k/(k-1)·(nk-1)/(nk)]; the upper end means no between-prompt spread.
+    NaN when the rewards are constant over all prompts and samples.
     """
     return per_prompt_whitened_variance(rewards).mean(axis=-1)
 
