@@ -1,0 +1,1 @@
+"""Layer 3: Hugging Face adapters -- loading, sampling, scoring, preference data, CHES on real models."""

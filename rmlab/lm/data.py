@@ -1,0 +1,214 @@
+"""Preference data, prompt lists, and rmlab's one tokenisation convention for (prompt, response) pairs.
+
+Tokenisation convention (used by scoring, CHES and the reward models alike):
+
+* prompt ids   = ``tokenizer(prompt)["input_ids"]`` with the special tokens the tokenizer adds itself (e.g. a BOS);
+  with ``chat_template=True``: ``apply_chat_template([{"role": "user", "content": prompt}],
+  add_generation_prompt=True)`` rendered to text, then tokenised with ``add_special_tokens=False`` (the template
+  already contains them).
+* response ids = ``tokenizer(response, add_special_tokens=False)["input_ids"]`` followed by ``eos_token_id``.
+
+The sequence the model sees is prompt ids + response ids. A prompt that tokenises to nothing, an empty response, or a
+pair longer than the model's context raises ``ValueError`` naming the pair (a ``max_length`` truncates the response
+instead, dropping its EOS when it does not fit).
+
+Preference formats (TRL's): *standard* -- ``prompt``, ``chosen``, ``rejected`` strings; *conversational* --
+``prompt`` a list holding one user message and ``chosen``/``rejected`` a list holding one assistant message
+(multi-turn prompts and system messages raise rather than being silently dropped). Both are returned as strings; other columns (e.g. ``score_chosen``) are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import datasets
+
+PREFERENCE_FIELDS = ("prompt", "chosen", "rejected")
+
+
+# ----------------------------------------------------------------------------------------------- tokenisation
+def encode_prompt(tokenizer, prompt: str, *, chat_template: bool = False) -> list[int]:
+    """Token ids of ``prompt`` under the convention of the module docstring."""
+    if chat_template:
+        if not getattr(tokenizer, "chat_template", None):
+            raise ValueError("chat_template=True but the tokenizer has no chat template")
+        text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+                                             tokenize=False)
+        return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    return list(tokenizer(prompt)["input_ids"])
+
+
+def encode_response(tokenizer, response: str) -> list[int]:
+    """Token ids of ``response`` (no special tokens added) followed by the EOS id."""
+    if tokenizer.eos_token_id is None:
+        raise ValueError("the tokenizer has no EOS token; rmlab appends EOS to every response")
+    return list(tokenizer(response, add_special_tokens=False)["input_ids"]) + [tokenizer.eos_token_id]
+
+
+def encode_pairs(tokenizer, prompts, responses, *, chat_template=False, max_length=None, context=None,
+                 what="pair") -> list[tuple[list[int], list[int]]]:
+    """Encode each (prompt, response) as ``(prompt_ids, response_ids)``; validate emptiness and length first.
+
+    ``context``: the model's maximum sequence length (longer pairs raise); ``max_length``: truncate the response so
+    that the pair fits (must leave at least one response token). Errors name ``what`` and its index.
+    """
+    if len(prompts) != len(responses):
+        raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
+    cache: dict[str, list[int]] = {}
+    pairs = []
+    for i, (prompt, response) in enumerate(zip(prompts, responses)):
+        if not isinstance(response, str) or not response.strip():
+            raise ValueError(f"{what} {i}: empty response {response!r}")
+        if prompt not in cache:
+            cache[prompt] = encode_prompt(tokenizer, prompt, chat_template=chat_template)
+        prompt_ids, response_ids = cache[prompt], encode_response(tokenizer, response)
+        if not prompt_ids:
+            raise ValueError(f"{what} {i}: the prompt {prompt!r} tokenises to no tokens (nothing predicts the "
+                             "first response token); add a BOS token or a non-empty prompt")
+        if max_length is not None:
+            if len(prompt_ids) >= max_length:
+                raise ValueError(f"{what} {i}: the prompt has {len(prompt_ids)} tokens, not less than "
+                                 f"max_length={max_length}")
+            response_ids = response_ids[:max_length - len(prompt_ids)]
+        total = len(prompt_ids) + len(response_ids)
+        if context is not None and total > context:
+            where = "the prompt alone" if len(prompt_ids) >= context else "prompt + response + EOS"
+            raise ValueError(f"{what} {i}: {where} is {total} tokens, longer than the model's context of {context} "
+                             "tokens (pass a max_length to truncate responses)")
+        pairs.append((prompt_ids, response_ids))
+    return pairs
+
+
+# ---------------------------------------------------------------------------------------------- preferences
+def _as_text(value, *, role: str, where: str) -> str:
+    """A string, or a conversational value reduced to the single message's content."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        value = [value]
+    if isinstance(value, list) and value and all(isinstance(m, dict) and "content" in m for m in value):
+        roles = [m.get("role") for m in value]
+        if roles != [role]:
+            raise ValueError(f"{where}: conversational value with roles {roles}; rmlab supports a single "
+                             f"{role!r} message here (multi-turn and system messages are not supported)")
+        return value[0]["content"]
+    raise ValueError(f"{where}: expected a string or a list of messages, got {type(value).__name__}: {value!r:.80}")
+
+
+def _normalise_row(row: dict, *, where: str) -> dict:
+    missing = [f for f in PREFERENCE_FIELDS if f not in row or row[f] is None]
+    if missing:
+        raise ValueError(f"{where}: missing field(s) {missing} (expected {list(PREFERENCE_FIELDS)})")
+    out = dict(row)
+    for field, role in zip(PREFERENCE_FIELDS, ("user", "assistant", "assistant")):
+        out[field] = _as_text(row[field], role=role, where=f"{where}, field {field!r}")
+        if not out[field].strip():
+            raise ValueError(f"{where}: field {field!r} is empty")
+    return out
+
+
+def _read_jsonl(path: Path) -> list[tuple[dict, str]]:
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}: line {line_no} is not valid JSON ({err.msg})") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}: line {line_no} is not a JSON object")
+            rows.append((row, f"{path}: line {line_no}"))
+    return rows
+
+
+def _read_json(path: Path) -> list[tuple[dict, str]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+    if isinstance(data, dict) and all(isinstance(v, list) for v in data.values()):  # column-oriented
+        lengths = {len(v) for v in data.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"{path}: columns have different lengths {sorted(lengths)}")
+        data = [dict(zip(data, values)) for values in zip(*data.values())]
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise ValueError(f"{path}: expected a JSON list of objects (or an object of equal-length columns)")
+    return [(row, f"{path}: record {i}") for i, row in enumerate(data)]
+
+
+def _read_rows(source, split: str) -> list[tuple[dict, str]]:
+    if isinstance(source, datasets.DatasetDict):
+        if split not in source:
+            raise ValueError(f"split {split!r} not in the DatasetDict (has {list(source)})")
+        source = source[split]
+    if isinstance(source, datasets.Dataset):
+        return [(row, f"dataset row {i}") for i, row in enumerate(source)]
+    if isinstance(source, list):
+        return [(row, f"row {i}") for i, row in enumerate(source)]
+    path = Path(os.fspath(source)).expanduser()
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".json", ".parquet"):
+        if not path.is_file():
+            raise FileNotFoundError(f"preference file {str(path)!r} does not exist")
+        if suffix == ".jsonl":
+            return _read_jsonl(path)
+        if suffix == ".json":
+            return _read_json(path)
+        import pandas as pd
+        frame = pd.read_parquet(path)
+        return [(row, f"{path}: row {i}") for i, row in enumerate(frame.to_dict("records"))]
+    text = str(source)
+    if path.exists() or path.is_absolute() or text.startswith((".", "~")) or text.count("/") > 1:
+        raise ValueError(f"preference source {text!r}: not a .jsonl, .json or .parquet file (nor a hub id)")
+    return [(row, f"{source}[{split}] row {i}")
+            for i, row in enumerate(datasets.load_dataset(str(source), split=split))]
+
+
+def load_preferences(source, *, split: str = "train") -> datasets.Dataset:
+    """Load preference pairs as a ``datasets.Dataset`` with string columns ``prompt``, ``chosen``, ``rejected``.
+
+    ``source``: a local ``.jsonl`` / ``.json`` / ``.parquet`` file, a ``datasets.Dataset`` (or ``DatasetDict``
+    with ``split``), a list of dicts, or a hub dataset id. Every row is validated before anything is returned;
+    errors name the file and the line (JSONL) or record.
+
+    >>> load_preferences([{"prompt": "2+2?", "chosen": "4", "rejected": "5"}])["chosen"]
+    ['4']
+    """
+    rows = _read_rows(source, split)
+    if not rows:
+        raise ValueError(f"preference source {source!r:.100} has no rows")
+    normalised = [_normalise_row(row, where=where) for row, where in rows]
+    columns = list(PREFERENCE_FIELDS) + [c for c in normalised[0] if c not in PREFERENCE_FIELDS]
+    return datasets.Dataset.from_dict({c: [row.get(c) for row in normalised] for c in columns})
+
+
+def load_prompts(path) -> list[str]:
+    """Prompts from a ``.jsonl`` (field ``prompt``), a ``.json`` list (of strings or of objects with ``prompt``),
+    or a ``.txt`` file (one prompt per non-blank line). Errors name the file and the line."""
+    path = Path(os.fspath(path)).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"prompts file {str(path)!r} does not exist")
+    suffix = path.suffix.lower()
+    if suffix == ".txt":
+        prompts = [(line.rstrip("\n"), f"{path}: line {i}")
+                   for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1) if line.strip()]
+    elif suffix == ".jsonl":
+        prompts = [(row.get("prompt"), where) for row, where in _read_jsonl(path)]
+    elif suffix == ".json":
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, list):
+            raise ValueError(f"{path}: expected a JSON list of prompts")
+        prompts = [(item.get("prompt") if isinstance(item, dict) else item, f"{path}: record {i}")
+                   for i, item in enumerate(data)]
+    else:
+        raise ValueError(f"prompts file {str(path)!r}: unsupported type (use .jsonl, .json or .txt)")
+    for prompt, where in prompts:
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ValueError(f"{where}: missing or empty prompt")
+    if not prompts:
+        raise ValueError(f"prompts file {str(path)!r} has no prompts")
+    return [prompt for prompt, _ in prompts]

@@ -1,0 +1,212 @@
+"""Batched scoring of (prompt, response) pairs: sequence log-probabilities, explicit, implicit and callable rewards.
+
+Pairs are tokenised by the convention of ``rmlab.lm.data`` (prompt ids + response ids + EOS). Batches are padded by
+rmlab itself, on either side, with explicit ``position_ids`` (so a left-padded row sees the same positions as the
+unpadded sequence), and results are read at each row's true positions: batched scores equal per-example scores up
+to float rounding, whatever the padding side.
+
+Log-probabilities: the forward pass runs in the model's dtype, token log-probs are taken in float32 and summed in
+float64. Names say the reduction: ``logprob_sum`` is log pi(y|x) (a sum over the response tokens and the EOS; TRL's
+``logps/chosen`` is this sum, batch-averaged), ``logprob_mean_per_token`` = ``logprob_sum / n_tokens``.
+
+A *reward function* is any callable ``f(prompts: list[str], responses: list[str]) -> np.ndarray[float64]`` (one
+value per pair). ``ExplicitRM``, ``ImplicitRM`` and ``CallableReward`` are such callables.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from rmlab.lm.data import encode_pairs
+from rmlab.lm.load import as_model_and_tokenizer, context_length, load_causal_lm, load_sequence_classifier
+
+
+# ------------------------------------------------------------------------------------------------ batching
+def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int, *, side: str = "right", device=None):
+    """Pad token-id lists into tensors.
+
+    Returns ``input_ids [B, T]``, ``attention_mask [B, T]``, ``position_ids [B, T]`` (0, 1, ... over the real tokens,
+    0 on padding) and ``starts [B]`` (column of each row's first real token: 0 for right padding).
+    """
+    if side not in ("left", "right"):
+        raise ValueError(f"padding side must be 'left' or 'right', got {side!r}")
+    lengths = torch.tensor([len(s) for s in sequences])                          # [B]
+    width = int(lengths.max())
+    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    starts = width - lengths if side == "left" else torch.zeros_like(lengths)    # [B]
+    for row, (seq, start) in enumerate(zip(sequences, starts.tolist())):
+        input_ids[row, start:start + len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+    columns = torch.arange(width)                                                # [T]
+    attention_mask = (columns >= starts[:, None]) & (columns < (starts + lengths)[:, None])   # [B, T]
+    position_ids = (columns - starts[:, None]).clamp(min=0) * attention_mask
+    return (input_ids.to(device), attention_mask.long().to(device), position_ids.to(device), starts.to(device))
+
+
+def model_device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length (longest first), to waste little compute on padding."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def last_hidden_state(model, input_ids, attention_mask, position_ids) -> torch.Tensor:
+    """Last-layer hidden states ``[B, T, d]`` of the backbone (after its final norm: the vectors the LM head or the
+    reward head multiplies). Only the last layer is kept (no ``output_hidden_states``)."""
+    backbone = model.base_model
+    if backbone is model:
+        raise ValueError(f"{type(model).__name__} exposes no separate backbone (model.base_model)")
+    out = backbone(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False)
+    return out.last_hidden_state
+
+
+# ---------------------------------------------------------------------------------------------- log-probs
+@torch.no_grad()
+def sequence_logprobs(model, tokenizer, prompts, responses, *, batch_size=16, chat_template=False,
+                      padding_side="right", progress=False) -> dict[str, np.ndarray]:
+    """log pi(response + EOS | prompt) per pair: ``logprob_sum``, ``n_tokens``, ``logprob_mean_per_token``.
+
+    >>> out = sequence_logprobs(model, tokenizer, ["2+2="], ["4"])  # doctest: +SKIP
+    >>> out["logprob_sum"], out["n_tokens"]                          # doctest: +SKIP
+    (array([-3.1...]), array([2]))   # "4" and the EOS
+    """
+    pairs = encode_pairs(tokenizer, list(prompts), list(responses), chat_template=chat_template,
+                         context=context_length(model))
+    device = model_device(model)
+    logprob_sum = np.zeros(len(pairs), dtype=np.float64)
+    n_tokens = np.array([len(r) for _, r in pairs], dtype=np.int64)
+    batches = length_sorted_batches([len(p) + len(r) for p, r in pairs], batch_size)
+    for batch in tqdm(batches, desc="log-probs", disable=not progress):
+        sequences = [pairs[i][0] + pairs[i][1] for i in batch]
+        input_ids, mask, positions, starts = pad_batch(sequences, tokenizer.pad_token_id, side=padding_side,
+                                                       device=device)
+        logits = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=False).logits
+        logits = logits[:, :-1].float()                                              # [B, T-1, V] predicts t+1
+        targets = input_ids[:, 1:]                                                   # [B, T-1]
+        token_logprobs = logits.gather(-1, targets[..., None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+        first = starts + torch.tensor([len(pairs[i][0]) for i in batch], device=device) - 1   # predicts y_1
+        count = torch.tensor([len(pairs[i][1]) for i in batch], device=device)
+        columns = torch.arange(targets.shape[1], device=device)
+        in_response = (columns >= first[:, None]) & (columns < (first + count)[:, None])    # [B, T-1]
+        sums = torch.where(in_response, token_logprobs.double(), 0.0).sum(dim=1)
+        logprob_sum[batch] = sums.cpu().numpy()
+    return {"logprob_sum": logprob_sum, "n_tokens": n_tokens, "logprob_mean_per_token": logprob_sum / n_tokens}
+
+
+# ------------------------------------------------------------------------------------------- reward models
+def _check_rewards(values, n: int, name: str) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64)
+    if values.shape != (n,):
+        raise ValueError(f"reward function {name!r} returned shape {values.shape}, expected ({n},)")
+    if not np.all(np.isfinite(values)):
+        bad = np.flatnonzero(~np.isfinite(values))
+        raise ValueError(f"reward function {name!r} returned non-finite rewards (NaN/inf) at pairs "
+                         f"{bad[:10].tolist()}")
+    return values
+
+
+class CallableReward:
+    """Wrap ``fn(prompts, responses)`` as a validated reward function (1-D, one per pair, finite -> float64).
+
+    >>> CallableReward(lambda p, r: [len(x) for x in r], name="length")(["q"], ["abc"])
+    array([3.])
+    """
+
+    def __init__(self, fn: Callable, name: str | None = None):
+        self.fn = fn
+        self.name = name or getattr(fn, "__name__", type(fn).__name__)
+
+    def __call__(self, prompts, responses) -> np.ndarray:
+        prompts, responses = list(prompts), list(responses)
+        return _check_rewards(self.fn(prompts, responses), len(prompts), self.name)
+
+    def __repr__(self):
+        return f"CallableReward({self.name!r})"
+
+
+class ExplicitRM:
+    """An ``AutoModelForSequenceClassification`` reward model (num_labels=1), read at each pair's last real token.
+
+    The last real token is the appended EOS (see ``rmlab.lm.data``), located from the known lengths, so the score is
+    the same under left or right padding, and also when pad == EOS (where HF's own pooling, which looks for the
+    first pad token, would read the wrong position).
+    """
+
+    def __init__(self, model_or_path, tokenizer=None, *, batch_size=16, chat_template=False, device=None,
+                 padding_side="right", name=None, progress=False):
+        self.model, self.tokenizer = as_model_and_tokenizer(model_or_path, tokenizer,
+                                                            loader=load_sequence_classifier, device=device)
+        if getattr(self.model.config, "num_labels", 1) != 1:
+            raise ValueError(f"reward model {model_or_path!r:.80} has num_labels={self.model.config.num_labels}; "
+                             "an explicit RM needs a single score")
+        head = getattr(self.model, "score", None)
+        if not isinstance(head, torch.nn.Linear):
+            raise ValueError(f"reward model {type(self.model).__name__} has no linear `score` head on a causal "
+                             "backbone; only decoder sequence classifiers (GPT-2, Llama, Qwen2, GPT-NeoX, ...) "
+                             "are supported")
+        self.batch_size, self.chat_template, self.padding_side, self.progress = (batch_size, chat_template,
+                                                                                padding_side, progress)
+        self.name = name or str(model_or_path if isinstance(model_or_path, str) else type(self.model).__name__)
+
+    @torch.no_grad()
+    def __call__(self, prompts, responses) -> np.ndarray:
+        pairs = encode_pairs(self.tokenizer, list(prompts), list(responses), chat_template=self.chat_template,
+                             context=context_length(self.model))
+        device = model_device(self.model)
+        rewards = np.zeros(len(pairs), dtype=np.float64)
+        batches = length_sorted_batches([len(p) + len(r) for p, r in pairs], self.batch_size)
+        for batch in tqdm(batches, desc=f"reward {self.name}", disable=not self.progress):
+            sequences = [pairs[i][0] + pairs[i][1] for i in batch]
+            ids, mask, positions, starts = pad_batch(sequences, self.tokenizer.pad_token_id,
+                                                     side=self.padding_side, device=device)
+            hidden = last_hidden_state(self.model, ids, mask, positions)             # [B, T, d]
+            last = starts + torch.tensor([len(s) - 1 for s in sequences], device=device)       # [B]
+            pooled = hidden[torch.arange(len(batch), device=device), last]           # [B, d]
+            rewards[batch] = self.model.score(pooled)[:, 0].double().cpu().numpy()
+        return _check_rewards(rewards, len(pairs), self.name)
+
+    def __repr__(self):
+        return f"ExplicitRM({self.name!r})"
+
+
+class ImplicitRM:
+    """r(x, y) = beta * (log pi(y|x) - log pi_ref(y|x)), the DPO implicit reward (arXiv 2507.07981, Eq. 2).
+
+    ``reduction="sum"``: log-probs summed over response tokens + EOS (the paper and DPO); ``"mean"``: per-token
+    means (each model's own token count). ``reference=None``: reference-free, r = beta * log pi(y|x).
+    ``policy``/``reference``: a path / hub id or a ``(model, tokenizer)`` pair.
+    """
+
+    def __init__(self, policy, reference=None, *, beta: float, reduction: str = "sum", batch_size: int = 16,
+                 chat_template: bool = False, device=None, name=None, progress=False):
+        if reduction not in ("sum", "mean"):
+            raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
+        self.policy = as_model_and_tokenizer(policy, loader=load_causal_lm, device=device)
+        self.reference = None if reference is None else as_model_and_tokenizer(reference, loader=load_causal_lm,
+                                                                                device=device)
+        self.beta, self.reduction, self.batch_size = float(beta), reduction, batch_size
+        self.chat_template, self.progress = chat_template, progress
+        self.name = name or f"implicit(beta={self.beta:g}, {reduction})"
+
+    def _logprob(self, model_and_tokenizer, prompts, responses) -> np.ndarray:
+        out = sequence_logprobs(*model_and_tokenizer, prompts, responses, batch_size=self.batch_size,
+                                chat_template=self.chat_template, progress=self.progress)
+        return out["logprob_sum" if self.reduction == "sum" else "logprob_mean_per_token"]
+
+    def __call__(self, prompts, responses) -> np.ndarray:
+        prompts, responses = list(prompts), list(responses)
+        log_ratio = self._logprob(self.policy, prompts, responses)
+        if self.reference is not None:
+            log_ratio = log_ratio - self._logprob(self.reference, prompts, responses)
+        return _check_rewards(self.beta * log_ratio, len(prompts), self.name)
+
+    def __repr__(self):
+        return f"ImplicitRM({self.name!r})"
