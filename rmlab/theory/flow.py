@@ -74,7 +74,8 @@ def time_to_gain(grad_fn: Callable[[np.ndarray], np.ndarray], value_fn: Callable
         rtol, atol: solver tolerances; method: one of ``SOLVERS``.
         max_value: optional ``[B]`` upper bound of each value (e.g. ``max_y r_gold``); ``gamma >= max_value - value0``
             then raises ``ValueError`` (the target is unreachable).
-        record_times: optional increasing times in ``[0, t_max]`` at which to record the values (dense output).
+        record_times: optional increasing times in ``[0, t_max]`` at which to record the values (dense output);
+            integration then goes on at least to the last of them.
     """
     if method not in SOLVERS:
         raise ValueError(f"method must be one of {sorted(SOLVERS)}; got {method!r}")
@@ -97,7 +98,8 @@ def time_to_gain(grad_fn: Callable[[np.ndarray], np.ndarray], value_fn: Callable
     if record.size and record[0] == 0.0:
         rec_times.append(0.0), rec_values.append(value0)
     prev_value = value0
-    while np.isinf(t_gamma).any() and solver.status == "running":
+    last_record = record[-1] if record.size else 0.0
+    while (np.isinf(t_gamma).any() or solver.t < last_record) and solver.status == "running":
         t_old = solver.t
         message = solver.step()
         if solver.status == "failed":
@@ -241,8 +243,8 @@ def _start(value_fn, theta0, gamma, max_value):
         if bad.size:
             b = bad[0]
             raise ValueError(f"gamma is not reachable for {bad.size} instance(s): e.g. instance {b} starts at "
-                             f"{value0[b]:.6g}, can reach at most {value0[b] + headroom[b]:.6g} < start + gamma = "
-                             f"{value0[b] + gamma[b]:.6g}")
+                             f"{value0[b]:.6g} and its value stays below max_value = {value0[b] + headroom[b]:.6g}, so "
+                             f"start + gamma = {value0[b] + gamma[b]:.6g} is never reached")
     return theta0, value0, value0 + gamma
 
 
