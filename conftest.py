@@ -9,3 +9,4 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["RMLAB_QUICK"] = "1"
 os.environ["MPLBACKEND"] = "Agg"
 os.environ.setdefault("RMLAB_FIGURES_DIR", tempfile.mkdtemp(prefix="rmlab-test-figures-"))
+os.environ.setdefault("RMLAB_CACHE", tempfile.mkdtemp(prefix="rmlab-test-cache-"))

@@ -1,0 +1,35 @@
+# Two commands do all the set-up on a fresh machine (each creates .venv if it is missing):
+#   make figures   regenerate every figure on the embedded default world (no network, no hub) into figures/
+#   make test      run the whole test suite: unit tests + every notebook in quick mode
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.rmlab-installed
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+
+.PHONY: figures figures-quick test notebooks bench lab
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+figures: $(STAMP)
+	$(BIN)/rmlab reproduce
+
+figures-quick: $(STAMP)
+	$(BIN)/rmlab reproduce --quick
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+notebooks: $(STAMP)  ## regenerate each notebooks/*.ipynb from its py:percent source (no outputs)
+	$(BIN)/jupytext --to ipynb notebooks/*.py
+
+bench: $(STAMP)
+	for b in benchmarks/*.py; do $(BIN)/python $$b --quick || exit 1; done
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/

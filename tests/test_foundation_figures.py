@@ -1,0 +1,65 @@
+import json
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+
+from rmlab._io import atomic_write_json, to_jsonable
+from rmlab.figures import FigureRecord
+
+SCHEMA_KEYS = {"figure", "notebook", "seed", "quick", "data", "criteria"}
+CRITERION_KEYS = {"name", "value", "op", "threshold", "passed"}
+
+
+@pytest.mark.parametrize("op,value,threshold,expected", [
+    ("<", 1, 2, True), ("<", 2, 2, False), ("<=", 2, 2, True), (">", 2, 2, False),
+    (">=", 2, 2, True), ("==", 0.5, 0.5, True), ("==", 0.5, 0.25, False),
+])
+def test_check_is_exactly_value_op_threshold(op, value, threshold, expected):
+    rec = FigureRecord("f", notebook="nb", seed=0, quick=True)
+    assert rec.check("c", value, op, threshold) is expected
+    assert rec.criteria == [{"name": "c", "value": value, "op": op, "threshold": threshold, "passed": expected}]
+    assert rec.passed is expected
+
+
+def test_nan_value_never_passes_and_bad_op_is_rejected():
+    rec = FigureRecord("f", notebook="nb", seed=0, quick=True)
+    assert not rec.check("nan", float("nan"), "<=", 1.0)
+    assert rec.failures() == ["f: nan: nan <= 1.0 is false"]
+    with pytest.raises(ValueError, match="op must be one of"):
+        rec.check("bad", 1.0, "=>", 1.0)
+    with pytest.raises(TypeError, match="must be numbers"):
+        rec.check("text", "high", ">", 1.0)
+
+
+def test_rechecking_a_criterion_replaces_it():
+    rec = FigureRecord("f", notebook="nb", seed=0, quick=True)
+    rec.check("c", 0.0, ">", 1.0)
+    rec.check("c", 2.0, ">", 1.0)
+    assert len(rec.criteria) == 1 and rec.passed
+
+
+def test_save_writes_png_and_json_in_the_schema(tmp_path):
+    rec = FigureRecord("demo_figure", notebook="00_tour", seed=3, quick=False)
+    rec.add_data(x=np.linspace(0, 1, 3), y=torch.tensor([1.0, 2.0, 3.0]), n=np.int64(3))
+    rec.check("slope", np.float64(1.5), ">=", 1)
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    path = rec.save(fig, tmp_path)
+    plt.close(fig)
+    record = json.loads(path.read_text())
+    assert set(record) == SCHEMA_KEYS
+    assert record["figure"] == "demo_figure" and record["seed"] == 3 and record["quick"] is False
+    assert record["data"] == {"x": [0.0, 0.5, 1.0], "y": [1.0, 2.0, 3.0], "n": 3}
+    assert [set(c) for c in record["criteria"]] == [CRITERION_KEYS]
+    assert (tmp_path / "demo_figure.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_json_is_strict_and_failed_writes_leave_nothing(tmp_path):
+    assert to_jsonable({"a": [math.inf, 1]}) == {"a": [None, 1]}
+    with pytest.raises(TypeError):
+        atomic_write_json(tmp_path / "x.json", {"bad": object()})
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,58 @@
+"""Project-level contracts: install files agree, notebooks are paired, stripped and follow the house layout."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def test_environment_yml_installs_this_package_with_the_dev_extra():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "python=3.11" in env["dependencies"]
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert pip_section == ["-e .[dev]"]
+    assert "dev" in project["project"]["optional-dependencies"]
+    assert project["project"]["name"] == "rmlab"
+    assert any(dep.startswith("torch==2.13.0") for dep in project["project"]["dependencies"])
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    commands = re.findall(r"^(make \S+)\s*#", readme, flags=re.M)
+    assert commands[:2] == ["make figures", "make test"]
+    assert re.search(r"^make test$", ci, flags=re.M)
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "no notebooks found"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_stripped_and_in_sync_with_its_source(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code), f"{path.name} has outputs"
+    source = path.with_suffix(".py")
+    assert source.exists(), f"{source.name} (the py:percent source) is missing"
+    paired = jupytext.read(source)
+    assert [c.source for c in paired.cells] == [c.source for c in nb.cells], \
+        f"{path.name} is out of sync with {source.name}: run `make notebooks`"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_starts_with_parameters_and_ends_with_asserts(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    first, last = code[0], code[-1]
+    assert "parameters" in first.metadata.get("tags", []), "first code cell must be tagged 'parameters'"
+    assert re.search(r"^SEED = ", first.source, flags=re.M) and "RMLAB_QUICK" in first.source
+    assert re.search(r"^assert ", last.source, flags=re.M), "the last code cell must assert the pass criteria"
