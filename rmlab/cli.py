@@ -9,6 +9,7 @@ import sys
 
 SUBCOMMAND_MODULES = (
     "rmlab.reproduce",
+    "rmlab.lm.cli_ches",
 )
 
 

@@ -8,9 +8,10 @@ Tokenisation convention (used by scoring, CHES and the reward models alike):
   already contains them).
 * response ids = ``tokenizer(response, add_special_tokens=False)["input_ids"]`` followed by ``eos_token_id``.
 
-The sequence the model sees is prompt ids + response ids. A prompt that tokenises to nothing, an empty response, or a
-pair longer than the model's context raises ``ValueError`` naming the pair (a ``max_length`` truncates the response
-instead, dropping its EOS when it does not fit).
+The sequence the model sees is prompt ids + response ids. A prompt that tokenises to nothing or a pair longer than the
+model's context raises ``ValueError`` naming the pair (a ``max_length`` truncates the response instead, dropping its
+EOS when it does not fit). An empty response is just the EOS (a sampled response can be empty); preference *data*
+with an empty field is rejected by ``load_preferences``.
 
 Preference formats (TRL's): *standard* -- ``prompt``, ``chosen``, ``rejected`` strings; *conversational* --
 ``prompt`` a list holding one user message and ``chosen``/``rejected`` a list holding one assistant message
@@ -59,8 +60,8 @@ def encode_pairs(tokenizer, prompts, responses, *, chat_template=False, max_leng
     cache: dict[str, list[int]] = {}
     pairs = []
     for i, (prompt, response) in enumerate(zip(prompts, responses)):
-        if not isinstance(response, str) or not response.strip():
-            raise ValueError(f"{what} {i}: empty response {response!r}")
+        if not isinstance(response, str):
+            raise ValueError(f"{what} {i}: the response is not a string: {response!r:.80}")
         if prompt not in cache:
             cache[prompt] = encode_prompt(tokenizer, prompt, chat_template=chat_template)
         prompt_ids, response_ids = cache[prompt], encode_response(tokenizer, response)

@@ -1,0 +1,140 @@
+"""CHES and LN-CHES of preference pairs under a Hugging Face causal LM (arXiv 2410.08847), batched and padding-safe.
+
+Per pair: tokenise as in ``rmlab.lm.data`` (prompt ids; response ids + EOS), run the chosen and the rejected
+sequences of a batch through the backbone in one padded forward pass (only the last layer's hidden states are
+produced: ``model.base_model(...).last_hidden_state``, after the final norm), and sum the hidden states at the
+n = |y| + 1 positions that predict each response token and the EOS. The math is in ``rmlab.measure.ches``.
+
+Conventions and deviations from the official code (github.com/princeton-nlp/unintentional-unalignment):
+
+* Positions: last prompt token ... last response token, as in the paper's Def. 2 and both official scripts (which
+  differ in whether EOS is appended and the last column dropped; rmlab's result equals both -- tested).
+* Prompt and response are tokenised separately (the official per-example script tokenises prompt + response as one
+  text); with BPE a merge across the boundary can make the two differ. No ``<|prompter|>``/``<|assistant|>`` tokens
+  are added to base models; pass ``chat_template=True`` for chat models.
+* Padding: rows are located by their lengths, so left and right padding give the same scores (the official
+  ``ches.py`` is correct only for left padding).
+* ``max_length`` truncates responses so that prompt + response fit (the official script truncates each text to 512
+  tokens); without it, a pair longer than the model's context is an error.
+* Pairs are processed in windows sorted by length (less padding); rows come out in input order.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import datasets
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from rmlab.lm.data import encode_pairs, load_preferences
+from rmlab.lm.load import context_length
+from rmlab.lm.score import last_hidden_state, length_sorted_batches, model_device, pad_batch
+from rmlab.measure.ches import ches_from_sums, normalized_edit_distance, span_sums
+
+CHES_COLUMNS = ("index", "ches", "ln_ches", "edit_distance", "last_hidden_inner_product")
+BATCHES_PER_WINDOW = 16
+
+
+def encode_preference_pairs(tokenizer, preferences: datasets.Dataset, *, chat_template=False, max_length=None,
+                            context=None) -> list[tuple[list[int], list[int], list[int], int, int]]:
+    """Per pair: ``(prompt_ids, chosen_ids, rejected_ids, n_chosen_text, n_rejected_text)``; the response ids end
+    with EOS unless truncated, ``n_*_text`` counts the response-text tokens kept (the EOS excluded)."""
+    prompts = preferences["prompt"]
+    chosen = encode_pairs(tokenizer, prompts, preferences["chosen"], chat_template=chat_template,
+                          max_length=max_length, context=context, what="pair (chosen)")
+    rejected = encode_pairs(tokenizer, prompts, preferences["rejected"], chat_template=chat_template,
+                            max_length=max_length, context=context, what="pair (rejected)")
+    out = []
+    for (prompt_ids, c_ids), (_, r_ids), c_text, r_text in zip(chosen, rejected, preferences["chosen"],
+                                                               preferences["rejected"]):
+        n_c = min(len(c_ids), len(tokenizer(c_text, add_special_tokens=False)["input_ids"]))
+        n_r = min(len(r_ids), len(tokenizer(r_text, add_special_tokens=False)["input_ids"]))
+        out.append((prompt_ids, c_ids, r_ids, n_c, n_r))
+    return out
+
+
+@torch.no_grad()
+def _score_batch(model, pad_id, pairs, batch, padding_side) -> list[dict]:
+    """CHES rows for the pairs ``batch`` (indices into ``pairs``): chosen and rejected in one forward pass."""
+    device = model_device(model)
+    prompt_len = [len(pairs[i][0]) for i in batch]
+    responses = [pairs[i][1] for i in batch] + [pairs[i][2] for i in batch]                   # 2B sequences
+    sequences = [pairs[i][0] + r for i, r in zip(batch + batch, responses)]
+    ids, mask, positions, starts = pad_batch(sequences, pad_id, side=padding_side, device=device)
+    hidden = last_hidden_state(model, ids, mask, positions)                                    # [2B, T, d]
+    first = starts + torch.tensor(prompt_len + prompt_len, device=device) - 1                 # last prompt token
+    count = torch.tensor([len(r) for r in responses], device=device)                          # n = |y| + 1
+    sums = span_sums(hidden, first, count)                                                     # [2B, d] float64
+    last = hidden[torch.arange(len(sequences), device=device), first + count - 1].double()    # [2B, d]
+    n = len(batch)
+    ches, ln_ches = ches_from_sums(sums[:n], sums[n:], count[:n], count[n:])
+    inner = (last[:n] * last[n:]).sum(-1)
+    ches, ln_ches, inner = (t.cpu().numpy() for t in (ches, ln_ches, inner))
+    return [{"ches": float(ches[b]), "ln_ches": float(ln_ches[b]),
+             "edit_distance": normalized_edit_distance(pairs[i][1][:pairs[i][3]], pairs[i][2][:pairs[i][4]]),
+             "last_hidden_inner_product": float(inner[b])} for b, i in enumerate(batch)]
+
+
+def iter_ches_rows(model, tokenizer, pairs, indices, *, batch_size=16, padding_side="right",
+                   progress=True) -> Iterator[list[dict]]:
+    """Yield lists of CHES rows (keys ``CHES_COLUMNS``) in input order, one list per window of pairs.
+
+    ``pairs``: from ``encode_preference_pairs``; ``indices``: the row index reported for each pair.
+    """
+    window = batch_size * BATCHES_PER_WINDOW
+    with tqdm(total=len(pairs), desc="CHES", disable=not progress) as bar:
+        for start in range(0, len(pairs), window):
+            members = list(range(start, min(start + window, len(pairs))))
+            lengths = [len(pairs[i][0]) + max(len(pairs[i][1]), len(pairs[i][2])) for i in members]
+            rows: dict[int, dict] = {}
+            for batch in length_sorted_batches(lengths, batch_size):
+                batch = [members[j] for j in batch]
+                for i, row in zip(batch, _score_batch(model, tokenizer.pad_token_id, pairs, batch, padding_side)):
+                    rows[i] = {"index": int(indices[i]), **row}
+                bar.update(len(batch))
+            yield [rows[i] for i in members]
+
+
+def ches_scores(model, tokenizer, preferences, *, batch_size=16, max_length=None, chat_template=False,
+                progress=True, padding_side="right") -> pd.DataFrame:
+    """CHES, LN-CHES and the two baselines for every preference pair, as a DataFrame (columns ``CHES_COLUMNS``).
+
+    ``preferences``: anything ``load_preferences`` accepts (a file, a ``Dataset``, a list of dicts, a hub id).
+    Every pair is tokenised and length-checked before the first forward pass.
+
+    >>> scores = ches_scores(model, tokenizer, "pairs.jsonl")          # doctest: +SKIP
+    >>> kept = filter_by_ln_ches("pairs.jsonl", scores, drop_fraction=0.95)  # doctest: +SKIP
+    """
+    preferences = load_preferences(preferences)
+    pairs = encode_preference_pairs(tokenizer, preferences, chat_template=chat_template, max_length=max_length,
+                                    context=context_length(model))
+    rows = [row for chunk in iter_ches_rows(model, tokenizer, pairs, range(len(pairs)), batch_size=batch_size,
+                                            padding_side=padding_side, progress=progress) for row in chunk]
+    return pd.DataFrame(rows, columns=list(CHES_COLUMNS))
+
+
+def filter_by_ln_ches(preferences, scores, drop_fraction: float) -> datasets.Dataset:
+    """Drop the ``floor(drop_fraction * n)`` pairs with the highest LN-CHES; keep the rest in their original order.
+
+    The paper (Sec. 6) keeps the 5 % lowest LN-CHES pairs of SORRY-Bench (19 of 370), i.e. ``drop_fraction=0.95``.
+    ``scores``: the DataFrame of ``ches_scores`` (matched on its ``index`` column) or an array of LN-CHES values.
+    Ties are broken by index (the earlier pair is kept).
+    """
+    if not 0.0 <= drop_fraction < 1.0:
+        raise ValueError(f"drop_fraction must be in [0, 1), got {drop_fraction}")
+    preferences = load_preferences(preferences)
+    n = len(preferences)
+    if isinstance(scores, pd.DataFrame):
+        ln_ches = np.full(n, np.nan)
+        ln_ches[scores["index"].to_numpy()] = scores["ln_ches"].to_numpy()
+    else:
+        ln_ches = np.asarray(scores, dtype=np.float64)
+    if ln_ches.shape != (n,) or not np.all(np.isfinite(ln_ches)):
+        raise ValueError(f"need one finite LN-CHES score per pair ({n} pairs), got shape {ln_ches.shape} with "
+                         f"{int(np.sum(~np.isfinite(ln_ches)))} missing/non-finite values")
+    n_drop = int(np.floor(drop_fraction * n + 1e-9))
+    keep = np.sort(np.argsort(ln_ches, kind="stable")[:n - n_drop])
+    return preferences.select(keep.tolist())

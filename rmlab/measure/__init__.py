@@ -1,0 +1,1 @@
+"""Layer 2: model-agnostic measurements -- reward statistics, accuracies, bootstrap CIs, CHES math."""
