@@ -268,3 +268,28 @@ def fit_line(x, y) -> LineFit:
 def fit_separation(res: SeparationResult) -> tuple[LineFit, LineFit]:
     """``(log t_RFT vs log STD, t_SFT vs ln(1/STD))``: the two fits of the checklist."""
     return fit_line(np.log(res.std), np.log(res.t_rft)), fit_line(np.log(1 / res.std), res.t_sft)
+
+
+def trajectories(p0: float, num_labels: int = 10, reward: str = "indicator", t_end: float = 100.0,
+                 n_steps: int = 4000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(times [T], p_rft [T], p_sft [T])``: ``p(y*)`` along RFT and SFT gradient flow from ``p0`` (fixed-step RK4
+    with ``t_end / n_steps`` steps, for plotting; :func:`rft_sft_times` gives the exact crossing times)."""
+    theta0 = initial_logits([p0], num_labels)
+    r = label_reward(num_labels, reward)
+
+    def p_star(theta):
+        return softmax(theta.reshape(theta0.shape), axis=-1)[:, 0]
+
+    def rft_grad(theta):
+        return tabular.policy_gradient(theta.reshape(theta0.shape)[:, None, :], r).ravel()
+
+    def sft_grad(theta):
+        g = -softmax(theta.reshape(theta0.shape), axis=-1)
+        g[:, 0] += 1.0
+        return g.ravel()
+
+    step = t_end / n_steps
+    kw = dict(method="rk4", stop_when_reached=False)   # whole trajectories; the gain argument is then irrelevant
+    rft = flow.fixed_step_flow(rft_grad, p_star, theta0.ravel(), 1e-12, step, n_steps, **kw)
+    sft = flow.fixed_step_flow(sft_grad, p_star, theta0.ravel(), 1e-12, step, n_steps, **kw)
+    return rft.times, rft.values[:, 0], sft.values[:, 0]
