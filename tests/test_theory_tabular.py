@@ -107,7 +107,7 @@ def test_kl_properties():
 @pytest.mark.parametrize("call,match", [
     (lambda: tb.expected_reward(np.array([0.5, 0.6]), np.zeros(2)), "sum to 1"),
     (lambda: tb.reward_variance(np.array([1.2, -0.2]), np.zeros(2)), "non-negative"),
-    (lambda: tb.expected_reward(np.array([0.5, 0.5]), np.zeros(3)), "r must have the N=2"),
+    (lambda: tb.expected_reward(np.array([0.5, 0.5]), np.zeros(3)), "does not broadcast with probs"),
     (lambda: tb.policy_gradient(np.zeros((2, 3, 4)), np.zeros((5, 3, 4))), "does not broadcast"),
     (lambda: tb.policy_gradient(np.zeros((1, 1)), np.zeros(1)), "N >= 2"),
     (lambda: tb.probabilities(np.zeros(1)), "N >= 2"),

@@ -211,6 +211,14 @@ def thm5_times(inst: Thm5Instance, lam: float = 0.0, t_max: float = 1e7, rtol: f
     return t[:-1], float(t[-1])
 
 
+def value_curves(inst: Thm5Instance, rewards: dict, times):
+    """``E_pi(t)[r_G]`` at ``times`` along the exact flow of each reward model in ``rewards`` (label -> [N])."""
+    r = np.stack(list(rewards.values()))[:, None, :]                 # [R, 1, N]
+    theta0 = np.broadcast_to(inst.theta0, r.shape)
+    res = tabular_time_to_gain(theta0, r, inst.r_gold, inst.gamma, t_max=float(times[-1]), record_times=times)
+    return {label: res.values[:, k, 0] for k, label in enumerate(rewards)}
+
+
 # ------------------------------------------------------------------------------------------------------ Theorem 3 / 6
 @dataclass
 class Thm6Instance:

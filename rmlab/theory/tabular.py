@@ -85,16 +85,14 @@ def probabilities(theta) -> np.ndarray:
 
 
 def expected_reward(probs, r) -> np.ndarray:
-    """``E_{y~pi}[r(y)]`` per row: shape ``probs.shape[:-1]``."""
-    p = check_probs(probs)
-    return np.sum(p * check_rewards(r, p.shape), axis=-1)
+    """``E_{y~pi}[r(y)]`` per row; ``probs`` and ``r`` broadcast together: shape ``broadcast(probs, r).shape[:-1]``."""
+    p, r = _probs_and_rewards(probs, r)
+    return np.sum(p * r, axis=-1)
 
 
 def reward_variance(probs, r) -> np.ndarray:
-    """Population variance ``Var_{y~pi}[r(y)] = E[(r - E r)^2]`` (Def. 2) per row: shape ``probs.shape[:-1]``."""
-    p = check_probs(probs)
-    r = check_rewards(r, p.shape)
-    return _variance(p, r)
+    """Population variance ``Var_{y~pi}[r(y)] = E[(r - E r)^2]`` (Def. 2) per row (``probs``, ``r`` broadcast)."""
+    return _variance(*_probs_and_rewards(probs, r))
 
 
 def kl(probs, probs_ref) -> np.ndarray:
@@ -165,6 +163,16 @@ def _policy_inputs(theta, r, lam, theta_ref):
             raise ValueError(f"theta_ref of shape {ref.shape} does not broadcast to theta's shape {theta.shape}") from None
         logp_ref = log_softmax(ref, axis=-1)
     return theta, r, lam, logp_ref
+
+
+def _probs_and_rewards(probs, r):
+    p = check_probs(probs)
+    r_arr = np.asarray(r, dtype=np.float64)
+    try:
+        shape = np.broadcast_shapes(p.shape, r_arr.shape)
+    except ValueError:
+        raise ValueError(f"r of shape {r_arr.shape} does not broadcast with probs of shape {p.shape}") from None
+    return np.broadcast_to(p, shape), check_rewards(r_arr, shape)
 
 
 def _variance(p: np.ndarray, r: np.ndarray) -> np.ndarray:
