@@ -106,9 +106,9 @@ rec.save(fig)
 # %% [markdown]
 # **What to look at.** The accurate RM's $t_\gamma$ is a straight line of slope 1 on the log-log plot, above both lower
 # bounds (the Thm 5 bound uses only $\mathrm{Var} \le 1/T^2$; the Prop 3 bound uses the actual variance and is
-# several times tighter). The inaccurate RM reaches the goal at a fixed time, far below its proven upper bound: the bounds are
-# valid but loose, as the project notes anticipate. The right panel shows why: the accurate RM is nearly flat over the
-# outputs that $\pi_0$ actually samples, while the inaccurate one singles out $y_\gamma$.
+# several times tighter). The inaccurate RM reaches the goal at a fixed time, far below its proven upper bound: the
+# bounds are valid but loose, as the project notes anticipate. The right panel shows why: the accurate RM is nearly
+# flat over the outputs that $\pi_0$ actually samples, while the inaccurate one singles out $y_\gamma$.
 #
 # **Where this differs from the paper.** The theorem is an existence statement; the concrete numbers (N = 50, the
 # linspace rewards, the seed) are our choice, so $t_\gamma$ values differ from the reference numbers in the project

@@ -54,7 +54,8 @@ diag = M[:, [0, 1], [0, 1]]                             # (Π, r), (Π', r')
 off = M[:, [0, 1], [1, 0]]                              # (Π, r'), (Π', r)
 var = reward_variance(inst.probs0[:, :, None, :], inst.r_rm)   # [K, policy family, RM]: Var_pi0 of each RM
 for T, m in zip(inst.T, M):
-    print(f"T = {T:6.1f}:  (Π, r) {m[0, 0]:7.3f}  (Π, r') {m[0, 1]:9.2f}  (Π', r) {m[1, 0]:9.2f}  (Π', r') {m[1, 1]:7.3f}")
+    print(f"T = {T:6.1f}:  (Π, r) {m[0, 0]:7.3f}  (Π, r') {m[0, 1]:9.2f}  "
+          f"(Π', r) {m[1, 0]:9.2f}  (Π', r') {m[1, 1]:7.3f}")
 slope_off = np.polyfit(np.log(inst.T), np.log(off.mean(1)), 1)[0]
 print(f"slope of log t vs log T, off-diagonal: {slope_off:.3f}; diagonal bound {inst.fast_upper_bound.round(1)}")
 

@@ -30,7 +30,7 @@ from rmlab.theory.flow import tabular_time_to_gain
 from rmlab.theory.tabular import check_probs, check_rewards
 
 
-# ------------------------------------------------------------------------------------------------------------- bounds
+# -------- bounds
 def prop3_lower_bound(variance, gamma: float, n_prompts: int = 1) -> np.ndarray:
     """Prop. 3: ``t_gamma >= 2|S| (1 - e^{-gamma/2}) / sqrt(Var_{pi0}[r_RM])`` (tabular, any reward measured)."""
     with np.errstate(divide="ignore"):
@@ -110,7 +110,7 @@ def prop4_bound(probs0, r_rm, r_gold, y_plus, gamma: float, lam: float = 0.0, n_
                       float(bound))
 
 
-# ------------------------------------------------------------------------------------------------------ Theorem 2 / 5
+# -------- Theorem 2 / 5
 @dataclass
 class Thm5Instance:
     """One prompt, N outputs: initial policy, ground truth, and the slow (accurate) and fast (inaccurate) RMs."""
@@ -219,7 +219,7 @@ def value_curves(inst: Thm5Instance, rewards: dict, times):
     return {label: res.values[:, k, 0] for k, label in enumerate(rewards)}
 
 
-# ------------------------------------------------------------------------------------------------------ Theorem 3 / 6
+# -------- Theorem 3 / 6
 @dataclass
 class Thm6Instance:
     """Two policy families and two indicator RMs; index 0 = (Π, r), index 1 = (Π', r')."""
@@ -282,7 +282,7 @@ def thm6_times(inst: Thm6Instance, lam: float = 0.0, t_max: float = 1e7, rtol: f
     return res.t_gamma[..., 0]
 
 
-# ------------------------------------------------------------------------------------------------------- Best-of-N
+# -------- Best-of-N
 def best_of_n_value(probs, r_rm, r_gold, n) -> np.ndarray:
     """Exact expected ``r_G`` of Best-of-N under ``r_rm`` (Prop. 1): ``sum_g E[r_G | g] (F(g)^n - F(g^-)^n)``.
 

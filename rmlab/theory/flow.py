@@ -59,7 +59,7 @@ class FlowResult:
     method: str
 
 
-# ---------------------------------------------------------------------------------------------------------- generic API
+# -------- generic API
 def time_to_gain(grad_fn: Callable[[np.ndarray], np.ndarray], value_fn: Callable[[np.ndarray], np.ndarray],
                  theta0, gamma, t_max: float, *, rtol: float = 1e-10, atol: float = 1e-12, method: str = "DOP853",
                  max_value=None, record_times=None) -> FlowResult:
@@ -159,7 +159,7 @@ def fixed_step_flow(grad_fn: Callable[[np.ndarray], np.ndarray], value_fn: Calla
                       method=method)
 
 
-# --------------------------------------------------------------------------------------------------------- tabular API
+# -------- tabular API
 def tabular_time_to_gain(theta0, r_rm, r_gold, gamma, *, lam: float = 0.0, theta_ref=None, t_max: float = 1e5,
                          rtol: float = 1e-10, atol: float = 1e-12, method: str = "DOP853",
                          record_times=None) -> FlowResult:
@@ -186,7 +186,7 @@ def tabular_gradient_ascent(theta0, r_rm, r_gold, gamma, step: float, n_steps: i
     return _reshape(res, theta0.shape)
 
 
-# -------------------------------------------------------------------------------------------------------------- helpers
+# -------- helpers
 def _tabular_problem(theta0, r_rm, r_gold, lam, theta_ref):
     """Flat gradient / value functions of the tabular problem (validated once, then no checks per call)."""
     theta0 = check_logits(theta0, "theta0", min_ndim=2)

@@ -30,7 +30,7 @@ from scipy.special import log_softmax, softmax
 PROB_ATOL = 1e-9  # tolerance on "probabilities sum to one"
 
 
-# ----------------------------------------------------------------------------------------------------------------- checks
+# -------- checks
 def check_logits(theta, name: str = "theta", min_ndim: int = 1) -> np.ndarray:
     """``theta`` as a finite float64 array with at least ``min_ndim`` axes and ``N >= 2`` outputs (last axis)."""
     a = np.asarray(theta, dtype=np.float64)
@@ -78,7 +78,7 @@ def _check_lam(lam) -> float:
     return lam
 
 
-# ------------------------------------------------------------------------------------------------------------ quantities
+# -------- quantities
 def probabilities(theta) -> np.ndarray:
     """Softmax over the last axis: ``pi = softmax(theta)``, same shape as ``theta``."""
     return softmax(check_logits(theta), axis=-1)
@@ -147,7 +147,7 @@ def probability_velocity(theta, r, lam: float = 0.0, theta_ref=None) -> np.ndarr
     return p * (g - np.sum(p * g, -1, keepdims=True))
 
 
-# -------------------------------------------------------------------------------------------------------------- internals
+# -------- internals
 def _policy_inputs(theta, r, lam, theta_ref):
     """Validate (theta [..., S, N], r, lam, theta_ref) and return the reference log-probabilities."""
     theta = check_logits(theta, min_ndim=2)
@@ -160,7 +160,8 @@ def _policy_inputs(theta, r, lam, theta_ref):
         try:
             ref = np.broadcast_to(ref, theta.shape)
         except ValueError:
-            raise ValueError(f"theta_ref of shape {ref.shape} does not broadcast to theta's shape {theta.shape}") from None
+            raise ValueError(f"theta_ref of shape {ref.shape} does not broadcast to theta's shape "
+                             f"{theta.shape}") from None
         logp_ref = log_softmax(ref, axis=-1)
     return theta, r, lam, logp_ref
 
