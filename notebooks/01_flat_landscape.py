@@ -71,7 +71,8 @@ rec_land.add_data(positions=ls.family.positions, theta_init=ls.theta_init,
                   theta1=ls.theta_grid[:, 0, 0], theta2=ls.theta_grid[0, :, 1],
                   panels=[dict(name=p.name, axis=p.axis, reward=p.reward, accuracy=p.accuracy,
                                variance_init=p.variance_init, grad_norm_init=p.grad_norm_init,
-                               argmax_theta=p.argmax_theta, peak_position=p.peak_position, surface=p.surface)
+                               argmax_theta=p.argmax_theta, peak_position=p.peak_position,
+                               surface=np.round(p.surface, 6))
                           for p in ls.panels])
 rec_land.check("variance axis: ||grad phi(theta_init)|| strictly decreasing (max step)",
                np.diff(grad_along_variance).max(), "<", 0.0)

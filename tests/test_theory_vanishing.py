@@ -1,0 +1,81 @@
+"""Vanishing gradients: the bound experiment and the RFT vs SFT separation."""
+
+import numpy as np
+import pytest
+
+from rmlab.theory import autoregressive as ar
+from rmlab.theory import vanishing
+
+P0 = [1e-1, 1e-2, 1e-3]
+
+
+@pytest.mark.parametrize("reward", ["indicator", "plus_minus"])
+def test_flow_times_match_closed_form(reward):
+    res = vanishing.rft_sft_times(P0, reward=reward)
+    np.testing.assert_allclose(res.t_rft, res.t_rft_closed, rtol=1e-7)
+    np.testing.assert_allclose(res.t_sft, res.t_sft_closed, rtol=1e-7)
+    assert np.all(res.t_sft < res.t_rft)
+
+
+def test_reference_numbers_of_the_notes():
+    """Shared notes, 2310.20703 §2: t_RFT = 12.0, 97.4, 911.5 and t_SFT = 2.78, 5.03, 7.12 for p0 = 1e-1..1e-3."""
+    res = vanishing.rft_sft_times(P0)
+    np.testing.assert_allclose(res.t_rft, [12.0, 97.4, 911.5], rtol=5e-3)
+    np.testing.assert_allclose(res.t_sft, [2.78, 5.03, 7.12], rtol=5e-3)
+
+
+def test_flow_times_converge_as_tolerance_tightens():
+    times = [vanishing.rft_sft_times(P0, rtol=rtol, atol=1e-14) for rtol in (1e-4, 1e-7, 1e-10)]
+    for name in ("t_rft", "t_sft"):
+        errors = [np.max(np.abs(getattr(t, name) / getattr(t, name + "_closed") - 1)) for t in times]
+        assert errors[2] <= errors[0] and errors[2] < 1e-8
+
+
+def test_separation_fits():
+    res = vanishing.rft_sft_times([1e-1, 1e-2, 1e-3, 1e-4, 1e-5])
+    rft, sft = vanishing.fit_separation(res)
+    assert -2.1 <= rft.slope <= -1.9
+    assert sft.r2 > 0.99
+
+
+def test_fit_line_is_exact_on_a_line():
+    fit = vanishing.fit_line([0.0, 1.0, 2.0], [1.0, 3.0, 5.0])
+    assert (fit.slope, fit.intercept, fit.r2) == pytest.approx((2.0, 1.0, 1.0))
+    with pytest.raises(ValueError):
+        vanishing.fit_line([0.0], [1.0])
+
+
+def test_bound_instances_and_ratios():
+    space = ar.SequenceSpace(3, 3)
+    cfg = vanishing.BoundConfig(n_random=100, n_adversarial=100, n_near_constant=100)
+    inst = vanishing.bound_instances(space, cfg, seed=1)
+    again = vanishing.bound_instances(space, cfg, seed=1)
+    np.testing.assert_array_equal(inst.r, again.r)                              # same seed, same instances
+    assert np.all(np.abs(inst.r) <= 1)
+    b = vanishing.gradient_bound_ratios(space, inst.logits, inst.r)
+    assert 0 < b.ratio.max() <= 1.0
+    adv = inst.kind == "adversarial"
+    assert b.grad_norm[adv].max() < 1e-2 and b.max_gap[adv].min() > 0.5
+
+
+def test_mlp_ratios_use_computed_jacobian():
+    space = ar.SequenceSpace(2, 3)
+    model = ar.TinyMLP(space, hidden=4)
+    params = model.init(6, seed=2)
+    r = np.random.default_rng(3).uniform(-1, 1, size=(6, space.num_outputs))
+    b = vanishing.mlp_gradient_bound_ratios(model, params, r)
+    np.testing.assert_allclose(b.jacobian, ar.mlp_jacobian_norms(model, params))
+    assert np.all(b.jacobian >= 1.0) and 0 < b.ratio.max() <= 1.0
+
+
+def test_invalid_inputs_raise_clear_errors():
+    with pytest.raises(ValueError, match="p0"):
+        vanishing.rft_sft_times([0.0, 0.1])
+    with pytest.raises(ValueError, match="p0"):
+        vanishing.rft_sft_times([np.nan])
+    with pytest.raises(ValueError, match="target"):
+        vanishing.rft_sft_times([0.6])
+    with pytest.raises(ValueError, match="reward"):
+        vanishing.rft_sft_times([0.1], reward="binary")
+    with pytest.raises(ValueError, match="num_labels"):
+        vanishing.initial_logits([0.1], 1)
