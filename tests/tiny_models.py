@@ -18,6 +18,8 @@ set one), ``"chat"`` (pad + a chat template with ``<user>``/``<assistant>`` spec
 
 from __future__ import annotations
 
+import json
+import random
 from pathlib import Path
 
 import pytest
@@ -138,7 +140,6 @@ def tiny(tmp_path_factory) -> TinyModels:
 
 def write_jsonl(path, rows) -> Path:
     """Write ``rows`` (dicts) as JSON lines; a small helper for data-loading tests."""
-    import json
     path = Path(path)
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     return path
@@ -151,3 +152,14 @@ PAIRS = [  # (prompt, chosen, rejected) in the tiny vocabulary
     ("is this model kind ?", "yes , very kind", "no"),
     ("the bird flew over the", "blue fish and the red horse", "green fish"),
 ]
+
+
+def random_pairs(n: int, *, seed: int = 0, min_words: int = 1, max_words: int = 12) -> list[dict]:
+    """``n`` preference pairs of random words from ``WORDS`` (prompt 2-8 words), deterministic in ``seed``."""
+    rng = random.Random(seed)
+    words = [w for w in WORDS if w.isalpha()]
+
+    def text(lo, hi):
+        return " ".join(rng.choice(words) for _ in range(rng.randint(lo, hi)))
+    return [{"prompt": text(2, 8), "chosen": text(min_words, max_words), "rejected": text(min_words, max_words)}
+            for _ in range(n)]

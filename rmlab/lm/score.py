@@ -5,8 +5,8 @@ rmlab itself, on either side, with explicit ``position_ids`` (so a left-padded r
 unpadded sequence), and results are read at each row's true positions: batched scores equal per-example scores up
 to float rounding, whatever the padding side.
 
-Log-probabilities: the forward pass runs in the model's dtype, token log-probs are taken in float32 and summed in
-float64. Names say the reduction: ``logprob_sum`` is log pi(y|x) (a sum over the response tokens and the EOS; TRL's
+Log-probabilities: the forward pass runs in the model's dtype, token log-probs are taken in float32 (or the model's
+dtype if wider) and summed in float64. Names say the reduction: ``logprob_sum`` is log pi(y|x) (a sum over the response tokens and the EOS; TRL's
 ``logps/chosen`` is this sum, batch-averaged), ``logprob_mean_per_token`` = ``logprob_sum / n_tokens``.
 
 A *reward function* is any callable ``f(prompts: list[str], responses: list[str]) -> np.ndarray[float64]`` (one
@@ -89,7 +89,8 @@ def sequence_logprobs(model, tokenizer, prompts, responses, *, batch_size=16, ch
         input_ids, mask, positions, starts = pad_batch(sequences, tokenizer.pad_token_id, side=padding_side,
                                                        device=device)
         logits = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=False).logits
-        logits = logits[:, :-1].float()                                              # [B, T-1, V] predicts t+1
+        logits = logits[:, :-1]                                                      # [B, T-1, V] predicts t+1
+        logits = logits.to(torch.promote_types(logits.dtype, torch.float32))         # >= float32
         targets = input_ids[:, 1:]                                                   # [B, T-1]
         token_logprobs = logits.gather(-1, targets[..., None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
         first = starts + torch.tensor([len(pairs[i][0]) for i in batch], device=device) - 1   # predicts y_1
