@@ -143,3 +143,34 @@ def test_construction_input_errors():
         C.best_of_n_value(np.array([0.5, 0.6]), np.zeros(2), np.zeros(2), 2)
     with pytest.raises(ValueError, match="c"):
         C.thm6_instance(c=0.99, T=[1.0])
+
+
+def test_ranks_with_inversions_and_rms_at_any_accuracy(thm5):
+    inst, _ = thm5
+    for n, k in [(5, 0), (5, 3), (5, 10), (12, 29)]:
+        rank = C.ranks_with_inversions(n, k)
+        assert sorted(rank) == list(range(n))
+        assert sum(rank[i] > rank[j] for i, j in itertools.combinations(range(n), 2)) == k
+    N = inst.r_gold.size
+    pairs = N * (N - 1) / 2
+    for a in (0.0, 0.3, 0.77, 1.0):
+        r = C.accurate_slow_rm(inst.r_gold, 10.0, accuracy=a)
+        assert abs(pairwise_accuracy(r, inst.r_gold) - a) <= 0.5 / pairs + 1e-15
+        assert np.all((r > 0) & (r < 0.1))
+    lo, hi = C.fast_accuracy_range(inst.r_gold, inst.y_gamma)
+    assert lo == pytest.approx(inst.acc_fast)
+    for a in np.linspace(lo, hi, 4):
+        r = C.inaccurate_fast_rm(inst.r_gold, inst.probs0, inst.y_gamma, accuracy=a)
+        assert abs(pairwise_accuracy(r, inst.r_gold) - a) <= 0.5 / pairs + 1e-12
+        assert np.argmax(r) == inst.y_gamma
+    with pytest.raises(ValueError, match="not attainable"):
+        C.inaccurate_fast_rm(inst.r_gold, inst.probs0, inst.y_gamma, accuracy=hi + 0.01)
+    with pytest.raises(ValueError, match="inversions"):
+        C.ranks_with_inversions(4, 7)
+
+
+def test_thm5_at_every_accuracy_level(thm5):
+    inst, _ = thm5
+    sweep = C.thm5_accuracy_sweep(inst, [0.0, 0.5, 1.0], n_fast=3, T=100.0)
+    assert np.all(sweep.t_slow >= C.thm5_slow_lower_bound(100.0, inst.gamma))   # inf (never reached) included
+    assert np.all(sweep.t_fast <= inst.fast_upper_bound)

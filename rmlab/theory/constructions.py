@@ -144,30 +144,72 @@ def most_likely_good_output(probs0, r_gold, gamma: float) -> int:
     return int(good[np.argmax(p[good])])
 
 
-def accurate_slow_rm(r_gold, T: float, low: float = 0.1, high: float = 0.9) -> np.ndarray:
-    """Thm 5's slow RM: rewards ``linspace(low, high)/T`` in ``(0, 1/T)`` given in the order of ``r_gold`` (acc = 1).
+def ranks_with_inversions(n: int, k: int) -> np.ndarray:
+    """A permutation ``rank`` of ``0..n-1`` with exactly ``k`` inversions (pairs ``i < j`` with ``rank[i] > rank[j]``),
+    built greedily from its Lehmer code. Giving output ``i`` (in ``r_G`` order) the ``rank[i]``-th score makes an RM of
+    uniform-pair accuracy ``1 - k / (n(n-1)/2)``."""
+    pairs = n * (n - 1) // 2
+    if not 0 <= k <= pairs:
+        raise ValueError(f"k (number of inversions) must lie in [0, {pairs}] for n = {n}; got {k}")
+    remaining, rank = list(range(n)), []
+    for i in range(n):
+        d = min(k, n - 1 - i)
+        rank.append(remaining.pop(d))
+        k -= d
+    return np.array(rank)
 
-    Needs distinct ``r_gold`` values (ties would need equal rewards to stay perfectly accurate).
-    """
+
+def accurate_slow_rm(r_gold, T: float, accuracy: float = 1.0, low: float = 0.1, high: float = 0.9) -> np.ndarray:
+    """Thm 5's slow RM: the scores ``linspace(low, high)/T`` in ``(0, 1/T)``, in the order of ``r_gold`` for
+    ``accuracy = 1``; a lower ``accuracy`` permutes them (:func:`ranks_with_inversions`, rounded to the nearest
+    attainable value). ``Var_pi <= 1/T^2`` for every policy, so Prop. 3 makes it slow at any accuracy.
+    Needs distinct ``r_gold`` values (ties would need equal rewards to stay perfectly accurate)."""
     r = np.asarray(r_gold, dtype=np.float64)
     if np.unique(r).size != r.size:
         raise ValueError("r_gold must have distinct values for the accurate slow RM")
     if not T >= 1:
         raise ValueError(f"T must be >= 1; got {T}")
+    if not 0 <= accuracy <= 1:
+        raise ValueError(f"accuracy must lie in [0, 1]; got {accuracy}")
+    n = r.size
+    ranks = ranks_with_inversions(n, round((1 - accuracy) * n * (n - 1) / 2))
     out = np.empty_like(r)
-    out[np.argsort(r)] = np.linspace(low, high, r.size) / T
+    out[np.argsort(r)] = (np.linspace(low, high, n) / T)[ranks]
     return out
 
 
-def inaccurate_fast_rm(r_gold, probs0, y_gamma: int, low: float = 0.1, high: float = 0.9) -> np.ndarray:
-    """Thm 5's fast RM: 1 on ``y_gamma``; the others get ``c_y = linspace(high, low) pi0(y_gamma)`` in *reverse*
-    ``r_gold`` order, so every pair not involving ``y_gamma`` is misordered (accuracy <= 2/N, Remark 2)."""
+def fast_accuracy_range(r_gold, y_gamma: int) -> tuple[float, float]:
+    """Accuracies attainable by an RM that ranks ``y_gamma`` first: pairs ``{y_gamma, y}`` are right iff
+    ``r_G(y) < r_G(y_gamma)``; the other pairs can be all wrong (lowest, Remark 2) or all right (highest)."""
+    r = np.asarray(r_gold, dtype=np.float64)
+    n, below = r.size, int(np.sum(r < r[y_gamma]))
+    pairs, other_pairs = n * (n - 1) / 2, (n - 1) * (n - 2) / 2
+    return below / pairs, (below + other_pairs) / pairs
+
+
+def inaccurate_fast_rm(r_gold, probs0, y_gamma: int, accuracy: float | None = None, low: float = 0.1,
+                       high: float = 0.9) -> np.ndarray:
+    """Thm 5's fast RM: 1 on ``y_gamma``; the others get the scores ``linspace(low, high) pi0(y_gamma)`` (all below
+    ``pi0(y_gamma)``, so no other output beats the initial mean, Y_bad = ∅). ``accuracy=None`` orders them in
+    *reverse* ``r_gold`` order, misordering every pair not involving ``y_gamma`` (the lowest accuracy, <= 2/N,
+    Remark 2); a value in :func:`fast_accuracy_range` permutes them to reach it (rounded to the nearest attainable
+    value)."""
     r = np.asarray(r_gold, dtype=np.float64)
     p = check_probs(probs0, "probs0")
     others = np.array([y for y in np.argsort(r) if y != y_gamma])
+    m = others.size
+    other_pairs = m * (m - 1) // 2
+    if accuracy is None:
+        k = other_pairs
+    else:
+        lo, hi = fast_accuracy_range(r, y_gamma)
+        if not lo - 1e-12 <= accuracy <= hi + 1e-12:
+            raise ValueError(f"accuracy {accuracy} is not attainable with y_gamma ranked first: "
+                             f"range [{lo:.4f}, {hi:.4f}]")
+        k = round(other_pairs - (accuracy - lo) * r.size * (r.size - 1) / 2)
     out = np.empty_like(r)
     out[y_gamma] = 1.0
-    out[others] = np.linspace(high, low, others.size) * p[y_gamma]
+    out[others] = (np.linspace(low, high, m) * p[y_gamma])[ranks_with_inversions(m, k)]
     return out
 
 
@@ -209,6 +251,35 @@ def thm5_times(inst: Thm5Instance, lam: float = 0.0, t_max: float = 1e7, rtol: f
     res = tabular_time_to_gain(theta0, rewards, inst.r_gold, inst.gamma, lam=lam, t_max=t_max, rtol=rtol)
     t = res.t_gamma[:, 0]
     return t[:-1], float(t[-1])
+
+
+@dataclass
+class AccuracySweep:
+    """Thm 5 at every accuracy level: slow RMs (scores in ``(0, 1/T)``) and fast RMs (``y_gamma`` first)."""
+
+    T: float
+    acc_slow: np.ndarray    # [A] accuracies reached by the slow RMs
+    t_slow: np.ndarray      # [A]
+    acc_fast: np.ndarray    # [A'] accuracies reached by the fast RMs
+    t_fast: np.ndarray      # [A']
+    fast_range: tuple[float, float]   # accuracies attainable with y_gamma ranked first
+
+
+def thm5_accuracy_sweep(inst: Thm5Instance, slow_accuracies, n_fast: int = 5, T: float = 100.0, lam: float = 0.0,
+                        t_max: float = 1e7) -> AccuracySweep:
+    """Thm 5 "for any attainable α and α'": ``t_gamma`` of slow RMs at ``slow_accuracies`` (at slowness ``T``) and of
+    ``n_fast`` fast RMs spread over :func:`fast_accuracy_range`, in one batched exact flow."""
+    fast_range = fast_accuracy_range(inst.r_gold, inst.y_gamma)
+    r_slow = np.stack([accurate_slow_rm(inst.r_gold, T, a) for a in slow_accuracies])
+    r_fast = np.stack([inaccurate_fast_rm(inst.r_gold, inst.probs0, inst.y_gamma, a)
+                       for a in np.linspace(*fast_range, n_fast)])
+    rewards = np.concatenate([r_slow, r_fast])[:, None, :]                  # [A + A', 1, N]
+    theta0 = np.broadcast_to(inst.theta0, rewards.shape)
+    t = tabular_time_to_gain(theta0, rewards, inst.r_gold, inst.gamma, lam=lam, t_max=t_max).t_gamma[:, 0]
+    gold = np.broadcast_to(inst.r_gold, rewards[:, 0].shape)
+    acc = pairwise_accuracy(rewards[:, 0], gold)
+    a = len(r_slow)
+    return AccuracySweep(T=T, acc_slow=acc[:a], t_slow=t[:a], acc_fast=acc[a:], t_fast=t[a:], fast_range=fast_range)
 
 
 def value_curves(inst: Thm5Instance, rewards: dict, times):

@@ -12,10 +12,13 @@ from rmlab import plotting
 from rmlab.theory import constructions as C
 
 
-def plot_thm2(inst: C.Thm5Instance, t_slow, t_fast, t_slow_kl=None, t_fast_kl=None, lam_kl: float | None = None):
+def plot_thm2(inst: C.Thm5Instance, t_slow, t_fast, t_slow_kl=None, t_fast_kl=None, lam_kl: float | None = None,
+              sweep: C.AccuracySweep | None = None):
     """Left: ``t_gamma`` vs T for the accurate (slow) and inaccurate (fast) RMs with Thm 5 / Prop. 3 bounds.
-    Right: the two reward models against ``r_G``, over the initial policy."""
-    fig, (ax, ax_r) = plotting.subplots(1, 2, width=4.6, height=3.6)
+    Middle: the two reward models against ``r_G``, over the initial policy.
+    Right (if ``sweep``): ``t_gamma`` vs accuracy for slow and fast RMs at every accuracy level."""
+    fig, axes = plotting.subplots(1, 3 if sweep is not None else 2, width=4.6, height=3.6)
+    ax, ax_r = axes[0], axes[1]
     T = inst.T
     c_slow, c_fast, c_bound = plotting.PALETTE[0], plotting.PALETTE[1], "0.45"
     ax.loglog(T, t_slow, "o-", color=c_slow, label=f"accurate RM (acc = {inst.acc_slow.min():.2f})")
@@ -41,7 +44,25 @@ def plot_thm2(inst: C.Thm5Instance, t_slow, t_fast, t_slow_kl=None, t_fast_kl=No
     ax_r.axvline(inst.r_gold[inst.y_gamma], color=c_fast, lw=0.8, ls=":")
     ax_r.set(xlabel="ground-truth reward r_G(y)", ylabel="reward-model score", title="The two teachers")
     ax_r.legend(fontsize=7, loc="upper left")
+    if sweep is not None:
+        _plot_accuracy_sweep(axes[2], inst, sweep, c_slow, c_fast)
     return fig
+
+
+def _plot_accuracy_sweep(ax, inst: C.Thm5Instance, sweep: C.AccuracySweep, c_slow, c_fast):
+    """``t_gamma`` vs accuracy; runs that never reach the goal (``inf``) are drawn as open triangles at the top."""
+    finite = np.concatenate([sweep.t_slow, sweep.t_fast])
+    top = 10 * np.max(finite[np.isfinite(finite)])
+    for acc, t, color, label in ((sweep.acc_slow, sweep.t_slow, c_slow, f"slow RMs (rewards in (0, 1/{sweep.T:g}))"),
+                                 (sweep.acc_fast, sweep.t_fast, c_fast, "fast RMs (y_γ ranked first)")):
+        ok = np.isfinite(t)
+        ax.semilogy(acc[ok], t[ok], "o", color=color, label=label)
+        if not ok.all():
+            ax.semilogy(acc[~ok], np.full((~ok).sum(), top), "^", mfc="none", color=color, label="never reached (by t_max)")
+    ax.axhline(float(C.thm5_slow_lower_bound(sweep.T, inst.gamma)), ls="--", color="0.45", label="Thm 5 lower bound")
+    ax.axhline(inst.fast_upper_bound, ls="-.", color=c_fast, lw=1, label="Thm 5 upper bound")
+    ax.set(xlabel="accuracy (uniform pairs)", ylabel="t_γ", title="Any accuracy, slow or fast")
+    ax.legend(fontsize=7, loc="center left")
 
 
 def plot_best_of_n(inst: C.Thm5Instance, n, bon: dict, times, values: dict):
