@@ -10,6 +10,7 @@ import sys
 SUBCOMMAND_MODULES = (
     "rmlab.reproduce",
     "rmlab.lm.cli_ches",
+    "rmlab.lm.cli_report",
 )
 
 

@@ -1,0 +1,106 @@
+"""``rmlab report``: the reward-variance report (arXiv 2503.15477 §4.4) of one policy under several reward models.
+
+    rmlab report --policy M --rm NAME=SPEC [--rm NAME=SPEC ...] --prompts FILE --samples K [--gold SPEC]
+                 [--preferences FILE] [--seed S] --out REPORT.json [--per-prompt ROWS.jsonl]
+
+REPORT.json: ``n_prompts, n_samples, reward_models: {NAME: {reward_variance, whitened_reward_variance,
+within_prompt_variance, between_prompt_variance, total_variance, frac_zero_variance, on_policy_accuracy,
+off_policy_accuracy, ci95: {metric: [lo, hi]}}}`` (accuracies null when not computable), plus ``n_preference_pairs``,
+``gold_reward`` and ``arguments``. It is written atomically at the end, never partially.
+
+Per-prompt rows (one JSON line per prompt with its k responses and every RM's rewards, then one per preference pair)
+go to ``--per-prompt`` -- by default ``<OUT without .json>.rows.jsonl`` next to REPORT.json -- as they are computed.
+Rerunning the same command resumes from them; a command with different arguments refuses to reuse them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+SPEC_HELP = ("SPEC is a local folder / hub id of a sequence-classification reward model, "
+             "implicit:POLICY:REF:BETA[:sum|mean] (REF 'none' = reference-free), or py:MODULE:FUNCTION "
+             "(a callable f(prompts, responses) -> one float per pair)")
+
+
+def default_rows_path(out) -> Path:
+    """Where the resumable per-prompt rows go without ``--per-prompt``: ``REPORT.json`` -> ``REPORT.rows.jsonl``."""
+    out = Path(out)
+    stem = out.name[:-len(".json")] if out.name.endswith(".json") else out.name
+    return out.with_name(stem + ".rows.jsonl")
+
+
+def _parse_rm(value: str) -> tuple[str, str]:
+    name, sep, spec = value.partition("=")
+    if not sep or not name.strip() or not spec.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=SPEC, got {value!r}; {SPEC_HELP}")
+    return name.strip(), spec.strip()
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "report", help="reward variance, on/off-policy accuracy of reward models under a policy",
+        description="Sample K responses per prompt from a policy once, score them with every reward model (and "
+                    "the gold reward) and report per RM: reward variance (raw and whitened, as arXiv 2503.15477), "
+                    "the within/between-prompt decomposition, the zero-variance fraction, on-policy accuracy vs the "
+                    "gold reward, off-policy accuracy on a preference file, with 95% bootstrap CIs over prompts. "
+                    + SPEC_HELP + ".",
+        epilog="Per-prompt rows are written as they are computed; rerunning the same command resumes.")
+    p.add_argument("--policy", required=True, metavar="M", help="policy: local folder or hub id of a causal LM")
+    p.add_argument("--rm", required=True, action="append", type=_parse_rm, metavar="NAME=SPEC",
+                   help="a reward model to evaluate (repeat for several)")
+    p.add_argument("--prompts", required=True, metavar="FILE", help="prompts: .jsonl (field 'prompt'), .json, .txt")
+    p.add_argument("--samples", required=True, type=int, metavar="K", help="responses per prompt (>= 2)")
+    p.add_argument("--gold", metavar="SPEC", help="gold reward for on-policy (and off-policy) accuracy")
+    p.add_argument("--preferences", metavar="FILE",
+                   help="preference pairs (prompt/chosen/rejected; .jsonl/.json/.parquet or hub id) for off-policy "
+                        "accuracy; gold scores: --gold, else score_chosen/score_rejected columns, else chosen wins")
+    p.add_argument("--seed", type=int, default=0, help="sampling and bootstrap seed (default 0)")
+    p.add_argument("--out", required=True, metavar="REPORT.json", help="report JSON (written atomically)")
+    p.add_argument("--per-prompt", metavar="ROWS.jsonl",
+                   help="resumable per-prompt rows (default: OUT with .json replaced by .rows.jsonl)")
+    p.add_argument("--max-new-tokens", type=int, default=64, help="sampling length limit (paper: 512)")
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (paper: 1; top-k/top-p off)")
+    p.add_argument("--batch-size", type=int, default=16, help="sequences per forward pass")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    p.add_argument("--chat-template", action="store_true", help="wrap prompts in the tokenizers' chat templates")
+    p.add_argument("--ties", choices=("paper", "half"), default="paper",
+                   help="accuracy tie rule: 'paper' (sign agreement, arXiv 2503.15477) or 'half' (RM ties count "
+                        "1/2, arXiv 2507.07981)")
+    p.add_argument("--bootstrap", type=int, default=1000, metavar="B", help="bootstrap resamples (default 1000)")
+    p.add_argument("--trust-remote-code", action="store_true", help="allow custom model code from the hub")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from rmlab.lm.data import load_prompts
+    from rmlab.lm.report import reward_report
+
+    try:
+        if args.samples < 2:
+            raise ValueError(f"--samples must be >= 2 to estimate a within-prompt variance, got {args.samples}")
+        names = [name for name, _ in args.rm]
+        if len(set(names)) != len(names):
+            raise ValueError(f"--rm names must be unique, got {names}")
+        out = Path(args.out)
+        rows_path = Path(args.per_prompt) if args.per_prompt else default_rows_path(out)
+        if rows_path.resolve() == out.resolve():
+            raise ValueError("--per-prompt must differ from --out")
+        prompts = load_prompts(args.prompts)
+        report = reward_report(
+            args.policy, dict(args.rm), prompts, k=args.samples, gold=args.gold, preferences=args.preferences,
+            seed=args.seed, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, rows_path=rows_path,
+            progress=not args.quiet, chat_template=args.chat_template, temperature=args.temperature,
+            device=args.device, ties=args.ties, n_bootstrap=args.bootstrap,
+            trust_remote_code=args.trust_remote_code)
+    except (ValueError, OSError) as err:
+        print(f"rmlab report: error: {err}", file=sys.stderr)
+        return 2
+    report.save_json(out)
+    columns = ["reward_variance", "whitened_reward_variance", "frac_zero_variance", "on_policy_accuracy",
+               "off_policy_accuracy"]
+    print(report.summary[columns].to_string(float_format=lambda v: f"{v:.4f}"))
+    print(f"wrote {out} and {rows_path}")
+    return 0

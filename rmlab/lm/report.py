@@ -1,0 +1,504 @@
+"""The reward-variance report of arXiv 2503.15477 (§4.4) for any policy and any reward models.
+
+One policy, several reward models, the SAME samples: k responses per prompt are sampled once from the policy
+(``rmlab.lm.sample.sample_responses``), then every reward model -- and the gold reward, when given -- scores those
+exact (prompt, response) pairs. Per reward model the report gives (``rmlab.measure``):
+
+====================== ===========================================================================================
+reward_variance        mean over prompts of the unbiased within-prompt variance of the raw rewards
+whitened_reward_variance  the paper's metric: rewards whitened by the global mean / unbiased std over all n·k, then
+                       the mean of the unbiased per-prompt variances (Table 1; scale-free)
+within_prompt_variance mean over prompts of the population within-prompt variance        } law of total variance:
+between_prompt_variance population variance of the per-prompt means                       } within + between = total
+total_variance         population variance of all n·k rewards pooled (TRL's ``reward_std`` is √ of this, ddof=1)
+frac_zero_variance     fraction of prompts whose k rewards have std <= ``zero_std_atol`` (default 1e-8, as TRL)
+on_policy_accuracy     vs the gold reward over all k(k−1)/2 pairs of each prompt, averaged over prompts (null
+                       without gold)
+off_policy_accuracy    on a preference dataset (null without one): vs the gold reward's scores of chosen and
+                       rejected when ``gold`` is given, else vs the dataset's ``score_chosen``/``score_rejected``
+                       columns when present (the official recipe), else "chosen wins"
+ci95                   {metric: [lo, hi]}: percentile bootstrap over prompts (over pairs for off-policy accuracy),
+                       the same resamples for every reward model (paired), seeded
+====================== ===========================================================================================
+
+Tie rules: ``rmlab.measure.accuracy`` (``ties="paper"``: sign agreement, a gold tie is right only if the RM ties too;
+``ties="half"``: arXiv 2507.07981, RM ties count ½).
+
+Deviations from the official code, stated: variances are reported raw *and* whitened (the code logs both); the
+official recipe uses 500 prompts × 10 samples at temperature 1 and ≤ 512 new tokens (pass ``k=10`` and
+``max_new_tokens=512`` to match); rmlab appends EOS to every response before scoring (``rmlab.lm.data``).
+
+Long runs: with ``rows_path`` every prompt's row (prompt, k responses, every RM's k rewards, gold rewards, and per-prompt
+mean/variance/accuracy) and every preference pair's scores are appended to a JSONL file as they are computed, and a
+rerun with the same arguments resumes from it (``rmlab.lm.rows``). Sampling is seeded per (seed, prompt index, sample
+index), so resumed rows equal those of an uninterrupted run.
+
+>>> report = reward_report("path/to/policy", {"rm": "path/to/rm"}, prompts, k=8, gold="py:mygold:score")  # doctest: +SKIP
+>>> report.summary[["whitened_reward_variance", "on_policy_accuracy"]]                             # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from rmlab._io import atomic_write_json, to_jsonable
+from rmlab.lm.data import load_preferences
+from rmlab.lm.load import as_model_and_tokenizer, load_causal_lm, load_sequence_classifier
+from rmlab.lm.rows import ResumableRows
+from rmlab.lm.sample import sample_responses
+from rmlab.lm.score import CallableReward, ExplicitRM, ImplicitRM
+from rmlab.measure import variance as V
+from rmlab.measure.accuracy import on_policy_accuracy_per_prompt, preference_correct
+from rmlab.measure.bootstrap import DEFAULT_RESAMPLES, bootstrap_ci
+
+METRICS = ("reward_variance", "whitened_reward_variance", "within_prompt_variance", "between_prompt_variance",
+           "total_variance", "frac_zero_variance", "on_policy_accuracy", "off_policy_accuracy")
+VARIANCE_METRICS = METRICS[:6]
+SPEC_FORMS = ("a local folder or hub id of a sequence-classification reward model (e.g. ./my-rm, org/name)",
+              "implicit:POLICY:REF:BETA[:sum|mean] (DPO implicit reward beta*(log pi - log pi_ref); REF 'none' "
+              "for reference-free beta*log pi)",
+              "py:MODULE:FUNCTION (a Python callable f(prompts, responses) -> one float per pair)")
+RewardFn = Callable[[list, list], np.ndarray]
+
+
+# ------------------------------------------------------------------------------------------ reward specs
+def _spec_error(spec: str, why: str) -> ValueError:
+    forms = "\n  - ".join(SPEC_FORMS)
+    return ValueError(f"reward spec {spec!r}: {why}. Accepted forms:\n  - {forms}")
+
+
+def parse_reward_spec(spec: str, *, device=None, batch_size: int = 16, chat_template: bool = False,
+                      trust_remote_code: bool = False) -> RewardFn:
+    """Turn a reward spec into a reward function ``f(prompts, responses) -> np.ndarray`` (one float per pair).
+
+    Forms: a local folder / hub id of an ``AutoModelForSequenceClassification`` (``ExplicitRM``);
+    ``implicit:POLICY:REF:BETA`` with an optional ``:sum`` (default) or ``:mean`` reduction (``ImplicitRM``; REF
+    ``none`` = reference-free, r = beta·log pi(y|x); paths may not contain ':');
+    ``py:MODULE:FUNCTION`` (imported; the current directory is searched too, as ``python -m`` does).
+    A spec that matches no form, or a model path that does not exist, raises an error saying what is accepted.
+
+    >>> fn = parse_reward_spec("py:rmlab.measure.variance:per_prompt_mean")  # any importable callable  # doctest: +SKIP
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise _spec_error(str(spec), "empty spec")
+    spec = spec.strip()
+    if spec.startswith("py:"):
+        return _python_reward(spec)
+    if spec.startswith("implicit:"):
+        return _implicit_reward(spec, device=device, batch_size=batch_size, chat_template=chat_template,
+                                trust_remote_code=trust_remote_code)
+    if ":" in spec and not Path(spec).expanduser().exists():
+        raise _spec_error(spec, f"unknown prefix {spec.split(':', 1)[0]!r}:")
+    try:
+        model, tokenizer = load_sequence_classifier(spec, device=device, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as err:
+        raise _spec_error(spec, f"could not load a sequence-classification model ({err})") from err
+    return ExplicitRM(model, tokenizer, batch_size=batch_size, chat_template=chat_template, name=spec)
+
+
+def _python_reward(spec: str) -> RewardFn:
+    parts = spec.split(":")
+    if len(parts) != 3 or not all(parts[1:]):
+        raise _spec_error(spec, "expected py:MODULE:FUNCTION")
+    _, module_name, function_name = parts
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        import sys
+        if os.getcwd() in sys.path:
+            raise _spec_error(spec, f"cannot import module {module_name!r}") from None
+        sys.path.insert(0, os.getcwd())
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            raise _spec_error(spec, f"cannot import module {module_name!r}") from None
+        finally:
+            sys.path.remove(os.getcwd())
+    fn = getattr(module, function_name, None)
+    if not callable(fn):
+        raise _spec_error(spec, f"module {module_name!r} has no callable {function_name!r}")
+    return CallableReward(fn, name=spec)
+
+
+def _implicit_reward(spec: str, **options) -> RewardFn:
+    parts = spec.split(":")[1:]
+    if len(parts) not in (3, 4) or not all(parts):
+        raise _spec_error(spec, "expected implicit:POLICY:REF:BETA or implicit:POLICY:REF:BETA:sum|mean")
+    policy, reference, beta, *reduction = parts
+    try:
+        beta = float(beta)
+    except ValueError:
+        raise _spec_error(spec, f"BETA {beta!r} is not a number") from None
+    if reduction and reduction[0] not in ("sum", "mean"):
+        raise _spec_error(spec, f"reduction {reduction[0]!r} is not 'sum' or 'mean'")
+    device, trust = options.pop("device"), options.pop("trust_remote_code")
+    try:
+        models = [None if path.lower() == "none" else load_causal_lm(path, device=device, trust_remote_code=trust)
+                  for path in (policy, reference)]
+    except (OSError, ValueError) as err:
+        raise _spec_error(spec, f"could not load a causal LM ({err})") from err
+    return ImplicitRM(models[0], models[1], beta=beta, reduction=reduction[0] if reduction else "sum",
+                      name=spec, **options)
+
+
+def _resolve_reward(value, **options) -> tuple[RewardFn, str]:
+    """A reward function and a description of it (part of the rows fingerprint)."""
+    if isinstance(value, str):
+        return parse_reward_spec(value, **options), value
+    if not callable(value):
+        raise TypeError(f"a reward model must be a spec string or a callable f(prompts, responses), got "
+                        f"{type(value).__name__}")
+    name = getattr(value, "name", None) or getattr(value, "__qualname__", None) or type(value).__qualname__
+    return value, f"{getattr(value, '__module__', '')}:{name}"
+
+
+def _score(name: str, fn: RewardFn, prompts: list[str], responses: list[str]) -> np.ndarray:
+    """Call a reward function and check its output: one finite float per pair, or an error naming the RM."""
+    try:
+        values = np.asarray(fn(prompts, responses), dtype=np.float64)
+    except ValueError as err:
+        raise ValueError(f"reward model {name!r}: {err}") from err
+    if values.shape != (len(prompts),):
+        raise ValueError(f"reward model {name!r} returned shape {values.shape} for {len(prompts)} pairs")
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"reward model {name!r} returned NaN or infinite rewards for "
+                         f"{int((~np.isfinite(values)).sum())} of {len(values)} pairs")
+    return values
+
+
+# ------------------------------------------------------------------------------------------------ report
+@dataclass
+class RewardReport:
+    """Result of ``reward_report``.
+
+    summary: one row per reward model (index ``reward_model``): the ``METRICS`` and, for each, ``<metric>_ci_low`` /
+        ``<metric>_ci_high`` (95 % bootstrap).
+    per_prompt: long format, one row per (reward model, prompt): ``reward_model, prompt_index, reward_mean,
+        reward_variance`` (unbiased), ``whitened_reward_variance``, ``on_policy_accuracy`` (NaN without gold).
+    rewards: ``{name: [n_prompts, k]}``; gold_rewards: ``[n_prompts, k]`` or None; responses: n lists of k strings.
+    gold_summary: the variance metrics of the gold reward itself (the paper's "GT" column), or None.
+    """
+
+    summary: pd.DataFrame
+    per_prompt: pd.DataFrame
+    n_prompts: int
+    n_samples: int
+    rewards: dict[str, np.ndarray]
+    gold_rewards: np.ndarray | None
+    responses: list[list[str]]
+    n_preference_pairs: int | None = None
+    gold_summary: dict | None = None
+    arguments: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """The REPORT.json content: ``n_prompts, n_samples, reward_models: {NAME: {metrics..., ci95: {...}}}``
+        (+ ``n_preference_pairs``, ``gold_reward``, ``arguments``); NaN / not computable -> null."""
+        models = {name: _metrics_dict(row) for name, row in self.summary.iterrows()}
+        return to_jsonable({"n_prompts": self.n_prompts, "n_samples": self.n_samples, "reward_models": models,
+                            "n_preference_pairs": self.n_preference_pairs, "gold_reward": self.gold_summary,
+                            "arguments": self.arguments})
+
+    def save_json(self, path) -> Path:
+        """Write ``to_dict()`` atomically (a reader never sees a partial file)."""
+        return atomic_write_json(path, self.to_dict())
+
+    def plot_variance_distribution(self, *, whitened: bool = True):
+        """Distribution over prompts of each RM's within-prompt variance (whitened by default: comparable across
+        RMs), as box plots with every prompt as a dot and the mean as a diamond. Returns a Figure."""
+        from rmlab import plotting
+        import seaborn as sns
+
+        column = "whitened_reward_variance" if whitened else "reward_variance"
+        names = list(self.summary.index)
+        fig, ax = plotting.subplots(1, 1, width=max(4.2, 1.3 * len(names) + 2), height=3.6)
+        data = self.per_prompt
+        sns.boxplot(data=data, x="reward_model", y=column, order=names, ax=ax, color="white", fliersize=0, width=0.5)
+        sns.stripplot(data=data, x="reward_model", y=column, order=names, ax=ax, hue="reward_model",
+                      palette=plotting.PALETTE[:len(names)], size=3, alpha=0.6, jitter=0.2, legend=False)
+        ax.scatter(range(len(names)), self.summary[column], marker="D", color="black", zorder=5, label="mean")
+        ax.set_xlabel("reward model")
+        ax.set_ylabel(("whitened " if whitened else "") + "within-prompt variance")
+        ax.set_title(f"Per-prompt reward variance ({self.n_prompts} prompts × {self.n_samples} samples)")
+        ax.legend(loc="upper right")
+        return fig
+
+    def plot_accuracy_vs_variance(self):
+        """Accuracy (on- and/or off-policy) against whitened reward variance, one point per RM with 95 % CIs."""
+        from rmlab import plotting
+
+        kinds = [m for m in ("on_policy_accuracy", "off_policy_accuracy") if self.summary[m].notna().any()]
+        if not kinds:
+            raise ValueError("no accuracy to plot: pass gold= (on-policy) or preferences= (off-policy)")
+        fig, axes = plotting.subplots(1, len(kinds), squeeze=False)
+        x = self.summary["whitened_reward_variance"]
+        x_err = _error_bars(self.summary, "whitened_reward_variance")
+        for ax, metric in zip(axes[0], kinds):
+            for color, (name, row) in zip(plotting.PALETTE * 10, self.summary.iterrows()):
+                ax.errorbar(x[name], row[metric], xerr=x_err[:, [list(x.index).index(name)]],
+                            yerr=_error_bars(self.summary.loc[[name]], metric), fmt="o", color=color, capsize=3,
+                            label=name)
+            ax.set_xlabel("whitened reward variance")
+            ax.set_ylabel(metric.replace("_", " "))
+            ax.set_title(metric.replace("_", " ").replace("accuracy", "acc.") + " vs variance")
+        axes[0][-1].legend(loc="best", fontsize="small")
+        return fig
+
+
+def _metrics_dict(row: pd.Series) -> dict:
+    out = {m: _none_if_nan(row[m]) for m in METRICS}
+    out["ci95"] = {m: [_none_if_nan(row[f"{m}_ci_low"]), _none_if_nan(row[f"{m}_ci_high"])] for m in METRICS
+                   if not np.isnan(row[m])}
+    return out
+
+
+def _none_if_nan(value):
+    value = float(value)
+    return None if np.isnan(value) else value
+
+
+def _error_bars(summary: pd.DataFrame, metric: str) -> np.ndarray:
+    """[2, n] distances from the estimate to the CI ends, for ``errorbar``."""
+    low = (summary[metric] - summary[f"{metric}_ci_low"]).to_numpy()
+    high = (summary[f"{metric}_ci_high"] - summary[metric]).to_numpy()
+    return np.nan_to_num(np.stack([low, high]).clip(min=0))
+
+
+def _variance_metrics(*, zero_std_atol: float) -> dict[str, Callable]:
+    """Statistic functions of [..., n, k] rewards, one per variance metric (vectorised for the bootstrap)."""
+    return {
+        "reward_variance": V.reward_variance,
+        "whitened_reward_variance": V.whitened_reward_variance,
+        "within_prompt_variance": lambda r: V.variance_decomposition(r).within_prompt,
+        "between_prompt_variance": lambda r: V.variance_decomposition(r).between_prompt,
+        "total_variance": lambda r: V.variance_decomposition(r).total,
+        "frac_zero_variance": lambda r: V.frac_zero_variance(r, atol=zero_std_atol),
+    }
+
+
+def _nanmean(x: np.ndarray) -> np.ndarray:
+    """Mean over the last axis ignoring NaN (NaN where everything is NaN), without warnings."""
+    counted = (~np.isnan(x)).sum(axis=-1)
+    return np.where(counted > 0, np.nansum(x, axis=-1) / np.maximum(counted, 1), np.nan)
+
+
+def summarize(rewards: dict[str, np.ndarray], gold_rewards: np.ndarray | None = None,
+              preference_credit: dict[str, np.ndarray] | None = None, *, n_bootstrap: int = DEFAULT_RESAMPLES,
+              seed: int = 0, ties: str = "paper", zero_std_atol: float = V.ZERO_STD_ATOL):
+    """The report's statistics from reward arrays alone (no model): ``(summary, per_prompt, gold_summary)``.
+
+    rewards: ``{name: [n, k]}`` on the same samples; gold_rewards: ``[n, k]`` or None; preference_credit:
+    ``{name: [n_pairs]}`` per-pair credits from ``rmlab.measure.accuracy.preference_correct`` or None.
+    """
+    records, per_prompt = {}, []
+    for name, R in rewards.items():
+        record = {}
+        for metric, stat in _variance_metrics(zero_std_atol=zero_std_atol).items():
+            record[metric] = float(stat(R))
+            record[f"{metric}_ci_low"], record[f"{metric}_ci_high"] = bootstrap_ci(stat, R, n_resamples=n_bootstrap,
+                                                                                   seed=seed)
+        accuracy = (on_policy_accuracy_per_prompt(R, gold_rewards, ties=ties) if gold_rewards is not None
+                    else np.full(R.shape[0], np.nan))
+        credit = None if preference_credit is None else preference_credit[name]
+        for metric, values in (("on_policy_accuracy", accuracy), ("off_policy_accuracy", credit)):
+            if values is None or np.all(np.isnan(values)):
+                record[metric] = record[f"{metric}_ci_low"] = record[f"{metric}_ci_high"] = float("nan")
+                continue
+            record[metric] = float(_nanmean(values))
+            record[f"{metric}_ci_low"], record[f"{metric}_ci_high"] = bootstrap_ci(_nanmean, values,
+                                                                                   n_resamples=n_bootstrap, seed=seed)
+        records[name] = record
+        per_prompt.append(pd.DataFrame({
+            "reward_model": name, "prompt_index": np.arange(R.shape[0]), "reward_mean": V.per_prompt_mean(R),
+            "reward_variance": V.per_prompt_variance(R), "whitened_reward_variance": V.per_prompt_whitened_variance(R),
+            "on_policy_accuracy": accuracy}))
+    columns = [c for m in METRICS for c in (m, f"{m}_ci_low", f"{m}_ci_high")]
+    summary = pd.DataFrame.from_dict(records, orient="index")[columns]
+    summary.index.name = "reward_model"
+    gold_summary = None
+    if gold_rewards is not None:
+        stats = _variance_metrics(zero_std_atol=zero_std_atol)
+        gold_summary = {metric: float(stat(gold_rewards)) for metric, stat in stats.items()}
+        gold_summary["ci95"] = {metric: list(bootstrap_ci(stat, gold_rewards, n_resamples=n_bootstrap, seed=seed))
+                                for metric, stat in stats.items()}
+    return summary, pd.concat(per_prompt, ignore_index=True), gold_summary
+
+
+def _sha256(items) -> str:
+    return hashlib.sha256(json.dumps(items).encode("utf-8")).hexdigest()
+
+
+def _describe_policy(policy) -> str:
+    if isinstance(policy, (str, os.PathLike)):
+        return os.fspath(policy)
+    model = policy[0] if isinstance(policy, tuple) else policy
+    return f"{type(model).__name__}:{getattr(model.config, '_name_or_path', '')}"
+
+
+def _chunks(indices: list[int], size: int):
+    for start in range(0, len(indices), size):
+        yield indices[start:start + size]
+
+
+def reward_report(policy, reward_models: dict, prompts, *, k: int, gold=None, preferences=None, seed: int = 0,
+                  max_new_tokens: int = 64, batch_size: int = 16, rows_path=None, progress: bool = True,
+                  chat_template: bool = False, temperature: float = 1.0, device=None, ties: str = "paper",
+                  n_bootstrap: int = DEFAULT_RESAMPLES, zero_std_atol: float = V.ZERO_STD_ATOL,
+                  trust_remote_code: bool = False) -> RewardReport:
+    """Sample k responses per prompt from ``policy`` once, score them with every reward model (and ``gold``), and
+    summarise (module docstring).
+
+    policy: a path / hub id, or a ``(model, tokenizer)`` pair. reward_models: ``{name: spec string or reward fn}``.
+    gold: a spec / reward fn (on-policy accuracy) or None. preferences: anything ``load_preferences`` accepts, or
+    None. batch_size: sequences per forward pass (sampling and scoring). rows_path: JSONL file for resumable
+    per-prompt rows (None: keep everything in memory). temperature: 1 is the paper's (plain sampling; top_k/top_p
+    off). Everything is validated (k, specs, prompts, preference file) before anything is sampled or written.
+    """
+    if int(k) != k or k < 2:
+        raise ValueError(f"k (samples per prompt) must be an integer >= 2 to estimate a variance, got {k}")
+    k = int(k)
+    prompts = list(prompts)
+    if not prompts:
+        raise ValueError("no prompts")
+    for i, prompt in enumerate(prompts):
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ValueError(f"prompt {i} is empty or not a string: {prompt!r:.80}")
+    if not reward_models:
+        raise ValueError("no reward models: pass at least one {name: spec}")
+    if "gold" in reward_models and gold is not None:
+        raise ValueError("'gold' names the gold reward; give the reward model another name")
+    options = dict(device=device, batch_size=batch_size, chat_template=chat_template,
+                   trust_remote_code=trust_remote_code)
+    resolved = {name: _resolve_reward(value, **options) for name, value in reward_models.items()}
+    gold_fn, gold_description = _resolve_reward(gold, **options) if gold is not None else (None, None)
+    pairs = load_preferences(preferences) if preferences is not None else None
+    model, tokenizer = as_model_and_tokenizer(policy, loader=lambda p, device=None: load_causal_lm(
+        p, device=device, trust_remote_code=trust_remote_code), device=device)
+
+    columns = ("prompt", "chosen", "rejected")
+    if pairs is not None and gold_fn is None and {"score_chosen", "score_rejected"} <= set(pairs.column_names):
+        columns += ("score_chosen", "score_rejected")
+    pairs = None if pairs is None else {c: list(pairs[c]) for c in columns}  # column lists
+    n_pairs = None if pairs is None else len(pairs["prompt"])
+    arguments = {
+        "policy": _describe_policy(policy), "reward_models": {n: d for n, (_, d) in resolved.items()},
+        "gold": gold_description, "prompts_sha256": _sha256(prompts), "n_prompts": len(prompts), "k": k,
+        "seed": seed, "max_new_tokens": max_new_tokens, "temperature": temperature, "chat_template": chat_template,
+        "preferences_sha256": None if pairs is None else _sha256(pairs),
+    }
+    store = ResumableRows(rows_path, arguments) if rows_path is not None else None
+    done = store.load() if store is not None else {}
+
+    # --- on-policy rows: sample once, score with every RM and the gold reward on the same samples
+    todo = [i for i in range(len(prompts)) if ("prompt", i) not in done]
+    per_chunk = max(1, batch_size // k) * 4
+    for chunk in tqdm(list(_chunks(todo, per_chunk)), desc="report: prompts", disable=not progress or not todo):
+        responses = sample_responses(model, tokenizer, [prompts[i] for i in chunk], k, max_new_tokens=max_new_tokens,
+                                     temperature=temperature, seed=seed, batch_size=batch_size,
+                                     chat_template=chat_template, progress=False, indices=chunk)
+        flat_prompts = [prompts[i] for i in chunk for _ in range(k)]
+        flat_responses = [r for group in responses for r in group]
+        scores = {name: _score(name, fn, flat_prompts, flat_responses).reshape(len(chunk), k)
+                  for name, (fn, _) in resolved.items()}
+        gold_scores = (_score("gold", gold_fn, flat_prompts, flat_responses).reshape(len(chunk), k)
+                       if gold_fn is not None else None)
+        rows = [_prompt_row(i, prompts[i], responses[n], {name: s[n] for name, s in scores.items()},
+                            None if gold_scores is None else gold_scores[n], ties=ties)
+                for n, i in enumerate(chunk)]
+        if store is not None:
+            store.append(rows)
+        done.update({("prompt", row["index"]): row for row in rows})
+
+    # --- off-policy pairs: each RM (and the gold reward) scores chosen and rejected
+    if pairs is not None:
+        todo = [j for j in range(n_pairs) if ("pair", j) not in done]
+        for chunk in tqdm(list(_chunks(todo, 4 * batch_size)), desc="report: pairs", disable=not progress or not todo):
+            chunk_prompts = [pairs["prompt"][j] for j in chunk]
+            both = {side: [pairs[side][j] for j in chunk] for side in ("chosen", "rejected")}
+            scored = {name: {side: _score(name, fn, chunk_prompts, texts) for side, texts in both.items()}
+                      for name, (fn, _) in resolved.items()}
+            if gold_fn is not None:
+                gold_pair = {side: _score("gold", gold_fn, chunk_prompts, texts) for side, texts in both.items()}
+            elif "score_chosen" in pairs:
+                gold_pair = {side: _gold_column(pairs[f"score_{side}"], chunk, f"score_{side}") for side in both}
+            else:
+                gold_pair = None
+            rows = [{"kind": "pair", "index": j,
+                     "rewards": {name: [s["chosen"][n], s["rejected"][n]] for name, s in scored.items()},
+                     "gold": None if gold_pair is None else [gold_pair["chosen"][n], gold_pair["rejected"][n]]}
+                    for n, j in enumerate(chunk)]
+            if store is not None:
+                store.append(rows)
+            done.update({("pair", row["index"]): row for row in rows})
+
+    return _assemble(done, list(resolved), len(prompts), k, n_pairs,
+                     gold=gold_fn is not None, arguments=arguments, seed=seed, ties=ties, n_bootstrap=n_bootstrap,
+                     zero_std_atol=zero_std_atol)
+
+
+def _gold_column(values: list, chunk: list[int], column: str) -> np.ndarray:
+    """The preference file's gold scores of the pairs in ``chunk``; missing / non-finite -> error naming the pair."""
+    out = np.array([np.nan if values[j] is None else values[j] for j in chunk], dtype=np.float64)
+    if not np.all(np.isfinite(out)):
+        bad = chunk[int(np.flatnonzero(~np.isfinite(out))[0])]
+        raise ValueError(f"preference pair {bad}: column {column!r} is missing or not a finite number")
+    return out
+
+
+def _prompt_row(index: int, prompt: str, responses: list[str], rewards: dict[str, np.ndarray], gold, *,
+                ties: str) -> dict:
+    """One prompt's JSONL row: inputs, samples, every RM's rewards, and per-prompt statistics for readers."""
+    row = {"kind": "prompt", "index": index, "prompt": prompt, "responses": responses,
+           "rewards": {name: r.tolist() for name, r in rewards.items()},
+           "gold": None if gold is None else np.asarray(gold).tolist(),
+           "reward_mean": {name: float(r.mean()) for name, r in rewards.items()},
+           "reward_variance": {name: float(r.var(ddof=1)) for name, r in rewards.items()}}
+    if gold is not None:
+        row["on_policy_accuracy"] = {name: float(on_policy_accuracy_per_prompt(r[None], np.asarray(gold)[None],
+                                                                               ties=ties)[0])
+                                     for name, r in rewards.items()}
+    return row
+
+
+def _assemble(done: dict, names: list[str], n_prompts: int, k: int, n_pairs: int | None, *, gold: bool,
+              arguments: dict, seed: int, ties: str, n_bootstrap: int, zero_std_atol: float) -> RewardReport:
+    prompt_rows = [done[("prompt", i)] for i in range(n_prompts)]
+    rewards = {name: np.array([row["rewards"][name] for row in prompt_rows], dtype=np.float64) for name in names}
+    gold_rewards = np.array([row["gold"] for row in prompt_rows], dtype=np.float64) if gold else None
+    credit = None
+    if n_pairs is not None:
+        pair_rows = [done[("pair", j)] for j in range(n_pairs)]
+        gold_pairs = None if pair_rows[0]["gold"] is None else np.array([r["gold"] for r in pair_rows], dtype=float)
+        credit = {}
+        for name in names:
+            scores = np.array([r["rewards"][name] for r in pair_rows], dtype=np.float64)  # [n_pairs, 2]
+            credit[name] = preference_correct(scores[:, 0], scores[:, 1],
+                                              *((gold_pairs[:, 0], gold_pairs[:, 1]) if gold_pairs is not None
+                                                else ()), ties=ties)
+    summary, per_prompt, gold_summary = summarize(rewards, gold_rewards, credit, n_bootstrap=n_bootstrap, seed=seed,
+                                                  ties=ties, zero_std_atol=zero_std_atol)
+    return RewardReport(summary=summary, per_prompt=per_prompt, n_prompts=n_prompts, n_samples=k, rewards=rewards,
+                        gold_rewards=gold_rewards, responses=[row["responses"] for row in prompt_rows],
+                        n_preference_pairs=n_pairs, gold_summary=gold_summary, arguments=arguments)
+
+
+def compare_policies(policies: dict, reward_models: dict, prompts, *, k: int, rows_dir=None,
+                     **kwargs) -> pd.DataFrame:
+    """``reward_report`` for several policies on the same prompts and RMs; one summary, indexed by
+    ``(policy, reward_model)``. rows_dir: folder for one resumable rows file per policy (``<policy>.rows.jsonl``)."""
+    if not policies:
+        raise ValueError("no policies to compare")
+    frames = {}
+    for name, policy in policies.items():
+        rows_path = None if rows_dir is None else Path(rows_dir) / f"{name}.rows.jsonl"
+        frames[name] = reward_report(policy, reward_models, prompts, k=k, rows_path=rows_path, **kwargs).summary
+    return pd.concat(frames, names=["policy", "reward_model"])
