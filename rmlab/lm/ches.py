@@ -39,31 +39,29 @@ BATCHES_PER_WINDOW = 16
 
 
 def encode_preference_pairs(tokenizer, preferences: datasets.Dataset, *, chat_template=False, max_length=None,
-                            context=None) -> list[tuple[list[int], list[int], list[int], int, int]]:
-    """Per pair: ``(prompt_ids, chosen_ids, rejected_ids, n_chosen_text, n_rejected_text)``; the response ids end
-    with EOS unless truncated, ``n_*_text`` counts the response-text tokens kept (the EOS excluded)."""
+                            context=None) -> list[tuple[list[int], list[int], list[int]]]:
+    """Per pair: ``(prompt_ids, chosen_ids, rejected_ids)``, the response ids ending with EOS unless truncated."""
     prompts = preferences["prompt"]
     chosen = encode_pairs(tokenizer, prompts, preferences["chosen"], chat_template=chat_template,
                           max_length=max_length, context=context, what="pair (chosen)")
     rejected = encode_pairs(tokenizer, prompts, preferences["rejected"], chat_template=chat_template,
                             max_length=max_length, context=context, what="pair (rejected)")
-    out = []
-    for (prompt_ids, c_ids), (_, r_ids), c_text, r_text in zip(chosen, rejected, preferences["chosen"],
-                                                               preferences["rejected"]):
-        n_c = min(len(c_ids), len(tokenizer(c_text, add_special_tokens=False)["input_ids"]))
-        n_r = min(len(r_ids), len(tokenizer(r_text, add_special_tokens=False)["input_ids"]))
-        out.append((prompt_ids, c_ids, r_ids, n_c, n_r))
-    return out
+    return [(prompt_ids, c_ids, r_ids) for (prompt_ids, c_ids), (_, r_ids) in zip(chosen, rejected)]
+
+
+def _without_eos(ids: list[int], eos_id: int) -> list[int]:
+    """The response-text tokens: the appended EOS removed (absent when ``max_length`` truncated it away)."""
+    return ids[:-1] if ids and ids[-1] == eos_id else ids
 
 
 @torch.no_grad()
-def _score_batch(model, pad_id, pairs, batch, padding_side) -> list[dict]:
+def _score_batch(model, tokenizer, pairs, batch, padding_side) -> list[dict]:
     """CHES rows for the pairs ``batch`` (indices into ``pairs``): chosen and rejected in one forward pass."""
     device = model_device(model)
     prompt_len = [len(pairs[i][0]) for i in batch]
     responses = [pairs[i][1] for i in batch] + [pairs[i][2] for i in batch]                   # 2B sequences
     sequences = [pairs[i][0] + r for i, r in zip(batch + batch, responses)]
-    ids, mask, positions, starts = pad_batch(sequences, pad_id, side=padding_side, device=device)
+    ids, mask, positions, starts = pad_batch(sequences, tokenizer.pad_token_id, side=padding_side, device=device)
     hidden = last_hidden_state(model, ids, mask, positions)                                    # [2B, T, d]
     first = starts + torch.tensor(prompt_len + prompt_len, device=device) - 1                 # last prompt token
     count = torch.tensor([len(r) for r in responses], device=device)                          # n = |y| + 1
@@ -73,8 +71,9 @@ def _score_batch(model, pad_id, pairs, batch, padding_side) -> list[dict]:
     ches, ln_ches = ches_from_sums(sums[:n], sums[n:], count[:n], count[n:])
     inner = (last[:n] * last[n:]).sum(-1)
     ches, ln_ches, inner = (t.cpu().numpy() for t in (ches, ln_ches, inner))
+    eos = tokenizer.eos_token_id
     return [{"ches": float(ches[b]), "ln_ches": float(ln_ches[b]),
-             "edit_distance": normalized_edit_distance(pairs[i][1][:pairs[i][3]], pairs[i][2][:pairs[i][4]]),
+             "edit_distance": normalized_edit_distance(_without_eos(pairs[i][1], eos), _without_eos(pairs[i][2], eos)),
              "last_hidden_inner_product": float(inner[b])} for b, i in enumerate(batch)]
 
 
@@ -92,7 +91,7 @@ def iter_ches_rows(model, tokenizer, pairs, indices, *, batch_size=16, padding_s
             rows: dict[int, dict] = {}
             for batch in length_sorted_batches(lengths, batch_size):
                 batch = [members[j] for j in batch]
-                for i, row in zip(batch, _score_batch(model, tokenizer.pad_token_id, pairs, batch, padding_side)):
+                for i, row in zip(batch, _score_batch(model, tokenizer, pairs, batch, padding_side)):
                     rows[i] = {"index": int(indices[i]), **row}
                 bar.update(len(batch))
             yield [rows[i] for i in members]

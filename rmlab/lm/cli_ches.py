@@ -115,7 +115,8 @@ def register(subparsers) -> None:
                    help="preference pairs: .jsonl/.json/.parquet file or hub dataset id, with prompt/chosen/rejected "
                         "strings or TRL conversational messages")
     p.add_argument("--out", required=True, help="output JSON-lines file")
-    p.add_argument("--batch-size", type=int, default=16, help="pairs per forward pass, two sequences each (default: 16)")
+    p.add_argument("--batch-size", type=int, default=16,
+                   help="pairs per forward pass, two sequences each (default: 16)")
     p.add_argument("--max-length", type=int, default=None,
                    help="truncate responses so that prompt + response fit in this many tokens "
                         "(default: no truncation; pairs longer than the model's context are an error)")

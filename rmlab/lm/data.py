@@ -15,7 +15,8 @@ with an empty field is rejected by ``load_preferences``.
 
 Preference formats (TRL's): *standard* -- ``prompt``, ``chosen``, ``rejected`` strings; *conversational* --
 ``prompt`` a list holding one user message and ``chosen``/``rejected`` a list holding one assistant message
-(multi-turn prompts and system messages raise rather than being silently dropped). Both are returned as strings; other columns (e.g. ``score_chosen``) are kept.
+(multi-turn prompts and system messages raise rather than being silently dropped). Both are returned as
+strings; other columns (e.g. ``score_chosen``) are kept.
 """
 
 from __future__ import annotations
@@ -30,22 +31,35 @@ PREFERENCE_FIELDS = ("prompt", "chosen", "rejected")
 
 
 # ----------------------------------------------------------------------------------------------- tokenisation
-def encode_prompt(tokenizer, prompt: str, *, chat_template: bool = False) -> list[int]:
-    """Token ids of ``prompt`` under the convention of the module docstring."""
+def encode_prompts(tokenizer, prompts, *, chat_template: bool = False) -> list[list[int]]:
+    """Token ids of each prompt under the convention of the module docstring (one batched tokenizer call)."""
+    prompts = list(prompts)
     if chat_template:
         if not getattr(tokenizer, "chat_template", None):
             raise ValueError("chat_template=True but the tokenizer has no chat template")
-        text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
-                                             tokenize=False)
-        return list(tokenizer(text, add_special_tokens=False)["input_ids"])
-    return list(tokenizer(prompt)["input_ids"])
+        texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True,
+                                               tokenize=False) for p in prompts]
+        return [list(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]] if texts else []
+    return [list(ids) for ids in tokenizer(prompts)["input_ids"]] if prompts else []
+
+
+def encode_prompt(tokenizer, prompt: str, *, chat_template: bool = False) -> list[int]:
+    """Token ids of one prompt (see ``encode_prompts``)."""
+    return encode_prompts(tokenizer, [prompt], chat_template=chat_template)[0]
+
+
+def encode_responses(tokenizer, responses) -> list[list[int]]:
+    """Token ids of each response (no special tokens added) followed by the EOS id."""
+    if tokenizer.eos_token_id is None:
+        raise ValueError("the tokenizer has no EOS token; rmlab appends EOS to every response")
+    responses = list(responses)
+    encoded = tokenizer(responses, add_special_tokens=False)["input_ids"] if responses else []
+    return [list(ids) + [tokenizer.eos_token_id] for ids in encoded]
 
 
 def encode_response(tokenizer, response: str) -> list[int]:
-    """Token ids of ``response`` (no special tokens added) followed by the EOS id."""
-    if tokenizer.eos_token_id is None:
-        raise ValueError("the tokenizer has no EOS token; rmlab appends EOS to every response")
-    return list(tokenizer(response, add_special_tokens=False)["input_ids"]) + [tokenizer.eos_token_id]
+    """Token ids of one response followed by the EOS id (see ``encode_responses``)."""
+    return encode_responses(tokenizer, [response])[0]
 
 
 def encode_pairs(tokenizer, prompts, responses, *, chat_template=False, max_length=None, context=None,
@@ -55,16 +69,17 @@ def encode_pairs(tokenizer, prompts, responses, *, chat_template=False, max_leng
     ``context``: the model's maximum sequence length (longer pairs raise); ``max_length``: truncate the response so
     that the pair fits (must leave at least one response token). Errors name ``what`` and its index.
     """
+    prompts, responses = list(prompts), list(responses)
     if len(prompts) != len(responses):
         raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
-    cache: dict[str, list[int]] = {}
-    pairs = []
-    for i, (prompt, response) in enumerate(zip(prompts, responses)):
+    for i, response in enumerate(responses):
         if not isinstance(response, str):
             raise ValueError(f"{what} {i}: the response is not a string: {response!r:.80}")
-        if prompt not in cache:
-            cache[prompt] = encode_prompt(tokenizer, prompt, chat_template=chat_template)
-        prompt_ids, response_ids = cache[prompt], encode_response(tokenizer, response)
+    unique_prompts = list(dict.fromkeys(prompts))
+    prompt_cache = dict(zip(unique_prompts, encode_prompts(tokenizer, unique_prompts, chat_template=chat_template)))
+    pairs = []
+    for i, (prompt, response_ids) in enumerate(zip(prompts, encode_responses(tokenizer, responses))):
+        prompt_ids = prompt_cache[prompt]
         if not prompt_ids:
             raise ValueError(f"{what} {i}: the prompt {prompt!r} tokenises to no tokens (nothing predicts the "
                              "first response token); add a BOS token or a non-empty prompt")

@@ -6,8 +6,9 @@ unpadded sequence), and results are read at each row's true positions: batched s
 to float rounding, whatever the padding side.
 
 Log-probabilities: the forward pass runs in the model's dtype, token log-probs are taken in float32 (or the model's
-dtype if wider) and summed in float64. Names say the reduction: ``logprob_sum`` is log pi(y|x) (a sum over the response tokens and the EOS; TRL's
-``logps/chosen`` is this sum, batch-averaged), ``logprob_mean_per_token`` = ``logprob_sum / n_tokens``.
+dtype if wider) and summed in float64. Names say the reduction: ``logprob_sum`` is log pi(y|x) (a sum over the
+response tokens and the EOS; TRL's ``logps/chosen`` is this sum, batch-averaged), ``logprob_mean_per_token`` =
+``logprob_sum / n_tokens``.
 
 A *reward function* is any callable ``f(prompts: list[str], responses: list[str]) -> np.ndarray[float64]`` (one
 value per pair). ``ExplicitRM``, ``ImplicitRM`` and ``CallableReward`` are such callables.
