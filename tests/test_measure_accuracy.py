@@ -99,3 +99,17 @@ def test_accuracy_bootstrap_over_prompts():
     # leading resample axis is supported directly on the reward arrays too
     lo2, hi2 = bootstrap_ci(on_policy_accuracy, rm, gold, seed=0)
     assert (lo2, hi2) == pytest.approx((lo, hi), rel=1e-12)
+
+
+def test_equals_the_official_ranking_accuracy_in_torch():
+    """Checklist E3: per-prompt sign agreement over torch.triu_indices pairs, then the mean (official recipe)."""
+    import torch
+
+    rng = np.random.default_rng(5)
+    gold = rng.integers(0, 6, size=(500, 10)).astype(float)  # ties under both rewards
+    rm = gold + rng.integers(-2, 3, size=gold.shape)
+    t_rm, t_gold = torch.tensor(rm), torch.tensor(gold)
+    i, j = torch.triu_indices(10, 10, offset=1)
+    official = ((t_rm[:, i] - t_rm[:, j]).sign() == (t_gold[:, i] - t_gold[:, j]).sign()).double().mean(dim=1)
+    np.testing.assert_allclose(on_policy_accuracy_per_prompt(rm, gold), official.numpy(), rtol=1e-12)
+    assert on_policy_accuracy(rm, gold) == pytest.approx(official.mean().item(), rel=1e-10)

@@ -120,3 +120,23 @@ def test_bootstrap_ci_narrows_with_more_prompts_and_ignores_nan():
     R = _rewards(n=5)
     with pytest.raises(ValueError, match="same non-zero number of prompts"):
         bootstrap_ci(lambda a, b: V.reward_variance(a), R, R[:3])
+
+
+def test_equals_the_official_recipe_and_trl_metrics_in_torch():
+    """Checklist E1-E3: the official what-makes-good-rm statistics (torch, float64: whitening by the global mean and
+    unbiased std, per-prompt unbiased var, mean) and TRL's group metrics, re-expressed independently."""
+    import torch
+
+    R = _rewards(n=500, k=10, seed=9)
+    R[:25] = 1.5  # some zero-variance prompts
+    t = torch.tensor(R)
+    whitened = (t - t.mean()) / t.std()
+    assert V.whitened_reward_variance(R) == pytest.approx(whitened.var(dim=1).mean().item(), rel=1e-10)
+    assert V.reward_variance(R) == pytest.approx(t.var(dim=1).mean().item(), rel=1e-10)
+    # TRL (GRPO/RLOO, scale_rewards="group"): std per group, isclose(std, 0) per sample, averaged over samples
+    group_std = t.view(-1, 10).std(dim=1).repeat_interleave(10)
+    trl_frac_zero = torch.isclose(group_std, torch.zeros_like(group_std)).double().mean().item()
+    assert V.frac_zero_variance(R) == pytest.approx(trl_frac_zero, abs=1e-12) == pytest.approx(0.05)
+    # TRL's reward_std: the std of the whole batch, larger than the mean within-group std when prompts differ
+    assert V.batch_reward_std(R) == pytest.approx(t.std().item(), rel=1e-10)
+    assert V.batch_reward_std(R) > t.view(-1, 10).std(dim=1).mean().item()
