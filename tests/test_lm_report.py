@@ -276,3 +276,27 @@ def test_cli_bad_inputs_fail_clearly_without_report(models, tmp_path, capsys, ca
     assert not out.exists()
     if case in ("k1", "bad_spec", "missing_prompts"):
         assert not default_rows_path(out).exists()  # validated before anything is written
+
+
+# ------------------------------------------------------------------------------------------------- rows
+def test_resumable_rows_rules(tmp_path):
+    from rmlab.lm.rows import ResumableRows
+
+    path = tmp_path / "rows.jsonl"
+    store = ResumableRows(path, {"k": 4, "seed": 0})
+    assert store.load() == {}
+    store.append([{"kind": "prompt", "index": i, "x": i / 3} for i in range(3)])
+    with open(path, "a") as f:
+        f.write('{"kind": "prompt", "ind')  # killed mid-line
+    rows = ResumableRows(path, {"k": 4, "seed": 0}).load()
+    assert sorted(rows) == [("prompt", 0), ("prompt", 1), ("prompt", 2)] and rows[("prompt", 1)]["x"] == 1 / 3
+    assert path.read_text().endswith("}\n")  # the partial tail is gone before anything is appended
+    with pytest.raises(ValueError, match=r"different arguments \(differing: seed\)"):
+        ResumableRows(path, {"k": 4, "seed": 1}).load()
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text(lines[0] + lines[1] + lines[1])
+    with pytest.raises(ValueError, match="line 3 repeats row"):
+        ResumableRows(path, {"k": 4, "seed": 0}).load()
+    path.write_text(lines[0] + "not json\n" + lines[2])
+    with pytest.raises(ValueError, match="line 2 is not a valid row"):
+        ResumableRows(path, {"k": 4, "seed": 0}).load()

@@ -247,9 +247,10 @@ class RewardReport:
                 ax.errorbar(x[name], row[metric], xerr=x_err[:, [list(x.index).index(name)]],
                             yerr=_error_bars(self.summary.loc[[name]], metric), fmt="o", color=color, capsize=3,
                             label=name)
+            label = {"on_policy_accuracy": "on-policy accuracy", "off_policy_accuracy": "off-policy accuracy"}[metric]
             ax.set_xlabel("whitened reward variance")
-            ax.set_ylabel(metric.replace("_", " "))
-            ax.set_title(metric.replace("_", " ").replace("accuracy", "acc.") + " vs variance")
+            ax.set_ylabel(label)
+            ax.set_title(f"{label[0].upper()}{label[1:]} vs variance")
         axes[0][-1].legend(loc="best", fontsize="small")
         return fig
 
