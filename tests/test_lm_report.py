@@ -204,7 +204,7 @@ def test_cli_accuracies_are_null_without_gold_or_preferences(models, tmp_path):
     report = json.loads((tmp_path / "report.json").read_text())
     for entry in report["reward_models"].values():
         assert entry["on_policy_accuracy"] is None and entry["off_policy_accuracy"] is None
-        assert "on_policy_accuracy" not in entry["ci95"]
+        assert entry["ci95"]["on_policy_accuracy"] == [None, None]
         assert entry["whitened_reward_variance"] > 0
     assert (tmp_path / "rows.jsonl").exists() and not default_rows_path(tmp_path / "report.json").exists()
 

@@ -4,37 +4,37 @@ One policy, several reward models, the SAME samples: k responses per prompt are 
 (``rmlab.lm.sample.sample_responses``), then every reward model -- and the gold reward, when given -- scores those
 exact (prompt, response) pairs. Per reward model the report gives (``rmlab.measure``):
 
-====================== ===========================================================================================
-reward_variance        mean over prompts of the unbiased within-prompt variance of the raw rewards
-whitened_reward_variance  the paper's metric: rewards whitened by the global mean / unbiased std over all n·k, then
-                       the mean of the unbiased per-prompt variances (Table 1; scale-free)
-within_prompt_variance mean over prompts of the population within-prompt variance        } law of total variance:
-between_prompt_variance population variance of the per-prompt means                       } within + between = total
-total_variance         population variance of all n·k rewards pooled (TRL's ``reward_std`` is √ of this, ddof=1)
-frac_zero_variance     fraction of prompts whose k rewards have std <= ``zero_std_atol`` (default 1e-8, as TRL)
-on_policy_accuracy     vs the gold reward over all k(k−1)/2 pairs of each prompt, averaged over prompts (null
-                       without gold)
-off_policy_accuracy    on a preference dataset (null without one): vs the gold reward's scores of chosen and
-                       rejected when ``gold`` is given, else vs the dataset's ``score_chosen``/``score_rejected``
-                       columns when present (the official recipe), else "chosen wins"
-ci95                   {metric: [lo, hi]}: percentile bootstrap over prompts (over pairs for off-policy accuracy),
-                       the same resamples for every reward model (paired), seeded
-====================== ===========================================================================================
+* ``reward_variance``: mean over prompts of the unbiased within-prompt variance of the raw rewards;
+* ``whitened_reward_variance``: the paper's metric (Table 1; scale-free): rewards whitened by the global mean and
+  unbiased std over all n·k, then the mean of the unbiased per-prompt variances;
+* ``within_prompt_variance`` (mean over prompts of the population within-prompt variance), ``between_prompt_variance``
+  (population variance of the per-prompt means), ``total_variance`` (population variance of all n·k rewards pooled;
+  TRL's ``reward_std`` is √ of this with ddof=1): the law of total variance, within + between = total;
+* ``frac_zero_variance``: fraction of prompts whose k rewards have std <= ``zero_std_atol`` (1e-8, as TRL);
+* ``on_policy_accuracy``: vs the gold reward over all k(k−1)/2 pairs of each prompt, averaged over prompts (NaN /
+  null without gold);
+* ``off_policy_accuracy``: on a preference dataset (null without one), against the gold reward's scores of chosen and
+  rejected when ``gold`` is given, else the dataset's ``score_chosen``/``score_rejected`` columns when present (the
+  official recipe), else "chosen wins";
+* ``ci95``: {metric: [lo, hi]}, percentile bootstrap over prompts (over pairs for off-policy accuracy), the same
+  resamples for every reward model (paired), seeded; [null, null] where the metric is not computable.
 
 Tie rules: ``rmlab.measure.accuracy`` (``ties="paper"``: sign agreement, a gold tie is right only if the RM ties too;
 ``ties="half"``: arXiv 2507.07981, RM ties count ½).
 
 Deviations from the official code, stated: variances are reported raw *and* whitened (the code logs both); the
 official recipe uses 500 prompts × 10 samples at temperature 1 and ≤ 512 new tokens (pass ``k=10`` and
-``max_new_tokens=512`` to match); rmlab appends EOS to every response before scoring (``rmlab.lm.data``).
+``max_new_tokens=512`` to match); it always wraps prompt and response in a chat template (adding a default one when
+the tokenizer has none), rmlab only with ``chat_template=True``; rmlab appends EOS to every response before scoring
+(``rmlab.lm.data``).
 
-Long runs: with ``rows_path`` every prompt's row (prompt, k responses, every RM's k rewards, gold rewards, and per-prompt
-mean/variance/accuracy) and every preference pair's scores are appended to a JSONL file as they are computed, and a
-rerun with the same arguments resumes from it (``rmlab.lm.rows``). Sampling is seeded per (seed, prompt index, sample
-index), so resumed rows equal those of an uninterrupted run.
+Long runs: with ``rows_path`` every prompt's row (prompt, k responses, every RM's k rewards, gold rewards, and
+per-prompt mean/variance/accuracy) and every preference pair's scores are appended to a JSONL file as they are
+computed, and a rerun with the same arguments resumes from it (``rmlab.lm.rows``). Sampling is seeded per (seed,
+prompt index, sample index), so resumed rows equal those of an uninterrupted run.
 
->>> report = reward_report("path/to/policy", {"rm": "path/to/rm"}, prompts, k=8, gold="py:mygold:score")  # doctest: +SKIP
->>> report.summary[["whitened_reward_variance", "on_policy_accuracy"]]                             # doctest: +SKIP
+>>> report = reward_report("my/policy", {"rm": "my/rm"}, prompts, k=8, gold="py:mygold:score")  # doctest: +SKIP
+>>> report.summary[["whitened_reward_variance", "on_policy_accuracy"]]                   # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -215,8 +215,9 @@ class RewardReport:
     def plot_variance_distribution(self, *, whitened: bool = True):
         """Distribution over prompts of each RM's within-prompt variance (whitened by default: comparable across
         RMs), as box plots with every prompt as a dot and the mean as a diamond. Returns a Figure."""
-        from rmlab import plotting
         import seaborn as sns
+
+        from rmlab import plotting
 
         column = "whitened_reward_variance" if whitened else "reward_variance"
         names = list(self.summary.index)
@@ -240,12 +241,11 @@ class RewardReport:
         if not kinds:
             raise ValueError("no accuracy to plot: pass gold= (on-policy) or preferences= (off-policy)")
         fig, axes = plotting.subplots(1, len(kinds), squeeze=False)
-        x = self.summary["whitened_reward_variance"]
-        x_err = _error_bars(self.summary, "whitened_reward_variance")
         for ax, metric in zip(axes[0], kinds):
-            for color, (name, row) in zip(plotting.PALETTE * 10, self.summary.iterrows()):
-                ax.errorbar(x[name], row[metric], xerr=x_err[:, [list(x.index).index(name)]],
-                            yerr=_error_bars(self.summary.loc[[name]], metric), fmt="o", color=color, capsize=3,
+            for color, name in zip(plotting.PALETTE * 10, self.summary.index):
+                one = self.summary.loc[[name]]
+                ax.errorbar(one["whitened_reward_variance"], one[metric], fmt="o", color=color, capsize=3,
+                            xerr=_error_bars(one, "whitened_reward_variance"), yerr=_error_bars(one, metric),
                             label=name)
             label = {"on_policy_accuracy": "on-policy accuracy", "off_policy_accuracy": "off-policy accuracy"}[metric]
             ax.set_xlabel("whitened reward variance")
@@ -257,8 +257,7 @@ class RewardReport:
 
 def _metrics_dict(row: pd.Series) -> dict:
     out = {m: _none_if_nan(row[m]) for m in METRICS}
-    out["ci95"] = {m: [_none_if_nan(row[f"{m}_ci_low"]), _none_if_nan(row[f"{m}_ci_high"])] for m in METRICS
-                   if not np.isnan(row[m])}
+    out["ci95"] = {m: [_none_if_nan(row[f"{m}_ci_low"]), _none_if_nan(row[f"{m}_ci_high"])] for m in METRICS}
     return out
 
 

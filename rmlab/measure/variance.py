@@ -66,7 +66,8 @@ def per_prompt_variance(rewards, *, ddof: int = 1) -> np.ndarray:
 
 
 def reward_variance(rewards) -> np.ndarray:
-    """Mean over prompts of the unbiased within-prompt variance (the official "Reward Variance"): [..., n, k] -> [...]."""
+    """Mean over prompts of the unbiased within-prompt variance (the official "Reward Variance"). [..., n, k] -> [...]
+    """
     return per_prompt_variance(rewards).mean(axis=-1)
 
 
@@ -125,7 +126,7 @@ def variance_decomposition(rewards) -> VarianceDecomposition:
 
 
 def batch_reward_std(rewards) -> np.ndarray:
-    """The unbiased std of all n·k rewards pooled: what TRL logs as ``reward_std`` (a *batch* std). [..., n, k] -> [...].
+    """The unbiased std of all n·k rewards pooled (a *batch* std): what TRL logs as ``reward_std``. [..., n, k] -> [...]
 
     It includes the between-prompt spread, so it is not the within-prompt std that drives RLOO/GRPO advantages.
     """
