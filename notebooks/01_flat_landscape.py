@@ -4,6 +4,7 @@ SEED = 0
 QUICK = os.environ.get("RMLAB_QUICK", "0") == "1"
 GRID_SIZE = 61 if QUICK else 121          # Fig. 1 surfaces: grid points per parameter
 N_INSTANCES = 8 if QUICK else 30          # random (pi_0, r_G) draws per model in the time-vs-variance sweep
+MLP_INSTANCES = 3 if QUICK else 10        # ... and AR toys with tiny-MLP logits shared by 2 prompts (J computed)
 GAMMA = 0.1                               # t_gamma: time for E[r_G] to gain GAMMA
 LAM = 0.0                                 # KL coefficient of the RLHF objective (reference = pi_0)
 
@@ -92,6 +93,9 @@ fig
 # $t_\gamma$ measured on $r_G$ ($\gamma=0.1$):
 #
 # * an **exact autoregressive toy** ($V=L=3$, one free logit vector per prefix, so $J=1$): Thm 4 bound (dashed);
+# * the same toy with **tiny-MLP logits shared by $|S|=2$ prompts** (the setting of Thm 4, with
+#   $\mathbb{E}_x[\mathrm{Var}_0]$ over both prompts and $t_\gamma$ on the first): its $J$ is the largest logit-Jacobian
+#   norm seen along the trajectory, and it is drawn as $t_\gamma J^2$ so that the $J=1$ curve is its bound too;
 # * **tabular softmax** policies ($N=27$, $|S|\in\{1,4\}$ prompts): Prop. 3 bound (dashed / dotted).
 #
 # Two RM families, both perfectly accurate: **scaled** $c\cdot r_G$ with $c\in\{1,10^{-1},10^{-2},10^{-3}\}$ and
@@ -101,10 +105,13 @@ fig
 # general Thm 4 only promises $\mathrm{Var}^{-1/3}$, and the bound is loose by orders of magnitude.
 
 # %%
-runs = landscape.time_vs_variance(landscape.TimeVsVarianceConfig(num_instances=N_INSTANCES, gamma=GAMMA, lam=LAM),
-                                  seed=SEED)
+runs = landscape.time_vs_variance(landscape.TimeVsVarianceConfig(num_instances=N_INSTANCES, gamma=GAMMA, lam=LAM,
+                                                                  mlp_instances=MLP_INSTANCES), seed=SEED)
+MODELS = ("autoregressive", "autoregressive_mlp", "tabular")
+BOUND_NAMES = {"autoregressive": "Thm 4", "autoregressive_mlp": "Thm 4 (J along the trajectory)",
+               "tabular": "Prop. 3"}
 slopes, respected, reached = {}, {}, {}
-for model in ("autoregressive", "tabular"):
+for model in MODELS:
     m = runs.model == model
     respected[model] = float(runs.respects_bound[m].mean())
     reached[model] = float(np.isfinite(runs.t_gamma[m]).mean())
@@ -117,6 +124,8 @@ finite = np.isfinite(runs.t_gamma) & (runs.variance0 > 0)
 pooled_slope = float(np.polyfit(np.log(runs.variance0[finite]), np.log(runs.t_gamma[finite]), 1)[0])
 print("within-instance slopes of log t_gamma vs log Var_0:", {k: round(v, 4) for k, v in slopes.items()})
 print(f"pooled slope {pooled_slope:.3f}; share of runs above the bound {respected}; share reached {reached}")
+mlp = runs.model == "autoregressive_mlp"
+print(f"tiny MLP: J along the trajectories in [{runs.jacobian[mlp].min():.2f}, {runs.jacobian[mlp].max():.2f}]")
 print(f"AR toy, scaled RMs: t_gamma * Var^(1/2) per instance = {np.round(t_sqrt_var[0], 3)} "
       f"(max relative change across c: {scaled_spread:.1e}); min t_gamma / bound = "
       f"{np.min(runs.t_gamma / runs.bound):.1f}")
@@ -127,13 +136,13 @@ fig = plot_time_vs_variance(runs)
 rec_time.add_data(config=vars(runs.config),
                   points=dict(model=runs.model, family=runs.family, prompts=runs.prompts, instance=runs.instance,
                               prompt=runs.prompt, knob=runs.knob, accuracy=runs.accuracy, variance0=runs.variance0,
-                              t_gamma=runs.t_gamma, bound=runs.bound, respects_bound=runs.respects_bound),
+                              t_gamma=runs.t_gamma, jacobian=runs.jacobian, bound=runs.bound,
+                              respects_bound=runs.respects_bound),
                   within_instance_slopes=slopes, pooled_slope=pooled_slope,
                   every_point_respects_its_bound=bool(runs.respects_bound.all()),
                   ar_scaled_t_times_sqrt_var=t_sqrt_var[0])
-for model in ("autoregressive", "tabular"):
-    rec_time.check(f"{model}: share of runs above the {'Thm 4' if model == 'autoregressive' else 'Prop. 3'} bound",
-                   respected[model], "==", 1.0)
+for model in MODELS:
+    rec_time.check(f"{model}: share of runs above the {BOUND_NAMES[model]} bound", respected[model], "==", 1.0)
     rec_time.check(f"{model}: share of runs that reached gamma (the slopes use these)", reached[model], ">=", 0.9)
 for name, slope in slopes.items():
     rec_time.check(f"{name}: slope of log t_gamma vs log Var_0", slope, "<=", -1 / 3)

@@ -92,6 +92,7 @@ def test_mlp_jacobian_norm_matches_direct_computation():
         direct = max(np.linalg.svd(jac[s, p], compute_uv=False)[0]
                      for s in range(jac.shape[0]) for p in range(jac.shape[1]))
         assert got[b] == pytest.approx(direct, rel=1e-12)
+    np.testing.assert_allclose(model.jacobian_norms(params), got, rtol=1e-12)   # closed form = jacrev
     assert np.all(got >= 1.0)   # the output bias alone contributes an identity block
 
 
@@ -139,6 +140,21 @@ def test_thm4_bound_and_time_rescaling_in_flow():
     assert np.all(np.isfinite(t1))
     np.testing.assert_allclose(t2, 100 * t1, rtol=1e-7)                      # c r: exact time rescaling t -> t / c
     assert np.all(t1 >= ar.thm4_time_lower_bound(0.1, 0.0, space.length, 1.0, var))
+
+
+def test_mlp_flow_respects_thm4_with_trajectory_jacobian():
+    space = ar.SequenceSpace(2, 3)
+    model = ar.TinyMLP(space, hidden=4, num_prompts=2)
+    rng = np.random.default_rng(10)
+    params0 = 0.5 * rng.standard_normal((3, model.num_params))
+    r_gold = rng.uniform(-1, 1, size=(3, 2, space.num_outputs))
+    res, jac = ar.mlp_time_to_gain(model, params0, r_gold, r_gold, 0.1, t_max=1e4)
+    res_c, _ = ar.mlp_time_to_gain(model, params0, 0.1 * r_gold, r_gold, 0.1, t_max=1e5)
+    np.testing.assert_allclose(res_c.t_gamma, 10 * res.t_gamma, rtol=1e-7)   # shared parameters: still a rescaling
+    assert np.all(jac >= model.jacobian_norms(params0) - 1e-12)
+    probs0 = ar.sequence_probs(space, model.logits(params0).detach().numpy())
+    mean_var = tabular.reward_variance(probs0, r_gold).mean(-1)
+    assert np.all(res.t_gamma >= ar.thm4_time_lower_bound(0.1, 0.0, space.length, jac, mean_var))
 
 
 def test_flow_time_converges_as_tolerance_tightens():

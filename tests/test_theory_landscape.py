@@ -79,7 +79,8 @@ def test_within_instance_slope_recovers_an_exact_power_law():
     runs = landscape.TimeRuns(model=np.array(["tabular"] * 6), family=np.array(["scaled"] * 6),
                               prompts=np.ones(6, int), instance=np.repeat([0, 1], 3), prompt=np.zeros(6, int),
                               knob=np.ones(6), accuracy=np.ones(6), variance0=var,
-                              t_gamma=np.repeat([3.0, 7.0], 3) * var ** -0.8, bound=np.zeros(6), config=cfg)
+                              t_gamma=np.repeat([3.0, 7.0], 3) * var ** -0.8, jacobian=np.ones(6), bound=np.zeros(6),
+                              config=cfg)
     assert landscape.within_instance_slope(runs, np.ones(6, bool)) == pytest.approx(-0.8, abs=1e-12)
 
 

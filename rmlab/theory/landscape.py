@@ -206,13 +206,17 @@ class TimeVsVarianceConfig:
     tabular_outputs: int = 27           # tabular policies: N ...
     tabular_prompts: tuple[int, ...] = (1, 4)  # ... and |S| (prompts only interact through the 1/|S| factor)
     t_max: float = 1e7                  # runs not reached by then get t_gamma = inf (bounds hold trivially)
+    mlp_instances: int = 0              # AR toys with tiny-MLP logits shared by several prompts (Thm 4 with J > 1)
+    mlp_prompts: int = 2                # ... |S| (t_gamma measured on prompt 0, variance averaged over S)
+    mlp_hidden: int = 8
+    mlp_init_scale: float = 0.5         # std of the MLP's initial weights and biases
 
 
 @dataclass
 class TimeRuns:
     """One row per (model, RM family, instance, prompt, knob); all arrays ``[R]``."""
 
-    model: np.ndarray        # "autoregressive" or "tabular"
+    model: np.ndarray        # "autoregressive" (per-prefix logits), "autoregressive_mlp" or "tabular"
     family: np.ndarray       # "scaled" or "compressed"
     prompts: np.ndarray      # |S|
     instance: np.ndarray     # instance id within (model, |S|)
@@ -221,7 +225,8 @@ class TimeRuns:
     accuracy: np.ndarray     # pairwise accuracy of r_RM w.r.t. r_G (uniform pairs): 1 for every RM here
     variance0: np.ndarray    # Var_{pi_0}[r_RM] (E_x over prompts for the AR toy, own prompt for tabular)
     t_gamma: np.ndarray      # time for E[r_G] to gain gamma (inf if not reached by t_max)
-    bound: np.ndarray        # Thm 4 (AR, J = 1) or Prop. 3 (tabular) lower bound on t_gamma
+    jacobian: np.ndarray     # J in the Thm 4 bound: 1 (per prefix), max over the trajectory (MLP), nan (tabular)
+    bound: np.ndarray        # Thm 4 (AR, with J) or Prop. 3 (tabular) lower bound on t_gamma
     config: TimeVsVarianceConfig
 
     @property
@@ -256,8 +261,10 @@ def time_vs_variance(config: TimeVsVarianceConfig = TimeVsVarianceConfig(), seed
         var = tabular.reward_variance(np.broadcast_to(probs0, r_rm.shape), r_rm)      # [K, I]
         rows.append(dict(model="autoregressive", family=family, prompts=1, instance=np.tile(np.arange(i), k), prompt=0,
                          knob=np.repeat(knobs, i), accuracy=accuracy.pairwise_accuracy(r_rm, np.broadcast_to(r_gold, r_rm.shape)).ravel(),
-                         variance0=var.ravel(), t_gamma=res.t_gamma.ravel(),
+                         variance0=var.ravel(), t_gamma=res.t_gamma.ravel(), jacobian=1.0,
                          bound=ar.thm4_time_lower_bound(config.gamma, config.lam, config.length, 1.0, var).ravel()))
+    if config.mlp_instances:
+        rows.extend(_mlp_rows(config, space, rng))
     for s in config.tabular_prompts:
         theta0 = config.logit_scale * rng.standard_normal((config.num_instances, s, config.tabular_outputs))
         r_gold = rng.uniform(-1, 1, size=theta0.shape)
@@ -271,12 +278,33 @@ def time_vs_variance(config: TimeVsVarianceConfig = TimeVsVarianceConfig(), seed
                              instance=np.tile(np.repeat(np.arange(i), s), k), prompt=np.tile(np.arange(s), k * i),
                              knob=np.repeat(knobs, i * s),
                              accuracy=accuracy.pairwise_accuracy(r_rm, np.broadcast_to(r_gold, r_rm.shape)).ravel(), variance0=var.ravel(),
-                             t_gamma=res.t_gamma.ravel(),
+                             t_gamma=res.t_gamma.ravel(), jacobian=np.nan,
                              bound=prop3_lower_bound(var, config.gamma, n_prompts=s).ravel()))
     n = [len(r["t_gamma"]) for r in rows]
     cols = {name: np.concatenate([np.broadcast_to(np.asarray(r[name]), (m,)) for r, m in zip(rows, n)])
             for name in rows[0]}
     return TimeRuns(config=config, **cols)
+
+
+def _mlp_rows(config: TimeVsVarianceConfig, space: ar.SequenceSpace, rng) -> list[dict]:
+    """Thm 4 with shared tiny-MLP logits: ``E_x[Var_0]`` over the S prompts, ``J`` = max along each trajectory."""
+    model = ar.TinyMLP(space, hidden=config.mlp_hidden, num_prompts=config.mlp_prompts)
+    i = config.mlp_instances
+    params0 = config.mlp_init_scale * rng.standard_normal((i, model.num_params))
+    r_gold = rng.uniform(-1, 1, size=(i, config.mlp_prompts, space.num_outputs))
+    probs0 = ar.sequence_probs(space, model.logits(params0).detach().numpy())     # [I, S, N]
+    rows = []
+    for family, knobs, r_rm in _rm_families(config, r_gold, probs0):              # r_rm: [K, I, S, N]
+        k = len(knobs)
+        res, jac = ar.mlp_time_to_gain(model, np.tile(params0, (k, 1)), r_rm.reshape(k * i, *r_gold.shape[1:]),
+                                       np.tile(r_gold, (k, 1, 1)), config.gamma, lam=config.lam, t_max=config.t_max)
+        var = tabular.reward_variance(np.broadcast_to(probs0, r_rm.shape), r_rm).mean(-1).ravel()   # E_x Var, [K*I]
+        rows.append(dict(model="autoregressive_mlp", family=family, prompts=config.mlp_prompts,
+                         instance=np.tile(np.arange(i), k), prompt=0, knob=np.repeat(knobs, i),
+                         accuracy=accuracy.pairwise_accuracy(r_rm, np.broadcast_to(r_gold, r_rm.shape)).min(-1).ravel(),
+                         variance0=var, t_gamma=res.t_gamma, jacobian=jac,
+                         bound=ar.thm4_time_lower_bound(config.gamma, config.lam, config.length, jac, var)))
+    return rows
 
 
 def _rm_families(config: TimeVsVarianceConfig, r_gold: np.ndarray, probs0: np.ndarray):

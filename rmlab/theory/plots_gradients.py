@@ -58,19 +58,27 @@ def plot_landscape(ls: Landscape):
 
 
 def plot_time_vs_variance(runs: TimeRuns):
-    """Thm 1/4 and Prop. 3: ``t_gamma`` vs ``Var_{pi_0}[r_RM]`` (log-log) with the lower bounds drawn."""
+    """Thm 1/4 and Prop. 3: ``t_gamma`` vs ``Var_{pi_0}[r_RM]`` (log-log) with the lower bounds drawn. Tiny-MLP runs
+    are drawn as ``t_gamma J^2`` so that the ``J = 1`` Thm 4 curve is their bound too."""
     fig, axes = plotting.subplots(1, 2, width=4.6, height=3.8)
     cfg = runs.config
-    for ax, model in zip(axes, ("autoregressive", "tabular")):
-        m = runs.model == model
-        for family, c in FAMILY_COLORS.items():
-            for s, marker in zip(sorted(set(runs.prompts[m])), "os^"):
-                sel = m & (runs.family == family) & (runs.prompts == s) & np.isfinite(runs.t_gamma)
-                label = f"{family} RM" + (f", |S|={s}" if model == "tabular" else "")
-                ax.scatter(runs.variance0[sel], runs.t_gamma[sel], s=14, alpha=0.7, marker=marker,
-                           color=plotting.PALETTE[c], label=label)
+    for ax, models in zip(axes, (("autoregressive", "autoregressive_mlp"), ("tabular",))):
+        m = np.isin(runs.model, models)
+        for model in models:
+            for family, c in FAMILY_COLORS.items():
+                for s, marker in zip(sorted(set(runs.prompts[runs.model == model])), "os^"):
+                    sel = (runs.model == model) & (runs.family == family) & (runs.prompts == s) & \
+                        np.isfinite(runs.t_gamma)
+                    t = runs.t_gamma[sel]
+                    if model == "autoregressive_mlp":
+                        t, marker = t * runs.jacobian[sel] ** 2, "D"
+                        label = f"{family} RM, tiny MLP |S|={s} (t_γ·J²)"
+                    else:
+                        label = f"{family} RM" + (f", |S|={s}" if model == "tabular" else "")
+                    ax.scatter(runs.variance0[sel], t, s=14, alpha=0.7, marker=marker, color=plotting.PALETTE[c],
+                               label=label, edgecolors="k" if model == "autoregressive_mlp" else "none")
         v = np.logspace(np.log10(runs.variance0[m].min()) - 0.3, np.log10(runs.variance0[m].max()) + 0.3, 50)
-        if model == "autoregressive":
+        if models[0] == "autoregressive":
             ax.plot(v, ar.thm4_time_lower_bound(cfg.gamma, cfg.lam, cfg.length, 1.0, v), "k--",
                     label=f"Thm 4 bound (L={cfg.length}, J=1)")
             ax.set_title(f"autoregressive toy V={cfg.vocab_size}, L={cfg.length}", fontsize=10)
@@ -80,9 +88,9 @@ def plot_time_vs_variance(runs: TimeRuns):
             ax.set_title(f"tabular softmax N={cfg.tabular_outputs}", fontsize=10)
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("initial reward variance Var_π₀[r_RM]")
+        ax.set_xlabel("initial reward variance E_x Var_π₀[r_RM]")
         ax.set_ylabel(f"t_γ (γ={cfg.gamma} on r_G)")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=6)
     return fig
 
 
