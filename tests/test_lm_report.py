@@ -252,7 +252,7 @@ def test_cli_resumes_after_a_kill(models, tmp_path):
     assert _rows(rows_path) == resumed
 
 
-@pytest.mark.parametrize("case", ["k1", "nan", "bad_spec", "missing_prompts", "foreign_rows"])
+@pytest.mark.parametrize("case", ["k1", "nan", "bad_spec", "missing_prompts", "foreign_rows", "too_long"])
 def test_cli_bad_inputs_fail_clearly_without_report(models, tmp_path, capsys, case):
     out = tmp_path / "report.json"
     if case == "k1":
@@ -266,15 +266,18 @@ def test_cli_bad_inputs_fail_clearly_without_report(models, tmp_path, capsys, ca
         rc = main(["report", "--policy", models["policy"], "--rm", "x=py:test_lm_report:gold_score", "--prompts",
                    str(tmp_path / "nope.jsonl"), "--samples", "4", "--out", str(out)])
         expected = "nope.jsonl.*does not exist"
-    else:
+    elif case == "foreign_rows":
         (tmp_path / "report.rows.jsonl").write_text('{"not": "a header"}\n')
         rc, expected = _cli(models, tmp_path), "not an rmlab rows file"
+    else:  # the last prompt does not leave room for 6 new tokens in the tiny policy's context
+        write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": p} for p in PROMPTS] + [{"prompt": "the cat " * 200}])
+        rc, expected = _cli(models, tmp_path), f"prompt {len(PROMPTS)}: .* exceed the policy's context of"
     assert rc == 2
     err = capsys.readouterr().err
     assert "rmlab report: error:" in err
     assert re.search(expected, err, flags=re.S), err
     assert not out.exists()
-    if case in ("k1", "bad_spec", "missing_prompts"):
+    if case in ("k1", "bad_spec", "missing_prompts", "too_long"):
         assert not default_rows_path(out).exists()  # validated before anything is written
 
 

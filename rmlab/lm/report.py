@@ -52,13 +52,13 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from rmlab._io import atomic_write_json, to_jsonable
-from rmlab.lm.data import load_preferences
-from rmlab.lm.load import as_model_and_tokenizer, load_causal_lm, load_sequence_classifier
+from rmlab.lm.data import encode_prompt, load_preferences
+from rmlab.lm.load import as_model_and_tokenizer, context_length, load_causal_lm, load_sequence_classifier
 from rmlab.lm.rows import ResumableRows
 from rmlab.lm.sample import sample_responses
 from rmlab.lm.score import CallableReward, ExplicitRM, ImplicitRM
 from rmlab.measure import variance as V
-from rmlab.measure.accuracy import on_policy_accuracy_per_prompt, preference_correct
+from rmlab.measure.accuracy import TIE_RULES, on_policy_accuracy_per_prompt, preference_correct
 from rmlab.measure.bootstrap import DEFAULT_RESAMPLES, bootstrap_ci
 
 METRICS = ("reward_variance", "whitened_reward_variance", "within_prompt_variance", "between_prompt_variance",
@@ -374,6 +374,8 @@ def reward_report(policy, reward_models: dict, prompts, *, k: int, gold=None, pr
             raise ValueError(f"prompt {i} is empty or not a string: {prompt!r:.80}")
     if not reward_models:
         raise ValueError("no reward models: pass at least one {name: spec}")
+    if ties not in TIE_RULES:
+        raise ValueError(f"ties must be one of {TIE_RULES}, got {ties!r}")
     if "gold" in reward_models and gold is not None:
         raise ValueError("'gold' names the gold reward; give the reward model another name")
     options = dict(device=device, batch_size=batch_size, chat_template=chat_template,
@@ -383,6 +385,7 @@ def reward_report(policy, reward_models: dict, prompts, *, k: int, gold=None, pr
     pairs = load_preferences(preferences) if preferences is not None else None
     model, tokenizer = as_model_and_tokenizer(policy, loader=lambda p, device=None: load_causal_lm(
         p, device=device, trust_remote_code=trust_remote_code), device=device)
+    _check_prompt_lengths(model, tokenizer, prompts, max_new_tokens, chat_template=chat_template)
 
     columns = ("prompt", "chosen", "rejected")
     if pairs is not None and gold_fn is None and {"score_chosen", "score_rejected"} <= set(pairs.column_names):
@@ -393,6 +396,7 @@ def reward_report(policy, reward_models: dict, prompts, *, k: int, gold=None, pr
         "policy": _describe_policy(policy), "reward_models": {n: d for n, (_, d) in resolved.items()},
         "gold": gold_description, "prompts_sha256": _sha256(prompts), "n_prompts": len(prompts), "k": k,
         "seed": seed, "max_new_tokens": max_new_tokens, "temperature": temperature, "chat_template": chat_template,
+        "ties": ties,  # the rows store per-prompt accuracies
         "preferences_sha256": None if pairs is None else _sha256(pairs),
     }
     store = ResumableRows(rows_path, arguments) if rows_path is not None else None
@@ -443,6 +447,18 @@ def reward_report(policy, reward_models: dict, prompts, *, k: int, gold=None, pr
     return _assemble(done, list(resolved), len(prompts), k, n_pairs,
                      gold=gold_fn is not None, arguments=arguments, seed=seed, ties=ties, n_bootstrap=n_bootstrap,
                      zero_std_atol=zero_std_atol)
+
+
+def _check_prompt_lengths(model, tokenizer, prompts, max_new_tokens: int, *, chat_template: bool) -> None:
+    """Every prompt + ``max_new_tokens`` must fit the policy's context: checked up front, before any row is written."""
+    context = context_length(model)
+    if context is None:
+        return
+    for i, prompt in enumerate(prompts):
+        n = len(encode_prompt(tokenizer, prompt, chat_template=chat_template))
+        if n + max_new_tokens > context:
+            raise ValueError(f"prompt {i}: {n} prompt tokens + max_new_tokens={max_new_tokens} exceed the policy's "
+                             f"context of {context} tokens (shorten the prompt or lower max_new_tokens)")
 
 
 def _gold_column(values: list, chunk: list[int], column: str) -> np.ndarray:
