@@ -1,7 +1,8 @@
-"""An exact autoregressive toy policy (Eq. 2 of Razin et al., arXiv 2503.15477; the setting of Thm 1 of arXiv 2310.20703).
+"""An exact autoregressive toy policy (Eq. 2 of arXiv 2503.15477; the setting of Thm 1 of arXiv 2310.20703).
 
-Outputs are all ``N = V**L`` token sequences of length ``L`` over a vocabulary of ``V`` tokens (``N <= 256``), enumerated
-in lexicographic order: sequence ``y = (y_0, ..., y_{L-1})`` has index ``sum_l y_l * V**(L-1-l)``. The policy is
+Outputs are all ``N = V**L`` token sequences of length ``L`` over a vocabulary of ``V`` tokens (``N <= 256``),
+enumerated in lexicographic order: sequence ``y = (y_0, ..., y_{L-1})`` has index ``sum_l y_l * V**(L-1-l)``.
+The policy is
 
     pi(y) = prod_l softmax(f(y_{<l}))_{y_l},
 
@@ -52,7 +53,7 @@ from rmlab.theory.flow import FlowResult
 MAX_OUTPUTS = 256  # |Y| = V**L is enumerated exactly; keep it small
 
 
-# -------------------------------------------------------------------------------------------------------- the output space
+# -------------------------------------------------------------------------------------------------------- the output sp
 @dataclass(frozen=True)
 class SequenceSpace:
     """All ``V**L`` sequences of length ``L`` over ``V`` tokens, and their ``P = sum_{l<L} V**l`` prefixes."""
@@ -177,9 +178,7 @@ def _kl_reward(space, logits, r, lam, logits_ref):
     """Validated ``(r_KL [..., N], ln pi [..., N])``."""
     logp = _sequence_log_probs(space, log_softmax(logits, axis=-1))
     r = tabular.check_rewards(r, logp.shape)
-    lam = float(lam)
-    if not math.isfinite(lam) or lam < 0:
-        raise ValueError(f"lam (KL coefficient) must be finite and >= 0; got {lam}")
+    lam = tabular._check_lam(lam)
     if lam == 0.0 or logits_ref is None:
         return np.array(r), logp
     ref = _check_prefix_logits(space, logits_ref, "logits_ref")
@@ -187,7 +186,7 @@ def _kl_reward(space, logits, r, lam, logits_ref):
     return r - lam * (logp - logp_ref), logp
 
 
-# --------------------------------------------------------------------------------------------------------- tiny MLP logits
+# --------------------------------------------------------------------------------------------------------- tiny MLP log
 @dataclass(frozen=True)
 class TinyMLP:
     """Next-token logits ``f(x, y_<l) = W2 tanh(W1 e(x, y_<l) + b1) + b2``: one hidden layer, shared by all prompts.
@@ -299,7 +298,7 @@ def mlp_jacobian_norms(model: TinyMLP, params) -> np.ndarray:
     return np.array([jacobian_norm(model.logits, p) for p in params])
 
 
-# ------------------------------------------------------------------------------------------------------------------ bounds
+# ------------------------------------------------------------------------------------------------------------------ bou
 def prop2_gradient_bound(length: int, jacobian: float, variance_kl, m: float = 1.0) -> np.ndarray:
     """Prop. 2: ``||grad phi(theta; x)|| <= 6 M^{1/3} L J_x Var_pi[r_KL]^{1/3}`` for ``r_KL in [-M, M]``, ``M >= 1``.
 
@@ -325,7 +324,7 @@ def thm4_time_lower_bound(gamma: float, lam: float, length: int, jacobian: float
         return numerator / (8.0 * length ** 2 * np.asarray(jacobian) ** 2 * var ** (1 / 3))
 
 
-# ---------------------------------------------------------------------------------------------------------- gradient flow
+# ---------------------------------------------------------------------------------------------------------- gradient fl
 def time_to_gain(space: SequenceSpace, logits0, r_rm, r_gold, gamma, *, lam: float = 0.0, logits_ref=None,
                  t_max: float = 1e5, rtol: float = 1e-10, atol: float = 1e-12, method: str = "DOP853",
                  record_times=None) -> FlowResult:
@@ -340,9 +339,7 @@ def time_to_gain(space: SequenceSpace, logits0, r_rm, r_gold, gamma, *, lam: flo
     shape, batch = logits0.shape, logits0.shape[:-2]
     n = (*batch, space.num_outputs)
     r_rm, r_gold = tabular.check_rewards(r_rm, n, "r_rm"), tabular.check_rewards(r_gold, n, "r_gold")
-    lam = float(lam)
-    if not math.isfinite(lam) or lam < 0:
-        raise ValueError(f"lam (KL coefficient) must be finite and >= 0; got {lam}")
+    lam = tabular._check_lam(lam)
     ref = logits0 if logits_ref is None else np.broadcast_to(_check_prefix_logits(space, logits_ref, "logits_ref"),
                                                              shape)
     logp_ref = _sequence_log_probs(space, log_softmax(ref, axis=-1))

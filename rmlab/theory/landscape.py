@@ -99,7 +99,7 @@ def grid(theta1_range=(-8.0, 8.0), theta2_range=(-2.0, 14.0), size: int = 81) ->
     return np.stack(np.meshgrid(t1, t2, indexing="ij"), -1)
 
 
-# ----------------------------------------------------------------------------------------------------------------- rewards
+# ----------------------------------------------------------------------------------------------------------------- rewa
 def bump_reward(positions, center: float, width: float) -> np.ndarray:
     """``r(x) = 2 exp(-(x - center)^2 / (2 width^2)) - 1`` in ``(-1, 1]``: best output at ``center``."""
     if width <= 0:
@@ -189,7 +189,7 @@ def landscape_panels(config: LandscapeConfig = LandscapeConfig()) -> Landscape:
     return Landscape(config, family, thetas, theta0, gold, panels)
 
 
-# --------------------------------------------------------------------------------------- Thm 1/4, Prop. 3: time vs variance
+# --------------------------------------------------------------------------------------- Thm 1/4, Prop. 3: time vs vari
 @dataclass
 class TimeVsVarianceConfig:
     """Sweep of :func:`time_vs_variance` (checklist rows "Thm 1/4" and "Prop. 3" of the 2503.15477 notes)."""
@@ -260,7 +260,7 @@ def time_vs_variance(config: TimeVsVarianceConfig = TimeVsVarianceConfig(), seed
                               lam=config.lam, t_max=config.t_max)
         var = tabular.reward_variance(np.broadcast_to(probs0, r_rm.shape), r_rm)      # [K, I]
         rows.append(dict(model="autoregressive", family=family, prompts=1, instance=np.tile(np.arange(i), k), prompt=0,
-                         knob=np.repeat(knobs, i), accuracy=accuracy.pairwise_accuracy(r_rm, np.broadcast_to(r_gold, r_rm.shape)).ravel(),
+                         knob=np.repeat(knobs, i), accuracy=_accuracy(r_rm, r_gold).ravel(),
                          variance0=var.ravel(), t_gamma=res.t_gamma.ravel(), jacobian=1.0,
                          bound=ar.thm4_time_lower_bound(config.gamma, config.lam, config.length, 1.0, var).ravel()))
     if config.mlp_instances:
@@ -277,7 +277,7 @@ def time_vs_variance(config: TimeVsVarianceConfig = TimeVsVarianceConfig(), seed
             rows.append(dict(model="tabular", family=family, prompts=s,
                              instance=np.tile(np.repeat(np.arange(i), s), k), prompt=np.tile(np.arange(s), k * i),
                              knob=np.repeat(knobs, i * s),
-                             accuracy=accuracy.pairwise_accuracy(r_rm, np.broadcast_to(r_gold, r_rm.shape)).ravel(), variance0=var.ravel(),
+                             accuracy=_accuracy(r_rm, r_gold).ravel(), variance0=var.ravel(),
                              t_gamma=res.t_gamma.ravel(), jacobian=np.nan,
                              bound=prop3_lower_bound(var, config.gamma, n_prompts=s).ravel()))
     n = [len(r["t_gamma"]) for r in rows]
@@ -301,10 +301,15 @@ def _mlp_rows(config: TimeVsVarianceConfig, space: ar.SequenceSpace, rng) -> lis
         var = tabular.reward_variance(np.broadcast_to(probs0, r_rm.shape), r_rm).mean(-1).ravel()   # E_x Var, [K*I]
         rows.append(dict(model="autoregressive_mlp", family=family, prompts=config.mlp_prompts,
                          instance=np.tile(np.arange(i), k), prompt=0, knob=np.repeat(knobs, i),
-                         accuracy=accuracy.pairwise_accuracy(r_rm, np.broadcast_to(r_gold, r_rm.shape)).min(-1).ravel(),
+                         accuracy=_accuracy(r_rm, r_gold).min(-1).ravel(),
                          variance0=var, t_gamma=res.t_gamma, jacobian=jac,
                          bound=ar.thm4_time_lower_bound(config.gamma, config.lam, config.length, jac, var)))
     return rows
+
+
+def _accuracy(r_rm: np.ndarray, r_gold: np.ndarray) -> np.ndarray:
+    """Pairwise accuracy (uniform pairs) of every RM ``[K, ..., N]`` against the shared ``r_gold [..., N]``."""
+    return accuracy.pairwise_accuracy(r_rm, np.broadcast_to(r_gold, r_rm.shape))
 
 
 def _rm_families(config: TimeVsVarianceConfig, r_gold: np.ndarray, probs0: np.ndarray):

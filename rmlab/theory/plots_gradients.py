@@ -1,4 +1,4 @@
-"""Figures of the flat-landscape and vanishing-gradient notebooks (01, 04). Each function returns a matplotlib Figure."""
+"""Figures of the flat-landscape and vanishing-gradient notebooks (01, 04); each function returns a Figure."""
 
 from __future__ import annotations
 

@@ -146,7 +146,7 @@ def _ratios(space, probs, r, norm, jac) -> BoundRatios:
     return BoundRatios(norm, std, value, np.max(np.broadcast_to(r, probs.shape), -1) - value, jac, bound, ratio)
 
 
-# ------------------------------------------------------------------------------------------------------------ RFT vs SFT
+# ------------------------------------------------------------------------------------------------------------ RFT vs SF
 @dataclass
 class SeparationResult:
     """Times for ``p(y*)`` to go from ``p0`` to ``target`` under RFT and SFT gradient flow (arrays ``[M]``)."""
@@ -243,7 +243,7 @@ def _check_p0(p0) -> np.ndarray:
     return p0
 
 
-# ------------------------------------------------------------------------------------------------------------------ fits
+# ------------------------------------------------------------------------------------------------------------------ fit
 @dataclass
 class LineFit:
     """Least-squares line ``y = slope * x + intercept`` and its coefficient of determination."""
