@@ -6,12 +6,13 @@
   sample (what a first script usually does).
 
 Correctness on the same samples: the per-sample RM calls of the naive loop are run on the report's own responses and
-must reproduce the report's rewards (to 1e-5 of the reward scale: float32 forwards of different batch shapes). The naive sampling draws its own responses (HF's sampler cannot
-replay rmlab's per-row streams), of the same number and length limit; mean response lengths are printed for both.
+must reproduce the report's rewards (to 1e-5 of the reward scale: float32 forwards of different batch shapes). The
+naive sampling draws its own responses (HF's sampler cannot replay rmlab's per-row streams), of the same number and
+length limit; mean response lengths are printed for both.
 
-Usage: ``python benchmarks/bench_report.py [--quick] [--device cuda]`` (default CPU, one thread; under 2 minutes). Target: ratio >= 2 on the
-tiny model (d=32, 2 layers). The full run also times a d=128, 4-layer model, which is compute-bound on one CPU thread,
-so batching saves less there; the ratio is printed, not targeted.
+Usage: ``python benchmarks/bench_report.py [--quick] [--device cuda]`` (default CPU, one thread; under 2 minutes).
+Target: ratio >= 2 on the tiny model (d=32, 2 layers). The full run also times a d=128, 4-layer model, which is
+compute-bound on one CPU thread, so batching saves less there; that ratio is printed, not targeted.
 """
 
 from __future__ import annotations
