@@ -1,0 +1,245 @@
+"""Build (or find in the cache) the toy world's model zoo and datasets.
+
+A world lives in ``<cache>/<key>/`` where ``<cache>`` is ``cache_dir`` or ``$RMLAB_CACHE/world`` (default
+``~/.cache/rmlab/world``) and ``<key>`` hashes the :class:`~rmlab.world.config.WorldConfig` (seed included) and the
+format version. Inside: one Hugging Face folder per model (``base``, each policy, each reward model; every one holds
+the tokenizer), ``data/`` (JSONL prompt lists and preference datasets) and ``world.json`` (configuration and the
+sha256 of every file), written last. The build goes to a temporary sibling folder that is renamed into place, so an
+interrupted build leaves no half-written entry.
+
+Determinism: same configuration => byte-identical files on CPU. Training runs on one thread (see
+:func:`~rmlab.world.train.single_thread`), every random draw is seeded from ``config.seed``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from collections.abc import Iterator
+from pathlib import Path
+
+import datasets
+import torch
+from tqdm.auto import tqdm
+from transformers import GPTNeoXForCausalLM, GPTNeoXForSequenceClassification
+from transformers.utils import logging as hf_logging
+
+from rmlab._io import atomic_write_json, atomic_write_text
+from rmlab.world import data as world_data
+from rmlab.world.config import FORMAT_VERSION, WorldConfig
+from rmlab.world.gold import GoldReward
+from rmlab.world.language import HELD_OUT_TOPIC, Demonstrator, make_facts, to_language_b, with_synonyms
+from rmlab.world.tokenizer import build_tokenizer
+from rmlab.world.train import pretrain, sft, single_thread, train_reward_model
+
+MANIFEST = "world.json"
+
+
+def default_cache_dir() -> Path:
+    """``$RMLAB_CACHE/world`` if ``RMLAB_CACHE`` is set, else ``~/.cache/rmlab/world``."""
+    return Path(os.environ.get("RMLAB_CACHE", Path.home() / ".cache" / "rmlab")).expanduser() / "world"
+
+
+@dataclass
+class World:
+    """A built world: where its models and datasets are, and its gold reward.
+
+    ``models`` maps each model name (``base``, the policies, the reward models) to its Hugging Face folder (load with
+    ``rmlab.lm.load.load_causal_lm`` / ``load_sequence_classifier`` or ``AutoModel*.from_pretrained``);
+    ``datasets`` maps each dataset name to its JSONL file; ``gold(prompts, responses)`` is the exact reward.
+    """
+
+    config: WorldConfig
+    path: Path
+    cache_hit: bool = False
+    gold: GoldReward = field(init=False, repr=False)
+
+    def __post_init__(self):
+        self.gold = GoldReward(make_facts(self.config.seed))
+
+    @property
+    def base(self) -> Path:
+        return self.path / "base"
+
+    @property
+    def policies(self) -> dict[str, Path]:
+        return {p.name: self.path / p.name for p in self.config.policies}
+
+    @property
+    def reward_models(self) -> dict[str, Path]:
+        return {r.name: self.path / r.name for r in self.config.reward_models}
+
+    @property
+    def models(self) -> dict[str, Path]:
+        return {"base": self.base, **self.policies, **self.reward_models}
+
+    @property
+    def tokenizer_path(self) -> Path:
+        return self.base
+
+    @property
+    def datasets(self) -> dict[str, Path]:
+        return {p.stem: p for p in sorted((self.path / "data").glob("*.jsonl"))}
+
+    def prompts(self, name: str = "eval_prompts") -> list[str]:
+        """A prompt list of the world: ``eval_prompts`` (in-domain mix) or ``heldout_prompts`` (held-out topic)."""
+        return [json.loads(line)["prompt"] for line in self._dataset_path(name).read_text().splitlines()]
+
+    def preferences(self, name: str) -> datasets.Dataset:
+        """A preference dataset of the world (TRL standard format + ``score_chosen``/``score_rejected``)."""
+        return datasets.Dataset.from_json(str(self._dataset_path(name)))
+
+    def _dataset_path(self, name: str) -> Path:
+        if name not in self.datasets:
+            raise KeyError(f"no dataset {name!r} in the world at {self.path}; available: {sorted(self.datasets)}")
+        return self.datasets[name]
+
+
+def build_world(config: WorldConfig | None = None, *, cache_dir=None, progress: bool = True,
+                force: bool = False) -> World:
+    """Return the world of ``config`` (default :class:`WorldConfig`), building it unless it is in the cache.
+
+    ``force=True`` rebuilds even on a cache hit (the new entry replaces the old one only once complete).
+
+    >>> from rmlab.world import quick_config
+    >>> world = build_world(quick_config(), progress=False)   # doctest: +SKIP
+    >>> world.gold(["copy : dog cat >"], ["dog cat"])          # doctest: +SKIP
+    array([1.])
+    """
+    config = config or WorldConfig()
+    if not isinstance(config, WorldConfig):
+        raise TypeError(f"config must be a WorldConfig, got {type(config).__name__}")
+    cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    final = cache / config.key()
+    if (final / MANIFEST).exists() and not force:
+        stored = json.loads((final / MANIFEST).read_text())["config"]
+        if WorldConfig.from_dict(stored) != config:
+            raise RuntimeError(f"cache entry {final} holds another configuration (hash collision?); delete it")
+        return World(config, final, cache_hit=True)
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=cache, prefix=f".{config.key()}.building-"))
+    tmp.chmod(0o755)
+    try:
+        _build_into(config, tmp, progress=progress)
+        _move_into_place(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return World(config, final, cache_hit=False)
+
+
+def _move_into_place(tmp: Path, final: Path) -> None:
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+
+
+def _total_steps(config: WorldConfig) -> int:
+    return (config.pretrain_steps + sum(p.steps for p in config.policies)
+            + sum(r.steps for r in config.reward_models) + 1)
+
+
+def _build_into(config: WorldConfig, out: Path, *, progress: bool) -> None:
+    tokenizer = build_tokenizer()
+    facts = make_facts(config.seed)
+    gold = GoldReward(facts)
+    bar = tqdm(total=_total_steps(config), desc=f"building toy world {config.key()}", disable=not progress,
+               unit="step")
+    with single_thread(), quiet_transformers():
+        bar.set_postfix_str("base LM")
+        base = pretrain(config, tokenizer, world_data.make_corpus(config, facts), progress=bar)
+        _save(base, tokenizer, out / "base")
+        for i, spec in enumerate(config.policies):
+            bar.set_postfix_str(spec.name)
+            pairs = world_data.demonstrations(config, facts, n_prompts=spec.n_prompts, noise=spec.demo_noise,
+                                              canonical_answers=spec.canonical_answers, purpose=f"sft-{spec.name}")
+            policy = sft(GPTNeoXForCausalLM.from_pretrained(out / "base"), tokenizer, pairs, steps=spec.steps,
+                         lr=config.sft_lr, batch_size=config.batch_size, seed=config.seed + 1 + i, progress=bar)
+            _save(policy, tokenizer, out / spec.name)
+        for i, spec in enumerate(config.reward_models):
+            bar.set_postfix_str(spec.name)
+            rows = world_data.off_policy_pairs(config, facts, gold, n_prompts=spec.n_pairs,
+                                               purpose=f"rm-{spec.name}", label_noise=spec.label_noise)
+            torch.manual_seed(config.seed + 100 + i)  # the score head's initialisation
+            rm = GPTNeoXForSequenceClassification.from_pretrained(out / "base", num_labels=1)
+            rm = train_reward_model(rm, tokenizer, rows, steps=spec.steps, lr=config.rm_lr,
+                                    batch_size=config.batch_size, seed=config.seed + 100 + i, progress=bar)
+            _save(rm, tokenizer, out / spec.name)
+        bar.set_postfix_str("datasets")
+        _write_datasets(config, facts, gold, out)
+        bar.update(1)
+    bar.close()
+    files = sorted(p for p in out.rglob("*") if p.is_file())
+    atomic_write_json(out / MANIFEST, {
+        "format_version": FORMAT_VERSION, "key": config.key(), "config": config.to_dict(),
+        "sha256": {str(p.relative_to(out)): sha256_file(p) for p in files}})
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' load reports and progress bars (the build has its own bar); restored afterwards."""
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def _save(model, tokenizer, path: Path) -> None:
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+
+
+def sha256_file(path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+
+
+def _write_datasets(config: WorldConfig, facts: dict, gold: GoldReward, out: Path) -> None:
+    """Prompt lists and preference datasets of the world (see the module docstring of :mod:`rmlab.world`)."""
+    from rmlab.lm.sample import sample_responses  # the measurement layer's sampler (rows depend only on seed, prompt)
+
+    data = out / "data"
+    n = config.preference_prompts
+    write_jsonl(data / "eval_prompts.jsonl",
+                [{"prompt": p} for p in world_data.sample_prompts(config, config.eval_prompts, "eval")])
+    write_jsonl(data / "heldout_prompts.jsonl",
+                [{"prompt": p} for p in world_data.sample_prompts(config, config.eval_prompts, "heldout",
+                                                                  families=("tasks",), topic=HELD_OUT_TOPIC)])
+    off = world_data.off_policy_pairs(config, facts, gold, n_prompts=n, purpose="prefs-off-policy")
+    write_jsonl(data / "prefs_off_policy.jsonl", off)
+    # token-level shifts of the off-policy pairs restricted to families (a)-(b) (same gold labels by construction)
+    shiftable = [r for r in off if not r["prompt"].startswith("request")]
+    write_jsonl(data / "prefs_shift_synonyms.jsonl",
+                [{**r, "chosen": with_synonyms(r["chosen"]), "rejected": with_synonyms(r["rejected"])}
+                 for r in shiftable])
+    write_jsonl(data / "prefs_shift_language_b.jsonl",
+                [{**r, **{k: to_language_b(r[k]) for k in ("prompt", "chosen", "rejected")}} for r in shiftable])
+    rng = world_data.rng_for(config, "prefs-domain-shift")
+    heldout = world_data.sample_prompts(config, n, "prefs-domain-shift-prompts", families=("tasks",),
+                                        topic=HELD_OUT_TOPIC)
+    demo = Demonstrator(facts, noise=config.off_policy_noise)
+    write_jsonl(data / "prefs_domain_shift.jsonl", world_data.labelled_pairs(
+        heldout, [demo.respond(p, rng) for p in heldout], [demo.respond(p, rng) for p in heldout], gold))
+    policy = GPTNeoXForCausalLM.from_pretrained(out / config.on_policy_from)
+    prompts = world_data.sample_prompts(config, n, "prefs-on-policy")
+    samples = sample_responses(policy, build_tokenizer(), prompts, 2, max_new_tokens=config.max_new_tokens,
+                               seed=config.seed, progress=False)
+    write_jsonl(data / "prefs_on_policy.jsonl", world_data.labelled_pairs(
+        prompts, [s[0] for s in samples], [s[1] for s in samples], gold))

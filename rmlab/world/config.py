@@ -1,0 +1,109 @@
+"""Configuration of the toy world: what is generated, how big the models are, how long each is trained.
+
+The cache key of a world is a hash of this configuration (seed included) and of :data:`FORMAT_VERSION`; change any
+field and the world is rebuilt into a new folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+
+FORMAT_VERSION = 1  # bump when the build code changes what a given configuration produces
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    """One SFT'd initial policy (the three-policies design of arXiv 2503.15477 §4.3 / Fig. 3)."""
+
+    name: str
+    demo_noise: float       # mistake rate of the demonstrator that writes its SFT responses (0 = gold-best)
+    n_prompts: int          # number of SFT prompts (different amounts of data)
+    steps: int              # optimizer steps of SFT from the base LM
+    canonical_answers: bool = False  # always "Yes"/"No" and one refusal template: the low-entropy "instruct" data
+
+
+@dataclass(frozen=True)
+class RewardModelSpec:
+    """One explicit RM: Bradley-Terry on gold-labelled off-policy pairs, on the base LM's backbone."""
+
+    name: str
+    n_pairs: int            # training pairs (chosen = higher gold reward; ties dropped)
+    label_noise: float      # chance that a pair's labels are swapped (a noisier RM)
+    steps: int              # optimizer steps
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """Everything that determines a built world (same config => byte-identical models and data on CPU)."""
+
+    seed: int = 0
+    # language and corpus
+    min_items: int = 2                   # task prompts hold 2..max_items items
+    max_items: int = 6
+    corpus_docs: int = 24_000            # documents of the pretraining corpus
+    family_mix: tuple[tuple[str, float], ...] = (("tasks", 0.45), ("questions", 0.2), ("requests", 0.15),
+                                                 ("free_text", 0.2))
+    held_out_topic_fraction: float = 0.1  # share of corpus task prompts on the held-out topic (LM knows it; RMs don't)
+    language_b_fraction: float = 0.15    # share of task/question documents written in language B
+    corpus_noise: float = 0.35           # demonstrator mistake rate in the pretraining corpus (a broad base LM)
+    # model (GPT-NeoX, Pythia's architecture, untied unembedding)
+    d_model: int = 64
+    n_layers: int = 2
+    n_heads: int = 4
+    d_mlp: int = 256
+    max_length: int = 32                 # training documents are cut to this many tokens
+    context_length: int = 128            # the model's max_position_embeddings (rotary: room for long generations)
+    # training (AdamW, batch of documents, 1 CPU thread for bitwise reproducibility)
+    batch_size: int = 64
+    pretrain_steps: int = 2500
+    lr: float = 3e-3
+    sft_lr: float = 1e-3
+    rm_lr: float = 1e-3
+    policies: tuple[PolicySpec, ...] = (
+        PolicySpec("sft_small", demo_noise=0.0, n_prompts=150, steps=50),
+        PolicySpec("sft_noisy", demo_noise=0.2, n_prompts=2000, steps=200),
+        PolicySpec("sft_full", demo_noise=0.0, n_prompts=2000, steps=60),
+        PolicySpec("instruct", demo_noise=0.0, n_prompts=300, steps=100, canonical_answers=True),
+    )
+    reward_models: tuple[RewardModelSpec, ...] = (
+        RewardModelSpec("rm_accurate", n_pairs=3000, label_noise=0.0, steps=400),
+        RewardModelSpec("rm_noisy", n_pairs=600, label_noise=0.3, steps=150),
+    )
+    # preference datasets and evaluation prompts
+    preference_prompts: int = 300        # prompts per preference dataset
+    on_policy_from: str = "sft_full"     # policy whose samples make the on-policy pairs
+    off_policy_noise: float = 0.5        # demonstrator noise of the off-policy generator
+    eval_prompts: int = 200              # held-out evaluation prompts (in-domain mix of the three families)
+    max_new_tokens: int = 16
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def key(self) -> str:
+        """Cache key: ``world-<12 hex digits>`` of sha256 over the configuration and :data:`FORMAT_VERSION`."""
+        payload = json.dumps({"format_version": FORMAT_VERSION, "config": self.to_dict()}, sort_keys=True)
+        return "world-" + hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+    def replace(self, **changes) -> "WorldConfig":
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "WorldConfig":
+        d = dict(d)
+        d["family_mix"] = tuple(tuple(x) for x in d["family_mix"])
+        d["policies"] = tuple(PolicySpec(**p) for p in d["policies"])
+        d["reward_models"] = tuple(RewardModelSpec(**r) for r in d["reward_models"])
+        return cls(**d)
+
+
+def quick_config(seed: int = 0) -> WorldConfig:
+    """The small world of tests and ``RMLAB_QUICK=1`` notebooks: same language, fewer steps and prompts."""
+    return WorldConfig(
+        seed=seed, corpus_docs=6000, pretrain_steps=600, batch_size=32,
+        policies=(PolicySpec("sft_small", 0.0, 100, 40), PolicySpec("sft_noisy", 0.2, 500, 80),
+                  PolicySpec("sft_full", 0.0, 500, 80), PolicySpec("instruct", 0.0, 200, 120, True)),
+        reward_models=(RewardModelSpec("rm_accurate", 800, 0.0, 100), RewardModelSpec("rm_noisy", 200, 0.3, 40)),
+        preference_prompts=100, eval_prompts=60)

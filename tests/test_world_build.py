@@ -1,0 +1,120 @@
+"""Building the toy world (quick configuration, one shared build): cache, determinism, loading, export, CLI."""
+
+import filecmp
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+
+from rmlab.cli import main
+from rmlab.figures import REPO_ROOT
+from rmlab.lm.load import load_causal_lm
+from rmlab.lm.score import ExplicitRM, sequence_logprobs
+from rmlab.world import PolicySpec, RewardModelSpec, build_world, quick_config
+from rmlab.world import build as world_build
+from rmlab.world.export import check_export
+
+EXPORTED_QUICK = REPO_ROOT / "data" / "world_quick"
+
+
+@pytest.fixture(scope="session")
+def world_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("world-cache")
+
+
+@pytest.fixture(scope="session")
+def world(world_cache):
+    return build_world(quick_config(), cache_dir=world_cache, progress=False)
+
+
+def test_world_holds_every_model_and_dataset(world):
+    assert not world.cache_hit and world.path.name == quick_config().key()
+    assert set(world.models) == {"base", "sft_small", "sft_noisy", "sft_full", "instruct", "rm_accurate", "rm_noisy"}
+    for path in world.models.values():
+        assert (path / "model.safetensors").exists() and (path / "tokenizer.json").exists()
+    assert {"eval_prompts", "heldout_prompts", "prefs_on_policy", "prefs_off_policy", "prefs_shift_synonyms",
+            "prefs_shift_language_b", "prefs_domain_shift"} <= set(world.datasets)
+    prefs = world.preferences("prefs_on_policy")
+    assert len(prefs) > 0 and {"prompt", "chosen", "rejected", "score_chosen", "score_rejected"} <= set(prefs.features)
+    np.testing.assert_array_equal(world.gold(prefs["prompt"], prefs["chosen"]), prefs["score_chosen"])
+    assert all(c > r for c, r in zip(prefs["score_chosen"], prefs["score_rejected"]))
+    assert not [p for p in world.path.parent.iterdir() if p.name.startswith(".")]    # no temporary folder left
+
+
+def test_second_call_is_a_cache_hit(world, world_cache):
+    again = build_world(quick_config(), cache_dir=world_cache, progress=False)
+    assert again.cache_hit and again.path == world.path
+
+
+def test_same_seed_gives_byte_identical_files(world, tmp_path):
+    other = build_world(quick_config(), cache_dir=tmp_path, progress=False)
+    comparison = filecmp.dircmp(world.path, other.path)
+    files = [p.relative_to(world.path) for p in world.path.rglob("*") if p.is_file()]
+    match, mismatch, errors = filecmp.cmpfiles(world.path, other.path, files, shallow=False)
+    assert not mismatch and not errors and not comparison.left_only and not comparison.right_only
+    assert len(match) == len(files) > 20
+
+
+def test_changed_configuration_builds_a_new_entry(world, world_cache):
+    tiny = quick_config().replace(corpus_docs=300, pretrain_steps=20, policies=(PolicySpec("sft_full", 0.0, 20, 5),),
+                                  reward_models=(RewardModelSpec("rm", 40, 0.0, 5),), preference_prompts=8,
+                                  eval_prompts=8)
+    changed = build_world(tiny, cache_dir=world_cache, progress=False)
+    assert not changed.cache_hit and changed.path != world.path
+    assert (world.path / "world.json").exists()                           # the old entry is untouched
+    assert build_world(quick_config(), cache_dir=world_cache, progress=False).cache_hit
+    assert (changed.path / "base" / "model.safetensors").read_bytes() != (
+        world.path / "base" / "model.safetensors").read_bytes()
+
+
+def test_interrupted_build_leaves_no_entry(tmp_path, monkeypatch):
+    def crash(config, out, *, progress):
+        (out / "base").mkdir()
+        (out / "base" / "half-written").write_text("x")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(world_build, "_build_into", crash)
+    with pytest.raises(KeyboardInterrupt):
+        build_world(quick_config(), cache_dir=tmp_path, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_models_load_offline_with_auto_classes_and_rmlab_loaders(world):
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"
+    policy = AutoModelForCausalLM.from_pretrained(world.models["sft_full"])
+    tokenizer = AutoTokenizer.from_pretrained(world.models["sft_full"])
+    assert type(policy).__name__ == "GPTNeoXForCausalLM" and not policy.config.tie_word_embeddings
+    ids = tokenizer(["copy : dog cat >"], return_tensors="pt")
+    out = policy(**ids, output_hidden_states=True)
+    logits_from_last_hidden = policy.get_output_embeddings()(out.hidden_states[-1])
+    assert torch.allclose(logits_from_last_hidden, out.logits, atol=1e-5)   # hidden_states[-1] is the final norm
+    rm = AutoModelForSequenceClassification.from_pretrained(world.models["rm_accurate"])
+    assert rm.config.num_labels == 1
+    model, tok = load_causal_lm(str(world.models["instruct"]))
+    prefs = world.preferences("prefs_off_policy")
+    logp = sequence_logprobs(model, tok, prefs["prompt"][:8], prefs["chosen"][:8])
+    assert np.all(np.isfinite(logp["logprob_sum"])) and np.all(logp["logprob_sum"] < 0)
+    scores = ExplicitRM(str(world.models["rm_accurate"]))(prefs["prompt"], prefs["chosen"])
+    assert scores.shape == (len(prefs),) and np.all(np.isfinite(scores))
+
+
+def test_accurate_rm_is_better_than_chance_on_held_out_pairs(world):
+    prefs = world.preferences("prefs_off_policy")
+    rm = ExplicitRM(str(world.models["rm_accurate"]))
+    accuracy = np.mean(rm(prefs["prompt"], prefs["chosen"]) > rm(prefs["prompt"], prefs["rejected"]))
+    assert accuracy > 0.6, accuracy        # chance is 0.5 (quick world); notebook 05 compares the RMs at full size
+
+
+def test_build_reproduces_the_exported_quick_datasets(world):
+    config = json.loads((EXPORTED_QUICK / "config.json").read_text())
+    assert config["key"] == world.config.key(), "data/world_quick was exported from another configuration"
+    assert check_export(world, EXPORTED_QUICK) == []
+
+
+def test_cli_build_reports_a_cache_hit(world, world_cache, capsys):
+    assert main(["world", "build", "--quick", "--cache-dir", str(world_cache)]) == 0
+    out = capsys.readouterr().out
+    assert "cache hit" in out and str(world.models["sft_full"]) in out
