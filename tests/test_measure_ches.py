@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from rmlab.measure.ches import ches_from_sums, levenshtein, normalized_edit_distance, span_sums
+from rmlab.measure.ches import (ches_from_sums, levenshtein, levenshtein_batch, normalized_edit_distance,
+                                normalized_edit_distances, span_sums)
 
 
 def _levenshtein_reference(a, b):
@@ -17,12 +18,13 @@ def _levenshtein_reference(a, b):
     return d[-1][-1]
 
 
-def test_levenshtein_matches_the_textbook_dynamic_program():
+def test_levenshtein_matches_the_textbook_dynamic_program_one_pair_and_batched():
     rng = random.Random(0)
-    for _ in range(500):
-        a = [rng.randrange(4) for _ in range(rng.randrange(9))]
-        b = [rng.randrange(4) for _ in range(rng.randrange(9))]
-        assert levenshtein(a, b) == _levenshtein_reference(a, b)
+    seqs_a = [[rng.randrange(4) for _ in range(rng.randrange(9))] for _ in range(500)]
+    seqs_b = [[rng.randrange(4) for _ in range(rng.randrange(9))] for _ in range(500)]
+    expected = [_levenshtein_reference(a, b) for a, b in zip(seqs_a, seqs_b)]
+    assert levenshtein_batch(seqs_a, seqs_b).tolist() == expected                  # mixed lengths in one batch
+    assert [levenshtein(a, b) for a, b in zip(seqs_a[:50], seqs_b[:50])] == expected[:50]
 
 
 def test_normalized_edit_distance_values():
@@ -30,6 +32,7 @@ def test_normalized_edit_distance_values():
     assert normalized_edit_distance([1, 2], [3, 4, 5, 6]) == 1.0
     assert normalized_edit_distance([1, 2, 3], [1, 5, 3, 4]) == 0.5
     assert normalized_edit_distance([], []) == 0.0
+    assert normalized_edit_distances([[1, 2], []], [[1, 3], [4]]).tolist() == [0.5, 1.0]
 
 
 def test_ches_from_sums_matches_the_definition():

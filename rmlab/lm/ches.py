@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 from rmlab.lm.data import encode_pairs, load_preferences
 from rmlab.lm.load import context_length
 from rmlab.lm.score import last_hidden_state, length_sorted_batches, model_device, pad_batch
-from rmlab.measure.ches import ches_from_sums, normalized_edit_distance, span_sums
+from rmlab.measure.ches import ches_from_sums, normalized_edit_distances, span_sums
 
 CHES_COLUMNS = ("index", "ches", "ln_ches", "edit_distance", "last_hidden_inner_product")
 BATCHES_PER_WINDOW = 16
@@ -41,10 +41,10 @@ BATCHES_PER_WINDOW = 16
 def encode_preference_pairs(tokenizer, preferences: datasets.Dataset, *, chat_template=False, max_length=None,
                             context=None) -> list[tuple[list[int], list[int], list[int]]]:
     """Per pair: ``(prompt_ids, chosen_ids, rejected_ids)``, the response ids ending with EOS unless truncated."""
-    prompts = preferences["prompt"]
-    chosen = encode_pairs(tokenizer, prompts, preferences["chosen"], chat_template=chat_template,
+    columns = preferences.select_columns(["prompt", "chosen", "rejected"]).to_dict()
+    chosen = encode_pairs(tokenizer, columns["prompt"], columns["chosen"], chat_template=chat_template,
                           max_length=max_length, context=context, what="pair (chosen)")
-    rejected = encode_pairs(tokenizer, prompts, preferences["rejected"], chat_template=chat_template,
+    rejected = encode_pairs(tokenizer, columns["prompt"], columns["rejected"], chat_template=chat_template,
                             max_length=max_length, context=context, what="pair (rejected)")
     return [(prompt_ids, c_ids, r_ids) for (prompt_ids, c_ids), (_, r_ids) in zip(chosen, rejected)]
 
@@ -72,9 +72,10 @@ def _score_batch(model, tokenizer, pairs, batch, padding_side) -> list[dict]:
     inner = (last[:n] * last[n:]).sum(-1)
     ches, ln_ches, inner = (t.cpu().numpy() for t in (ches, ln_ches, inner))
     eos = tokenizer.eos_token_id
-    return [{"ches": float(ches[b]), "ln_ches": float(ln_ches[b]),
-             "edit_distance": normalized_edit_distance(_without_eos(pairs[i][1], eos), _without_eos(pairs[i][2], eos)),
-             "last_hidden_inner_product": float(inner[b])} for b, i in enumerate(batch)]
+    edit = normalized_edit_distances([_without_eos(pairs[i][1], eos) for i in batch],
+                                     [_without_eos(pairs[i][2], eos) for i in batch])
+    return [{"ches": float(ches[b]), "ln_ches": float(ln_ches[b]), "edit_distance": float(edit[b]),
+             "last_hidden_inner_product": float(inner[b])} for b in range(n)]
 
 
 def iter_ches_rows(model, tokenizer, pairs, indices, *, batch_size=16, padding_side="right",

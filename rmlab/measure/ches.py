@@ -44,25 +44,53 @@ def ches_from_sums(sum_chosen: torch.Tensor, sum_rejected: torch.Tensor, n_chose
     return cross - self_sq, cross / (n_chosen * n_rejected) - self_sq / n_chosen ** 2
 
 
-def levenshtein(a: Sequence[int], b: Sequence[int]) -> int:
-    """Edit distance (insertions, deletions, substitutions, each of cost 1), one numpy row per token of ``a``."""
-    a, b = np.asarray(a), np.asarray(b)
-    previous = np.arange(len(b) + 1)                                                  # distances from a[:0]
-    offsets = np.arange(len(b) + 1)
-    for i, token in enumerate(a, start=1):
+def levenshtein_batch(seqs_a: Sequence[Sequence[int]], seqs_b: Sequence[Sequence[int]]) -> np.ndarray:
+    """Edit distances (insertions, deletions, substitutions of cost 1) of many pairs at once: ``[n]`` int.
+
+    One numpy step per token of the longest ``a`` over all pairs together (``[n, max len b + 1]`` rows); padding
+    never matches and a pair's answer is read when its own ``a`` ends, so padding cannot change it.
+    """
+    n = len(seqs_a)
+    if n != len(seqs_b):
+        raise ValueError(f"{n} first sequences but {len(seqs_b)} second sequences")
+    len_a = np.array([len(a) for a in seqs_a], dtype=np.int64)
+    len_b = np.array([len(b) for b in seqs_b], dtype=np.int64)
+    width_a, width_b = int(len_a.max(initial=0)), int(len_b.max(initial=0))
+    a = np.full((n, width_a), -1, dtype=np.int64)                                    # distinct paddings
+    b = np.full((n, width_b), -2, dtype=np.int64)
+    for row, (x, y) in enumerate(zip(seqs_a, seqs_b)):
+        a[row, :len(x)], b[row, :len(y)] = x, y
+    offsets = np.arange(width_b + 1)
+    rows = np.arange(n)
+    previous = np.broadcast_to(offsets, (n, width_b + 1)).copy()                       # distances from a[:0]
+    distance = previous[rows, len_b].copy()                                           # pairs with empty a
+    for i in range(1, width_a + 1):
         no_insert = np.empty_like(previous)
-        no_insert[0] = i
-        no_insert[1:] = np.minimum(previous[1:] + 1, previous[:-1] + (b != token))   # delete / substitute
+        no_insert[:, 0] = i
+        substitute = previous[:, :-1] + (b != a[:, i - 1:i])                          # [n, width_b]
+        no_insert[:, 1:] = np.minimum(previous[:, 1:] + 1, substitute)               # delete / substitute
         # insertions chain left to right: d[j] = min_{j' <= j} no_insert[j'] + (j - j')
-        previous = np.minimum.accumulate(no_insert - offsets) + offsets
-    return int(previous[-1])
+        previous = np.minimum.accumulate(no_insert - offsets, axis=1) + offsets
+        ends_here = len_a == i
+        distance[ends_here] = previous[ends_here, len_b[ends_here]]
+    return distance
+
+
+def levenshtein(a: Sequence[int], b: Sequence[int]) -> int:
+    """Edit distance of one pair (see ``levenshtein_batch``)."""
+    return int(levenshtein_batch([a], [b])[0])
+
+
+def normalized_edit_distances(seqs_a, seqs_b) -> np.ndarray:
+    """Levenshtein(a, b) / max(len a, len b) per pair, in [0, 1]; 0 when both are empty. Lower = more similar."""
+    longest = np.array([max(len(a), len(b)) for a, b in zip(seqs_a, seqs_b)], dtype=np.float64)
+    return levenshtein_batch(seqs_a, seqs_b) / np.maximum(longest, 1.0)
 
 
 def normalized_edit_distance(a: Sequence[int], b: Sequence[int]) -> float:
-    """Levenshtein(a, b) / max(len a, len b) in [0, 1]; 0 when both are empty. Lower = more similar.
+    """Normalised edit distance of one pair (see ``normalized_edit_distances``).
 
     >>> normalized_edit_distance([1, 2, 3], [1, 5, 3, 4])
     0.5
     """
-    longest = max(len(a), len(b))
-    return levenshtein(a, b) / longest if longest else 0.0
+    return float(normalized_edit_distances([a], [b])[0])
