@@ -128,6 +128,18 @@ def test_report_scores_the_same_samples_with_every_rm(models):
     assert isinstance(report.plot_accuracy_vs_variance(), Figure)
 
 
+def test_report_input_errors_come_before_any_work(models, tmp_path):
+    rows = tmp_path / "rows.jsonl"
+    for kwargs, match in [(dict(k=1), r"k \(samples per prompt\) must be an integer >= 2"),
+                          (dict(k=2.5), "must be an integer"), (dict(ties="none"), "ties must be one of")]:
+        with pytest.raises(ValueError, match=match):
+            reward_report(models["policy"], {"x": "py:test_lm_report:gold_score"}, PROMPTS,
+                          **{"k": K, "rows_path": rows, **kwargs})
+    with pytest.raises(ValueError, match="prompt 1 is empty"):
+        reward_report(models["policy"], {"x": "py:test_lm_report:gold_score"}, ["a dog", " "], k=K, rows_path=rows)
+    assert not rows.exists()
+
+
 def test_report_is_reproducible_and_seeded(models):
     a, b, c = _report(models, seed=3), _report(models, seed=3), _report(models, seed=4)
     assert a.responses == b.responses and a.responses != c.responses
