@@ -7,6 +7,8 @@ N_INSTANCES = 8 if QUICK else 30          # random (pi_0, r_G) draws per model i
 MLP_INSTANCES = 3 if QUICK else 10        # ... and AR toys with tiny-MLP logits shared by 2 prompts (J computed)
 GAMMA = 0.1                               # t_gamma: time for E[r_G] to gain GAMMA
 LAM = 0.0                                 # KL coefficient of the RLHF objective (reference = pi_0)
+KL_LAMS = (0.01, 0.1)                     # extra sweeps with a KL term: bounds only (strongly scaled RMs stall)
+KL_T_MAX = 1e5                            # ... stalled runs are integrated up to this time, then t_gamma = inf
 
 # %% [markdown]
 # # Flat landscapes: why a low-variance reward model is a slow teacher
@@ -130,6 +132,21 @@ print(f"AR toy, scaled RMs: t_gamma * Var^(1/2) per instance = {np.round(t_sqrt_
       f"(max relative change across c: {scaled_spread:.1e}); min t_gamma / bound = "
       f"{np.min(runs.t_gamma / runs.bound):.1f}")
 
+# %% [markdown]
+# With a KL term ($\lambda>0$) the same bounds must hold. Strongly scaled RMs then stall before gaining $\gamma$
+# (the KL-regularised optimum $\pi^*\propto\pi_0e^{r_{RM}/\lambda}$ barely moves when $c/\lambda$ is small), so
+# their $t_\gamma=\infty$ satisfies the bound trivially; the counts of reached runs are printed and stored.
+
+# %%
+kl_runs = {lam: landscape.time_vs_variance(landscape.TimeVsVarianceConfig(num_instances=N_INSTANCES, gamma=GAMMA,
+                                                                          lam=lam, t_max=KL_T_MAX), seed=SEED + 1)
+           for lam in KL_LAMS}
+for lam, r in kl_runs.items():
+    fin = np.isfinite(r.t_gamma)
+    print(f"lambda={lam}: {fin.sum()}/{fin.size} runs reached gamma; all above their bound: "
+          f"{bool(r.respects_bound.all())}; min t_gamma / bound over reached runs = "
+          f"{np.min(r.t_gamma[fin] / r.bound[fin]):.1f}")
+
 # %%
 rec_time = FigureRecord("thm1_time_vs_variance", notebook="01_flat_landscape", seed=SEED, quick=QUICK)
 fig = plot_time_vs_variance(runs)
@@ -140,12 +157,19 @@ rec_time.add_data(config=vars(runs.config),
                               respects_bound=runs.respects_bound),
                   within_instance_slopes=slopes, pooled_slope=pooled_slope,
                   every_point_respects_its_bound=bool(runs.respects_bound.all()),
-                  ar_scaled_t_times_sqrt_var=t_sqrt_var[0])
+                  ar_scaled_t_times_sqrt_var=t_sqrt_var[0],
+                  kl_runs={str(lam): dict(model=r.model, family=r.family, knob=r.knob, variance0=r.variance0,
+                                          t_gamma=r.t_gamma, bound=r.bound) for lam, r in kl_runs.items()})
 for model in MODELS:
     rec_time.check(f"{model}: share of runs above the {BOUND_NAMES[model]} bound", respected[model], "==", 1.0)
     rec_time.check(f"{model}: share of runs that reached gamma (the slopes use these)", reached[model], ">=", 0.9)
 for name, slope in slopes.items():
     rec_time.check(f"{name}: slope of log t_gamma vs log Var_0", slope, "<=", -1 / 3)
+for lam, r in kl_runs.items():
+    rec_time.check(f"lambda={lam}: share of runs above their bound (t_gamma = inf counts as above)",
+                   r.respects_bound.mean(), "==", 1.0)
+    rec_time.check(f"lambda={lam}: share of reached runs above their bound",
+                   r.respects_bound[np.isfinite(r.t_gamma)].mean(), "==", 1.0)
 rec_time.check("tabular compressed RMs: slope <= -1/2 (Prop. 3 exponent)", slopes["tabular_compressed"], "<=", -0.5)
 rec_time.check("AR scaled RMs: t_gamma * Var^(1/2) constant per instance (max relative change)", scaled_spread,
                "<=", 1e-6)

@@ -110,6 +110,9 @@ closed_gap = max(np.max(np.abs(sep.t_rft / sep.t_rft_closed - 1)), np.max(np.abs
 for p0, s, tr, ts in zip(sep.p0, sep.std, sep.t_rft, sep.t_sft):
     print(f"p0={p0:.0e}  STD={s:.4f}  t_RFT={tr:10.2f}  t_RFT*STD^2={tr * s * s:.3f}  "
           f"t_SFT={ts:6.3f}  t_SFT/ln(1/STD)={ts / np.log(1 / s):.3f}")
+sep_pm = vanishing.rft_sft_times(P0, num_labels=N_LABELS, reward="plus_minus")   # the same race with r = +-1
+rft_fit_pm, sft_fit_pm = vanishing.fit_separation(sep_pm)
+print(f"+-1 reward: RFT slope {rft_fit_pm.slope:.4f}, SFT R^2 {sft_fit_pm.r2:.5f} (RFT twice as fast, same law)")
 print(f"RFT: slope {rft_fit.slope:.4f}; SFT: t = {sft_fit.slope:.3f} ln(1/STD) + {sft_fit.intercept:.3f}, "
       f"R^2 = {sft_fit.r2:.5f}; flow vs closed form: max relative gap {closed_gap:.1e}")
 
@@ -119,10 +122,14 @@ fig = plot_rft_vs_sft(sep, rft_fit, sft_fit)
 rec_sep.add_data(num_labels=N_LABELS, target=sep.target, p0=sep.p0, std=sep.std, t_rft=sep.t_rft, t_sft=sep.t_sft,
                  t_rft_closed_form=sep.t_rft_closed, t_sft_closed_form=sep.t_sft_closed,
                  rft_slope_log_t_vs_log_std=rft_fit.slope, rft_intercept=rft_fit.intercept, rft_r2=rft_fit.r2,
-                 sft_slope_vs_ln_inv_std=sft_fit.slope, sft_intercept=sft_fit.intercept, sft_r2=sft_fit.r2)
+                 sft_slope_vs_ln_inv_std=sft_fit.slope, sft_intercept=sft_fit.intercept, sft_r2=sft_fit.r2,
+                 plus_minus=dict(std=sep_pm.std, t_rft=sep_pm.t_rft, t_sft=sep_pm.t_sft, rft_slope=rft_fit_pm.slope,
+                                 sft_slope=sft_fit_pm.slope, sft_r2=sft_fit_pm.r2))
 rec_sep.check("RFT slope of log t vs log STD >= -2.1", rft_fit.slope, ">=", -2.1)
 rec_sep.check("RFT slope of log t vs log STD <= -1.9", rft_fit.slope, "<=", -1.9)
 rec_sep.check("SFT linear in ln(1/STD): R^2", sft_fit.r2, ">", 0.99)
+rec_sep.check("+-1 reward: RFT slope in [-2.1, -1.9] (distance to -2)", abs(rft_fit_pm.slope + 2), "<=", 0.1)
+rec_sep.check("+-1 reward: SFT R^2", sft_fit_pm.r2, ">", 0.99)
 rec_sep.check("flow times match the closed form (max relative gap)", closed_gap, "<=", 1e-6)
 rec_sep.save(fig)
 fig
