@@ -7,7 +7,7 @@
   ``compute_preference_similarity_per_example.py`` does;
 * bare forward: the very batches rmlab fed to the backbone (recorded during its run), replayed with nothing else.
 
-Checks: rmlab's CHES, LN-CHES and last-hidden inner products equal the reference to rel. 1e-5 (float32 forwards of
+Times are the best of 3 runs (2 with --quick) after a warm-up. Checks: rmlab's CHES, LN-CHES and last-hidden inner products equal the reference to rel. 1e-5 (float32 forwards of
 different batch shapes; the tolerance is relative to each column's scale). Prints the speed ratio vs the reference
 (target >= 10x on CPU), the ratio to the bare forward (target <= 1.25x) and the peak memory growth of each method
 (resident set size sampled every 2 ms on CPU; ``torch.cuda.max_memory_allocated`` on GPU).
@@ -92,14 +92,20 @@ def reference_loop(model, tokenizer, pairs) -> np.ndarray:
     return np.array(out)
 
 
-def timed(fn, device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    result = fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return result, time.perf_counter() - start
+def timed(fn, device, repeats: int):
+    """``(result, best wall time over the repeats, peak memory growth of the first repeat in MiB)``."""
+    times, peaks = [], []
+    for _ in range(repeats):
+        with PeakMemory(device) as memory:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            result = fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - start)
+        peaks.append(memory.peak_mib)
+    return result, min(times), peaks[0]
 
 
 def main() -> int:
@@ -135,18 +141,16 @@ def main() -> int:
                                               progress=False)
     ches_scores()                           # warm-up (also records the batches)
     lm_ches.last_hidden_state = original_forward
-    with PeakMemory(device) as mem_rmlab:
-        scores, t_rmlab = timed(ches_scores, device)
+    repeats = 2 if args.quick else 3
+    scores, t_rmlab, mem_rmlab = timed(ches_scores, device, repeats)
 
     def bare():
         with torch.no_grad():
             for inputs in recorded:
                 original_forward(model, *inputs)
     bare()
-    with PeakMemory(device) as mem_bare:
-        _, t_bare = timed(bare, device)
-    with PeakMemory(device) as mem_ref:
-        reference, t_ref = timed(lambda: reference_loop(model, tokenizer, pairs), device)
+    _, t_bare, mem_bare = timed(bare, device, repeats)
+    reference, t_ref, mem_ref = timed(lambda: reference_loop(model, tokenizer, pairs), device, repeats)
 
     worst = 0.0
     for j, column in enumerate(("ches", "ln_ches", "last_hidden_inner_product")):
@@ -154,9 +158,10 @@ def main() -> int:
         error = np.abs(scores[column].to_numpy() - reference[:, j]).max() / scale
         worst = max(worst, error)
         print(f"  {column:26s} max |rmlab - reference| / max |reference| = {error:.2e}")
-    print(f"rmlab ches_scores   {t_rmlab:7.2f} s   peak memory +{mem_rmlab.peak_mib:7.1f} MiB")
-    print(f"bare batched forward{t_bare:7.2f} s   peak memory +{mem_bare.peak_mib:7.1f} MiB")
-    print(f"reference loop      {t_ref:7.2f} s   peak memory +{mem_ref.peak_mib:7.1f} MiB")
+    print(f"best of {repeats} runs:")
+    print(f"rmlab ches_scores    {t_rmlab:7.2f} s   peak memory +{mem_rmlab:7.1f} MiB")
+    print(f"bare batched forward {t_bare:7.2f} s   peak memory +{mem_bare:7.1f} MiB")
+    print(f"reference loop       {t_ref:7.2f} s   peak memory +{mem_ref:7.1f} MiB")
     speedup, overhead = t_ref / t_rmlab, t_rmlab / t_bare
     print(f"speed-up vs reference loop: {speedup:.1f}x (target >= 10x on CPU)")
     print(f"time vs bare batched forward: {overhead:.2f}x (target <= 1.25x)")

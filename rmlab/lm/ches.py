@@ -70,10 +70,10 @@ def _score_batch(model, tokenizer, pairs, batch, padding_side) -> list[dict]:
     n = len(batch)
     ches, ln_ches = ches_from_sums(sums[:n], sums[n:], count[:n], count[n:])
     inner = (last[:n] * last[n:]).sum(-1)
-    ches, ln_ches, inner = (t.cpu().numpy() for t in (ches, ln_ches, inner))
-    eos = tokenizer.eos_token_id
+    eos = tokenizer.eos_token_id                     # CPU work before the first sync: overlaps a GPU forward
     edit = normalized_edit_distances([_without_eos(pairs[i][1], eos) for i in batch],
                                      [_without_eos(pairs[i][2], eos) for i in batch])
+    ches, ln_ches, inner = (t.cpu().numpy() for t in (ches, ln_ches, inner))
     return [{"ches": float(ches[b]), "ln_ches": float(ln_ches[b]), "edit_distance": float(edit[b]),
              "last_hidden_inner_product": float(inner[b])} for b in range(n)]
 
