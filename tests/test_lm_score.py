@@ -3,10 +3,12 @@
 import numpy as np
 import pytest
 import torch
+from transformers import AutoModelForCausalLM
 
 from rmlab.lm.load import load_causal_lm
+from rmlab.lm.sample import sample_responses
 from rmlab.lm.score import CallableReward, ExplicitRM, ImplicitRM, pad_batch, sequence_logprobs
-from tiny_models import ARCHITECTURES, PAIRS, tiny  # noqa: F401  (tiny is a fixture)
+from tiny_models import ARCHITECTURES, PAIRS, build_tokenizer, tiny  # noqa: F401  (tiny is a fixture)
 
 PROMPTS = [p for p, _, _ in PAIRS]
 RESPONSES = [c for _, c, _ in PAIRS]
@@ -98,3 +100,13 @@ def test_prompt_longer_than_context_is_an_error(tiny):
     model, tokenizer = load_causal_lm(tiny.causal_lm("gpt2", context=16))
     with pytest.raises(ValueError, match="pair 1: the prompt alone is .* context of 16"):
         sequence_logprobs(model, tokenizer, ["the cat", "the cat sat " * 8], ["a", "b"])
+
+
+def test_objects_not_loaded_by_rmlab_work_without_a_pad_token(tiny):
+    model = AutoModelForCausalLM.from_pretrained(tiny.causal_lm("gpt2", tokenizer="no_pad")).eval()
+    tokenizer = build_tokenizer("no_pad")
+    assert tokenizer.pad_token_id is None
+    out = sequence_logprobs(model, tokenizer, PROMPTS, RESPONSES, batch_size=2, padding_side="left")
+    single = [sequence_logprobs(model, tokenizer, [p], [r])["logprob_sum"][0] for p, r in zip(PROMPTS, RESPONSES)]
+    np.testing.assert_allclose(out["logprob_sum"], single, rtol=1e-5)
+    assert len(sample_responses(model, tokenizer, PROMPTS[:2], 2, max_new_tokens=4, progress=False)) == 2

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from rmlab.lm.data import encode_pairs, load_preferences
 from rmlab.lm.load import context_length
-from rmlab.lm.score import last_hidden_state, length_sorted_batches, model_device, pad_batch
+from rmlab.lm.score import last_hidden_state, length_sorted_batches, model_device, pad_batch, padding_id
 from rmlab.measure.ches import ches_from_sums, normalized_edit_distances, span_sums
 
 CHES_COLUMNS = ("index", "ches", "ln_ches", "edit_distance", "last_hidden_inner_product")
@@ -61,7 +61,7 @@ def _score_batch(model, tokenizer, pairs, batch, padding_side) -> list[dict]:
     prompt_len = [len(pairs[i][0]) for i in batch]
     responses = [pairs[i][1] for i in batch] + [pairs[i][2] for i in batch]                   # 2B sequences
     sequences = [pairs[i][0] + r for i, r in zip(batch + batch, responses)]
-    ids, mask, positions, starts = pad_batch(sequences, tokenizer.pad_token_id, side=padding_side, device=device)
+    ids, mask, positions, starts = pad_batch(sequences, padding_id(tokenizer), side=padding_side, device=device)
     hidden = last_hidden_state(model, ids, mask, positions)                                    # [2B, T, d]
     first = starts + torch.tensor(prompt_len + prompt_len, device=device) - 1                 # last prompt token
     count = torch.tensor([len(r) for r in responses], device=device)                          # n = |y| + 1

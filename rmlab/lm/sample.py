@@ -24,7 +24,7 @@ from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
 from rmlab.lm.data import encode_prompt
 from rmlab.lm.load import context_length
-from rmlab.lm.score import model_device, pad_batch
+from rmlab.lm.score import model_device, pad_batch, padding_id
 
 
 def row_generator(seed: int, prompt_index: int, sample_index: int) -> torch.Generator:
@@ -108,12 +108,12 @@ def sample_responses(model, tokenizer, prompts, k, *, max_new_tokens=64, tempera
                              f"model's context of {context} tokens")
     eos_ids = _eos_ids(model, tokenizer)
     config = GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=max_new_tokens, eos_token_id=eos_ids,
-                              pad_token_id=tokenizer.pad_token_id)
+                              pad_token_id=padding_id(tokenizer))
     per_call = max(1, batch_size // k)
     responses: list[list[str]] = []
     for start in tqdm(range(0, len(prompts), per_call), desc="sampling", disable=not progress):
         chunk = range(start, min(start + per_call, len(prompts)))
-        ids, mask, _, _ = pad_batch([encoded[i] for i in chunk for _ in range(k)], tokenizer.pad_token_id,
+        ids, mask, _, _ = pad_batch([encoded[i] for i in chunk for _ in range(k)], padding_id(tokenizer),
                                     side="left", device=model_device(model))            # [len(chunk)*k, T]
         generators = [row_generator(seed, indices[i], j) for i in chunk for j in range(k)]
         sampler = _InverseCDFSampler(generators, temperature=temperature, top_k=top_k, top_p=top_p)

@@ -47,6 +47,14 @@ def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int, *, side: str = "r
     return (input_ids.to(device), attention_mask.long().to(device), position_ids.to(device), starts.to(device))
 
 
+def padding_id(tokenizer) -> int:
+    """The id used to fill padding (never attended to, never read): the pad token, else EOS."""
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    if pad is None:
+        raise ValueError("the tokenizer has neither a pad nor an EOS token; load it with rmlab.lm.load")
+    return pad
+
+
 def model_device(model) -> torch.device:
     return next(model.parameters()).device
 
@@ -87,7 +95,7 @@ def sequence_logprobs(model, tokenizer, prompts, responses, *, batch_size=16, ch
     batches = length_sorted_batches([len(p) + len(r) for p, r in pairs], batch_size)
     for batch in tqdm(batches, desc="log-probs", disable=not progress):
         sequences = [pairs[i][0] + pairs[i][1] for i in batch]
-        input_ids, mask, positions, starts = pad_batch(sequences, tokenizer.pad_token_id, side=padding_side,
+        input_ids, mask, positions, starts = pad_batch(sequences, padding_id(tokenizer), side=padding_side,
                                                        device=device)
         logits = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=False).logits
         logits = logits[:, :-1]                                                      # [B, T-1, V] predicts t+1
@@ -167,7 +175,7 @@ class ExplicitRM:
         batches = length_sorted_batches([len(p) + len(r) for p, r in pairs], self.batch_size)
         for batch in tqdm(batches, desc=f"reward {self.name}", disable=not self.progress):
             sequences = [pairs[i][0] + pairs[i][1] for i in batch]
-            ids, mask, positions, starts = pad_batch(sequences, self.tokenizer.pad_token_id,
+            ids, mask, positions, starts = pad_batch(sequences, padding_id(self.tokenizer),
                                                      side=self.padding_side, device=device)
             hidden = last_hidden_state(self.model, ids, mask, positions)             # [B, T, d]
             last = starts + torch.tensor([len(s) - 1 for s in sequences], device=device)       # [B]
