@@ -193,27 +193,31 @@ def rft_sft_times(p0, num_labels: int = 10, reward: str = "indicator", target: f
     if not 0 < target < 1 or np.any(p0 >= target):
         raise ValueError(f"need 0 < p0 < target < 1; got target={target}, max p0={p0.max()}")
     theta0 = initial_logits(p0, num_labels)                                      # [M, K]
-    r = label_reward(num_labels, reward)
-    shape = theta0.shape
-
-    def p_star(flat):  # [M*K] -> [M]
-        return softmax(flat.reshape(shape), axis=-1)[:, 0]
-
-    def rft_grad(flat):
-        return tabular.policy_gradient(flat.reshape(shape)[:, None, :], r)[:, 0].ravel()
-
-    def sft_grad(flat):
-        g = -softmax(flat.reshape(shape), axis=-1)
-        g[:, 0] += 1.0
-        return g.ravel()
-
+    p_star, rft_grad, sft_grad = _race(theta0.shape, label_reward(num_labels, reward))
     gain = target - p0
     kw = dict(rtol=rtol, atol=atol, method=method, max_value=np.ones_like(p0))
     t_rft = flow.time_to_gain(rft_grad, p_star, theta0.ravel(), gain, t_max, **kw).t_gamma
     t_sft = flow.time_to_gain(sft_grad, p_star, theta0.ravel(), gain, t_max, **kw).t_gamma
     closed_rft, closed_sft = closed_form_times(p0, num_labels, reward, target)
-    std = np.sqrt(tabular.reward_variance(softmax(theta0, axis=-1), r))
+    std = np.sqrt(tabular.reward_variance(softmax(theta0, axis=-1), label_reward(num_labels, reward)))
     return SeparationResult(p0, std, t_rft, t_sft, closed_rft, closed_sft, num_labels, reward, target)
+
+
+def _race(shape, r):
+    """Flat ``(p(y*), RFT gradient, SFT gradient)`` functions for logits of ``shape = [M, K]`` (label 0 is y*)."""
+
+    def p_star(flat):  # [M*K] -> [M]
+        return softmax(flat.reshape(shape), axis=-1)[:, 0]
+
+    def rft_grad(flat):  # grad E_pi[r] (Lemma 7)
+        return tabular.policy_gradient(flat.reshape(shape)[:, None, :], r)[:, 0].ravel()
+
+    def sft_grad(flat):  # grad ln pi(y*) = e_{y*} - pi
+        g = -softmax(flat.reshape(shape), axis=-1)
+        g[:, 0] += 1.0
+        return g.ravel()
+
+    return p_star, rft_grad, sft_grad
 
 
 def closed_form_times(p0, num_labels: int = 10, reward: str = "indicator", target: float = 0.5):
@@ -275,19 +279,7 @@ def trajectories(p0: float, num_labels: int = 10, reward: str = "indicator", t_e
     """``(times [T], p_rft [T], p_sft [T])``: ``p(y*)`` along RFT and SFT gradient flow from ``p0`` (fixed-step RK4
     with ``t_end / n_steps`` steps, for plotting; :func:`rft_sft_times` gives the exact crossing times)."""
     theta0 = initial_logits([p0], num_labels)
-    r = label_reward(num_labels, reward)
-
-    def p_star(theta):
-        return softmax(theta.reshape(theta0.shape), axis=-1)[:, 0]
-
-    def rft_grad(theta):
-        return tabular.policy_gradient(theta.reshape(theta0.shape)[:, None, :], r).ravel()
-
-    def sft_grad(theta):
-        g = -softmax(theta.reshape(theta0.shape), axis=-1)
-        g[:, 0] += 1.0
-        return g.ravel()
-
+    p_star, rft_grad, sft_grad = _race(theta0.shape, label_reward(num_labels, reward))
     step = t_end / n_steps
     kw = dict(method="rk4", stop_when_reached=False)   # whole trajectories; the gain argument is then irrelevant
     rft = flow.fixed_step_flow(rft_grad, p_star, theta0.ravel(), 1e-12, step, n_steps, **kw)
