@@ -168,6 +168,8 @@ def test_cli_refuses_to_resume_with_other_arguments(tiny, tmp_path, monkeypatch)
     (tmp_path / "out.jsonl.partial").write_text("")
     (tmp_path / "out.jsonl.partial.args.json").write_text(json.dumps({"model": "something else"}))
     assert _cli("--model", model, "--data", data, "--out", out) == 2
+    (tmp_path / "out.jsonl.partial.args.json").unlink()                       # rows of unknown provenance
+    assert _cli("--model", model, "--data", data, "--out", out) == 2
     assert not out.exists()
 
 

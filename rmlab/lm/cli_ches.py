@@ -10,7 +10,7 @@ not --batch-size or --device). Rerunning with the same arguments keeps the compl
 partial last line left by an interruption, and computes only the missing pairs. When every pair is done, OUT.jsonl is
 written atomically (temporary file + rename) and the sidecar files are removed: OUT.jsonl never exists half-written.
 Bad inputs (missing file, malformed line, empty field, missing weights, a pair longer than the context) are detected
-before anything is written.
+before anything is written. Non-finite scores (overflow in a huge model) are written as null.
 """
 
 from __future__ import annotations
@@ -65,6 +65,8 @@ def run_ches(args) -> int:
         print(f"{out} is already complete ({n_rows} rows); nothing to do")
         return 0
     fingerprint = _fingerprint(args)
+    if partial.exists() and not args_file.exists():
+        raise ValueError(f"{partial} exists without {args_file.name}, so its arguments are unknown; delete it")
     if args_file.exists() and json.loads(args_file.read_text()) != fingerprint:
         raise ValueError(f"{partial} was started with other arguments ({args_file}); rerun with those or delete "
                          "both files")
@@ -84,7 +86,8 @@ def run_ches(args) -> int:
             os.fsync(sink.fileno())
             done.update((row["index"], row) for row in chunk)
     rows = [done[i] for i in range(len(pairs))]
-    atomic_write_text(out, "".join(json.dumps({k: row[k] for k in CHES_COLUMNS}) + "\n" for row in rows))
+    atomic_write_text(out, "".join(json.dumps(to_jsonable({k: row[k] for k in CHES_COLUMNS}), allow_nan=False) + "\n"
+                                   for row in rows))
     partial.unlink()
     args_file.unlink()
     print(f"wrote {len(rows)} rows to {out}")

@@ -188,7 +188,7 @@ class ExplicitRM:
 
 
 class ImplicitRM:
-    """r(x, y) = beta * (log pi(y|x) - log pi_ref(y|x)), the DPO implicit reward (arXiv 2507.07981, Eq. 2).
+    """r(x, y) = beta * (log pi(y|x) - log pi_ref(y|x)), the DPO implicit reward (IM-RM of arXiv 2507.07981).
 
     ``reduction="sum"``: log-probs summed over response tokens + EOS (the paper and DPO); ``"mean"``: per-token
     means (each model's own token count). ``reference=None``: reference-free, r = beta * log pi(y|x).
