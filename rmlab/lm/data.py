@@ -191,8 +191,8 @@ def load_preferences(source, *, split: str = "train") -> datasets.Dataset:
     with ``split``), a list of dicts, or a hub dataset id. Every row is validated before anything is returned;
     errors name the file and the line (JSONL) or record.
 
-    >>> load_preferences([{"prompt": "2+2?", "chosen": "4", "rejected": "5"}])["chosen"]
-    ['4']
+    >>> load_preferences([{"prompt": "2+2?", "chosen": "4", "rejected": "5"}])[0]["chosen"]
+    '4'
     """
     rows = _read_rows(source, split)
     if not rows:
