@@ -118,3 +118,18 @@ def test_cli_build_reports_a_cache_hit(world, world_cache, capsys):
     assert main(["world", "build", "--quick", "--cache-dir", str(world_cache)]) == 0
     out = capsys.readouterr().out
     assert "cache hit" in out and str(world.models["sft_full"]) in out
+
+
+def test_rmlab_report_and_ches_run_on_the_world(world, tmp_path):
+    report = tmp_path / "report.json"
+    assert main(["report", "--policy", str(world.models["sft_full"]), "--rm", f"acc={world.models['rm_accurate']}",
+                 "--prompts", str(world.datasets["eval_prompts"]), "--samples", "4", "--gold",
+                 "py:rmlab.world.gold:gold_seed0", "--preferences", str(world.datasets["prefs_off_policy"]),
+                 "--max-new-tokens", "16", "--bootstrap", "20", "--out", str(report), "--quiet"]) == 0
+    summary = json.loads(report.read_text())["reward_models"]["acc"]
+    assert summary["reward_variance"] > 0 and 0 <= summary["on_policy_accuracy"] <= 1
+    ches = tmp_path / "ches.jsonl"
+    assert main(["ches", "--model", str(world.models["base"]), "--data", str(world.datasets["prefs_on_policy"]),
+                 "--out", str(ches), "--quiet"]) == 0
+    rows = [json.loads(line) for line in ches.read_text().splitlines()]
+    assert len(rows) == len(world.preferences("prefs_on_policy")) and all(np.isfinite(r["ches"]) for r in rows)

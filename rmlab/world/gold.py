@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rmlab.world.language import (AFFIRM, HARMFUL_VERBS, HEDGE, NEGATE, canonical, is_refusal, parse_prompt,
-                                  task_reference, words)
+from rmlab.world.language import (AFFIRM, HARMFUL_VERBS, HEDGE, NEGATE, canonical, is_refusal, make_facts,
+                                  parse_prompt, task_reference, words)
 
 
 class GoldReward:
@@ -68,3 +68,12 @@ def request_score(verb: str, obj: str, response: str, resp: list[str]) -> float:
     if is_refusal(response):
         return -0.5
     return -1.0 + (verb in resp) + (obj in resp)
+
+
+def gold_seed0(prompts: list[str], responses: list[str]) -> np.ndarray:
+    """r_G of the worlds built with seed 0 (the default), for command-line reward specs:
+    ``rmlab report ... --gold py:rmlab.world.gold:gold_seed0`` (other seeds: ``World.gold``)."""
+    return _GOLD_SEED0(prompts, responses)
+
+
+_GOLD_SEED0 = GoldReward(make_facts(0))

@@ -70,7 +70,7 @@ def plot_reward_variance(stats: dict[str, dict]):
     from rmlab import plotting
 
     names = list(stats)
-    fig, (left, right) = plotting.subplots(1, 2, width=10, height=3.8)
+    fig, (left, right) = plotting.subplots(1, 2, width=5.2, height=3.8)
     bins = np.linspace(-1, 1, 13)
     for color, name in zip(plotting.PALETTE, names):
         left.hist(stats[name]["gold_rewards"], bins=bins, histtype="step", lw=1.8, color=color, label=name,
@@ -80,13 +80,14 @@ def plot_reward_variance(stats: dict[str, dict]):
     left.set_title("Gold reward of the initial policies' samples")
     left.legend(loc="upper left", fontsize="small")
     rng = np.random.default_rng(0)
+    top = 1.15 * max(max(s["per_prompt_variance"].max() for s in stats.values()), 1e-3)
     for i, (color, name) in enumerate(zip(plotting.PALETTE, names)):
         var = stats[name]["per_prompt_variance"]
         right.scatter(i + rng.uniform(-0.25, 0.25, len(var)), var, s=8, alpha=0.5, color=color)
         right.scatter([i], [var.mean()], marker="D", s=50, color="black", zorder=5)
-        right.text(i, 1.02 * max(1e-3, var.max()), f"flat: {stats[name]['frac_flat_prompts']:.0%}", ha="center",
-                   fontsize="small")
+        right.text(i, 0.95 * top, f"flat: {stats[name]['frac_flat_prompts']:.0%}", ha="center", fontsize="small")
+    right.set_ylim(-0.03 * top, top)
     right.set_xticks(range(len(names)), names)
     right.set_ylabel("within-prompt variance of r_G")
-    right.set_title("Per-prompt gold-reward variance (diamond: mean)")
+    right.set_title("Within-prompt gold variance per prompt (◆ mean)")
     return fig
