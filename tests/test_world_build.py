@@ -58,16 +58,28 @@ def test_same_seed_gives_byte_identical_files(world, tmp_path):
     assert len(match) == len(files) > 20
 
 
-def test_changed_configuration_builds_a_new_entry(world, world_cache):
-    tiny = quick_config().replace(corpus_docs=300, pretrain_steps=20, policies=(PolicySpec("sft_full", 0.0, 20, 5),),
+def tiny_config():
+    """A changed configuration that builds in about a second."""
+    return quick_config().replace(corpus_docs=300, pretrain_steps=20, policies=(PolicySpec("sft_full", 0.0, 20, 5),),
                                   reward_models=(RewardModelSpec("rm", 40, 0.0, 5),), preference_prompts=8,
                                   eval_prompts=8)
-    changed = build_world(tiny, cache_dir=world_cache, progress=False)
+
+
+def test_changed_configuration_builds_a_new_entry(world, world_cache):
+    changed = build_world(tiny_config(), cache_dir=world_cache, progress=False)
     assert not changed.cache_hit and changed.path != world.path
     assert (world.path / "world.json").exists()                           # the old entry is untouched
     assert build_world(quick_config(), cache_dir=world_cache, progress=False).cache_hit
     assert (changed.path / "base" / "model.safetensors").read_bytes() != (
         world.path / "base" / "model.safetensors").read_bytes()
+
+
+def test_force_rebuilds_the_same_bytes(tmp_path):
+    first = build_world(tiny_config(), cache_dir=tmp_path, progress=False)
+    weights = (first.base / "model.safetensors").read_bytes()
+    again = build_world(tiny_config(), cache_dir=tmp_path, progress=False, force=True)
+    assert not again.cache_hit and (again.base / "model.safetensors").read_bytes() == weights
+    assert sorted(p.name for p in tmp_path.iterdir()) == [tiny_config().key()]
 
 
 def test_interrupted_build_leaves_no_entry(tmp_path, monkeypatch):

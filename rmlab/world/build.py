@@ -4,8 +4,18 @@ A world lives in ``<cache>/<key>/`` where ``<cache>`` is ``cache_dir`` or ``$RML
 ``~/.cache/rmlab/world``) and ``<key>`` hashes the :class:`~rmlab.world.config.WorldConfig` (seed included) and the
 format version. Inside: one Hugging Face folder per model (``base``, each policy, each reward model; every one holds
 the tokenizer), ``data/`` (JSONL prompt lists and preference datasets) and ``world.json`` (configuration and the
-sha256 of every file), written last. The build goes to a temporary sibling folder that is renamed into place, so an
-interrupted build leaves no half-written entry.
+sha256 of every file), written last. The datasets (``World.datasets``; TRL standard format + ``score_chosen`` /
+``score_rejected`` from the gold reward, chosen = higher score, ties dropped):
+
+- ``eval_prompts`` / ``heldout_prompts``: in-domain prompts (equal mix of the three families) / held-out-topic tasks;
+- ``prefs_off_policy``: two responses of a noisy programmatic demonstrator (the off-policy generator);
+- ``prefs_on_policy``: two samples of the policy ``config.on_policy_from`` (``rmlab.lm.sample.sample_responses``);
+- ``prefs_shift_synonyms`` / ``prefs_shift_language_b``: the off-policy pairs of tasks and questions with responses
+  rewritten by the synonym map / everything rewritten in language B (token-level shifts, same labels);
+- ``prefs_domain_shift``: off-policy pairs on held-out-topic task prompts.
+
+The build goes to a temporary sibling folder that is renamed into place, so an interrupted build leaves no
+half-written entry.
 
 Determinism: same configuration => byte-identical files on CPU. Training runs on one thread (see
 :func:`~rmlab.world.train.single_thread`), every random draw is seeded from ``config.seed``.
@@ -126,7 +136,8 @@ def build_world(config: WorldConfig | None = None, *, cache_dir=None, progress: 
     tmp.chmod(0o755)
     try:
         _build_into(config, tmp, progress=progress)
-        _move_into_place(tmp, final)
+        if force or not (final / MANIFEST).exists():   # else another process finished the same entry first
+            _move_into_place(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return World(config, final, cache_hit=False)
@@ -212,7 +223,7 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
 
 
 def _write_datasets(config: WorldConfig, facts: dict, gold: GoldReward, out: Path) -> None:
-    """Prompt lists and preference datasets of the world (see the module docstring of :mod:`rmlab.world`)."""
+    """Prompt lists and preference datasets of the world (listed in the module docstring)."""
     from rmlab.lm.sample import sample_responses  # the measurement layer's sampler (rows depend only on seed, prompt)
 
     data = out / "data"

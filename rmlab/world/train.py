@@ -16,6 +16,7 @@ from transformers import (GPTNeoXConfig, GPTNeoXForCausalLM, GPTNeoXForSequenceC
                           PreTrainedTokenizerFast)
 
 from rmlab.lm.data import encode_pairs
+from rmlab.lm.score import pad_batch
 from rmlab.world.config import WorldConfig
 
 
@@ -39,17 +40,6 @@ def model_config(config: WorldConfig, tokenizer: PreTrainedTokenizerFast) -> GPT
         tie_word_embeddings=False, hidden_dropout=0.0, attention_dropout=0.0,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id)
-
-
-def pad_batch(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad id lists: (input_ids [B, T], attention_mask [B, T])."""
-    width = max(map(len, seqs))
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, :len(s)] = torch.tensor(s)
-        mask[i, :len(s)] = 1
-    return ids, mask
 
 
 def encode(tokenizer: PreTrainedTokenizerFast, text: str) -> list[int]:
@@ -83,7 +73,7 @@ def _fit(model: torch.nn.Module, loss_of_batch: Callable[[list[int]], torch.Tens
 
 def lm_loss(model, seqs: list[list[int]], loss_starts: list[int], pad_id: int) -> torch.Tensor:
     """Mean next-token cross-entropy over positions >= ``loss_starts[i]`` of each sequence (pads excluded)."""
-    ids, mask = pad_batch(seqs, pad_id)
+    ids, mask, _, _ = pad_batch(seqs, pad_id)                                   # right padding: [B, T]
     labels = ids.clone()
     labels[mask == 0] = -100
     for i, start in enumerate(loss_starts):
@@ -119,7 +109,7 @@ def sft(model: GPTNeoXForCausalLM, tokenizer, pairs: list[tuple[str, str]], *, s
 def reward_scores(model: GPTNeoXForSequenceClassification, tokenizer, seqs: list[list[int]]) -> torch.Tensor:
     """Scalar scores [B] of id sequences (prompt + response + EOS, the convention of :mod:`rmlab.lm.data`), read by
     HF at the last non-pad token, i.e. the EOS (the world's pad token differs from its EOS)."""
-    ids, mask = pad_batch(seqs, tokenizer.pad_token_id)
+    ids, mask, _, _ = pad_batch(seqs, tokenizer.pad_token_id)                   # [B, T]
     return model(input_ids=ids, attention_mask=mask).logits[:, 0]
 
 
