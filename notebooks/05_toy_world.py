@@ -46,7 +46,8 @@ from rmlab.figures import FigureRecord
 from rmlab.lm.load import load_causal_lm
 from rmlab.lm.sample import sample_responses
 from rmlab.world import WorldConfig, build_world, quick_config, to_language_b, with_synonyms
-from rmlab.world.report import gold_examples, gold_statistics, plot_reward_variance, policy_reports
+from rmlab.world.report import (family_breakdown, gold_examples, gold_statistics, plot_reward_variance,
+                                policy_reports)
 
 plotting.use_style()
 pd.set_option("display.max_colwidth", 80)
@@ -118,6 +119,13 @@ stats = gold_statistics(reports)
 pd.DataFrame({name: {k: v for k, v in s.items() if np.isscalar(v)} for name, s in stats.items()}).T.round(3)
 
 # %% [markdown]
+# The same numbers per prompt family: the families differ in difficulty and in how flat the policies are on them,
+# which is the spread across prompts the figure shows.
+
+# %%
+family_breakdown(reports, world.prompts("eval_prompts")[:N_PROMPTS]).round(3).unstack("family")
+
+# %% [markdown]
 # **Criteria for the figure `world_reward_variance`** (defended thresholds):
 #
 # - every policy's mean within-prompt gold variance is **> 0.01** (for rewards in [−1, 1] that is a within-prompt
@@ -161,7 +169,7 @@ fig
 # **Not faithful.** The language is tiny (≈160 words) and regular; the models have ~0.2M parameters and learn it
 # only partly, so effects that need the breadth of a real LM's pretraining (e.g. generalisation of an explicit RM to
 # language B, which it has barely seen) may not appear here at all; the questions' facts are memorised from a few
-# hundred corpus sentences and the policies answer them barely above chance. Evaluation prompts are drawn from the
+# hundred corpus sentences, and the table above shows how far from perfect the policies answer them. Evaluation prompts are drawn from the
 # same distribution as the SFT prompts and the question/request spaces are small (48 prompts each), so they are not
 # held-out prompts in the usual sense. The reward is exact, which real RLHF never has. Conclusions drawn on this world
 # are about mechanisms, not about magnitudes at scale.

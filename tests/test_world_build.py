@@ -4,6 +4,7 @@ import filecmp
 import json
 import os
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -16,6 +17,7 @@ from rmlab.lm.score import ExplicitRM, sequence_logprobs
 from rmlab.world import PolicySpec, RewardModelSpec, build_world, quick_config
 from rmlab.world import build as world_build
 from rmlab.world.export import check_export
+from rmlab.world.report import family_breakdown, gold_statistics, plot_reward_variance, policy_reports
 
 EXPORTED_QUICK = REPO_ROOT / "data" / "world_quick"
 
@@ -145,3 +147,20 @@ def test_rmlab_report_and_ches_run_on_the_world(world, tmp_path):
                  "--out", str(ches), "--quiet"]) == 0
     rows = [json.loads(line) for line in ches.read_text().splitlines()]
     assert len(rows) == len(world.preferences("prefs_on_policy")) and all(np.isfinite(r["ches"]) for r in rows)
+
+
+def test_policy_reports_and_gold_statistics(world):
+    reports = policy_reports(world, k=3, n_prompts=9)
+    assert set(reports) == set(world.policies)
+    stats = gold_statistics(reports)
+    for name, rep in reports.items():
+        assert rep.gold_rewards.shape == (9, 3)
+        np.testing.assert_array_equal(rep.rewards["r_G"], rep.gold_rewards)       # r_G scored as an RM = gold
+        per_prompt = rep.gold_rewards.var(axis=1, ddof=1)
+        assert stats[name]["mean_within_prompt_variance"] == pytest.approx(per_prompt.mean())
+        assert stats[name]["frac_flat_prompts"] == pytest.approx(np.mean(per_prompt <= 1e-8))
+    table = family_breakdown(reports, world.prompts("eval_prompts")[:9])
+    assert set(table.index.get_level_values("family")) == {"tasks", "questions", "requests"}
+    fig = plot_reward_variance(stats)
+    assert len(fig.axes) == 2
+    plt.close(fig)

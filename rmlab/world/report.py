@@ -7,6 +7,7 @@ import numpy as np
 
 from rmlab.lm.report import RewardReport, reward_report
 from rmlab.world.build import World
+from rmlab.world.language import parse_prompt
 
 GOLD_NAME = "r_G"
 
@@ -62,6 +63,22 @@ def gold_examples(world: World):
     prompts, responses, why = map(list, zip(*HAND_PICKED))
     return pd.DataFrame({"prompt": prompts, "response": responses, "r_G": world.gold(prompts, responses),
                          "rule": why})
+
+
+def family_breakdown(reports: dict[str, RewardReport], prompts: list[str], *, flat_var: float = 1e-8):
+    """Per (policy, prompt family): mean gold reward, mean within-prompt gold variance, fraction of flat prompts."""
+    import pandas as pd
+
+    families = np.array([parse_prompt(p)[0] for p in prompts])
+    rows = []
+    for name, rep in reports.items():
+        var = rep.per_prompt.query("reward_model == @GOLD_NAME")["reward_variance"].to_numpy()
+        for family in sorted(set(families)):
+            mask = families[: len(var)] == family
+            rows.append({"policy": name, "family": family, "mean_gold_reward": rep.gold_rewards[mask].mean(),
+                         "mean_within_prompt_variance": var[mask].mean(),
+                         "frac_flat_prompts": np.mean(var[mask] <= flat_var)})
+    return pd.DataFrame(rows).set_index(["policy", "family"])
 
 
 def plot_reward_variance(stats: dict[str, dict]):
