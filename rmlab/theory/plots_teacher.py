@@ -6,6 +6,7 @@ The ``*_explorer`` functions build their instance, run the exact flow and draw, 
 
 from __future__ import annotations
 
+import matplotlib.ticker
 import numpy as np
 
 from rmlab import plotting
@@ -98,6 +99,8 @@ def plot_thm3(inst: C.Thm6Instance, M):
             ax.loglog(inst.T, inst.slow_lower_bound, "--", color="0.45", label="Thm 6 lower bound")
         ax.set_title(f"{families[i]}, trained on {rms[j]}", fontsize=10)
         ax.legend(fontsize=7, loc="upper left")
+        ax.set_xticks(inst.T, [f"{t:g}" for t in inst.T], minor=False)
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         if i == 1:
             ax.set_xlabel("T (other good output has mass T⁻²)")
         if j == 0:
