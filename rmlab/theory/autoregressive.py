@@ -178,7 +178,7 @@ def _kl_reward(space, logits, r, lam, logits_ref):
     """Validated ``(r_KL [..., N], ln pi [..., N])``."""
     logp = _sequence_log_probs(space, log_softmax(logits, axis=-1))
     r = tabular.check_rewards(r, logp.shape)
-    lam = tabular._check_lam(lam)
+    lam = tabular.check_lam(lam)
     if lam == 0.0 or logits_ref is None:
         return np.array(r), logp
     ref = _check_prefix_logits(space, logits_ref, "logits_ref")
@@ -339,7 +339,7 @@ def time_to_gain(space: SequenceSpace, logits0, r_rm, r_gold, gamma, *, lam: flo
     shape, batch = logits0.shape, logits0.shape[:-2]
     n = (*batch, space.num_outputs)
     r_rm, r_gold = tabular.check_rewards(r_rm, n, "r_rm"), tabular.check_rewards(r_gold, n, "r_gold")
-    lam = tabular._check_lam(lam)
+    lam = tabular.check_lam(lam)
     ref = logits0 if logits_ref is None else np.broadcast_to(_check_prefix_logits(space, logits_ref, "logits_ref"),
                                                              shape)
     logp_ref = _sequence_log_probs(space, log_softmax(ref, axis=-1))

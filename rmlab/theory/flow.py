@@ -36,7 +36,7 @@ from scipy.integrate import DOP853, LSODA, RK45, Radau
 from scipy.optimize import brentq
 from scipy.special import log_softmax, softmax
 
-from rmlab.theory.tabular import _check_lam, _gradient, check_logits, check_rewards
+from rmlab.theory.tabular import check_lam, _gradient, check_logits, check_rewards
 
 SOLVERS = {"DOP853": DOP853, "RK45": RK45, "LSODA": LSODA, "Radau": Radau}
 FIXED_STEP_METHODS = ("euler", "rk4")
@@ -193,7 +193,7 @@ def _tabular_problem(theta0, r_rm, r_gold, lam, theta_ref):
     shape = theta0.shape
     r_rm = check_rewards(r_rm, shape, "r_rm")
     r_gold = check_rewards(r_gold, shape, "r_gold")
-    lam = _check_lam(lam)
+    lam = check_lam(lam)
     ref = theta0 if theta_ref is None else np.broadcast_to(check_logits(theta_ref, "theta_ref"), shape)
     logp_ref = log_softmax(ref, axis=-1)
 

@@ -71,7 +71,8 @@ def check_rewards(r, shape: tuple[int, ...], name: str = "r") -> np.ndarray:
     return a
 
 
-def _check_lam(lam) -> float:
+def check_lam(lam) -> float:
+    """``lam`` (the KL coefficient of Eq. 1) as a float, checked finite and non-negative."""
     lam = float(lam)
     if not np.isfinite(lam) or lam < 0:
         raise ValueError(f"lam (KL coefficient) must be finite and >= 0; got {lam}")
@@ -108,7 +109,7 @@ def kl(probs, probs_ref) -> np.ndarray:
 def kl_regularized_reward(probs, r, lam, probs_ref) -> np.ndarray:
     """``r_KL(y) = r(y) - lam * ln(pi(y)/pi_ref(y))`` (App. D.1), shape ``probs.shape``."""
     p, q = check_probs(probs), check_probs(probs_ref, "probs_ref")
-    r, lam = check_rewards(r, p.shape), _check_lam(lam)
+    r, lam = check_rewards(r, p.shape), check_lam(lam)
     if lam == 0.0:
         return np.array(r)
     with np.errstate(divide="ignore"):
@@ -152,7 +153,7 @@ def _policy_inputs(theta, r, lam, theta_ref):
     """Validate (theta [..., S, N], r, lam, theta_ref) and return the reference log-probabilities."""
     theta = check_logits(theta, min_ndim=2)
     r = check_rewards(r, theta.shape)
-    lam = _check_lam(lam)
+    lam = check_lam(lam)
     if theta_ref is None:
         logp_ref = log_softmax(theta, axis=-1)
     else:
