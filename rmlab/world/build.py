@@ -159,7 +159,7 @@ def _total_steps(config: WorldConfig) -> int:
 
 
 def _build_into(config: WorldConfig, out: Path, *, progress: bool) -> None:
-    tokenizer = build_tokenizer()
+    tokenizer = build_tokenizer(config.context_length)
     facts = make_facts(config.seed)
     gold = GoldReward(facts)
     bar = tqdm(total=_total_steps(config), desc=f"building toy world {config.key()}", disable=not progress,
@@ -250,7 +250,7 @@ def _write_datasets(config: WorldConfig, facts: dict, gold: GoldReward, out: Pat
         heldout, [demo.respond(p, rng) for p in heldout], [demo.respond(p, rng) for p in heldout], gold))
     policy = GPTNeoXForCausalLM.from_pretrained(out / config.on_policy_from)
     prompts = world_data.sample_prompts(config, n, "prefs-on-policy")
-    samples = sample_responses(policy, build_tokenizer(), prompts, 2, max_new_tokens=config.max_new_tokens,
-                               seed=config.seed, progress=False)
+    samples = sample_responses(policy, build_tokenizer(config.context_length), prompts, 2,
+                               max_new_tokens=config.max_new_tokens, seed=config.seed, progress=False)
     write_jsonl(data / "prefs_on_policy.jsonl", world_data.labelled_pairs(
         prompts, [s[0] for s in samples], [s[1] for s in samples], gold))

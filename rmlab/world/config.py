@@ -11,7 +11,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-FORMAT_VERSION = 1  # bump when the build code changes what a given configuration produces
+FORMAT_VERSION = 2  # bump when the build code changes what a given configuration produces
 
 
 @dataclass(frozen=True)
