@@ -166,7 +166,7 @@ fig
 # (2507.07981). Reward models of different accuracy are trained on the same backbone, and the gold reward is exact, so
 # an "accuracy" is never an estimate from a judge.
 #
-# **Not faithful.** The language is tiny (≈160 words) and regular; the models have ~0.2M parameters and learn it
+# **Not faithful.** The language is tiny (≈160 words) and regular; the models have 0.12M parameters and learn it
 # only partly, so effects that need the breadth of a real LM's pretraining (e.g. generalisation of an explicit RM to
 # language B, which it has barely seen) may not appear here at all; the questions' facts are memorised from a few
 # hundred corpus sentences, and the table above shows how far from perfect the policies answer them. Evaluation prompts are drawn from the
