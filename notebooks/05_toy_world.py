@@ -45,6 +45,7 @@ from rmlab import plotting
 from rmlab.figures import FigureRecord
 from rmlab.lm.load import load_causal_lm
 from rmlab.lm.sample import sample_responses
+from rmlab.measure.accuracy import TIE_RULES, on_policy_accuracy, tied_pair_fraction
 from rmlab.world import WorldConfig, build_world, quick_config, to_language_b, with_synonyms
 from rmlab.world.report import (family_breakdown, gold_examples, gold_statistics, plot_reward_variance,
                                 policy_reports)
@@ -113,6 +114,19 @@ pd.DataFrame(rows)
 reports = policy_reports(world, k=K, n_prompts=N_PROMPTS, seed=SEED)
 pd.concat({name: rep.summary[["reward_variance", "whitened_reward_variance", "frac_zero_variance",
                               "on_policy_accuracy"]] for name, rep in reports.items()}, names=["policy"]).round(3)
+
+# %% [markdown]
+# **Ties.** `on_policy_accuracy` follows the teacher paper's rule (its Def. 1 and official code): a pair of samples is
+# correct when the RM orders it as the gold reward does, and a gold tie counts as correct only if the RM ties too.
+# This world's gold reward takes few distinct values, so many sample pairs tie under $r_G$, and an RM that never ties
+# loses all of them — which is why the explicit RMs can sit below 0.5 here. The rule of arXiv 2507.07981 (`ties="half"`:
+# gold-tied pairs left out, RM ties count ½) separates the two effects:
+
+# %%
+pd.DataFrame({name: {"gold-tied sample pairs": tied_pair_fraction(rep.gold_rewards).mean(),
+                     **{f"{rm}, ties={rule}": float(on_policy_accuracy(rep.rewards[rm], rep.gold_rewards, ties=rule))
+                        for rm in world.reward_models for rule in TIE_RULES}}
+              for name, rep in reports.items()}).T.round(3)
 
 # %%
 stats = gold_statistics(reports)

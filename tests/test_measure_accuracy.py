@@ -113,3 +113,14 @@ def test_equals_the_official_ranking_accuracy_in_torch():
     official = ((t_rm[:, i] - t_rm[:, j]).sign() == (t_gold[:, i] - t_gold[:, j]).sign()).double().mean(dim=1)
     np.testing.assert_allclose(on_policy_accuracy_per_prompt(rm, gold), official.numpy(), rtol=1e-12)
     assert on_policy_accuracy(rm, gold) == pytest.approx(official.mean().item(), rel=1e-10)
+
+
+def test_tied_pair_fraction_counts_exact_ties_and_bounds_paper_accuracy():
+    from rmlab.measure.accuracy import on_policy_accuracy, tied_pair_fraction
+    gold = np.array([[1.0, 1.0, -1.0, -1.0], [0.0, 0.5, 1.0, 1.5]])
+    assert np.allclose(tied_pair_fraction(gold), [2 / 6, 0.0])
+    rm = gold + np.array([0.0, 0.01, 0.02, 0.03])            # never ties, orders every gold-ordered pair right
+    assert np.isclose(on_policy_accuracy(rm, gold), 1 - np.mean(tied_pair_fraction(gold)))
+    assert np.isclose(on_policy_accuracy(rm, gold, ties="half"), 1.0)
+    with pytest.raises(ValueError, match="k >= 2"):
+        tied_pair_fraction(np.array([1.0, 2.0]))

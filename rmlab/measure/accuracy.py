@@ -72,6 +72,22 @@ def on_policy_accuracy(rm_rewards, gold_rewards, *, ties: str = "paper") -> np.n
     return _nanmean_last(on_policy_accuracy_per_prompt(rm_rewards, gold_rewards, ties=ties))
 
 
+def tied_pair_fraction(rewards) -> np.ndarray:
+    """Fraction of the k(k−1)/2 sample pairs of each prompt whose rewards tie exactly: [..., n, k] -> [..., n].
+
+    Under ``ties="paper"`` every gold-tied pair is wrong unless the RM ties it too, so a discrete gold reward with many
+    ties caps the on-policy accuracy of any RM that never ties.
+
+    >>> tied_pair_fraction(np.array([[1.0, 1.0, -1.0]]))   # one of the three pairs ties
+    array([0.33333333])
+    """
+    r = np.asarray(rewards, dtype=np.float64)
+    if r.ndim < 2 or r.shape[-1] < 2:
+        raise ValueError(f"rewards must have shape [n_prompts, k] with k >= 2, got {r.shape}")
+    i, j = np.triu_indices(r.shape[-1], k=1)
+    return (r[..., i] == r[..., j]).mean(-1)
+
+
 def preference_correct(rm_chosen, rm_rejected, gold_chosen=None, gold_rejected=None, *,
                        ties: str = "paper") -> np.ndarray:
     """Per-pair credit (0, ½ or 1; NaN for gold ties under ``"half"``) of an RM on chosen/rejected pairs: [..., n].
