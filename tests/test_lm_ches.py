@@ -1,5 +1,6 @@
 """CHES on tiny HF models: against direct recomputations from output_hidden_states (both official conventions),
-padding-invariance, CHES(y, y) = 0, the LN-CHES filter, and the resumable ``rmlab ches`` CLI."""
+padding-invariance, the shared-prompt cache path (and its fallback), CHES(y, y) = 0, the LN-CHES filter, and the
+resumable ``rmlab ches`` CLI."""
 
 import json
 import re
@@ -8,13 +9,15 @@ import datasets
 import numpy as np
 import pytest
 import torch
+import transformers
 
 import rmlab.lm.cli_ches as cli_ches
 from rmlab.cli import main
-from rmlab.lm.ches import CHES_COLUMNS, ches_scores, filter_by_ln_ches
+from rmlab.lm.ches import CHES_COLUMNS, ches_scores, filter_by_ln_ches, shares_prompt_cache
 from rmlab.lm.load import load_causal_lm
 from rmlab.measure.ches import normalized_edit_distance
-from tiny_models import ARCHITECTURES, PAIRS, random_pairs, tiny, write_jsonl  # noqa: F401  (tiny: fixture)
+from tiny_models import (ARCHITECTURES, PAIRS, _config, build_tokenizer, random_pairs, tiny,  # noqa: F401  (tiny)
+                         write_jsonl)
 
 PREFS = [{"prompt": p, "chosen": c, "rejected": r} for p, c, r in PAIRS]
 
@@ -73,6 +76,48 @@ def test_left_and_right_padding_give_identical_scores(float64_models, arch):
         batched = ches_scores(model, tok, prefs, batch_size=5, padding_side=side, progress=False)
         for column in ("ches", "ln_ches", "last_hidden_inner_product"):
             np.testing.assert_allclose(batched[column], single[column], rtol=1e-10, atol=1e-10)
+
+
+def _expected_truncated(model, tok, prefs, max_length):
+    """[n, 3] CHES, LN-CHES, last-hidden inner product, per pair unpadded, responses cut so the pair fits."""
+    out = []
+    for p in prefs:
+        n_keep = max_length - len(tok(p["prompt"])["input_ids"])       # response tokens kept (EOS included)
+        h_pos, h_neg = (_official_ches_py(model, tok, p["prompt"], p[k])[:n_keep] for k in ("chosen", "rejected"))
+        out.append(_ches(h_pos, h_neg))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_shared_prompt_cache_with_prompts_of_very_different_lengths(float64_models, arch):
+    model, tok = float64_models[arch]
+    assert shares_prompt_cache(model)                      # the cache path is the one under test
+    prefs = random_pairs(6, seed=4)
+    prefs[0]["prompt"] = "today"                            # 2 tokens with <bos> ...
+    prefs[1]["prompt"] = " ".join(["the cat sat on the mat"] * 6)   # ... next to ~37
+    # max_length leaves the longest prompt a single response token (nothing fed after the prompt in its rows)
+    max_length = max(len(tok(p["prompt"])["input_ids"]) for p in prefs) + 1
+    expected = _expected_truncated(model, tok, prefs, max_length)
+    for side in ("left", "right"):
+        for batch_size in (1, 6):
+            scores = ches_scores(model, tok, prefs, batch_size=batch_size, padding_side=side, max_length=max_length,
+                                 progress=False)
+            for j, column in enumerate(("ches", "ln_ches", "last_hidden_inner_product")):
+                np.testing.assert_allclose(scores[column], expected[:, j], rtol=1e-10, atol=1e-10)
+
+
+def test_sliding_window_backbones_fall_back_to_full_sequences():
+    tok = build_tokenizer("bos")
+    torch.manual_seed(0)
+    config = _config("qwen2", len(tok), hidden=32, layers=2, context=128, use_sliding_window=True, sliding_window=3,
+                     max_window_layers=0)
+    model = transformers.AutoModelForCausalLM.from_config(config).double().eval()
+    assert not shares_prompt_cache(model)
+    scores = ches_scores(model, tok, PREFS, batch_size=5, progress=False)
+    expected = np.array([_ches(_official_ches_py(model, tok, p["prompt"], p["chosen"]),
+                               _official_ches_py(model, tok, p["prompt"], p["rejected"])) for p in PREFS])
+    np.testing.assert_allclose(scores["ches"], expected[:, 0], rtol=1e-10)
+    np.testing.assert_allclose(scores["last_hidden_inner_product"], expected[:, 2], rtol=1e-10)
 
 
 def test_ches_of_a_response_with_itself_is_zero(float64_models):
