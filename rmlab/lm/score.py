@@ -37,12 +37,12 @@ def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int, *, side: str = "r
         raise ValueError(f"padding side must be 'left' or 'right', got {side!r}")
     lengths = torch.tensor([len(s) for s in sequences])                          # [B]
     width = int(lengths.max())
-    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
     starts = width - lengths if side == "left" else torch.zeros_like(lengths)    # [B]
-    for row, (seq, start) in enumerate(zip(sequences, starts.tolist())):
-        input_ids[row, start:start + len(seq)] = torch.as_tensor(seq, dtype=torch.long)
     columns = torch.arange(width)                                                # [T]
     attention_mask = (columns >= starts[:, None]) & (columns < (starts + lengths)[:, None])   # [B, T]
+    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    # a boolean mask fills row by row, left to right: the order of the concatenated sequences
+    input_ids[attention_mask] = torch.tensor([t for seq in sequences for t in seq], dtype=torch.long)
     position_ids = (columns - starts[:, None]).clamp(min=0) * attention_mask
     return (input_ids.to(device), attention_mask.long().to(device), position_ids.to(device), starts.to(device))
 
