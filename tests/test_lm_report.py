@@ -253,7 +253,7 @@ def test_cli_resumes_after_a_kill(models, tmp_path):
         FAIL_AFTER_CALLS = None
     rows_path = default_rows_path(tmp_path / "killed.json")
     assert not (tmp_path / "killed.json").exists()
-    assert 1 < len(_rows(rows_path)) < len(full_rows)
+    assert len(_rows(rows_path)) in range(2, len(full_rows))  # interrupted part-way: some rows, not all
     assert _cli(models, tmp_path, *gold, out="killed.json") == 0
     resumed = _rows(rows_path)
     assert [r.get("index") for r in resumed] == [r.get("index") for r in full_rows]

@@ -39,7 +39,6 @@ array([[-0.25 ,  0.25 ],
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 
@@ -47,6 +46,7 @@ import numpy as np
 import torch
 from scipy.special import log_softmax
 
+from rmlab._threads import single_torch_thread
 from rmlab.theory import flow, tabular
 from rmlab.theory.flow import FlowResult
 
@@ -398,22 +398,13 @@ def mlp_time_to_gain(model: TinyMLP, params0, r_rm, r_gold, gamma, *, eval_promp
             j_max[live] = np.maximum(j_max[live], model.jacobian_norms(params[live]))
         return value
 
-    with _one_torch_thread():
+    with single_torch_thread():
         value0 = value_fn(params0.ravel())
     target[:] = value0 + np.broadcast_to(np.asarray(gamma, dtype=np.float64), (b,))
-    with _one_torch_thread():
+    with single_torch_thread():
         res = flow.time_to_gain(grad_fn, value_fn, params0.ravel(), gamma, t_max, rtol=rtol, atol=atol,
                                 method=method, max_value=r_gold[:, eval_prompt].max(-1))
     res.theta_final = res.theta_final.reshape(params0.shape)
     return res, j_max
 
 
-@contextlib.contextmanager
-def _one_torch_thread():
-    """Thousands of tiny torch calls run ~4x faster on one intra-op thread; the caller's setting is restored."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)

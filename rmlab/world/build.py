@@ -18,7 +18,7 @@ The build goes to a temporary sibling folder that is renamed into place, so an i
 half-written entry.
 
 Determinism: same configuration => byte-identical files on CPU. Training runs on one thread (see
-:func:`~rmlab.world.train.single_thread`), every random draw is seeded from ``config.seed``.
+:func:`~rmlab._threads.single_torch_thread`), every random draw is seeded from ``config.seed``.
 """
 
 from __future__ import annotations
@@ -40,12 +40,13 @@ from transformers import GPTNeoXForCausalLM, GPTNeoXForSequenceClassification
 from transformers.utils import logging as hf_logging
 
 from rmlab._io import atomic_write_json, atomic_write_text
+from rmlab._threads import single_torch_thread
 from rmlab.world import data as world_data
 from rmlab.world.config import FORMAT_VERSION, WorldConfig
 from rmlab.world.gold import GoldReward
 from rmlab.world.language import HELD_OUT_TOPIC, Demonstrator, make_facts, to_language_b, with_synonyms
 from rmlab.world.tokenizer import build_tokenizer
-from rmlab.world.train import pretrain, sft, single_thread, train_reward_model
+from rmlab.world.train import pretrain, sft, train_reward_model
 
 MANIFEST = "world.json"
 
@@ -164,7 +165,7 @@ def _build_into(config: WorldConfig, out: Path, *, progress: bool) -> None:
     gold = GoldReward(facts)
     bar = tqdm(total=_total_steps(config), desc=f"building toy world {config.key()}", disable=not progress,
                unit="step")
-    with single_thread(), quiet_transformers():
+    with single_torch_thread(), quiet_transformers():
         bar.set_postfix_str("base LM")
         base = pretrain(config, tokenizer, world_data.make_corpus(config, facts), progress=bar)
         _save(base, tokenizer, out / "base")

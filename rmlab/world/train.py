@@ -1,14 +1,13 @@
 """Training of the world's tiny models: base LM (next-token prediction), SFT policies, Bradley-Terry reward models.
 
 Plain AdamW loops on CPU. Bitwise reproducibility: every run seeds torch from the world's seed and draws its batches
-from its own ``torch.Generator``; :func:`single_thread` fixes the thread count to 1 during a build (the reduction order
-of float sums depends on the thread count).
+from its own ``torch.Generator``; the build pins torch to one thread (:func:`rmlab._threads.single_torch_thread`),
+because the reduction order of float sums depends on the thread count.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -18,17 +17,6 @@ from transformers import (GPTNeoXConfig, GPTNeoXForCausalLM, GPTNeoXForSequenceC
 from rmlab.lm.data import encode_pairs
 from rmlab.lm.score import pad_batch
 from rmlab.world.config import WorldConfig
-
-
-@contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    """Run the body with ``torch.set_num_threads(1)`` (restored afterwards)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def model_config(config: WorldConfig, tokenizer: PreTrainedTokenizerFast) -> GPTNeoXConfig:
