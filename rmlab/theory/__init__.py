@@ -2,5 +2,9 @@
 
 Modules: :mod:`~rmlab.theory.tabular` (softmax policies, variance, Lemma 7 gradient), :mod:`~rmlab.theory.accuracy`
 (pairwise accuracy, Def. 1), :mod:`~rmlab.theory.flow` (exact gradient flow and the time ``t_gamma``),
-:mod:`~rmlab.theory.constructions` (the RMs and policies of Thm 2/3/5/6, Best-of-N, the bounds).
+:mod:`~rmlab.theory.constructions` (the RMs and policies of Thm 2/3/5/6, Best-of-N, the bounds),
+:mod:`~rmlab.theory.autoregressive` (exact autoregressive toy, Prop. 2 / Thm 4 bounds, logit-Jacobian norms),
+:mod:`~rmlab.theory.landscape` (Fig. 1 two-parameter family, time vs variance sweeps) and
+:mod:`~rmlab.theory.vanishing` (arXiv 2310.20703: gradient-bound instances, RFT vs SFT times). Figure functions:
+:mod:`~rmlab.theory.plots_teacher`, :mod:`~rmlab.theory.plots_gradients`.
 """
