@@ -8,6 +8,7 @@ N_MLP = 40 if QUICK else 200               # tiny-MLP instances (J computed per 
 MLP_HIDDEN = 8
 P0 = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5)        # initial p(y*) for the RFT vs SFT race
 N_LABELS = 10
+N_INPUTS, FRAC_LOW, P_LOW = 100, 0.1, 1e-4   # batch reading of Thm 1: 10 % of inputs with p(y*) = 1e-4
 
 # %% [markdown]
 # # Vanishing gradients in reinforcement finetuning
@@ -37,7 +38,8 @@ from rmlab import plotting
 from rmlab.figures import FigureRecord
 from rmlab.theory import autoregressive as ar
 from rmlab.theory import vanishing
-from rmlab.theory.plots_gradients import plot_gradient_bound, plot_rft_vs_sft, plot_trajectories
+from rmlab.theory.plots_gradients import (plot_gradient_bound, plot_minibatch_share, plot_rft_vs_sft,
+                                          plot_trajectories)
 
 plotting.use_style()
 space = ar.SequenceSpace(VOCAB, LENGTH)
@@ -94,7 +96,27 @@ fig
 # worst-case bound, loose by more than an order of magnitude on typical instances. The point is its *shape*: the
 # gradient is controlled by the reward std under the model, not by how far the model is from the best output.
 #
-# ## 2. RFT vs SFT: time to fix one input
+# ## 2. In a batch: low-std inputs are barely optimized
+#
+# The bound is per input. In a minibatch (or full-batch) gradient of the mean expected reward, an input with a small
+# reward std therefore contributes almost nothing, although its expected reward may be far from optimal: it is
+# effectively not optimized, whatever the other inputs do. Here 100 inputs each have a softmax over 10 labels
+# (a linear model on orthonormal inputs, so every input owns a block of the gradient); 10 % of them start with
+# $p(y^*) = 10^{-4}$, the rest with random logits.
+
+# %%
+batch = vanishing.low_std_gradient_share(N_INPUTS, FRAC_LOW, N_LABELS, P_LOW, seed=SEED)
+rec_batch = FigureRecord("vg_minibatch_share", notebook="04_vanishing_gradients", seed=SEED, quick=QUICK)
+fig = plot_minibatch_share(batch)
+rec_batch.add_data(n_inputs=N_INPUTS, frac_low=FRAC_LOW, p_low=P_LOW, num_labels=N_LABELS, std=batch.std,
+                   expected_reward=batch.value, grad_norm=batch.grad_norm, low=batch.low, share=batch.share)
+rec_batch.check("share of the batch gradient norm from low-std inputs", batch.share, "<", 0.01)
+rec_batch.check("low-std inputs: max expected reward (optimum 1)", batch.value[batch.low].max(), "<", 0.5)
+rec_batch.save(fig)
+fig
+
+# %% [markdown]
+# ## 3. RFT vs SFT: time to fix one input
 #
 # A softmax over $K=10$ labels starts with $p_0(y^*)$ on the correct label and the rest uniform; the reward is
 # $1[y=y^*]$, whose std under $\pi_0$ is $\sqrt{p_0(1-p_0)}$. RFT follows the gradient of $\mathbb{E}_\pi[r]$, SFT the
@@ -158,4 +180,5 @@ widgets.interact(race, log10_p0=widgets.FloatSlider(value=-2.0, min=-4.0, max=-0
 
 # %%
 assert rec_bound.passed, rec_bound.failures()
+assert rec_batch.passed, rec_batch.failures()
 assert rec_sep.passed, rec_sep.failures()

@@ -79,3 +79,30 @@ def test_invalid_inputs_raise_clear_errors():
         vanishing.rft_sft_times([0.1], reward="binary")
     with pytest.raises(ValueError, match="num_labels"):
         vanishing.initial_logits([0.1], 1)
+
+
+def test_low_std_share_matches_autograd_and_is_negligible():
+    import torch
+    from rmlab.theory.vanishing import low_std_gradient_share
+    res = low_std_gradient_share(n_inputs=50, frac_low=0.2, p_low=1e-4, seed=3)
+    rng = np.random.default_rng(3)
+    theta = torch.tensor(rng.normal(0.0, 1.0, size=(50, 10)), requires_grad=True)
+    with torch.no_grad():   # same construction: low inputs reset to p(y*) = 1e-4, the other labels uniform
+        low = torch.as_tensor(res.low)
+        theta[low] = 0.0
+        theta[low, 0] = float(np.log(1e-4) - np.log((1 - 1e-4) / 9))
+    r = torch.zeros(10, dtype=torch.float64)
+    r[0] = 1.0
+    (torch.softmax(theta, -1) @ r).mean().backward()
+    block = theta.grad.norm(dim=-1).numpy()
+    assert np.allclose(block, res.grad_norm, rtol=1e-10, atol=1e-15)
+    assert res.share == pytest.approx(np.linalg.norm(block[res.low]) / np.linalg.norm(block), rel=1e-10)
+    assert res.share < 0.01 and np.all(res.value[res.low] < 1e-3)
+
+
+def test_low_std_share_grows_with_p_low_and_rejects_bad_fractions():
+    from rmlab.theory.vanishing import low_std_gradient_share
+    shares = [low_std_gradient_share(p_low=p, seed=0).share for p in (1e-6, 1e-4, 1e-2)]
+    assert shares[0] < shares[1] < shares[2]
+    with pytest.raises(ValueError, match="frac_low"):
+        low_std_gradient_share(frac_low=0.0)

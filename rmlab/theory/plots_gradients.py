@@ -8,7 +8,7 @@ from rmlab import plotting
 from rmlab.theory import autoregressive as ar
 from rmlab.theory.constructions import prop3_lower_bound
 from rmlab.theory.landscape import Landscape, TimeRuns
-from rmlab.theory.vanishing import BoundRatios, LineFit, SeparationResult
+from rmlab.theory.vanishing import BatchShare, BoundRatios, LineFit, SeparationResult
 
 KIND_COLORS = {"random": 0, "adversarial": 3, "near_constant": 2, "mlp": 4}
 FAMILY_COLORS = {"scaled": 0, "compressed": 1}
@@ -155,4 +155,21 @@ def plot_trajectories(times, p_rft, p_sft, p0: float):
     ax.set_ylabel("p(y*)")
     ax.set_title(f"p₀(y*) = {p0:.0e}, initial std {np.sqrt(p0 * (1 - p0)):.3g}", fontsize=10)
     ax.legend(fontsize=8)
+    return fig
+
+
+def plot_minibatch_share(res: BatchShare):
+    """Each input's block of the batch gradient vs its reward std, low-std inputs highlighted; and their expected
+    reward, which is far from the optimum 1."""
+    fig, axes = plotting.subplots(1, 2, width=4.4, height=3.4)
+    groups = (("other inputs", ~res.low, plotting.PALETTE[0]), ("low-std inputs", res.low, plotting.PALETTE[3]))
+    for label, mask, color in groups:
+        axes[0].loglog(res.std[mask], res.grad_norm[mask], "o", ms=4, color=color, label=f"{label} (n={mask.sum()})")
+        axes[1].semilogx(res.std[mask], res.value[mask], "o", ms=4, color=color, label=label)
+    axes[0].set(xlabel="reward std under π", ylabel="norm of the input's gradient block",
+                title=f"low-std share of ‖∇‖: {res.share:.1e}")
+    axes[1].axhline(1.0, ls="--", color="0.45", lw=1, label="optimum")
+    axes[1].set(xlabel="reward std under π", ylabel="E_π[r]", ylim=(-0.05, 1.05), title="yet far from optimal")
+    for ax in axes:
+        ax.legend(fontsize=8)
     return fig

@@ -1,11 +1,13 @@
 """Vanishing gradients in reinforcement finetuning (Razin et al., arXiv 2310.20703), exactly, on toy policies.
 
-Two experiments:
+Three experiments:
 
 * **Gradient bound (Thm 1 of 2310.20703 = Prop. 2 of 2503.15477 at ``lam = 0``).** :func:`bound_instances` draws
   exact autoregressive instances of three kinds -- random, adversarial ("flat on likely outputs, +-1 on unlikely
   ones": far from optimal yet almost no gradient) and near-constant rewards -- and :func:`gradient_bound_ratios`
   measures ``||grad E_pi[r]||`` against ``6 L J STD^{2/3}``.
+* **Minibatch reading of Thm 1.** :func:`low_std_gradient_share`: inputs whose reward std is small contribute a
+  negligible share of a batch gradient, although their expected reward is far from optimal.
 * **RFT vs SFT time separation (Sec. 4.3 / App. D.4, reconstructed).** A tabular softmax over ``K`` labels (a linear
   model on orthonormal inputs), reward ``1[y = y*]``, ``p0(y*) = p0`` and the other labels uniform. Gradient flow on
   the expected reward (RFT) needs time ``~ 1/STD^2`` to bring ``p(y*)`` to 1/2, gradient flow on ``ln p(y*)`` (SFT)
@@ -245,6 +247,48 @@ def _check_p0(p0) -> np.ndarray:
     if p0.ndim != 1 or not np.all(np.isfinite(p0)) or np.any((p0 <= 0) | (p0 >= 1)):
         raise ValueError(f"p0 must be a 1-d array of probabilities in (0, 1); got {p0}")
     return p0
+
+
+# ------------------------------------------------------------------------------------------------ minibatch reading
+@dataclass
+class BatchShare:
+    """Thm 1 read on a batch of inputs; arrays are indexed by input ``[n]``."""
+
+    std: np.ndarray          # reward std of each input under the policy
+    value: np.ndarray        # E_pi[r] of each input
+    grad_norm: np.ndarray    # norm of each input's block of the batch gradient (includes the 1/n of the mean)
+    low: np.ndarray          # bool: the inputs built with p(y*) = p_low
+    share: float             # ||gradient blocks of the low inputs|| / ||batch gradient||
+
+
+def low_std_gradient_share(n_inputs: int = 100, frac_low: float = 0.1, num_labels: int = 10, p_low: float = 1e-4,
+                           logit_std: float = 1.0, reward: str = "indicator", seed: int = 0) -> BatchShare:
+    """How much of a batch gradient comes from the inputs whose reward std is small (the minibatch reading of Thm 1).
+
+    ``n_inputs`` inputs, each with its own tabular softmax over ``num_labels`` labels (a linear model on orthonormal
+    inputs), reward ``1[y = y*]`` (or +-1); the objective is the mean over inputs of ``E_pi[r]``. A fraction
+    ``frac_low`` of the inputs starts with ``p(y*) = p_low`` (the other labels uniform), far from optimal and with
+    reward std ``~ sqrt(p_low)``; the others have logits drawn from ``N(0, logit_std^2)``. Each input's gradient lives
+    in its own block of parameters (Lemma 7), so ``share = ||g_low|| / ||g||`` is exact.
+
+    >>> res = low_std_gradient_share(seed=0)
+    >>> bool(res.share < 0.01), int(res.low.sum())
+    (True, 10)
+    """
+    if not 0 < frac_low < 1 or not 0 < p_low < 1:
+        raise ValueError(f"frac_low and p_low must lie in (0, 1); got {frac_low}, {p_low}")
+    rng = np.random.default_rng(seed)
+    theta = rng.normal(0.0, logit_std, size=(n_inputs, num_labels))             # [n, K]; label 0 is y*
+    low = np.zeros(n_inputs, dtype=bool)
+    low[rng.choice(n_inputs, size=max(1, round(frac_low * n_inputs)), replace=False)] = True
+    theta[low] = initial_logits(np.full(low.sum(), p_low), num_labels)
+    r = label_reward(num_labels, reward)
+    probs = tabular.probabilities(theta)                                         # [n, K]
+    grad = tabular.policy_gradient(theta, r)                                     # [n, K], the 1/n of the mean included
+    grad_norm = np.linalg.norm(grad, axis=-1)
+    return BatchShare(std=np.sqrt(tabular.reward_variance(probs, r)), value=tabular.expected_reward(probs, r),
+                      grad_norm=grad_norm, low=low,
+                      share=float(np.linalg.norm(grad_norm[low]) / np.linalg.norm(grad_norm)))
 
 
 # ------------------------------------------------------------------------------------------------------------------ fit
