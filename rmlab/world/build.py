@@ -52,8 +52,8 @@ MANIFEST = "world.json"
 
 
 def default_cache_dir() -> Path:
-    """``$RMLAB_CACHE/world`` if ``RMLAB_CACHE`` is set, else ``~/.cache/rmlab/world``."""
-    return Path(os.environ.get("RMLAB_CACHE", Path.home() / ".cache" / "rmlab")).expanduser() / "world"
+    """``$RMLAB_CACHE/world`` if ``RMLAB_CACHE`` is set (and not empty), else ``~/.cache/rmlab/world``."""
+    return Path(os.environ.get("RMLAB_CACHE") or Path.home() / ".cache" / "rmlab").expanduser() / "world"
 
 
 @dataclass
