@@ -8,6 +8,7 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["RMLAB_QUICK"] = "1"
 os.environ["MPLBACKEND"] = "Agg"
+os.environ["RMLAB_HEADLESS"] = "1"      # notebooks build no ipywidgets under nbval (see rmlab._headless)
 os.environ.setdefault("RMLAB_FIGURES_DIR", tempfile.mkdtemp(prefix="rmlab-test-figures-"))
 os.environ.setdefault("RMLAB_CACHE", tempfile.mkdtemp(prefix="rmlab-test-cache-"))
 

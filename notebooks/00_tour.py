@@ -28,10 +28,10 @@ N_TEMPERATURES = 41 if QUICK else 201
 # suite, which runs every notebook in quick mode) fails loudly if a result stops holding.
 
 # %%
-import ipywidgets as widgets
 import numpy as np
 
 from rmlab import plotting
+from rmlab.plotting import Slider, explore
 from rmlab.figures import FigureRecord
 from rmlab.theory import tabular
 
@@ -93,7 +93,7 @@ fig = show_policy(1.0)
 # variance is the plain variance of the reward vector.
 
 # %%
-widgets.interact(show_policy, tau=widgets.FloatLogSlider(value=1.0, base=10, min=-2, max=2, step=0.05));
+explore(show_policy, tau=Slider(-2, 2, 1.0, step=0.05, log=True));
 
 # %% [markdown]
 # ## The figure and its numbers

@@ -30,11 +30,11 @@ KL_T_MAX = 1e5                            # ... stalled runs are integrated up t
 # reward is almost irrelevant, so the scaled RMs below illustrate the theorems, not the paper's experiments.
 
 # %%
-import ipywidgets as widgets
 import numpy as np
 
 from rmlab import plotting
 from rmlab.figures import FigureRecord
+from rmlab.plotting import Slider, explore
 from rmlab.theory import landscape
 from rmlab.theory.plots_gradients import plot_landscape, plot_time_vs_variance
 
@@ -184,7 +184,7 @@ fig
 # $\pi_{\mathrm{init}}$ sees less reward variance and a flatter landscape under every RM.
 
 # %%
-def explore(rm_center: float = -0.1, compress_factor: float = 0.1, init_temperature: float = 1.0):
+def landscape_explorer(rm_center: float = -0.1, compress_factor: float = 0.1, init_temperature: float = 1.0):
     base = landscape.LandscapeConfig()
     config = landscape.LandscapeConfig(
         rm_centers=(rm_center,), compress_factors=(compress_factor,), grid_size=41,
@@ -192,12 +192,11 @@ def explore(rm_center: float = -0.1, compress_factor: float = 0.1, init_temperat
     return plot_landscape(landscape.landscape_panels(config))
 
 
-explore()
+landscape_explorer()
 
 # %%
-widgets.interact(explore, rm_center=widgets.FloatSlider(value=-0.1, min=-1.0, max=1.0, step=0.1),
-                 compress_factor=widgets.FloatLogSlider(value=0.1, base=10, min=-3, max=0),
-                 init_temperature=widgets.FloatLogSlider(value=1.0, base=10, min=-1, max=1));
+explore(landscape_explorer, rm_center=Slider(-1.0, 1.0, -0.1, step=0.1),
+        compress_factor=Slider(-3, 0, 0.1, log=True), init_temperature=Slider(-1, 1, 1.0, log=True));
 
 # %% [markdown]
 # ## Pass criteria

@@ -44,10 +44,9 @@ SWEEP_T = 100           # slowness of the low-variance RMs in the any-accuracy s
 # (`rmlab.theory.flow`, DOP853 at rtol 1e-10), Best-of-N by its closed form.
 
 # %%
-import ipywidgets
-
 from rmlab import plotting
 from rmlab.figures import FigureRecord
+from rmlab.plotting import Slider, explore
 from rmlab.theory import constructions as C
 from rmlab.theory import plots_teacher
 
@@ -177,11 +176,9 @@ rec_bon.save(fig)
 # inaccurate RM; the accurate RM stays linear in T.
 
 # %%
-ipywidgets.interact(plots_teacher.thm2_explorer,
-                    logit_std=ipywidgets.FloatSlider(value=1.5, min=0.5, max=3.0, step=0.25),
-                    log10_T_max=ipywidgets.FloatSlider(value=3.0, min=1.0, max=4.0, step=0.5),
-                    lam_fraction=ipywidgets.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.25),
-                    seed=ipywidgets.IntSlider(value=SEED, min=0, max=20));
+explore(plots_teacher.thm2_explorer, logit_std=Slider(0.5, 3.0, 1.5, step=0.25),
+        log10_T_max=Slider(1.0, 4.0, 3.0, step=0.5), lam_fraction=Slider(0.0, 1.0, 0.0, step=0.25),
+        seed=Slider(0, 20, SEED));
 
 # %%
 fig = plots_teacher.thm2_explorer(logit_std=LOGIT_STD, log10_T_max=3.0, lam_fraction=1.0, seed=SEED)

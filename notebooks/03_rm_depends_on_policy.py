@@ -36,11 +36,11 @@ T_VALUES = [3, 10, 30] if QUICK else [3, 5.5, 10, 17.3, 30, 55, 100]
 # $r_G$ is computed by exact gradient flow (`rmlab.theory.flow`, DOP853 at rtol 1e-10), all cells in one batched solve.
 
 # %%
-import ipywidgets
 import numpy as np
 
 from rmlab import plotting
 from rmlab.figures import FigureRecord
+from rmlab.plotting import Slider, explore
 from rmlab.theory import constructions as C
 from rmlab.theory import plots_teacher
 from rmlab.theory.tabular import reward_variance
@@ -92,10 +92,8 @@ rec.save(fig)
 # good output is.
 
 # %%
-ipywidgets.interact(plots_teacher.thm3_explorer,
-                    c=ipywidgets.FloatSlider(value=C_MASS, min=0.05, max=0.6, step=0.05),
-                    gamma=ipywidgets.FloatSlider(value=GAMMA, min=0.05, max=0.5, step=0.05),
-                    log10_T_max=ipywidgets.FloatSlider(value=1.5, min=1.0, max=2.5, step=0.25));
+explore(plots_teacher.thm3_explorer, c=Slider(0.05, 0.6, C_MASS, step=0.05),
+        gamma=Slider(0.05, 0.5, GAMMA, step=0.05), log10_T_max=Slider(1.0, 2.5, 1.5, step=0.25));
 
 # %%
 fig = plots_teacher.thm3_explorer(c=0.1, gamma=GAMMA, log10_T_max=2.0)

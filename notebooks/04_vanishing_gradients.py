@@ -31,11 +31,11 @@ N_INPUTS, FRAC_LOW, P_LOW = 100, 0.1, 1e-4   # batch reading of Thm 1: 10 % of i
 # $K=10$ labels, reward $1[y=y^*]$) is a reconstruction: the full text of that section was not available.
 
 # %%
-import ipywidgets as widgets
 import numpy as np
 
 from rmlab import plotting
 from rmlab.figures import FigureRecord
+from rmlab.plotting import Slider, explore
 from rmlab.theory import autoregressive as ar
 from rmlab.theory import vanishing
 from rmlab.theory.plots_gradients import (plot_gradient_bound, plot_minibatch_share, plot_rft_vs_sft,
@@ -172,8 +172,7 @@ def race(log10_p0: float = -3.0, t_end: float = 50.0):
 race()
 
 # %%
-widgets.interact(race, log10_p0=widgets.FloatSlider(value=-2.0, min=-4.0, max=-0.5, step=0.25),
-                 t_end=widgets.FloatLogSlider(value=50.0, base=10, min=0, max=4));
+explore(race, log10_p0=Slider(-4.0, -0.5, -2.0, step=0.25), t_end=Slider(0, 4, 50.0, log=True));
 
 # %% [markdown]
 # ## Pass criteria

@@ -121,6 +121,7 @@ def reproduce(only: list[str] | None = None, *, quick: bool = False, out: Path =
     out.mkdir(parents=True, exist_ok=True)
     os.environ["RMLAB_FIGURES_DIR"] = str(out)
     os.environ["RMLAB_QUICK"] = "1" if quick else "0"
+    os.environ["RMLAB_HEADLESS"] = "1"      # no ipywidgets in the kernels (see rmlab._headless)
     os.environ.setdefault("MPLBACKEND", "Agg")
     return [run_notebook(path, timeout=timeout) for path in paths]
 

@@ -63,3 +63,19 @@ def test_json_is_strict_and_failed_writes_leave_nothing(tmp_path):
     with pytest.raises(TypeError):
         atomic_write_json(tmp_path / "x.json", {"bad": object()})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_explore_builds_sliders_in_a_live_session_and_nothing_headless(monkeypatch):
+    import ipywidgets
+    from rmlab.plotting import Slider, explore
+
+    def draw(tau=1.0, seed=0, width=0.5):
+        return None
+    sliders = dict(tau=Slider(-2, 2, 1.0, log=True), seed=Slider(0, 20, 3), width=Slider(0.1, 0.9, 0.5, step=0.1))
+    monkeypatch.setenv("RMLAB_HEADLESS", "1")
+    assert explore(draw, **sliders) is None
+    monkeypatch.delenv("RMLAB_HEADLESS")
+    live = explore(draw, **sliders)
+    kinds = {type(w).__name__: w.value for w in live.widget.children if hasattr(w, "value")}
+    assert kinds == {"FloatLogSlider": 1.0, "IntSlider": 3, "FloatSlider": 0.5}
+    assert isinstance(live.widget, ipywidgets.interactive)

@@ -42,7 +42,7 @@ import datasets
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from rmlab._headless import tqdm
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 

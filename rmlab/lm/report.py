@@ -49,7 +49,7 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from rmlab._headless import tqdm
 
 from rmlab._io import atomic_write_json, to_jsonable
 from rmlab.lm.data import encode_prompt, load_preferences

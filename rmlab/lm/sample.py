@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from rmlab._headless import tqdm
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
 from rmlab.lm.data import encode_prompt

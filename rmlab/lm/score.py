@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from rmlab._headless import tqdm
 
 from rmlab.lm.data import encode_pairs
 from rmlab.lm.load import as_model_and_tokenizer, context_length, load_causal_lm, load_sequence_classifier

@@ -1,7 +1,7 @@
 """Figures for the teacher theorems (Thm 2/5, Prop. 1, Thm 3/6 of arXiv 2503.15477); each function returns a Figure.
 
 The ``*_explorer`` functions build their instance, run the exact flow and draw, so a notebook can hand them to
-``ipywidgets.interact`` as they are.
+:func:`rmlab.plotting.explore` (ipywidgets sliders) as they are.
 """
 
 from __future__ import annotations

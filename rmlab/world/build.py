@@ -35,7 +35,7 @@ from pathlib import Path
 
 import datasets
 import torch
-from tqdm.auto import tqdm
+from rmlab._headless import tqdm
 from transformers import GPTNeoXForCausalLM, GPTNeoXForSequenceClassification
 from transformers.utils import logging as hf_logging
 
