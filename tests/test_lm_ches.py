@@ -15,6 +15,7 @@ import rmlab.lm.cli_ches as cli_ches
 from rmlab.cli import main
 from rmlab.lm.ches import CHES_COLUMNS, ches_scores, filter_by_ln_ches, shares_prompt_cache
 from rmlab.lm.load import load_causal_lm
+from rmlab.lm.rows import ResumableRows
 from rmlab.measure.ches import normalized_edit_distance
 from tiny_models import (ARCHITECTURES, PAIRS, _config, build_tokenizer, random_pairs, tiny,  # noqa: F401  (tiny)
                          write_jsonl)
@@ -210,10 +211,9 @@ def test_cli_refuses_to_resume_with_other_arguments(tiny, tmp_path, monkeypatch)
     model = tiny.causal_lm("gpt2")
     data = write_jsonl(tmp_path / "pairs.jsonl", random_pairs(3, seed=3))
     out = tmp_path / "out.jsonl"
-    (tmp_path / "out.jsonl.partial").write_text("")
-    (tmp_path / "out.jsonl.partial.args.json").write_text(json.dumps({"model": "something else"}))
+    ResumableRows(tmp_path / "out.jsonl.partial", {"model": "something else"}).load()
     assert _cli("--model", model, "--data", data, "--out", out) == 2
-    (tmp_path / "out.jsonl.partial.args.json").unlink()                       # rows of unknown provenance
+    (tmp_path / "out.jsonl.partial").write_text('{"kind": "pair", "index": 0}\n')   # rows of unknown provenance
     assert _cli("--model", model, "--data", data, "--out", out) == 2
     assert not out.exists()
 

@@ -3,12 +3,12 @@
 Output: OUT.jsonl, one JSON line per input pair, keys ``index, ches, ln_ches, edit_distance,
 last_hidden_inner_product``, in input order.
 
-Resumability and atomicity (the sidecar design): rows are appended, as they are computed, to ``OUT.jsonl.partial``
-(flushed and fsynced after each window of pairs), next to ``OUT.jsonl.partial.args.json`` which records the
-arguments that determine the numbers (model, data and its content hash, --max-length, --chat-template, --dtype;
-not --batch-size or --device). Rerunning with the same arguments keeps the complete rows of the sidecar, discards a
-partial last line left by an interruption, and computes only the missing pairs. When every pair is done, OUT.jsonl is
-written atomically (temporary file + rename) and the sidecar files are removed: OUT.jsonl never exists half-written.
+Resumability and atomicity: rows are appended, as they are computed, to ``OUT.jsonl.partial``, a
+:class:`rmlab.lm.rows.ResumableRows` file whose header records the arguments that determine the numbers (model, data
+and its content hash, --max-length, --chat-template, --dtype; not --batch-size or --device). Rerunning with the same
+arguments keeps its complete rows, discards a partial last line left by an interruption, and computes only the
+missing pairs; other arguments are refused. When every pair is done, OUT.jsonl is written atomically (temporary file
++ rename) and the partial file is removed: OUT.jsonl never exists half-written.
 Bad inputs (missing file, malformed line, empty field, missing weights, a pair longer than the context) are detected
 before anything is written. Non-finite scores (overflow in a huge model) are written as null.
 """
@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 from pathlib import Path
 
-from rmlab._io import atomic_write_json, atomic_write_text, to_jsonable
+from rmlab._io import atomic_write_text, to_jsonable
 from rmlab.lm.ches import CHES_COLUMNS, encode_preference_pairs, iter_ches_rows
 from rmlab.lm.data import load_preferences
 from rmlab.lm.load import context_length, load_causal_lm
+from rmlab.lm.rows import ResumableRows
 
 
 def _fingerprint(args) -> dict:
@@ -36,27 +36,9 @@ def _fingerprint(args) -> dict:
             "max_length": args.max_length, "chat_template": args.chat_template, "dtype": args.dtype}
 
 
-def _read_rows(path: Path) -> list[dict]:
-    """Complete JSON lines of ``path``; a partial (or unparsable) tail from an interruption is cut off the file."""
-    rows, good_bytes = [], 0
-    with open(path, "rb") as f:
-        for line in f:
-            if not line.endswith(b"\n"):
-                break
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                break
-            rows.append(row)
-            good_bytes += len(line)
-    with open(path, "r+b") as f:
-        f.truncate(good_bytes)
-    return rows
-
-
 def run_ches(args) -> int:
     out = Path(args.out)
-    partial, args_file = out.with_name(out.name + ".partial"), out.with_name(out.name + ".partial.args.json")
+    partial = out.with_name(out.name + ".partial")
     preferences = load_preferences(args.data)
     if out.exists() and not partial.exists():
         n_rows = sum(1 for line in out.read_text().splitlines() if line.strip())
@@ -64,32 +46,22 @@ def run_ches(args) -> int:
             raise ValueError(f"{out} exists with {n_rows} rows for {len(preferences)} pairs; delete it to recompute")
         print(f"{out} is already complete ({n_rows} rows); nothing to do")
         return 0
-    fingerprint = _fingerprint(args)
-    if partial.exists() and not args_file.exists():
-        raise ValueError(f"{partial} exists without {args_file.name}, so its arguments are unknown; delete it")
-    if args_file.exists() and json.loads(args_file.read_text()) != fingerprint:
-        raise ValueError(f"{partial} was started with other arguments ({args_file}); rerun with those or delete "
-                         "both files")
     model, tokenizer = load_causal_lm(args.model, device=args.device, dtype=args.dtype)
     pairs = encode_preference_pairs(tokenizer, preferences, chat_template=args.chat_template,
                                     max_length=args.max_length, context=context_length(model))
-    done = {row["index"]: row for row in (_read_rows(partial) if partial.exists() else [])}
+    store = ResumableRows(partial, _fingerprint(args))        # refuses rows computed with other arguments
+    done = {index: row for (_, index), row in store.load().items()}
     todo = [i for i in range(len(pairs)) if i not in done]
     if done:
         print(f"resuming: {len(done)} of {len(pairs)} pairs already in {partial}", file=sys.stderr)
-    atomic_write_json(args_file, fingerprint)
-    with open(partial, "a", encoding="utf-8") as sink:
-        for chunk in iter_ches_rows(model, tokenizer, [pairs[i] for i in todo], todo, batch_size=args.batch_size,
-                                    progress=not args.quiet):
-            sink.write("".join(json.dumps(to_jsonable(row), allow_nan=False) + "\n" for row in chunk))
-            sink.flush()
-            os.fsync(sink.fileno())
-            done.update((row["index"], row) for row in chunk)
+    for chunk in iter_ches_rows(model, tokenizer, [pairs[i] for i in todo], todo, batch_size=args.batch_size,
+                                progress=not args.quiet):
+        store.append([{"kind": "pair", **row} for row in chunk])
+        done.update((row["index"], row) for row in chunk)
     rows = [done[i] for i in range(len(pairs))]
     atomic_write_text(out, "".join(json.dumps(to_jsonable({k: row[k] for k in CHES_COLUMNS}), allow_nan=False) + "\n"
                                    for row in rows))
     partial.unlink()
-    args_file.unlink()
     print(f"wrote {len(rows)} rows to {out}")
     return 0
 
