@@ -232,6 +232,11 @@ class TinyMLP:
 
     def logits(self, params) -> torch.Tensor:
         """``params [..., num_params]`` -> next-token logits ``[..., S, P, V]`` (torch, float64, differentiable)."""
+        _, hidden, w2, b2 = self._hidden_layer(params)
+        return torch.einsum("...sph,...vh->...spv", hidden, w2) + b2[..., None, None, :]       # [..., S, P, V]
+
+    def _hidden_layer(self, params):
+        """``(x [S, P, D], tanh(W1 x + b1) [..., S, P, H], W2 [..., V, H], b2 [..., V])`` from ``params``."""
         params = torch.as_tensor(params, dtype=torch.float64)
         if params.shape[-1:] != (self.num_params,):
             raise ValueError(f"params must have shape [..., {self.num_params}]; got {tuple(params.shape)}")
@@ -241,19 +246,13 @@ class TinyMLP:
         w1, w2 = w1.reshape(batch + (h, d)), w2.reshape(batch + (v, h))
         x = self.inputs()                                                            # [S, P, D]
         hidden = torch.tanh(torch.einsum("spd,...hd->...sph", x, w1) + b1[..., None, None, :])  # [..., S, P, H]
-        return torch.einsum("...sph,...vh->...spv", hidden, w2) + b2[..., None, None, :]       # [..., S, P, V]
+        return x, hidden, w2, b2
 
     def jacobian_norms(self, params) -> np.ndarray:
         """``J = max_{x, prefix} ||d f(x, prefix) / d params||_2`` per instance, in closed form: ``params [..., D]
         -> [...]``. With ``h = tanh(W1 e + b1)`` and ``D_h = diag(1 - h^2)``, ``J J^T = (1 + |h|^2) I +
         (1 + |e|^2) W2 D_h^2 W2^T``; :func:`jacobian_norm` (``torch.func.jacrev``) checks it in the tests."""
-        params = torch.as_tensor(params, dtype=torch.float64)
-        h, d, v = self.hidden, self.input_dim, self.space.vocab_size
-        w1, b1, w2, _ = torch.split(params, [h * d, h, v * h, v], dim=-1)
-        batch = params.shape[:-1]
-        w1, w2 = w1.reshape(batch + (h, d)), w2.reshape(batch + (v, h))
-        x = self.inputs()                                                            # [S, P, D]
-        hid = torch.tanh(torch.einsum("spd,...hd->...sph", x, w1) + b1[..., None, None, :])   # [..., S, P, H]
+        x, hid, w2, _ = self._hidden_layer(params)                                 # hid: [..., S, P, H]
         scaled = w2[..., None, None, :, :] * (1 - hid ** 2)[..., None, :]           # [..., S, P, V, H]
         gram = (1 + (x ** 2).sum(-1))[..., None, None] * scaled @ scaled.transpose(-1, -2)  # [..., S, P, V, V]
         top = torch.linalg.eigvalsh(gram)[..., -1] + 1 + (hid ** 2).sum(-1)         # [..., S, P]
