@@ -8,12 +8,14 @@ STAMP := $(VENV)/.rmlab-installed
 export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 
-.PHONY: figures figures-quick test notebooks bench lab
+PINS ?=   # extra requirements installed with the package, e.g. the lowest versions of the tested range
+
+.PHONY: figures figures-quick test test-fresh test-lowest notebooks bench lab
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev]' $(PINS)
 	touch $(STAMP)
 
 figures: $(STAMP)
@@ -24,6 +26,14 @@ figures-quick: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# CI's view: the suite in a fresh clone of HEAD with a new virtual environment, resolved from pyproject's ranges today
+test-fresh:
+	d=$$(mktemp -d) && git clone -q . $$d && $(MAKE) -C $$d test
+
+# the same with the lowest versions of the tested range of torch, transformers, tokenizers and datasets
+test-lowest:
+	d=$$(mktemp -d) && git clone -q . $$d && $(MAKE) -C $$d test PINS="$$($(PYTHON) .ci/lowest_pins.py)"
 
 notebooks: $(STAMP)  ## regenerate each notebooks/*.ipynb from its py:percent source (no outputs)
 	$(BIN)/jupytext --to ipynb notebooks/*.py

@@ -1,13 +1,16 @@
 """Project-level contracts: install files agree, notebooks are paired, stripped and follow the house layout."""
 
 import re
+import runpy
 import tomllib
+from importlib.metadata import version
 from pathlib import Path
 
 import jupytext
 import nbformat
 import pytest
 import yaml
+from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -22,6 +25,31 @@ def test_environment_yml_installs_this_package_with_the_dev_extra():
     assert "dev" in project["project"]["optional-dependencies"]
     assert project["project"]["name"] == "rmlab"
     assert any(dep.startswith("torch==2.13.0") for dep in project["project"]["dependencies"])
+
+
+RANGED = ("torch", "transformers", "tokenizers", "datasets")
+
+
+def _requirements() -> dict[str, Requirement]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return {Requirement(d).name: Requirement(d) for d in project["project"]["dependencies"]}
+
+
+@pytest.mark.parametrize("name", RANGED)
+def test_the_tested_range_is_bounded_on_both_sides_and_holds_the_installed_version(name):
+    specifier = _requirements()[name].specifier
+    operators = {s.operator for s in specifier}
+    assert operators & {"==", "<", "<="} and operators & {"==", ">=", ">"}, f"{name}: {specifier} is open-ended"
+    assert specifier.contains(version(name), prereleases=True), f"installed {name} {version(name)} not in {specifier}"
+
+
+def test_make_test_lowest_installs_the_lower_bound_of_each_range():
+    pins = runpy.run_path(str(ROOT / ".ci" / "lowest_pins.py"))["lowest_pins"]()
+    assert [p.split("==")[0] for p in pins] == list(RANGED)
+    for pin in pins:
+        name, lowest = pin.split("==")
+        assert _requirements()[name].specifier.contains(lowest), pin
+    assert "lowest_pins.py" in (ROOT / "Makefile").read_text()
 
 
 def test_ci_runs_exactly_the_readme_test_command():

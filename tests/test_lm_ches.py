@@ -4,17 +4,20 @@ resumable ``rmlab ches`` CLI."""
 
 import json
 import re
+import warnings
 
 import datasets
 import numpy as np
 import pytest
 import torch
 import transformers
+from packaging.version import Version
 
 import rmlab.lm.cli_ches as cli_ches
 from rmlab.cli import main
 from rmlab.lm.ches import CHES_COLUMNS, ches_scores, filter_by_ln_ches, shares_prompt_cache
 from rmlab.lm.load import load_causal_lm
+from rmlab.lm.score import cache_keyword
 from rmlab.lm.rows import ResumableRows
 from rmlab.measure.ches import normalized_edit_distance
 from tiny_models import (ARCHITECTURES, PAIRS, _config, build_tokenizer, random_pairs, tiny,  # noqa: F401  (tiny)
@@ -105,6 +108,21 @@ def test_shared_prompt_cache_with_prompts_of_very_different_lengths(float64_mode
                                  progress=False)
             for j, column in enumerate(("ches", "ln_ches", "last_hidden_inner_product")):
                 np.testing.assert_allclose(scores[column], expected[:, j], rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_the_cache_is_passed_under_the_name_this_transformers_does_not_deprecate(float64_models, arch):
+    backbone = float64_models[arch][0].base_model
+    keyword = cache_keyword(backbone)
+    assert keyword == ("cache" if Version(transformers.__version__) >= Version("5.24") else "past_key_values")
+    probe = torch.zeros(1, 1, dtype=torch.long)
+    cache = getattr(backbone(input_ids=probe, use_cache=True), keyword)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        backbone(input_ids=probe, use_cache=True, **{keyword: cache})
+    if keyword == "cache":   # the suite's filters make the deprecated name an error, as for any call of ours
+        with pytest.raises(FutureWarning, match="past_key_values"):
+            backbone(input_ids=probe, use_cache=True, past_key_values=cache)
 
 
 def test_sliding_window_backbones_fall_back_to_full_sequences():

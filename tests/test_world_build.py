@@ -3,6 +3,7 @@
 import filecmp
 import json
 import os
+import shutil
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -16,7 +17,10 @@ from rmlab.lm.load import load_causal_lm
 from rmlab.lm.score import ExplicitRM, sequence_logprobs
 from rmlab.world import PolicySpec, RewardModelSpec, build_world, quick_config
 from rmlab.world import build as world_build
-from rmlab.world.export import check_export
+from rmlab.world import config as world_config
+from rmlab.world.build import sha256_file
+from rmlab.world.config import WorldConfig
+from rmlab.world.export import FINGERPRINT_ATOL, check_export
 from rmlab.world.report import family_breakdown, gold_statistics, plot_reward_variance, policy_reports
 
 EXPORTED_QUICK = REPO_ROOT / "data" / "world_quick"
@@ -124,8 +128,63 @@ def test_accurate_rm_is_better_than_chance_on_held_out_pairs(world):
 
 def test_build_reproduces_the_exported_quick_datasets(world):
     config = json.loads((EXPORTED_QUICK / "config.json").read_text())
-    assert config["key"] == world.config.key(), "data/world_quick was exported from another configuration"
+    assert WorldConfig.from_dict(config["config"]) == world.config, "data/world_quick holds another configuration"
+    assert set(config["versions"]) == {"torch", "transformers"}
     assert check_export(world, EXPORTED_QUICK) == []
+
+
+@pytest.fixture
+def export_copy(tmp_path):
+    copy = tmp_path / "export"
+    shutil.copytree(EXPORTED_QUICK, copy)
+    return copy
+
+
+def _edit_json(path, edit):
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+
+
+def test_check_export_compares_model_free_datasets_byte_for_byte(world, export_copy):
+    prompts = export_copy / "eval_prompts.jsonl"
+    prompts.write_text(prompts.read_text().replace("\n", " \n", 1))
+    _edit_json(export_copy / "manifest.json", lambda m: m["datasets"].update({"eval_prompts.jsonl": sha256_file(prompts)}))
+    assert [p.split(":")[0] for p in check_export(world, export_copy)] == ["eval_prompts.jsonl"]
+
+
+def test_check_export_compares_models_by_fingerprint_within_tolerance(world, export_copy):
+    def shift(by):
+        _edit_json(export_copy / "manifest.json",
+                   lambda m: m["fingerprints"].update({"rm_noisy": [v + by for v in m["fingerprints"]["rm_noisy"]]}))
+
+    shift(0.5 * FINGERPRINT_ATOL)
+    assert check_export(world, export_copy) == []
+    shift(FINGERPRINT_ATOL)
+    problems = check_export(world, export_copy)
+    assert len(problems) == 1 and problems[0].startswith("model rm_noisy: fingerprint differs by 1.5")
+
+
+def test_check_export_tolerates_a_few_resampled_on_policy_rows_only(world, export_copy):
+    path = export_copy / "prefs_on_policy.jsonl"
+    rows = path.read_text().splitlines()
+    changed = lambda n: "".join((r.replace('"chosen": "', '"chosen": "x ') if i < n else r) + "\n"
+                                for i, r in enumerate(rows))
+    path.write_text(changed(int(0.1 * len(rows))))
+    assert check_export(world, export_copy) == []
+    path.write_text(changed(int(0.1 * len(rows)) + 1))
+    assert [p.split(":")[0] for p in check_export(world, export_copy)] == ["prefs_on_policy.jsonl"]
+
+
+def test_check_export_refuses_another_configuration(world, export_copy):
+    _edit_json(export_copy / "config.json", lambda c: c["config"].update(seed=1))
+    assert "another configuration" in check_export(world, export_copy)[0]
+
+
+def test_cache_key_changes_with_the_torch_or_transformers_version(monkeypatch):
+    key = quick_config().key()
+    monkeypatch.setattr(world_config, "numeric_versions", lambda: {"torch": "2.13.0", "transformers": "0.0"})
+    assert quick_config().key() != key
 
 
 def test_cli_build_reports_a_cache_hit(world, world_cache, capsys):

@@ -48,7 +48,7 @@ from transformers.cache_utils import DynamicLayer
 
 from rmlab.lm.data import encode_pairs, load_preferences
 from rmlab.lm.load import context_length
-from rmlab.lm.score import last_hidden_state, length_sorted_batches, model_device, pad_batch, padding_id
+from rmlab.lm.score import cache_keyword, last_hidden_state, length_sorted_batches, model_device, pad_batch, padding_id
 from rmlab.measure.ches import ches_from_sums, normalized_edit_distances, span_sums
 
 CHES_COLUMNS = ("index", "ches", "ln_ches", "edit_distance", "last_hidden_inner_product")
@@ -80,7 +80,7 @@ def shares_prompt_cache(model) -> bool:
     if backbone is model:                       # no separate backbone: the full path raises the explanatory error
         return False
     probe = torch.zeros(1, 1, dtype=torch.long, device=model_device(model))
-    cache = backbone(input_ids=probe, use_cache=True).past_key_values
+    cache = getattr(backbone(input_ids=probe, use_cache=True), cache_keyword(backbone))
     return isinstance(cache, DynamicCache) and all(type(layer) is DynamicLayer for layer in cache.layers)
 
 
@@ -113,12 +113,13 @@ def _shared_prompt_states(model, pad_id, pairs, batch, padding_side):
     fed = [pairs[i][k][:-1] for k in (1, 2) for i in batch]          # the last response token's state is unused
     if not any(fed):                                                 # every response truncated to one token
         return last_prompt[both, None]                                                          # [2B, 1, d]
-    cache = out.past_key_values
+    keyword = cache_keyword(backbone)
+    cache = getattr(out, keyword)
     cache.batch_select_indices(both)                                                            # [2B, ..., P, ...]
     ids, response_mask, positions, _ = pad_batch(fed, pad_id, side="right", device=device)     # [2B, R - 1]
     hidden = backbone(input_ids=ids, attention_mask=torch.cat([prompt_mask[both], response_mask], dim=1),
-                      position_ids=positions + prompt_len[both, None], past_key_values=cache,
-                      use_cache=True).last_hidden_state                                         # [2B, R - 1, d]
+                      position_ids=positions + prompt_len[both, None], use_cache=True,
+                      **{keyword: cache}).last_hidden_state                                     # [2B, R - 1, d]
     return torch.cat([last_prompt[both, None], hidden], dim=1)                                 # [2B, R, d]
 
 

@@ -16,6 +16,7 @@ value per pair). ``ExplicitRM``, ``ImplicitRM`` and ``CallableReward`` are such 
 
 from __future__ import annotations
 
+import inspect
 from typing import Callable, Sequence
 
 import numpy as np
@@ -57,6 +58,12 @@ def padding_id(tokenizer) -> int:
 
 def model_device(model) -> torch.device:
     return next(model.parameters()).device
+
+
+def cache_keyword(module) -> str:
+    """The name under which ``module.forward`` takes and returns the key/value cache: ``cache`` from transformers
+    5.24 on (where ``past_key_values`` is deprecated, to be removed in 5.40), ``past_key_values`` before."""
+    return "cache" if "cache" in inspect.signature(module.forward).parameters else "past_key_values"
 
 
 def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:

@@ -1,7 +1,8 @@
 """Configuration of the toy world: what is generated, how big the models are, how long each is trained.
 
-The cache key of a world is a hash of this configuration (seed included) and of :data:`FORMAT_VERSION`; change any
-field and the world is rebuilt into a new folder.
+The cache key of a world is a hash of this configuration (seed included), of :data:`FORMAT_VERSION` and of the
+installed torch and transformers versions (:func:`numeric_versions`); change any of them and the world is rebuilt into
+a new folder.
 """
 
 from __future__ import annotations
@@ -12,6 +13,15 @@ import json
 from dataclasses import dataclass
 
 FORMAT_VERSION = 2  # bump when the build code changes what a given configuration produces
+
+
+def numeric_versions() -> dict[str, str]:
+    """The installed versions that decide a build's floating-point results: torch's kernels and transformers' model
+    code (initialisation, attention). Same configuration and same versions => byte-identical files on one CPU."""
+    import torch
+    import transformers
+
+    return {"torch": torch.__version__, "transformers": transformers.__version__}
 
 
 @dataclass(frozen=True)
@@ -83,8 +93,10 @@ class WorldConfig:
         return dataclasses.asdict(self)
 
     def key(self) -> str:
-        """Cache key: ``world-<12 hex digits>`` of sha256 over the configuration and :data:`FORMAT_VERSION`."""
-        payload = json.dumps({"format_version": FORMAT_VERSION, "config": self.to_dict()}, sort_keys=True)
+        """Cache key: ``world-<12 hex digits>`` of sha256 over the configuration, :data:`FORMAT_VERSION` and the
+        installed :func:`numeric_versions`."""
+        payload = json.dumps({"format_version": FORMAT_VERSION, "versions": numeric_versions(),
+                              "config": self.to_dict()}, sort_keys=True)
         return "world-" + hashlib.sha256(payload.encode()).hexdigest()[:12]
 
     def replace(self, **changes) -> "WorldConfig":
