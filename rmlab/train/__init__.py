@@ -1,2 +1,5 @@
-"""Layer 4 of rmlab: training (theory <- measure <- lm <- train <- world). Pure loss and advantage functions
-(:mod:`rmlab.train.losses`); the optimisation loop, reward-model, DPO/IPO and RLOO/GRPO trainers build on them."""
+"""Layer 4 of rmlab: training (theory <- measure <- lm <- train <- world).
+
+- :mod:`rmlab.train.losses`: loss and advantage functions (SFT, Bradley-Terry, DPO/IPO, DPO+SFT, RLOO/GRPO, KL).
+- :mod:`rmlab.train.loop`: the one optimisation loop (optimiser, schedule, clipping, seeded batches, callback hook).
+"""
