@@ -7,7 +7,9 @@ from transformers import AutoModelForCausalLM
 
 from rmlab.lm.load import load_causal_lm
 from rmlab.lm.sample import sample_responses
-from rmlab.lm.score import CallableReward, ExplicitRM, ImplicitRM, pad_batch, sequence_logprobs
+from rmlab.lm.data import encode_pairs
+from rmlab.lm.score import (CallableReward, ExplicitRM, ImplicitRM, pad_batch, padding_id, response_logprobs,
+                             sequence_logprobs)
 from tiny_models import ARCHITECTURES, PAIRS, build_tokenizer, tiny  # noqa: F401  (tiny is a fixture)
 
 PROMPTS = [p for p, _, _ in PAIRS]
@@ -40,6 +42,32 @@ def test_sequence_logprobs_match_direct_computation_both_paddings(tiny, arch):
         np.testing.assert_allclose(out["logprob_sum"], direct[:, 0], rtol=1e-10)
         np.testing.assert_array_equal(out["n_tokens"], direct[:, 1])
         np.testing.assert_allclose(out["logprob_mean_per_token"], direct[:, 0] / direct[:, 1], rtol=1e-10)
+
+
+def _direct_token_logprobs(model, tokenizer, prompt, response):
+    prompt_ids = tokenizer(prompt)["input_ids"]
+    response_ids = tokenizer(response, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    logits = model(torch.tensor([prompt_ids + response_ids])).logits[0]
+    logprobs = torch.log_softmax(logits.double(), dim=-1)
+    return [logprobs[len(prompt_ids) - 1 + j, t].item() for j, t in enumerate(response_ids)]
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_response_logprobs_core_per_token_both_paddings_and_differentiable(tiny, arch):
+    model, tokenizer = load_causal_lm(tiny.causal_lm(arch, tokenizer="bos"))              # float32, as trained
+    direct = [_direct_token_logprobs(model, tokenizer, p, r) for p, r in zip(PROMPTS, RESPONSES)]
+    pairs = encode_pairs(tokenizer, PROMPTS, RESPONSES)
+    for side in ("left", "right"):
+        with torch.no_grad():
+            logps, mask = response_logprobs(model, pairs, padding_id(tokenizer), padding_side=side)
+        assert logps.dtype == torch.float32 and mask.tolist() == [[j < len(d) for j in range(logps.shape[1])]
+                                                                  for d in direct]
+        for row, expected in zip(logps, direct):
+            np.testing.assert_allclose(row[:len(expected)].double().numpy(), expected, atol=1e-6, rtol=0)
+    logps, mask = response_logprobs(model, pairs, padding_id(tokenizer))
+    torch.where(mask, logps, 0.0).sum().backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads) and any(g.abs().sum() > 0 for g in grads)
 
 
 def test_implicit_reward_of_identical_policy_and_reference_is_exactly_zero(tiny):

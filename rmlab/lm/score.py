@@ -85,10 +85,39 @@ def last_hidden_state(model, input_ids, attention_mask, position_ids) -> torch.T
 
 
 # ---------------------------------------------------------------------------------------------- log-probs
+def response_logprobs(model, pairs: Sequence[tuple[Sequence[int], Sequence[int]]], pad_id: int, *,
+                      padding_side: str = "right") -> tuple[torch.Tensor, torch.Tensor]:
+    """The log-prob core shared by measuring and training: one batched forward of ``(prompt_ids, response_ids)``
+    pairs (response ids end with the EOS, the convention of :mod:`rmlab.lm.data`).
+
+    Returns ``logps [B, R]`` and ``mask [B, R]`` (R: the longest response): ``logps[i, j] = log pi(y_j | x, y_<j)``
+    for response token j of pair i, in float32 (or the model's dtype if wider), and ``mask`` true on real response
+    tokens (entries past a response's end are finite filler). Differentiable when called with gradients enabled;
+    padding-invariant on either side (explicit ``position_ids``); only the response positions are normalised.
+    """
+    device = model_device(model)
+    prompt_len = torch.tensor([len(p) for p, _ in pairs], device=device)
+    response_len = torch.tensor([len(r) for _, r in pairs], device=device)
+    input_ids, mask, positions, starts = pad_batch([list(p) + list(r) for p, r in pairs], pad_id,
+                                                   side=padding_side, device=device)
+    logits = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=False).logits
+    width = int(response_len.max())
+    offsets = torch.arange(width, device=device)
+    columns = (starts + prompt_len - 1)[:, None] + offsets                            # [B, R] predicts y_j
+    columns = columns.clamp(max=logits.shape[1] - 2)                                  # past the end: filler
+    rows = torch.arange(len(pairs), device=device)[:, None]
+    selected = logits[rows, columns]                                                  # [B, R, V]
+    selected = selected.to(torch.promote_types(selected.dtype, torch.float32))
+    targets = input_ids[rows, columns + 1]                                            # [B, R]
+    logps = selected.gather(-1, targets[..., None]).squeeze(-1) - torch.logsumexp(selected, dim=-1)
+    return logps, offsets < response_len[:, None]
+
+
 @torch.no_grad()
 def sequence_logprobs(model, tokenizer, prompts, responses, *, batch_size=16, chat_template=False,
                       padding_side="right", progress=False) -> dict[str, np.ndarray]:
     """log pi(response + EOS | prompt) per pair: ``logprob_sum``, ``n_tokens``, ``logprob_mean_per_token``.
+    Token log-probs from :func:`response_logprobs`, summed in float64.
 
     >>> out = sequence_logprobs(model, tokenizer, ["2+2="], ["4"])  # doctest: +SKIP
     >>> out["logprob_sum"], out["n_tokens"]                          # doctest: +SKIP
@@ -96,25 +125,13 @@ def sequence_logprobs(model, tokenizer, prompts, responses, *, batch_size=16, ch
     """
     pairs = encode_pairs(tokenizer, list(prompts), list(responses), chat_template=chat_template,
                          context=context_length(model))
-    device = model_device(model)
     logprob_sum = np.zeros(len(pairs), dtype=np.float64)
     n_tokens = np.array([len(r) for _, r in pairs], dtype=np.int64)
     batches = length_sorted_batches([len(p) + len(r) for p, r in pairs], batch_size)
     for batch in tqdm(batches, desc="log-probs", disable=not progress):
-        sequences = [pairs[i][0] + pairs[i][1] for i in batch]
-        input_ids, mask, positions, starts = pad_batch(sequences, padding_id(tokenizer), side=padding_side,
-                                                       device=device)
-        logits = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=False).logits
-        logits = logits[:, :-1]                                                      # [B, T-1, V] predicts t+1
-        logits = logits.to(torch.promote_types(logits.dtype, torch.float32))         # >= float32
-        targets = input_ids[:, 1:]                                                   # [B, T-1]
-        token_logprobs = logits.gather(-1, targets[..., None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
-        first = starts + torch.tensor([len(pairs[i][0]) for i in batch], device=device) - 1   # predicts y_1
-        count = torch.tensor([len(pairs[i][1]) for i in batch], device=device)
-        columns = torch.arange(targets.shape[1], device=device)
-        in_response = (columns >= first[:, None]) & (columns < (first + count)[:, None])    # [B, T-1]
-        sums = torch.where(in_response, token_logprobs.double(), 0.0).sum(dim=1)
-        logprob_sum[batch] = sums.cpu().numpy()
+        logps, mask = response_logprobs(model, [pairs[i] for i in batch], padding_id(tokenizer),
+                                        padding_side=padding_side)
+        logprob_sum[batch] = torch.where(mask, logps.double(), 0.0).sum(dim=1).cpu().numpy()
     return {"logprob_sum": logprob_sum, "n_tokens": n_tokens, "logprob_mean_per_token": logprob_sum / n_tokens}
 
 
