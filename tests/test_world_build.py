@@ -162,7 +162,7 @@ def test_check_export_compares_models_by_fingerprint_within_tolerance(world, exp
     assert check_export(world, export_copy) == []
     shift(FINGERPRINT_ATOL)
     problems = check_export(world, export_copy)
-    assert len(problems) == 1 and problems[0].startswith("model rm_noisy: fingerprint differs by 1.5")
+    assert len(problems) == 1 and problems[0].startswith(f"model rm_noisy: fingerprint differs by {1.5 * FINGERPRINT_ATOL:.2e}")
 
 
 def test_check_export_tolerates_a_few_resampled_on_policy_rows_only(world, export_copy):
