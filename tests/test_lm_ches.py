@@ -210,7 +210,9 @@ def test_cli_refuses_to_resume_with_other_arguments(tiny, tmp_path, monkeypatch)
     model = tiny.causal_lm("gpt2")
     data = write_jsonl(tmp_path / "pairs.jsonl", random_pairs(3, seed=3))
     out = tmp_path / "out.jsonl"
-    ResumableRows(tmp_path / "out.jsonl.partial", {"model": "something else"}).load()
+    other = ResumableRows(tmp_path / "out.jsonl.partial", {"model": "something else"})
+    other.load()
+    other.append([{"kind": "pair", "index": 0}])           # a row of another measurement: never mixed, never lost
     assert _cli("--model", model, "--data", data, "--out", out) == 2
     (tmp_path / "out.jsonl.partial").write_text('{"kind": "pair", "index": 0}\n')   # rows of unknown provenance
     assert _cli("--model", model, "--data", data, "--out", out) == 2

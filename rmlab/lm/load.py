@@ -36,7 +36,8 @@ def resolve_device(device=None) -> torch.device:
     return torch.device(check_device(device, "device"))
 
 
-def _resolve_dtype(dtype):
+def resolve_dtype(dtype):
+    """``None`` -> float32; a name (``"bfloat16"``) -> the torch dtype; ``"auto"`` and dtypes pass through."""
     if dtype is None:
         return torch.float32
     if isinstance(dtype, str) and dtype != "auto":
@@ -171,7 +172,7 @@ def _load(auto_class, name_or_path, *, kind, device, dtype, trust_remote_code, r
     device = resolve_device(device)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code, revision=revision)
-        model = auto_class.from_pretrained(source, dtype=_resolve_dtype(dtype), trust_remote_code=trust_remote_code,
+        model = auto_class.from_pretrained(source, dtype=resolve_dtype(dtype), trust_remote_code=trust_remote_code,
                                            revision=revision)
     except OSError as err:
         raise UserError(f"could not load model {source!r}: {err}") from err
