@@ -321,7 +321,7 @@ def test_ches_device_cuda_without_cuda(files, tmp, capsys):
     assert rc == 2 and "CUDA is not available" in err and listing(tmp) == ["pairs.jsonl"]
 
 
-def test_ches_ctrl_c_exits_130_with_a_resume_line_and_resumes(files, tmp_path):        # item 7, a real SIGINT
+def test_ches_ctrl_c_exits_130_with_a_resume_line(files, tmp_path):        # item 7, a real SIGINT
     data = write_jsonl(tmp_path / "pairs.jsonl", random_pairs(400, seed=4, min_words=20, max_words=40))
     out = tmp_path / "out.jsonl"
     partial = tmp_path / "out.jsonl.partial"

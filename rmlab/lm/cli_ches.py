@@ -124,7 +124,9 @@ def register(subparsers) -> None:
                     "by DPO), plus the paper's baselines: normalised token edit distance (lower = more similar) and "
                     "the inner product of the last hidden states. Writes one JSON line per pair to OUT with keys "
                     f"{', '.join(CHES_COLUMNS)}. Interrupted runs resume from OUT.partial when rerun with the same "
-                    "arguments; OUT itself is written atomically once every pair is done.",
+                    "arguments; OUT itself is written atomically once every pair is done, with OUT.meta.json "
+                    "recording the arguments: an existing OUT is reused only for the same arguments, never "
+                    "overwritten.",
     )
     p.add_argument("--model", required=True, help="causal LM: local folder (save_pretrained) or hub id")
     p.add_argument("--data", required=True,

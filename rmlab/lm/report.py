@@ -31,7 +31,16 @@ the tokenizer has none), rmlab only with ``chat_template=True``; rmlab appends E
 Long runs: with ``rows_path`` every prompt's row (prompt, k responses, every RM's k rewards, gold rewards, and
 per-prompt mean/variance/accuracy) and every preference pair's scores are appended to a JSONL file as they are
 computed, and a rerun with the same arguments resumes from it (``rmlab.lm.rows``). Sampling is seeded per (seed,
-prompt index, sample index), so resumed rows equal those of an uninterrupted run.
+prompt index, sample index), so resumed rows equal those of an uninterrupted run -- bit for bit, scores included:
+a padded batch's scores depend on the other sequences in it at float-rounding level (~1e-6, enough to flip an exact
+tie under ``ties="paper"``), so prompts (and preference pairs) are processed in fixed blocks of the input order
+whose size depends only on ``batch_size`` and ``k``, never on what an earlier run finished; a resumed run
+recomputes its interrupted block whole and keeps only the missing rows. The same ``batch_size`` is needed for
+bitwise-equal scores (it is not part of the fingerprint; another batch size resumes with rounding-level differences).
+
+Checks: every argument, spec, model folder and data file is checked before any model is loaded or any sample drawn;
+mistakes raise :class:`rmlab.errors.UserError` naming the argument, file, line or spec. Duplicate prompts and prompts
+the policy's tokenizer sees as nothing but its unknown token are allowed, with a warning.
 
 >>> report = reward_report("my/policy", {"rm": "my/rm"}, prompts, k=8, gold="py:mygold:score")  # doctest: +SKIP
 >>> report.summary[["whitened_reward_variance", "on_policy_accuracy"]]                   # doctest: +SKIP
