@@ -28,7 +28,7 @@ from rmlab._io import atomic_write_json, atomic_write_text, to_jsonable
 from rmlab.errors import UserError, check_device, check_input_file, check_int_range, check_output_file
 from rmlab.lm.ches import CHES_COLUMNS, encode_preference_pairs, iter_ches_rows
 from rmlab.lm.data import load_preferences
-from rmlab.lm.load import resolve_dtype, check_model_source, context_length, load_causal_lm
+from rmlab.lm.load import check_model_source, context_length, load_causal_lm, resolve_dtype
 from rmlab.lm.rows import ResumableRows, fingerprint
 
 
