@@ -17,14 +17,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from rmlab.errors import UserError, check_int_range, check_writable_dir
 from rmlab.figures import REPO_ROOT
 
 DEFAULT_NOTEBOOKS = REPO_ROOT / "notebooks"
 DEFAULT_OUT = REPO_ROOT / "figures"
-
-
-class ReproduceError(Exception):
-    """A problem with what the user asked for (unknown notebook, missing folder): reported without a traceback."""
 
 
 @dataclass
@@ -41,36 +38,36 @@ class NotebookResult:
 def available_notebooks(notebooks_dir: Path) -> dict[str, Path]:
     """Map each notebook's file stem (e.g. ``00_tour``) to its path."""
     if not notebooks_dir.is_dir():
-        raise ReproduceError(f"notebooks folder not found: {notebooks_dir}")
+        raise UserError(f"notebooks folder not found: {notebooks_dir}")
     return {p.stem: p for p in sorted(notebooks_dir.glob("*.ipynb"))}
 
 
 def select_notebooks(notebooks_dir: Path, only: list[str] | None) -> list[Path]:
     found = available_notebooks(notebooks_dir)
     if not found:
-        raise ReproduceError(f"no notebooks (*.ipynb) in {notebooks_dir}")
+        raise UserError(f"no notebooks (*.ipynb) in {notebooks_dir}")
     if not only:
         return list(found.values())
     unknown = [name for name in only if name not in found]
     if unknown:
-        raise ReproduceError(f"unknown notebook name(s) for --only: {', '.join(unknown)}. "
+        raise UserError(f"unknown notebook name(s) for --only: {', '.join(unknown)}. "
                              f"Available: {', '.join(found)}")
     return [found[name] for name in only]
 
 
 def run_notebook(path: Path, *, timeout: int) -> NotebookResult:
     """Execute one notebook cell by cell with a progress bar; the kernel inherits this process's environment."""
-    import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
-    nb = nbformat.read(path, as_version=4)
+    nb = read_notebook(path)
     code_cells = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     with tqdm(total=len(code_cells), desc=path.stem, unit="cell", file=sys.stderr) as bar, \
             tempfile.TemporaryDirectory(prefix="rmlab-kernel-") as sockets:
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3", config=_kernel_config(sockets),
+                                shutdown_kernel="immediate",  # a timed-out cell is not waited for
                                 resources={"metadata": {"path": str(path.parent)}})
         try:
             with client.setup_kernel():
@@ -79,8 +76,19 @@ def run_notebook(path: Path, *, timeout: int) -> NotebookResult:
                     bar.update()
         except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
             where = f"code cell {number} of {len(code_cells)} (cell index {index})"
-            return NotebookResult(path.stem, time.perf_counter() - start, f"{where}: {_error_summary(exc)}")
+            why = f"timed out after {timeout} s (--timeout)" if isinstance(exc, CellTimeoutError) else _error_summary(exc)
+            return NotebookResult(path.stem, time.perf_counter() - start, f"{where}: {why}")
     return NotebookResult(path.stem, time.perf_counter() - start)
+
+
+def read_notebook(path: Path):
+    """The notebook at ``path`` (nbformat 4), or a :class:`~rmlab.errors.UserError` naming a malformed file."""
+    import nbformat
+
+    try:
+        return nbformat.read(path, as_version=4)
+    except Exception as err:  # nbformat raises NotJSONError, ValidationError, UnicodeDecodeError, KeyError, ...
+        raise UserError(f"notebook {path} cannot be read ({type(err).__name__}: {str(err).strip()[:200]})") from err
 
 
 def _kernel_config(sockets: str):
@@ -115,9 +123,13 @@ def figure_summaries(out: Path, since: float) -> list[str]:
 
 def reproduce(only: list[str] | None = None, *, quick: bool = False, out: Path = DEFAULT_OUT,
               notebooks_dir: Path = DEFAULT_NOTEBOOKS, timeout: int = 3600) -> list[NotebookResult]:
-    """Run the selected notebooks (all by default) and return one result per notebook."""
+    """Run the selected notebooks (all by default) and return one result per notebook. Arguments and every selected
+    notebook are checked before the first one runs."""
+    check_int_range(timeout, "--timeout", minimum=1)
     paths = select_notebooks(Path(notebooks_dir), only)
-    out = Path(out).resolve()
+    for path in paths:
+        read_notebook(path)
+    out = check_writable_dir(out, "--out").resolve()
     out.mkdir(parents=True, exist_ok=True)
     os.environ["RMLAB_FIGURES_DIR"] = str(out)
     os.environ["RMLAB_QUICK"] = "1" if quick else "0"
@@ -128,12 +140,8 @@ def reproduce(only: list[str] | None = None, *, quick: bool = False, out: Path =
 
 def _run(args: argparse.Namespace) -> int:
     start = time.time()
-    try:
-        results = reproduce(args.only, quick=args.quick, out=Path(args.out),
-                            notebooks_dir=Path(args.notebooks), timeout=args.timeout)
-    except ReproduceError as exc:
-        print(f"rmlab reproduce: error: {exc}", file=sys.stderr)
-        return 2
+    results = reproduce(args.only, quick=args.quick, out=Path(args.out), notebooks_dir=Path(args.notebooks),
+                        timeout=args.timeout)
     print(f"\nFigures in {Path(args.out).resolve()}:")
     print("\n".join(figure_summaries(Path(args.out), start)) or "  (none written)")
     failed = [r for r in results if not r.ok]
@@ -160,5 +168,5 @@ def register(subparsers) -> None:
     p.add_argument("--out", default=str(DEFAULT_OUT), metavar="DIR", help="output folder (default: figures/)")
     p.add_argument("--notebooks", default=str(DEFAULT_NOTEBOOKS), metavar="DIR",
                    help="folder holding the notebooks (default: the repository's notebooks/)")
-    p.add_argument("--timeout", type=int, default=3600, metavar="S", help="per-cell timeout in seconds")
-    p.set_defaults(func=_run)
+    p.add_argument("--timeout", type=int, default=3600, metavar="S", help="per-cell timeout in seconds (>= 1)")
+    p.set_defaults(func=_run, resume_hint="rerun the command to run the notebooks again (--only NAME ... for some)")

@@ -8,7 +8,8 @@ import nbformat
 import pytest
 
 from rmlab.cli import main
-from rmlab.reproduce import ReproduceError, select_notebooks
+from rmlab.errors import UserError
+from rmlab.reproduce import select_notebooks
 
 PASSING = """
 import matplotlib.pyplot as plt
@@ -68,7 +69,7 @@ def test_unknown_name_and_missing_folder_are_clear_errors(notebooks, tmp_path, c
     assert "unknown notebook name(s) for --only: nope" in err and "Available: bad, good" in err
     assert main(["reproduce", "--notebooks", str(tmp_path / "missing"), "--out", str(tmp_path)]) == 2
     assert "notebooks folder not found" in capsys.readouterr().err
-    with pytest.raises(ReproduceError, match="no notebooks"):
+    with pytest.raises(UserError, match="no notebooks"):
         select_notebooks(tmp_path / "figs" if (tmp_path / "figs").mkdir() is None else None, None)
 
 

@@ -203,8 +203,7 @@ def test_cli_end_to_end_and_resume_after_an_interruption(tiny, tmp_path, monkeyp
             raise KeyboardInterrupt
     out = tmp_path / "out.jsonl"
     monkeypatch.setattr(cli_ches, "iter_ches_rows", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        _cli("--model", model, "--data", data, "--out", out, "--batch-size", 2)
+    assert _cli("--model", model, "--data", data, "--out", out, "--batch-size", 2) == 130   # Ctrl-C
     assert not out.exists()
     partial = tmp_path / "out.jsonl.partial"
     with open(partial, "a") as f:
@@ -229,7 +228,9 @@ def test_cli_refuses_to_resume_with_other_arguments(tiny, tmp_path, monkeypatch)
     model = tiny.causal_lm("gpt2")
     data = write_jsonl(tmp_path / "pairs.jsonl", random_pairs(3, seed=3))
     out = tmp_path / "out.jsonl"
-    ResumableRows(tmp_path / "out.jsonl.partial", {"model": "something else"}).load()
+    other = ResumableRows(tmp_path / "out.jsonl.partial", {"model": "something else"})
+    other.load()
+    other.append([{"kind": "pair", "index": 0}])           # a row of another measurement: never mixed, never lost
     assert _cli("--model", model, "--data", data, "--out", out) == 2
     (tmp_path / "out.jsonl.partial").write_text('{"kind": "pair", "index": 0}\n')   # rows of unknown provenance
     assert _cli("--model", model, "--data", data, "--out", out) == 2

@@ -56,13 +56,14 @@ BATCHES_PER_WINDOW = 16
 
 
 def encode_preference_pairs(tokenizer, preferences: datasets.Dataset, *, chat_template=False, max_length=None,
-                            context=None) -> list[tuple[list[int], list[int], list[int]]]:
-    """Per pair: ``(prompt_ids, chosen_ids, rejected_ids)``, the response ids ending with EOS unless truncated."""
+                            context=None, **messages) -> list[tuple[list[int], list[int], list[int]]]:
+    """Per pair: ``(prompt_ids, chosen_ids, rejected_ids)``, the response ids ending with EOS unless truncated.
+    ``messages``: ``too_long_hint`` of :func:`rmlab.lm.data.encode_pairs`."""
     columns = preferences.select_columns(["prompt", "chosen", "rejected"]).to_dict()
     chosen = encode_pairs(tokenizer, columns["prompt"], columns["chosen"], chat_template=chat_template,
-                          max_length=max_length, context=context, what="pair (chosen)")
+                          max_length=max_length, context=context, what="pair (chosen)", **messages)
     rejected = encode_pairs(tokenizer, columns["prompt"], columns["rejected"], chat_template=chat_template,
-                            max_length=max_length, context=context, what="pair (rejected)")
+                            max_length=max_length, context=context, what="pair (rejected)", **messages)
     return [(prompt_ids, c_ids, r_ids) for (prompt_ids, c_ids), (_, r_ids) in zip(chosen, rejected)]
 
 

@@ -8,9 +8,13 @@ Resumability and atomicity: rows are appended, as they are computed, to ``OUT.js
 and its content hash, --max-length, --chat-template, --dtype; not --batch-size or --device). Rerunning with the same
 arguments keeps its complete rows, discards a partial last line left by an interruption, and computes only the
 missing pairs; other arguments are refused. When every pair is done, OUT.jsonl is written atomically (temporary file
-+ rename) and the partial file is removed: OUT.jsonl never exists half-written.
-Bad inputs (missing file, malformed line, empty field, missing weights, a pair longer than the context) are detected
-before anything is written. Non-finite scores (overflow in a huge model) are written as null.
++ rename), then ``OUT.jsonl.meta.json`` (the same arguments, their fingerprint, OUT's sha256 and row count), and the
+partial file is removed: OUT.jsonl never exists half-written. A rerun finding OUT.jsonl trusts it only if the
+sidecar records the same arguments and OUT is unchanged ("nothing to do"); otherwise it refuses, naming what
+differs, and overwrites nothing.
+Bad inputs (missing file, malformed line, empty field, missing weights, a model that is not a causal LM, --out equal
+to --data, ranges, devices, a pair longer than the context) are detected before anything is written. Non-finite
+scores (overflow in a huge model) are written as null.
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ import json
 import sys
 from pathlib import Path
 
-from rmlab._io import atomic_write_text, to_jsonable
+from rmlab._io import atomic_write_json, atomic_write_text, to_jsonable
+from rmlab.errors import UserError, check_device, check_input_file, check_int_range, check_output_file
 from rmlab.lm.ches import CHES_COLUMNS, encode_preference_pairs, iter_ches_rows
 from rmlab.lm.data import load_preferences
-from rmlab.lm.load import context_length, load_causal_lm
-from rmlab.lm.rows import ResumableRows
+from rmlab.lm.load import check_model_source, context_length, load_causal_lm, resolve_dtype
+from rmlab.lm.rows import ResumableRows, fingerprint
 
 
 def _fingerprint(args) -> dict:
@@ -36,20 +41,62 @@ def _fingerprint(args) -> dict:
             "max_length": args.max_length, "chat_template": args.chat_template, "dtype": args.dtype}
 
 
-def run_ches(args) -> int:
-    out = Path(args.out)
+def meta_path(out: Path) -> Path:
+    """The sidecar of a finished output: ``OUT.meta.json`` (arguments, their fingerprint, the output's sha256)."""
+    return out.with_name(out.name + ".meta.json")
+
+
+def validate(args) -> tuple[Path, Path]:
+    """Every check that needs no model, before anything is loaded or written: ranges, device, dtype, the data file
+    (not the output), the output (not a folder, writable) and the model's kind. Returns ``(out, partial)``."""
+    check_int_range(args.batch_size, "--batch-size", minimum=1)
+    if args.max_length is not None:
+        check_int_range(args.max_length, "--max-length", minimum=2)
+    check_device(args.device, "--device")
+    resolve_dtype(args.dtype)
+    data = Path(args.data).expanduser()
+    inputs = {"--data": check_input_file(data, "--data")} if data.exists() else {}
+    out = check_output_file(args.out, "--out", inputs=inputs)
     partial = out.with_name(out.name + ".partial")
+    check_output_file(partial, "the partial output", inputs=inputs)
+    check_model_source(args.model, kind="causal_lm", name="--model")
+    return out, partial
+
+
+def _finished_output(out: Path, partial: Path, arguments: dict, n_pairs: int) -> bool:
+    """Whether OUT is a finished output of exactly these arguments (then there is nothing to do). An OUT of other
+    arguments, of unknown provenance or edited since it was written is refused: never served, never overwritten."""
+    if not out.exists() or partial.exists():   # with OUT.partial, the run resumes from it and rewrites OUT
+        return False
+    meta = meta_path(out)
+    try:
+        recorded = json.loads(meta.read_text(encoding="utf-8"))
+        theirs, their_arguments = recorded["fingerprint"], recorded["arguments"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError):
+        raise UserError(f"{out} exists but {meta.name} (the arguments it was computed with) is missing or unreadable; "
+                        "delete it or choose another --out") from None
+    if theirs != fingerprint(arguments):
+        differ = sorted(k for k in set(their_arguments) | set(arguments) if their_arguments.get(k) != arguments.get(k))
+        raise UserError(f"{out} holds scores computed with different arguments (differing: {', '.join(differ)}); "
+                        "delete it (and its .meta.json) or choose another --out")
+    if recorded.get("sha256") != hashlib.sha256(out.read_bytes()).hexdigest() or recorded.get("n_rows") != n_pairs:
+        raise UserError(f"{out} was modified since it was written (its sha256 or row count differs from "
+                        f"{meta.name}); delete it or choose another --out")
+    return True
+
+
+def run_ches(args) -> int:
+    out, partial = validate(args)
     preferences = load_preferences(args.data)
-    if out.exists() and not partial.exists():
-        n_rows = sum(1 for line in out.read_text().splitlines() if line.strip())
-        if n_rows != len(preferences):
-            raise ValueError(f"{out} exists with {n_rows} rows for {len(preferences)} pairs; delete it to recompute")
-        print(f"{out} is already complete ({n_rows} rows); nothing to do")
+    arguments = to_jsonable(_fingerprint(args))
+    if _finished_output(out, partial, arguments, len(preferences)):
+        print(f"{out} is already complete ({len(preferences)} rows, same arguments); nothing to do")
         return 0
     model, tokenizer = load_causal_lm(args.model, device=args.device, dtype=args.dtype)
     pairs = encode_preference_pairs(tokenizer, preferences, chat_template=args.chat_template,
-                                    max_length=args.max_length, context=context_length(model))
-    store = ResumableRows(partial, _fingerprint(args))        # refuses rows computed with other arguments
+                                    max_length=args.max_length, context=context_length(model),
+                                    too_long_hint="pass --max-length to truncate responses")
+    store = ResumableRows(partial, arguments)        # refuses rows computed with other arguments
     done = {index: row for (_, index), row in store.load().items()}
     todo = [i for i in range(len(pairs)) if i not in done]
     if done:
@@ -59,19 +106,13 @@ def run_ches(args) -> int:
         store.append([{"kind": "pair", **row} for row in chunk])
         done.update((row["index"], row) for row in chunk)
     rows = [done[i] for i in range(len(pairs))]
-    atomic_write_text(out, "".join(json.dumps(to_jsonable({k: row[k] for k in CHES_COLUMNS}), allow_nan=False) + "\n"
-                                   for row in rows))
+    text = "".join(json.dumps(to_jsonable({k: row[k] for k in CHES_COLUMNS}), allow_nan=False) + "\n" for row in rows)
+    atomic_write_text(out, text)
+    atomic_write_json(meta_path(out), {"rmlab_ches": 1, "fingerprint": fingerprint(arguments), "arguments": arguments,
+                                       "n_rows": len(rows), "sha256": hashlib.sha256(text.encode()).hexdigest()})
     partial.unlink()
     print(f"wrote {len(rows)} rows to {out}")
     return 0
-
-
-def _run(args) -> int:
-    try:
-        return run_ches(args)
-    except (FileNotFoundError, ValueError, OSError) as err:
-        print(f"rmlab ches: error: {err}", file=sys.stderr)
-        return 2
 
 
 def register(subparsers) -> None:
@@ -83,7 +124,9 @@ def register(subparsers) -> None:
                     "by DPO), plus the paper's baselines: normalised token edit distance (lower = more similar) and "
                     "the inner product of the last hidden states. Writes one JSON line per pair to OUT with keys "
                     f"{', '.join(CHES_COLUMNS)}. Interrupted runs resume from OUT.partial when rerun with the same "
-                    "arguments; OUT itself is written atomically once every pair is done.",
+                    "arguments; OUT itself is written atomically once every pair is done, with OUT.meta.json "
+                    "recording the arguments: an existing OUT is reused only for the same arguments, never "
+                    "overwritten.",
     )
     p.add_argument("--model", required=True, help="causal LM: local folder (save_pretrained) or hub id")
     p.add_argument("--data", required=True,
@@ -101,4 +144,4 @@ def register(subparsers) -> None:
     p.add_argument("--dtype", default="float32",
                    help="model dtype (default: float32); hidden states are summed in float64 whatever the dtype")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_run)
+    p.set_defaults(func=run_ches, resume_hint="rerun the same command to resume from OUT.partial")

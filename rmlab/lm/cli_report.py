@@ -11,13 +11,19 @@ off_policy_accuracy, ci95: {metric: [lo, hi]}}}`` (accuracies null when not comp
 Per-prompt rows (one JSON line per prompt with its k responses and every RM's rewards, then one per preference pair)
 go to ``--per-prompt`` -- by default ``<OUT without .json>.rows.jsonl`` next to REPORT.json -- as they are computed.
 Rerunning the same command resumes from them; a command with different arguments refuses to reuse them.
+
+Every argument is checked before any model is loaded or any sample drawn (:func:`validate`): ranges of the numbers,
+the device, the inputs, the outputs (never an input, never a folder), the kind of every model from its
+``config.json``. Mistakes exit with code 2 and one line naming the flag, file, line or spec; Ctrl-C exits 130.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+
+from rmlab.errors import (UserError, check_device, check_input_file, check_int_range, check_output_file,
+                          check_positive_finite)
 
 SPEC_HELP = ("SPEC is a local folder / hub id of a sequence-classification reward model, "
              "implicit:POLICY:REF:BETA[:sum|mean] (REF 'none' = reference-free), or py:MODULE:FUNCTION "
@@ -71,33 +77,55 @@ def register(subparsers) -> None:
     p.add_argument("--bootstrap", type=int, default=1000, metavar="B", help="bootstrap resamples (default 1000)")
     p.add_argument("--trust-remote-code", action="store_true", help="allow custom model code from the hub")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, resume_hint="rerun the same command to resume from the rows written so far")
+
+
+def validate(args) -> Path:
+    """Every check that needs no model, before anything is loaded, sampled or written: the flags' ranges, the
+    device, the inputs, the outputs (writable, not a folder, not an input, distinct) and every model's kind.
+    Returns the rows path."""
+    from rmlab.lm.load import check_model_source
+    from rmlab.lm.report import check_reward_spec
+
+    if args.samples < 2:
+        raise UserError(f"--samples must be >= 2 to estimate a within-prompt variance, got {args.samples}")
+    check_positive_finite(args.temperature, "--temperature")
+    check_int_range(args.max_new_tokens, "--max-new-tokens", minimum=1)
+    check_int_range(args.batch_size, "--batch-size", minimum=1)
+    check_int_range(args.bootstrap, "--bootstrap", minimum=1)
+    check_int_range(args.seed, "--seed", minimum=0)
+    check_device(args.device, "--device")
+    names = [name for name, _ in args.rm]
+    if len(set(names)) != len(names):
+        raise UserError(f"--rm names must be unique, got {names}")
+    inputs = {"--prompts": check_input_file(args.prompts, "--prompts")}
+    if args.preferences is not None and Path(args.preferences).expanduser().exists():
+        inputs["--preferences"] = check_input_file(args.preferences, "--preferences")
+    out = check_output_file(args.out, "--out", inputs=inputs)
+    rows_path = Path(args.per_prompt) if args.per_prompt else default_rows_path(out)
+    check_output_file(rows_path, "--per-prompt" if args.per_prompt else "the rows file (--per-prompt)",
+                      inputs={**inputs, "--out": out})
+    check_model_source(args.policy, kind="causal_lm", name="--policy")
+    for name, spec in args.rm:
+        check_reward_spec(spec)
+    if args.gold is not None:
+        check_reward_spec(args.gold)
+    return rows_path
 
 
 def run(args) -> int:
     from rmlab.lm.data import load_prompts
     from rmlab.lm.report import reward_report
 
-    try:
-        if args.samples < 2:
-            raise ValueError(f"--samples must be >= 2 to estimate a within-prompt variance, got {args.samples}")
-        names = [name for name, _ in args.rm]
-        if len(set(names)) != len(names):
-            raise ValueError(f"--rm names must be unique, got {names}")
-        out = Path(args.out)
-        rows_path = Path(args.per_prompt) if args.per_prompt else default_rows_path(out)
-        if rows_path.resolve() == out.resolve():
-            raise ValueError("--per-prompt must differ from --out")
-        prompts = load_prompts(args.prompts)
-        report = reward_report(
-            args.policy, dict(args.rm), prompts, k=args.samples, gold=args.gold, preferences=args.preferences,
-            seed=args.seed, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, rows_path=rows_path,
-            progress=not args.quiet, chat_template=args.chat_template, temperature=args.temperature,
-            device=args.device, ties=args.ties, n_bootstrap=args.bootstrap,
-            trust_remote_code=args.trust_remote_code)
-    except (ValueError, OSError) as err:
-        print(f"rmlab report: error: {err}", file=sys.stderr)
-        return 2
+    rows_path = validate(args)
+    out = Path(args.out)
+    prompts = load_prompts(args.prompts)
+    report = reward_report(
+        args.policy, dict(args.rm), prompts, k=args.samples, gold=args.gold, preferences=args.preferences,
+        seed=args.seed, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, rows_path=rows_path,
+        progress=not args.quiet, chat_template=args.chat_template, temperature=args.temperature,
+        device=args.device, ties=args.ties, n_bootstrap=args.bootstrap,
+        trust_remote_code=args.trust_remote_code)
     report.save_json(out)
     columns = ["reward_variance", "whitened_reward_variance", "frac_zero_variance", "on_policy_accuracy",
                "off_policy_accuracy"]

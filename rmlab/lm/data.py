@@ -27,6 +27,8 @@ from pathlib import Path
 
 import datasets
 
+from rmlab.errors import UserError, check_input_file
+
 PREFERENCE_FIELDS = ("prompt", "chosen", "rejected")
 
 
@@ -36,7 +38,7 @@ def encode_prompts(tokenizer, prompts, *, chat_template: bool = False) -> list[l
     prompts = list(prompts)
     if chat_template:
         if not getattr(tokenizer, "chat_template", None):
-            raise ValueError("chat_template=True but the tokenizer has no chat template")
+            raise UserError("chat_template=True but the tokenizer has no chat template")
         texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True,
                                                tokenize=False) for p in prompts]
         return [list(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]] if texts else []
@@ -51,7 +53,7 @@ def encode_prompt(tokenizer, prompt: str, *, chat_template: bool = False) -> lis
 def encode_responses(tokenizer, responses) -> list[list[int]]:
     """Token ids of each response (no special tokens added) followed by the EOS id."""
     if tokenizer.eos_token_id is None:
-        raise ValueError("the tokenizer has no EOS token; rmlab appends EOS to every response")
+        raise UserError("the tokenizer has no EOS token; rmlab appends EOS to every response")
     responses = list(responses)
     encoded = tokenizer(responses, add_special_tokens=False)["input_ids"] if responses else []
     return [list(ids) + [tokenizer.eos_token_id] for ids in encoded]
@@ -63,7 +65,8 @@ def encode_response(tokenizer, response: str) -> list[int]:
 
 
 def encode_pairs(tokenizer, prompts, responses, *, chat_template=False, max_length=None, context=None,
-                 what="pair") -> list[tuple[list[int], list[int]]]:
+                 what="pair", too_long_hint="pass a max_length to truncate responses"
+                 ) -> list[tuple[list[int], list[int]]]:
     """Encode each (prompt, response) as ``(prompt_ids, response_ids)``; validate emptiness and length first.
 
     ``context``: the model's maximum sequence length (longer pairs raise); ``max_length``: truncate the response so
@@ -71,28 +74,28 @@ def encode_pairs(tokenizer, prompts, responses, *, chat_template=False, max_leng
     """
     prompts, responses = list(prompts), list(responses)
     if len(prompts) != len(responses):
-        raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
+        raise UserError(f"{len(prompts)} prompts but {len(responses)} responses")
     for i, response in enumerate(responses):
         if not isinstance(response, str):
-            raise ValueError(f"{what} {i}: the response is not a string: {response!r:.80}")
+            raise UserError(f"{what} {i}: the response is not a string: {response!r:.80}")
     unique_prompts = list(dict.fromkeys(prompts))
     prompt_cache = dict(zip(unique_prompts, encode_prompts(tokenizer, unique_prompts, chat_template=chat_template)))
     pairs = []
     for i, (prompt, response_ids) in enumerate(zip(prompts, encode_responses(tokenizer, responses))):
         prompt_ids = prompt_cache[prompt]
         if not prompt_ids:
-            raise ValueError(f"{what} {i}: the prompt {prompt!r} tokenises to no tokens (nothing predicts the "
+            raise UserError(f"{what} {i}: the prompt {prompt!r} tokenises to no tokens (nothing predicts the "
                              "first response token); add a BOS token or a non-empty prompt")
         if max_length is not None:
             if len(prompt_ids) >= max_length:
-                raise ValueError(f"{what} {i}: the prompt has {len(prompt_ids)} tokens, not less than "
+                raise UserError(f"{what} {i}: the prompt has {len(prompt_ids)} tokens, not less than "
                                  f"max_length={max_length}")
             response_ids = response_ids[:max_length - len(prompt_ids)]
         total = len(prompt_ids) + len(response_ids)
         if context is not None and total > context:
             where = "the prompt alone" if len(prompt_ids) >= context else "prompt + response + EOS"
-            raise ValueError(f"{what} {i}: {where} is {total} tokens, longer than the model's context of {context} "
-                             "tokens (pass a max_length to truncate responses)")
+            raise UserError(f"{what} {i}: {where} is {total} tokens, longer than the model's context of {context} "
+                             f"tokens ({too_long_hint})")
         pairs.append((prompt_ids, response_ids))
     return pairs
 
@@ -107,59 +110,72 @@ def _as_text(value, *, role: str, where: str) -> str:
     if isinstance(value, list) and value and all(isinstance(m, dict) and "content" in m for m in value):
         roles = [m.get("role") for m in value]
         if roles != [role]:
-            raise ValueError(f"{where}: conversational value with roles {roles}; rmlab supports a single "
+            raise UserError(f"{where}: conversational value with roles {roles}; rmlab supports a single "
                              f"{role!r} message here (multi-turn and system messages are not supported)")
         return value[0]["content"]
-    raise ValueError(f"{where}: expected a string or a list of messages, got {type(value).__name__}: {value!r:.80}")
+    raise UserError(f"{where}: expected a string or a list of messages, got {type(value).__name__}: {value!r:.80}")
 
 
 def _normalise_row(row: dict, *, where: str) -> dict:
     missing = [f for f in PREFERENCE_FIELDS if f not in row or row[f] is None]
     if missing:
-        raise ValueError(f"{where}: missing field(s) {missing} (expected {list(PREFERENCE_FIELDS)})")
+        raise UserError(f"{where}: missing field(s) {missing} (expected {list(PREFERENCE_FIELDS)})")
     out = dict(row)
     for field, role in zip(PREFERENCE_FIELDS, ("user", "assistant", "assistant")):
         out[field] = _as_text(row[field], role=role, where=f"{where}, field {field!r}")
         if not out[field].strip():
-            raise ValueError(f"{where}: field {field!r} is empty")
+            raise UserError(f"{where}: field {field!r} is empty")
     return out
 
 
 def _read_jsonl(path: Path) -> list[tuple[dict, str]]:
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}: line {line_no} is not valid JSON ({err.msg})") from None
-            if not isinstance(row, dict):
-                raise ValueError(f"{path}: line {line_no} is not a JSON object")
-            rows.append((row, f"{path}: line {line_no}"))
+    try:
+        with open(path, encoding="utf-8-sig") as f:  # a BOM (some Windows editors write one) is not part of the data
+            for line_no, line in enumerate(f, start=1):
+                if line.strip():
+                    rows.append((_json_object(line, path, line_no), f"{path}: line {line_no}"))
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path}: not UTF-8 text ({err.reason})") from None
     return rows
 
 
-def _read_json(path: Path) -> list[tuple[dict, str]]:
+def _json_object(line: str, path: Path, line_no: int) -> dict:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        row = json.loads(line)
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+        raise UserError(f"{path}: line {line_no} is not valid JSON ({err.msg})") from None
+    if not isinstance(row, dict):
+        raise UserError(f"{path}: line {line_no} is not a JSON object")
+    return row
+
+
+def _load_json(path: Path):
+    """The parsed content of a JSON file (a UTF-8 BOM is allowed); invalid JSON is an error naming the file."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8-sig"))
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+
+
+def _read_json(path: Path) -> list[tuple[dict, str]]:
+    data = _load_json(path)
     if isinstance(data, dict) and all(isinstance(v, list) for v in data.values()):  # column-oriented
         lengths = {len(v) for v in data.values()}
         if len(lengths) > 1:
-            raise ValueError(f"{path}: columns have different lengths {sorted(lengths)}")
+            raise UserError(f"{path}: columns have different lengths {sorted(lengths)}")
         data = [dict(zip(data, values)) for values in zip(*data.values())]
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-        raise ValueError(f"{path}: expected a JSON list of objects (or an object of equal-length columns)")
+        raise UserError(f"{path}: expected a JSON list of objects (or an object of equal-length columns)")
     return [(row, f"{path}: record {i}") for i, row in enumerate(data)]
 
 
 def _read_rows(source, split: str) -> list[tuple[dict, str]]:
     if isinstance(source, datasets.DatasetDict):
         if split not in source:
-            raise ValueError(f"split {split!r} not in the DatasetDict (has {list(source)})")
+            raise UserError(f"split {split!r} not in the DatasetDict (has {list(source)})")
         source = source[split]
     if isinstance(source, datasets.Dataset):
         return [(row, f"dataset row {i}") for i, row in enumerate(source)]
@@ -168,8 +184,7 @@ def _read_rows(source, split: str) -> list[tuple[dict, str]]:
     path = Path(os.fspath(source)).expanduser()
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json", ".parquet"):
-        if not path.is_file():
-            raise FileNotFoundError(f"preference file {str(path)!r} does not exist")
+        check_input_file(path, "preference file")
         if suffix == ".jsonl":
             return _read_jsonl(path)
         if suffix == ".json":
@@ -179,9 +194,13 @@ def _read_rows(source, split: str) -> list[tuple[dict, str]]:
         return [(row, f"{path}: row {i}") for i, row in enumerate(frame.to_dict("records"))]
     text = str(source)
     if path.exists() or path.is_absolute() or text.startswith((".", "~")) or text.count("/") > 1:
-        raise ValueError(f"preference source {text!r}: not a .jsonl, .json or .parquet file (nor a hub id)")
-    return [(row, f"{source}[{split}] row {i}")
-            for i, row in enumerate(datasets.load_dataset(str(source), split=split))]
+        raise UserError(f"preference source {text!r}: not a .jsonl, .json or .parquet file (nor a hub id)")
+    try:
+        dataset = datasets.load_dataset(str(source), split=split)
+    except Exception as err:  # offline, unknown id, no such split: whatever the hub client raises
+        raise UserError(f"preference source {text!r}: could not load it as a hub dataset "
+                        f"({type(err).__name__}: {err})") from err
+    return [(row, f"{source}[{split}] row {i}") for i, row in enumerate(dataset)]
 
 
 def load_preferences(source, *, split: str = "train") -> datasets.Dataset:
@@ -196,7 +215,7 @@ def load_preferences(source, *, split: str = "train") -> datasets.Dataset:
     """
     rows = _read_rows(source, split)
     if not rows:
-        raise ValueError(f"preference source {source!r:.100} has no rows")
+        raise UserError(f"preference source {source!r:.100} has no rows")
     normalised = [_normalise_row(row, where=where) for row, where in rows]
     columns = list(PREFERENCE_FIELDS) + [c for c in normalised[0] if c not in PREFERENCE_FIELDS]
     return datasets.Dataset.from_dict({c: [row.get(c) for row in normalised] for c in columns})
@@ -206,25 +225,24 @@ def load_prompts(path) -> list[str]:
     """Prompts from a ``.jsonl`` (field ``prompt``), a ``.json`` list (of strings or of objects with ``prompt``),
     or a ``.txt`` file (one prompt per non-blank line). Errors name the file and the line."""
     path = Path(os.fspath(path)).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"prompts file {str(path)!r} does not exist")
+    check_input_file(path, "prompts file")
     suffix = path.suffix.lower()
     if suffix == ".txt":
         prompts = [(line.rstrip("\n"), f"{path}: line {i}")
-                   for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1) if line.strip()]
+                   for i, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1) if line.strip()]
     elif suffix == ".jsonl":
         prompts = [(row.get("prompt"), where) for row, where in _read_jsonl(path)]
     elif suffix == ".json":
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = _load_json(path)
         if not isinstance(data, list):
-            raise ValueError(f"{path}: expected a JSON list of prompts")
+            raise UserError(f"{path}: expected a JSON list of prompts")
         prompts = [(item.get("prompt") if isinstance(item, dict) else item, f"{path}: record {i}")
                    for i, item in enumerate(data)]
     else:
-        raise ValueError(f"prompts file {str(path)!r}: unsupported type (use .jsonl, .json or .txt)")
+        raise UserError(f"prompts file {str(path)!r}: unsupported type (use .jsonl, .json or .txt)")
     for prompt, where in prompts:
         if not isinstance(prompt, str) or not prompt.strip():
-            raise ValueError(f"{where}: missing or empty prompt")
+            raise UserError(f"{where}: missing or empty prompt")
     if not prompts:
-        raise ValueError(f"prompts file {str(path)!r} has no prompts")
+        raise UserError(f"prompts file {str(path)!r} has no prompts")
     return [prompt for prompt, _ in prompts]

@@ -31,7 +31,16 @@ the tokenizer has none), rmlab only with ``chat_template=True``; rmlab appends E
 Long runs: with ``rows_path`` every prompt's row (prompt, k responses, every RM's k rewards, gold rewards, and
 per-prompt mean/variance/accuracy) and every preference pair's scores are appended to a JSONL file as they are
 computed, and a rerun with the same arguments resumes from it (``rmlab.lm.rows``). Sampling is seeded per (seed,
-prompt index, sample index), so resumed rows equal those of an uninterrupted run.
+prompt index, sample index), so resumed rows equal those of an uninterrupted run -- bit for bit, scores included:
+a padded batch's scores depend on the other sequences in it at float-rounding level (~1e-6, enough to flip an exact
+tie under ``ties="paper"``), so prompts (and preference pairs) are processed in fixed blocks of the input order
+whose size depends only on ``batch_size`` and ``k``, never on what an earlier run finished; a resumed run
+recomputes its interrupted block whole and keeps only the missing rows. The same ``batch_size`` is needed for
+bitwise-equal scores (it is not part of the fingerprint; another batch size resumes with rounding-level differences).
+
+Checks: every argument, spec, model folder and data file is checked before any model is loaded or any sample drawn;
+mistakes raise :class:`rmlab.errors.UserError` naming the argument, file, line or spec. Duplicate prompts and prompts
+the policy's tokenizer sees as nothing but its unknown token are allowed, with a warning.
 
 >>> report = reward_report("my/policy", {"rm": "my/rm"}, prompts, k=8, gold="py:mygold:score")  # doctest: +SKIP
 >>> report.summary[["whitened_reward_variance", "on_policy_accuracy"]]                   # doctest: +SKIP
@@ -41,8 +50,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import inspect
 import json
+import math
 import os
+import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -52,8 +65,10 @@ import pandas as pd
 from rmlab._headless import tqdm
 
 from rmlab._io import atomic_write_json, to_jsonable
+from rmlab.errors import UserError, check_device, check_int_range, check_positive_finite
 from rmlab.lm.data import encode_prompt, load_preferences
-from rmlab.lm.load import as_model_and_tokenizer, context_length, load_causal_lm, load_sequence_classifier
+from rmlab.lm.load import (as_model_and_tokenizer, check_model_source, context_length, load_causal_lm,
+                           load_sequence_classifier)
 from rmlab.lm.rows import ResumableRows
 from rmlab.lm.sample import sample_responses
 from rmlab.lm.score import CallableReward, ExplicitRM, ImplicitRM
@@ -72,9 +87,41 @@ RewardFn = Callable[[list, list], np.ndarray]
 
 
 # ------------------------------------------------------------------------------------------ reward specs
-def _spec_error(spec: str, why: str) -> ValueError:
+def _spec_error(spec: str, why: str) -> UserError:
     forms = "\n  - ".join(SPEC_FORMS)
-    return ValueError(f"reward spec {spec!r}: {why}. Accepted forms:\n  - {forms}")
+    return UserError(f"reward spec {spec!r}: {why}. Accepted forms:\n  - {forms}")
+
+
+def check_reward_spec(spec: str) -> str:
+    """Check a reward spec without loading any model; return it stripped.
+
+    Checked: the form; for ``implicit:`` the BETA (finite, > 0) and the reduction; every local model folder
+    (weights, tokenizer, kind from ``config.json``: a causal LM for POLICY / REF, a one-score sequence classifier
+    for an explicit RM); for ``py:`` that the callable imports and can be called as ``f(prompts, responses)``.
+    Errors name the spec and list the accepted forms.
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise _spec_error(str(spec), "empty spec")
+    spec = spec.strip()
+    if spec.startswith("py:"):
+        _python_callable(spec)
+    elif spec.startswith("implicit:"):
+        policy, reference, _, _ = _implicit_parts(spec)
+        for path in (policy, reference):
+            if path.lower() != "none":
+                _model_in_spec(spec, path, "causal_lm")
+    elif ":" in spec and not Path(spec).expanduser().exists():
+        raise _spec_error(spec, f"unknown prefix {spec.split(':', 1)[0]!r}:")
+    else:
+        _model_in_spec(spec, spec, "reward_model")
+    return spec
+
+
+def _model_in_spec(spec: str, path: str, kind: str) -> None:
+    try:
+        check_model_source(path, kind=kind)
+    except UserError as err:
+        raise _spec_error(spec, str(err)) from None
 
 
 def parse_reward_spec(spec: str, *, device=None, batch_size: int = 16, chat_template: bool = False,
@@ -83,54 +130,69 @@ def parse_reward_spec(spec: str, *, device=None, batch_size: int = 16, chat_temp
 
     Forms: a local folder / hub id of an ``AutoModelForSequenceClassification`` (``ExplicitRM``);
     ``implicit:POLICY:REF:BETA`` with an optional ``:sum`` (default) or ``:mean`` reduction (``ImplicitRM``; REF
-    ``none`` = reference-free, r = beta·log pi(y|x); paths may not contain ':');
+    ``none`` = reference-free, r = beta·log pi(y|x); BETA finite and > 0; paths may not contain ':');
     ``py:MODULE:FUNCTION`` (imported; the current directory is searched too, as ``python -m`` does).
-    A spec that matches no form, or a model path that does not exist, raises an error saying what is accepted.
+    The spec is checked first (:func:`check_reward_spec`): a spec that matches no form, a model of the wrong kind
+    or a path that does not exist raises a :class:`~rmlab.errors.UserError` saying what is accepted.
 
     >>> fn = parse_reward_spec("py:rmlab.measure.variance:per_prompt_mean")  # any importable callable  # doctest: +SKIP
     """
-    if not isinstance(spec, str) or not spec.strip():
-        raise _spec_error(str(spec), "empty spec")
-    spec = spec.strip()
+    spec = check_reward_spec(spec)
     if spec.startswith("py:"):
-        return _python_reward(spec)
+        return CallableReward(_python_callable(spec), name=spec)
     if spec.startswith("implicit:"):
         return _implicit_reward(spec, device=device, batch_size=batch_size, chat_template=chat_template,
                                 trust_remote_code=trust_remote_code)
-    if ":" in spec and not Path(spec).expanduser().exists():
-        raise _spec_error(spec, f"unknown prefix {spec.split(':', 1)[0]!r}:")
     try:
         model, tokenizer = load_sequence_classifier(spec, device=device, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as err:
+    except UserError as err:
         raise _spec_error(spec, f"could not load a sequence-classification model ({err})") from err
     return ExplicitRM(model, tokenizer, batch_size=batch_size, chat_template=chat_template, name=spec)
 
 
-def _python_reward(spec: str) -> RewardFn:
+def _python_callable(spec: str) -> Callable:
+    """The function named by ``py:MODULE:FUNCTION``, checked to accept ``(prompts, responses)``."""
     parts = spec.split(":")
     if len(parts) != 3 or not all(parts[1:]):
         raise _spec_error(spec, "expected py:MODULE:FUNCTION")
     _, module_name, function_name = parts
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError:
-        import sys
-        if os.getcwd() in sys.path:
-            raise _spec_error(spec, f"cannot import module {module_name!r}") from None
-        sys.path.insert(0, os.getcwd())
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            raise _spec_error(spec, f"cannot import module {module_name!r}") from None
-        finally:
-            sys.path.remove(os.getcwd())
+    module = _import_user_module(spec, module_name)
     fn = getattr(module, function_name, None)
     if not callable(fn):
         raise _spec_error(spec, f"module {module_name!r} has no callable {function_name!r}")
-    return CallableReward(fn, name=spec)
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # some builtins have no signature: they are checked when called
+        return fn
+    try:
+        signature.bind(["prompt"], ["response"])
+    except TypeError as err:
+        raise _spec_error(spec, f"{function_name}{signature} cannot be called as f(prompts, responses) "
+                                f"({err})") from None
+    return fn
 
 
-def _implicit_reward(spec: str, **options) -> RewardFn:
+def _import_user_module(spec: str, module_name: str):
+    try:
+        return importlib.import_module(module_name)
+    except ImportError:
+        if os.getcwd() in sys.path:
+            raise _spec_error(spec, f"cannot import module {module_name!r}") from None
+    except Exception as err:  # the user's module itself fails at import time
+        raise _spec_error(spec, f"importing module {module_name!r} raised {type(err).__name__}: {err}") from err
+    sys.path.insert(0, os.getcwd())
+    try:
+        return importlib.import_module(module_name)
+    except ImportError:
+        raise _spec_error(spec, f"cannot import module {module_name!r}") from None
+    except Exception as err:
+        raise _spec_error(spec, f"importing module {module_name!r} raised {type(err).__name__}: {err}") from err
+    finally:
+        sys.path.remove(os.getcwd())
+
+
+def _implicit_parts(spec: str) -> tuple[str, str, float, str]:
+    """``(policy, reference, beta, reduction)`` of an ``implicit:`` spec, BETA finite and > 0."""
     parts = spec.split(":")[1:]
     if len(parts) not in (3, 4) or not all(parts):
         raise _spec_error(spec, "expected implicit:POLICY:REF:BETA or implicit:POLICY:REF:BETA:sum|mean")
@@ -139,16 +201,22 @@ def _implicit_reward(spec: str, **options) -> RewardFn:
         beta = float(beta)
     except ValueError:
         raise _spec_error(spec, f"BETA {beta!r} is not a number") from None
+    if not math.isfinite(beta) or beta <= 0:
+        raise _spec_error(spec, f"BETA must be a finite number > 0, got {beta}")
     if reduction and reduction[0] not in ("sum", "mean"):
         raise _spec_error(spec, f"reduction {reduction[0]!r} is not 'sum' or 'mean'")
+    return policy, reference, beta, reduction[0] if reduction else "sum"
+
+
+def _implicit_reward(spec: str, **options) -> RewardFn:
+    policy, reference, beta, reduction = _implicit_parts(spec)
     device, trust = options.pop("device"), options.pop("trust_remote_code")
     try:
         models = [None if path.lower() == "none" else load_causal_lm(path, device=device, trust_remote_code=trust)
                   for path in (policy, reference)]
-    except (OSError, ValueError) as err:
+    except UserError as err:
         raise _spec_error(spec, f"could not load a causal LM ({err})") from err
-    return ImplicitRM(models[0], models[1], beta=beta, reduction=reduction[0] if reduction else "sum",
-                      name=spec, **options)
+    return ImplicitRM(models[0], models[1], beta=beta, reduction=reduction, name=spec, **options)
 
 
 def _resolve_reward(value, **options) -> tuple[RewardFn, str]:
@@ -166,12 +234,12 @@ def _score(name: str, fn: RewardFn, prompts: list[str], responses: list[str]) ->
     """Call a reward function and check its output: one finite float per pair, or an error naming the RM."""
     try:
         values = np.asarray(fn(prompts, responses), dtype=np.float64)
-    except ValueError as err:
-        raise ValueError(f"reward model {name!r}: {err}") from err
+    except UserError as err:
+        raise UserError(f"reward model {name!r}: {err}") from err
     if values.shape != (len(prompts),):
-        raise ValueError(f"reward model {name!r} returned shape {values.shape} for {len(prompts)} pairs")
+        raise UserError(f"reward model {name!r} returned shape {values.shape} for {len(prompts)} pairs")
     if not np.all(np.isfinite(values)):
-        raise ValueError(f"reward model {name!r} returned NaN or infinite rewards for "
+        raise UserError(f"reward model {name!r} returned NaN or infinite rewards for "
                          f"{int((~np.isfinite(values)).sum())} of {len(values)} pairs")
     return values
 
@@ -239,7 +307,7 @@ class RewardReport:
 
         kinds = [m for m in ("on_policy_accuracy", "off_policy_accuracy") if self.summary[m].notna().any()]
         if not kinds:
-            raise ValueError("no accuracy to plot: pass gold= (on-policy) or preferences= (off-policy)")
+            raise UserError("no accuracy to plot: pass gold= (on-policy) or preferences= (off-policy)")
         fig, axes = plotting.subplots(1, len(kinds), squeeze=False)
         for ax, metric in zip(axes[0], kinds):
             for color, name in zip(plotting.PALETTE * 10, self.summary.index):
@@ -344,9 +412,54 @@ def _describe_policy(policy) -> str:
     return f"{type(model).__name__}:{getattr(model.config, '_name_or_path', '')}"
 
 
-def _chunks(indices: list[int], size: int):
-    for start in range(0, len(indices), size):
-        yield indices[start:start + size]
+def _blocks_to_do(n: int, size: int, kind: str, done: dict) -> list[list[int]]:
+    """The fixed blocks ``[0, size), [size, 2 size), ...`` of ``range(n)`` that hold a row not yet ``done``."""
+    blocks = [list(range(start, min(start + size, n))) for start in range(0, n, size)]
+    return [block for block in blocks if any((kind, i) not in done for i in block)]
+
+
+def _check_report_arguments(*, k, temperature, max_new_tokens, batch_size, n_bootstrap, seed, ties, device) -> int:
+    """The numeric and choice arguments of :func:`reward_report` (named as its parameters); returns k as an int."""
+    if isinstance(k, bool) or not isinstance(k, (int, float)) or int(k) != k or k < 2:
+        raise UserError(f"k (samples per prompt) must be an integer >= 2 to estimate a variance, got {k}")
+    check_positive_finite(temperature, "temperature")
+    check_int_range(max_new_tokens, "max_new_tokens", minimum=1)
+    check_int_range(batch_size, "batch_size", minimum=1)
+    check_int_range(n_bootstrap, "n_bootstrap", minimum=1)
+    check_int_range(seed, "seed", minimum=0)
+    if ties not in TIE_RULES:
+        raise UserError(f"ties must be one of {TIE_RULES}, got {ties!r}")
+    check_device(device, "device")
+    return int(k)
+
+
+def _checked_prompts(prompts) -> list[str]:
+    """The prompts as a list of non-empty strings; duplicates are allowed but warned about (once, with a count)."""
+    prompts = list(prompts)
+    if not prompts:
+        raise UserError("no prompts")
+    for i, prompt in enumerate(prompts):
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise UserError(f"prompt {i} is empty or not a string: {prompt!r:.80}")
+    n_repeats = len(prompts) - len(set(prompts))
+    if n_repeats:
+        first = next(i for i, p in enumerate(prompts) if prompts.index(p) != i)
+        warnings.warn(f"{n_repeats} of {len(prompts)} prompts repeat an earlier prompt (first: prompt {first}); "
+                      "each repeat is sampled and weighted as a prompt of its own", stacklevel=3)
+    return prompts
+
+
+def _check_pair_lengths(reward_fns: dict, pairs: dict) -> None:
+    """Every preference pair fits every model-based reward's context (checked before anything is sampled)."""
+    for name, fn in reward_fns.items():
+        if not hasattr(fn, "check_lengths"):
+            continue
+        for side in ("chosen", "rejected"):
+            try:
+                fn.check_lengths(pairs["prompt"], pairs[side], what=f"preference pair ({side})",
+                                 too_long_hint="rmlab report does not truncate: shorten or drop that pair")
+            except UserError as err:
+                raise UserError(f"reward model {name!r}: {err}") from None
 
 
 def reward_report(policy, reward_models: dict, prompts, *, k: int, gold=None, preferences=None, seed: int = 0,
@@ -363,35 +476,37 @@ def reward_report(policy, reward_models: dict, prompts, *, k: int, gold=None, pr
     per-prompt rows (None: keep everything in memory). temperature: 1 is the paper's (plain sampling; top_k/top_p
     off). Everything is validated (k, specs, prompts, preference file) before anything is sampled or written.
     """
-    if int(k) != k or k < 2:
-        raise ValueError(f"k (samples per prompt) must be an integer >= 2 to estimate a variance, got {k}")
-    k = int(k)
-    prompts = list(prompts)
-    if not prompts:
-        raise ValueError("no prompts")
-    for i, prompt in enumerate(prompts):
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise ValueError(f"prompt {i} is empty or not a string: {prompt!r:.80}")
+    k = _check_report_arguments(k=k, temperature=temperature, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                                n_bootstrap=n_bootstrap, seed=seed, ties=ties, device=device)
+    prompts = _checked_prompts(prompts)
     if not reward_models:
-        raise ValueError("no reward models: pass at least one {name: spec}")
-    if ties not in TIE_RULES:
-        raise ValueError(f"ties must be one of {TIE_RULES}, got {ties!r}")
+        raise UserError("no reward models: pass at least one {name: spec}")
     if "gold" in reward_models and gold is not None:
-        raise ValueError("'gold' names the gold reward; give the reward model another name")
+        raise UserError("'gold' names the gold reward; give the reward model another name")
+    for value in [*reward_models.values(), gold]:
+        if isinstance(value, str):
+            check_reward_spec(value)
+    if isinstance(policy, (str, os.PathLike)):
+        check_model_source(policy, kind="causal_lm", name="policy")
+    pairs = load_preferences(preferences) if preferences is not None else None
+    columns = ("prompt", "chosen", "rejected")
+    if pairs is not None and gold is None and {"score_chosen", "score_rejected"} <= set(pairs.column_names):
+        columns += ("score_chosen", "score_rejected")
+    pairs = None if pairs is None else {c: list(pairs[c]) for c in columns}  # column lists
+    n_pairs = None if pairs is None else len(pairs["prompt"])
+    if pairs is not None and "score_chosen" in pairs:
+        for side in ("chosen", "rejected"):
+            _gold_column(pairs[f"score_{side}"], list(range(n_pairs)), f"score_{side}")
+
     options = dict(device=device, batch_size=batch_size, chat_template=chat_template,
                    trust_remote_code=trust_remote_code)
     resolved = {name: _resolve_reward(value, **options) for name, value in reward_models.items()}
     gold_fn, gold_description = _resolve_reward(gold, **options) if gold is not None else (None, None)
-    pairs = load_preferences(preferences) if preferences is not None else None
     model, tokenizer = as_model_and_tokenizer(policy, loader=lambda p, device=None: load_causal_lm(
         p, device=device, trust_remote_code=trust_remote_code), device=device)
     _check_prompt_lengths(model, tokenizer, prompts, max_new_tokens, chat_template=chat_template)
-
-    columns = ("prompt", "chosen", "rejected")
-    if pairs is not None and gold_fn is None and {"score_chosen", "score_rejected"} <= set(pairs.column_names):
-        columns += ("score_chosen", "score_rejected")
-    pairs = None if pairs is None else {c: list(pairs[c]) for c in columns}  # column lists
-    n_pairs = None if pairs is None else len(pairs["prompt"])
+    if pairs is not None:
+        _check_pair_lengths({**{name: fn for name, (fn, _) in resolved.items()}, "gold": gold_fn}, pairs)
     arguments = {
         "policy": _describe_policy(policy), "reward_models": {n: d for n, (_, d) in resolved.items()},
         "gold": gold_description, "prompts_sha256": _sha256(prompts), "n_prompts": len(prompts), "k": k,
@@ -402,10 +517,12 @@ def reward_report(policy, reward_models: dict, prompts, *, k: int, gold=None, pr
     store = ResumableRows(rows_path, arguments) if rows_path is not None else None
     done = store.load() if store is not None else {}
 
-    # --- on-policy rows: sample once, score with every RM and the gold reward on the same samples
-    todo = [i for i in range(len(prompts)) if ("prompt", i) not in done]
+    # --- on-policy rows: sample once, score with every RM and the gold reward on the same samples. Blocks of
+    # prompts are fixed by the prompt order (never by what an earlier run finished): a resumed run recomputes its
+    # interrupted block whole, with the same batches, so its scores equal an uninterrupted run's bit for bit.
     per_chunk = max(1, batch_size // k) * 4
-    for chunk in tqdm(list(_chunks(todo, per_chunk)), desc="report: prompts", disable=not progress or not todo):
+    blocks = _blocks_to_do(len(prompts), per_chunk, "prompt", done)
+    for chunk in tqdm(blocks, desc="report: prompts", disable=not progress or not blocks):
         responses = sample_responses(model, tokenizer, [prompts[i] for i in chunk], k, max_new_tokens=max_new_tokens,
                                      temperature=temperature, seed=seed, batch_size=batch_size,
                                      chat_template=chat_template, progress=False, indices=chunk)
@@ -417,15 +534,15 @@ def reward_report(policy, reward_models: dict, prompts, *, k: int, gold=None, pr
                        if gold_fn is not None else None)
         rows = [_prompt_row(i, prompts[i], responses[n], {name: s[n] for name, s in scores.items()},
                             None if gold_scores is None else gold_scores[n], ties=ties)
-                for n, i in enumerate(chunk)]
+                for n, i in enumerate(chunk) if ("prompt", i) not in done]
         if store is not None:
             store.append(rows)
         done.update({("prompt", row["index"]): row for row in rows})
 
     # --- off-policy pairs: each RM (and the gold reward) scores chosen and rejected
     if pairs is not None:
-        todo = [j for j in range(n_pairs) if ("pair", j) not in done]
-        for chunk in tqdm(list(_chunks(todo, 4 * batch_size)), desc="report: pairs", disable=not progress or not todo):
+        blocks = _blocks_to_do(n_pairs, 4 * batch_size, "pair", done)
+        for chunk in tqdm(blocks, desc="report: pairs", disable=not progress or not blocks):
             chunk_prompts = [pairs["prompt"][j] for j in chunk]
             both = {side: [pairs[side][j] for j in chunk] for side in ("chosen", "rejected")}
             scored = {name: {side: _score(name, fn, chunk_prompts, texts) for side, texts in both.items()}
@@ -439,7 +556,7 @@ def reward_report(policy, reward_models: dict, prompts, *, k: int, gold=None, pr
             rows = [{"kind": "pair", "index": j,
                      "rewards": {name: [s["chosen"][n], s["rejected"][n]] for name, s in scored.items()},
                      "gold": None if gold_pair is None else [gold_pair["chosen"][n], gold_pair["rejected"][n]]}
-                    for n, j in enumerate(chunk)]
+                    for n, j in enumerate(chunk) if ("pair", j) not in done]
             if store is not None:
                 store.append(rows)
             done.update({("pair", row["index"]): row for row in rows})
@@ -452,22 +569,36 @@ def reward_report(policy, reward_models: dict, prompts, *, k: int, gold=None, pr
 def _check_prompt_lengths(model, tokenizer, prompts, max_new_tokens: int, *, chat_template: bool) -> None:
     """Every prompt + ``max_new_tokens`` must fit the policy's context: checked up front, before any row is written."""
     context = context_length(model)
-    if context is None:
-        return
+    unknown = []
     for i, prompt in enumerate(prompts):
-        n = len(encode_prompt(tokenizer, prompt, chat_template=chat_template))
-        if n + max_new_tokens > context:
-            raise ValueError(f"prompt {i}: {n} prompt tokens + max_new_tokens={max_new_tokens} exceed the policy's "
+        ids = encode_prompt(tokenizer, prompt, chat_template=chat_template)
+        content = [t for t in ids if t not in tokenizer.all_special_ids or t == tokenizer.unk_token_id]
+        if tokenizer.unk_token_id is not None and content and set(content) == {tokenizer.unk_token_id}:
+            unknown.append(i)
+        n = len(ids)
+        if context is not None and n + max_new_tokens > context:
+            raise UserError(f"prompt {i}: {n} prompt tokens + max_new_tokens={max_new_tokens} exceed the policy's "
                              f"context of {context} tokens (shorten the prompt or lower max_new_tokens)")
+    if unknown:
+        warnings.warn(f"{len(unknown)} of {len(prompts)} prompts tokenise to nothing but the unknown token "
+                      f"{tokenizer.unk_token!r} under the policy's tokenizer (first: prompt {unknown[0]}); the policy "
+                      "sees no content in them", stacklevel=3)
 
 
 def _gold_column(values: list, chunk: list[int], column: str) -> np.ndarray:
     """The preference file's gold scores of the pairs in ``chunk``; missing / non-finite -> error naming the pair."""
-    out = np.array([np.nan if values[j] is None else values[j] for j in chunk], dtype=np.float64)
+    out = np.array([_number_or_nan(values[j]) for j in chunk], dtype=np.float64)
     if not np.all(np.isfinite(out)):
         bad = chunk[int(np.flatnonzero(~np.isfinite(out))[0])]
-        raise ValueError(f"preference pair {bad}: column {column!r} is missing or not a finite number")
+        raise UserError(f"preference pair {bad}: column {column!r} is missing or not a finite number")
     return out
+
+
+def _number_or_nan(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def _prompt_row(index: int, prompt: str, responses: list[str], rewards: dict[str, np.ndarray], gold, *,
@@ -512,7 +643,7 @@ def compare_policies(policies: dict, reward_models: dict, prompts, *, k: int, ro
     """``reward_report`` for several policies on the same prompts and RMs; one summary, indexed by
     ``(policy, reward_model)``. rows_dir: folder for one resumable rows file per policy (``<policy>.rows.jsonl``)."""
     if not policies:
-        raise ValueError("no policies to compare")
+        raise UserError("no policies to compare")
     frames = {}
     for name, policy in policies.items():
         rows_path = None if rows_dir is None else Path(rows_dir) / f"{name}.rows.jsonl"

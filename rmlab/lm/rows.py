@@ -9,7 +9,8 @@ integer ``index``. Rules:
 * a last line without its newline (the process was killed mid-write) is discarded, and the file is rewritten
   (atomically) without it before new rows are appended;
 * a file written with different arguments is refused, naming the arguments that differ (rows from two different
-  measurements are never mixed);
+  measurements are never mixed) -- unless it holds only its header (a run that stopped before its first row, e.g.
+  on an error): nothing is lost by starting it over;
 * rows are flushed and fsynced after every ``append``, so a kill loses at most the rows being written.
 
 >>> import tempfile, pathlib
@@ -30,6 +31,7 @@ import os
 from pathlib import Path
 
 from rmlab._io import atomic_write_text, to_jsonable
+from rmlab.errors import UserError
 
 FORMAT_VERSION = 1
 
@@ -60,8 +62,8 @@ class ResumableRows:
         data = self.path.read_bytes()
         complete, _, partial = data.rpartition(b"\n")
         lines = complete.decode("utf-8").split("\n") if complete else []
-        if not lines:  # killed while writing the header
-            atomic_write_text(self.path, self._header())
+        if not lines or (len(lines) == 1 and not partial and self._is_rows_header(lines[0])):
+            atomic_write_text(self.path, self._header())  # killed while writing the header, or no row yet: no loss
             return {}
         self._check_header(lines[0])
         rows: dict[tuple[str, int], dict] = {}
@@ -70,27 +72,35 @@ class ResumableRows:
                 row = json.loads(line)
                 key = (row["kind"], int(row["index"]))
             except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                raise ValueError(f"{self.path}: line {line_no} is not a valid row; the file is corrupted "
+                raise UserError(f"{self.path}: line {line_no} is not a valid row; the file is corrupted "
                                  "(delete it to start over)") from None
             if key in rows:
-                raise ValueError(f"{self.path}: line {line_no} repeats row {key}; the file was edited or "
+                raise UserError(f"{self.path}: line {line_no} repeats row {key}; the file was edited or "
                                  "concatenated (delete it to start over)")
             rows[key] = row
         if partial:  # an interrupted write: drop the incomplete tail before appending
             atomic_write_text(self.path, complete.decode("utf-8") + "\n")
         return rows
 
+    @staticmethod
+    def _is_rows_header(line: str) -> bool:
+        try:
+            header = json.loads(line)
+        except json.JSONDecodeError:
+            return False
+        return isinstance(header, dict) and "rmlab_rows" in header
+
     def _check_header(self, line: str) -> None:
         try:
             header = json.loads(line)
             theirs, their_arguments = header["fingerprint"], header["arguments"]
         except (json.JSONDecodeError, KeyError, TypeError):
-            raise ValueError(f"{self.path} exists but is not an rmlab rows file (no header line); "
+            raise UserError(f"{self.path} exists but is not an rmlab rows file (no header line); "
                              "choose another path or delete it") from None
         if theirs != self.fingerprint:
             keys = sorted(set(their_arguments) | set(self.arguments))
             differ = [k for k in keys if their_arguments.get(k) != self.arguments.get(k)]
-            raise ValueError(f"{self.path} holds rows computed with different arguments (differing: "
+            raise UserError(f"{self.path} holds rows computed with different arguments (differing: "
                              f"{', '.join(differ) or 'format'}); refusing to mix them. Rerun with the same "
                              "arguments to resume, or delete the file / choose another path to start over.")
 

@@ -22,6 +22,7 @@ import torch
 from rmlab._headless import tqdm
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
+from rmlab.errors import UserError
 from rmlab.lm.data import encode_prompt
 from rmlab.lm.load import context_length
 from rmlab.lm.score import model_device, pad_batch, padding_id
@@ -95,16 +96,16 @@ def sample_responses(model, tokenizer, prompts, k, *, max_new_tokens=64, tempera
     if len(indices) != len(prompts):
         raise ValueError(f"{len(indices)} indices for {len(prompts)} prompts")
     if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
+        raise UserError(f"k must be >= 1, got {k}")
     if temperature <= 0 or not 0 < top_p <= 1 or top_k < 0:
-        raise ValueError(f"need temperature > 0, 0 < top_p <= 1, top_k >= 0 (got {temperature}, {top_p}, {top_k})")
+        raise UserError(f"need temperature > 0, 0 < top_p <= 1, top_k >= 0 (got {temperature}, {top_p}, {top_k})")
     encoded = [encode_prompt(tokenizer, p, chat_template=chat_template) for p in prompts]
     context = context_length(model)
     for index, ids in zip(indices, encoded):
         if not ids:
-            raise ValueError(f"prompt {index}: tokenises to no tokens")
+            raise UserError(f"prompt {index}: tokenises to no tokens")
         if context is not None and len(ids) + max_new_tokens > context:
-            raise ValueError(f"prompt {index}: {len(ids)} prompt tokens + max_new_tokens={max_new_tokens} exceed the "
+            raise UserError(f"prompt {index}: {len(ids)} prompt tokens + max_new_tokens={max_new_tokens} exceed the "
                              f"model's context of {context} tokens")
     eos_ids = _eos_ids(model, tokenizer)
     config = GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=max_new_tokens, eos_token_id=eos_ids,

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from rmlab._headless import tqdm
 
+from rmlab.errors import UserError
 from rmlab.lm.data import encode_pairs
 from rmlab.lm.load import as_model_and_tokenizer, context_length, load_causal_lm, load_sequence_classifier
 
@@ -139,10 +140,10 @@ def sequence_logprobs(model, tokenizer, prompts, responses, *, batch_size=16, ch
 def _check_rewards(values, n: int, name: str) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
     if values.shape != (n,):
-        raise ValueError(f"reward function {name!r} returned shape {values.shape}, expected ({n},)")
+        raise UserError(f"reward function {name!r} returned shape {values.shape}, expected ({n},)")
     if not np.all(np.isfinite(values)):
         bad = np.flatnonzero(~np.isfinite(values))
-        raise ValueError(f"reward function {name!r} returned non-finite rewards (NaN/inf) at pairs "
+        raise UserError(f"reward function {name!r} returned non-finite rewards (NaN/inf) at pairs "
                          f"{bad[:10].tolist()}")
     return values
 
@@ -160,7 +161,11 @@ class CallableReward:
 
     def __call__(self, prompts, responses) -> np.ndarray:
         prompts, responses = list(prompts), list(responses)
-        return _check_rewards(self.fn(prompts, responses), len(prompts), self.name)
+        try:
+            values = self.fn(prompts, responses)
+        except Exception as err:  # the user's own code: its message, and its traceback under `rmlab --debug`
+            raise UserError(f"reward function {self.name!r} raised {type(err).__name__}: {err}") from err
+        return _check_rewards(values, len(prompts), self.name)
 
     def __repr__(self):
         return f"CallableReward({self.name!r})"
@@ -179,16 +184,22 @@ class ExplicitRM:
         self.model, self.tokenizer = as_model_and_tokenizer(model_or_path, tokenizer,
                                                             loader=load_sequence_classifier, device=device)
         if getattr(self.model.config, "num_labels", 1) != 1:
-            raise ValueError(f"reward model {model_or_path!r:.80} has num_labels={self.model.config.num_labels}; "
+            raise UserError(f"reward model {model_or_path!r:.80} has num_labels={self.model.config.num_labels}; "
                              "an explicit RM needs a single score")
         head = getattr(self.model, "score", None)
         if not isinstance(head, torch.nn.Linear):
-            raise ValueError(f"reward model {type(self.model).__name__} has no linear `score` head on a causal "
+            raise UserError(f"reward model {type(self.model).__name__} has no linear `score` head on a causal "
                              "backbone; only decoder sequence classifiers (GPT-2, Llama, Qwen2, GPT-NeoX, ...) "
                              "are supported")
         self.batch_size, self.chat_template, self.padding_side, self.progress = (batch_size, chat_template,
                                                                                 padding_side, progress)
         self.name = name or str(model_or_path if isinstance(model_or_path, str) else type(self.model).__name__)
+
+    def check_lengths(self, prompts, responses, **messages) -> None:
+        """Raise (naming the pair) if a pair would not fit the model's context; ``messages``: ``what`` /
+        ``too_long_hint`` of :func:`rmlab.lm.data.encode_pairs`."""
+        encode_pairs(self.tokenizer, list(prompts), list(responses), chat_template=self.chat_template,
+                     context=context_length(self.model), **messages)
 
     @torch.no_grad()
     def __call__(self, prompts, responses) -> np.ndarray:
@@ -229,6 +240,12 @@ class ImplicitRM:
         self.beta, self.reduction, self.batch_size = float(beta), reduction, batch_size
         self.chat_template, self.progress = chat_template, progress
         self.name = name or f"implicit(beta={self.beta:g}, {reduction})"
+
+    def check_lengths(self, prompts, responses, **messages) -> None:
+        """Raise (naming the pair) if a pair would not fit the policy's or the reference's context."""
+        for model, tokenizer in filter(None, (self.policy, self.reference)):
+            encode_pairs(tokenizer, list(prompts), list(responses), chat_template=self.chat_template,
+                         context=context_length(model), **messages)
 
     def _logprob(self, model_and_tokenizer, prompts, responses) -> np.ndarray:
         out = sequence_logprobs(*model_and_tokenizer, prompts, responses, batch_size=self.batch_size,

@@ -15,7 +15,9 @@ the sha256 of every file), written last. The datasets (``World.datasets``; TRL s
 - ``prefs_domain_shift``: off-policy pairs on held-out-topic task prompts.
 
 The build goes to a temporary sibling folder that is renamed into place, so an interrupted build leaves no
-half-written entry.
+half-written entry; the temporary folders of builds that were killed are removed by the next build. A cache entry
+is a hit only if every file of its manifest is there with its sha256; a damaged entry is rebuilt (with a warning).
+Folders are created with the process umask.
 
 Determinism: same configuration and versions => byte-identical files on one CPU. Training runs on one thread (see
 :func:`~rmlab._threads.single_torch_thread`), every random draw is seeded from ``config.seed``.
@@ -27,8 +29,12 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
+import time
+import warnings
 from dataclasses import dataclass, field
 from collections.abc import Iterator
 from pathlib import Path
@@ -131,10 +137,16 @@ def build_world(config: WorldConfig | None = None, *, cache_dir=None, progress: 
         stored = json.loads((final / MANIFEST).read_text())["config"]
         if WorldConfig.from_dict(stored) != config:
             raise RuntimeError(f"cache entry {final} holds another configuration (hash collision?); delete it")
-        return World(config, final, cache_hit=True)
+        problems = _validate_entry(final)
+        if not problems:
+            return World(config, final, cache_hit=True)
+        warnings.warn(f"cache entry {final} is damaged ({'; '.join(problems[:3])}"
+                      f"{'; ...' if len(problems) > 3 else ''}); rebuilding it", stacklevel=2)
+        force = True
     cache.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=cache, prefix=f".{config.key()}.building-"))
-    tmp.chmod(0o755)
+    _remove_stale_builds(cache)
+    tmp = Path(tempfile.mkdtemp(dir=cache, prefix=f".{config.key()}.building-{os.getpid()}@{socket.gethostname()}-"))
+    tmp.chmod(0o777 & ~_umask())
     try:
         _build_into(config, tmp, progress=progress)
         if force or not (final / MANIFEST).exists():   # else another process finished the same entry first
@@ -142,6 +154,62 @@ def build_world(config: WorldConfig | None = None, *, cache_dir=None, progress: 
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return World(config, final, cache_hit=False)
+
+
+def _validate_entry(final: Path) -> list[str]:
+    """What is wrong with a cache entry, checked against its manifest (empty: every file it lists is there with
+    its sha256; world files are small, so hashing them all costs well under a second for the quick world)."""
+    try:
+        recorded = json.loads((final / MANIFEST).read_text())["sha256"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError):
+        return [f"{MANIFEST} unreadable"]
+    problems = []
+    for name, digest in sorted(recorded.items()):
+        path = final / name
+        if not path.is_file():
+            problems.append(f"{name} missing")
+        elif sha256_file(path) != digest:
+            problems.append(f"{name} changed ({path.stat().st_size} bytes, sha256 differs)")
+    return problems
+
+
+STALE_BUILD_AGE_S = 24 * 3600   # a build takes minutes; past this age a folder is garbage whoever made it
+_BUILDING = re.compile(r"\.building-(\d+)@(.*)-[^-]*$")
+
+
+def _remove_stale_builds(cache: Path) -> None:
+    """Remove what interrupted builds left in ``cache``: ``.KEY.building-PID@HOST-*`` folders whose process is dead
+    (judged only for folders of this host), any such folder older than ``STALE_BUILD_AGE_S`` (other hosts sharing
+    the cache, names without a PID), and ``.KEY.old-PID`` folders (replaced entries, garbage from the moment they
+    are renamed). Builds still running, here or elsewhere, are left alone."""
+    for path in cache.glob(".*.old-*"):
+        shutil.rmtree(path, ignore_errors=True)
+    for path in cache.glob(".*.building-*"):
+        owner = _BUILDING.search(path.name)
+        try:
+            age = time.time() - path.stat().st_mtime
+        except FileNotFoundError:      # its own build just finished or cleaned up
+            continue
+        dead = owner is not None and owner[2] == socket.gethostname() and not _process_alive(int(owner[1]))
+        if dead or age > STALE_BUILD_AGE_S:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:      # alive, owned by another user
+        return True
+    return True
+
+
+def _umask() -> int:
+    """The process umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _move_into_place(tmp: Path, final: Path) -> None:

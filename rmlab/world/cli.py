@@ -6,6 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
+from rmlab.errors import UserError, check_int_range, check_writable_dir
+
 HELP = """Build the toy world offline: a synthetic language with an exact gold reward, a GPT-NeoX base LM pretrained on
 it, SFT'd initial policies, Bradley-Terry reward models and preference datasets, all saved in Hugging Face format
 (load them with AutoModelForCausalLM / AutoTokenizer.from_pretrained(PATH) or pass PATH to `rmlab report`).
@@ -26,14 +28,33 @@ def register(subparsers) -> None:
     build.add_argument("--force", action="store_true", help="rebuild even if the entry is in the cache")
     build.add_argument("--export", type=Path, default=None, metavar="DIR",
                        help="also copy the datasets, configuration and a sha256 manifest into DIR (e.g. data/world)")
-    build.set_defaults(func=run_build)
+    build.set_defaults(func=run_build, resume_hint="rerun the same command to build again (an interrupted build "
+                                                   "leaves no entry; its leftovers are removed by the next build)")
+
+
+def validate(args):
+    """Checks before any work: the seed's range, a writable cache folder, an export folder that is a writable folder
+    outside the cache entry it would be copied from. Returns the world's configuration."""
+    from rmlab.world import WorldConfig, quick_config
+    from rmlab.world.build import default_cache_dir
+
+    check_int_range(args.seed, "--seed", minimum=0)
+    config = quick_config(args.seed) if args.quick else WorldConfig(seed=args.seed)
+    cache = check_writable_dir(args.cache_dir if args.cache_dir is not None else default_cache_dir(), "--cache-dir")
+    if args.export is not None:
+        export = check_writable_dir(args.export, "--export")
+        entry = (cache / config.key()).resolve()
+        if export.resolve() == entry or entry in export.resolve().parents:
+            raise UserError(f"--export {str(args.export)!r} is inside the cache entry {entry}; export to a folder "
+                            "outside the cache (e.g. data/world)")
+    return config
 
 
 def run_build(args) -> int:
-    from rmlab.world import WorldConfig, build_world, quick_config
+    from rmlab.world import build_world
     from rmlab.world.export import export_datasets
 
-    config = quick_config(args.seed) if args.quick else WorldConfig(seed=args.seed)
+    config = validate(args)
     start = time.perf_counter()
     world = build_world(config, cache_dir=args.cache_dir, force=args.force)
     seconds = time.perf_counter() - start
