@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from rmlab._threads import single_torch_thread
+from rmlab.errors import UserError
 from rmlab.train.loop import OPTIMIZERS, OptimConfig, lr_factor, train_loop
 
 X = torch.randn(64, 5, generator=torch.Generator().manual_seed(1))
@@ -69,9 +70,10 @@ def test_callback_sees_every_step_with_the_model_and_its_metrics():
 
 
 @pytest.mark.parametrize("change, words", [
-    (dict(steps=0), "steps must be >= 1"), (dict(lr=0.0), "lr must be"), (dict(lr=float("nan")), "lr must be"),
+    (dict(steps=0), "steps must be an integer >= 1"), (dict(lr=0.0), "lr must be a finite number > 0"),
+    (dict(lr=float("nan")), "lr must be"),
     (dict(optimizer="adagrad"), "optimizer must be one of"), (dict(schedule="linear"), "schedule must be"),
     (dict(max_grad_norm=0.0), "max_grad_norm")])
 def test_bad_configuration_is_refused_with_its_field_named(change, words):
-    with pytest.raises(ValueError, match=words):
+    with pytest.raises(UserError, match=words):
         OptimConfig(**{"steps": 10, **change})

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import torch
 
 from rmlab._headless import tqdm
+from rmlab.errors import UserError, check_int_range, check_positive_finite
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "rmsprop": torch.optim.RMSprop,
               "sgd": torch.optim.SGD}
@@ -51,16 +52,14 @@ class OptimConfig:
     seed: int = field(default=0, metadata={"help": "seed of the batch generator handed to the step function"})
 
     def __post_init__(self):
-        if self.steps < 1:
-            raise ValueError(f"steps must be >= 1, got {self.steps}")
+        check_int_range(self.steps, "steps", minimum=1)
+        check_positive_finite(self.lr, "lr")
+        if self.max_grad_norm is not None:
+            check_positive_finite(self.max_grad_norm, "max_grad_norm")
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
+            raise UserError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
-            raise ValueError(f"max_grad_norm must be > 0 or None, got {self.max_grad_norm}")
+            raise UserError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
 
 
 def make_optimizer(parameters, config: OptimConfig) -> torch.optim.Optimizer:
