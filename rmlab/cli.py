@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES = (
     "rmlab.reproduce",
     "rmlab.lm.cli_ches",
     "rmlab.lm.cli_report",
+    "rmlab.train.cli_dpo",
     "rmlab.world.cli",
 )
 INTERRUPTED = 130

@@ -22,11 +22,18 @@ import os
 from pathlib import Path
 
 import torch
+import transformers
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
 from rmlab.errors import MissingInputError, UserError, check_device
 
 WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "*.safetensors.index.json", "pytorch_model.bin.index.json")
+
+
+def numeric_versions() -> dict[str, str]:
+    """The installed versions that decide floating-point results: torch's kernels and transformers' model code
+    (initialisation, attention). Recorded next to trained models and in the toy world's cache key."""
+    return {"torch": torch.__version__, "transformers": transformers.__version__}
 
 
 def resolve_device(device=None) -> torch.device:

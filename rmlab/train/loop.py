@@ -62,6 +62,15 @@ class OptimConfig:
             raise UserError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
 
 
+def disable_dropout(model: torch.nn.Module) -> torch.nn.Module:
+    """Set every dropout probability of ``model`` to 0, in place (TRL's ``disable_dropout=True`` default for DPO and
+    RL): with dropout, a policy in train mode differs from its own frozen copy, and log-ratios are noisy."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.dropout._DropoutNd):
+            module.p = 0.0
+    return model
+
+
 def make_optimizer(parameters, config: OptimConfig) -> torch.optim.Optimizer:
     return OPTIMIZERS[config.optimizer](parameters, lr=config.lr, weight_decay=config.weight_decay)
 

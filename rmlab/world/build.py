@@ -2,9 +2,9 @@
 
 A world lives in ``<cache>/<key>/`` where ``<cache>`` is ``cache_dir`` or ``$RMLAB_CACHE/world`` (default
 ``~/.cache/rmlab/world``) and ``<key>`` hashes the :class:`~rmlab.world.config.WorldConfig` (seed included), the
-format version and the installed torch and transformers versions. Inside: one Hugging Face folder per model (``base``, each policy, each reward model; every one holds
-the tokenizer), ``data/`` (JSONL prompt lists and preference datasets) and ``world.json`` (configuration, versions and
-the sha256 of every file), written last. The datasets (``World.datasets``; TRL standard format + ``score_chosen`` /
+format version and the installed torch and transformers versions. Inside: one Hugging Face folder per model
+(``base``, each policy, each reward model; every one holds the tokenizer), ``data/`` (JSONL prompt lists and
+preference datasets) and ``world.json`` (configuration, versions and the sha256 of every file), written last. The datasets (``World.datasets``; TRL standard format + ``score_chosen`` /
 ``score_rejected`` from the gold reward, chosen = higher score, ties dropped):
 
 - ``eval_prompts`` / ``heldout_prompts``: in-domain prompts (equal mix of the three families) / held-out-topic tasks;
@@ -48,7 +48,8 @@ from transformers.utils import logging as hf_logging
 from rmlab._io import atomic_write_json, atomic_write_text
 from rmlab._threads import single_torch_thread
 from rmlab.world import data as world_data
-from rmlab.world.config import FORMAT_VERSION, WorldConfig, numeric_versions
+from rmlab.lm.load import numeric_versions
+from rmlab.world.config import FORMAT_VERSION, WorldConfig
 from rmlab.world.gold import GoldReward
 from rmlab.world.language import HELD_OUT_TOPIC, Demonstrator, make_facts, to_language_b, with_synonyms
 from rmlab.world.tokenizer import build_tokenizer
@@ -259,7 +260,8 @@ def _build_into(config: WorldConfig, out: Path, *, progress: bool) -> None:
     bar.close()
     files = sorted(p for p in out.rglob("*") if p.is_file())
     atomic_write_json(out / MANIFEST, {
-        "format_version": FORMAT_VERSION, "key": config.key(), "versions": numeric_versions(), "config": config.to_dict(),
+        "format_version": FORMAT_VERSION, "key": config.key(), "versions": numeric_versions(),
+        "config": config.to_dict(),
         "sha256": {str(p.relative_to(out)): sha256_file(p) for p in files}})
 
 

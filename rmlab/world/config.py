@@ -1,8 +1,8 @@
 """Configuration of the toy world: what is generated, how big the models are, how long each is trained.
 
 The cache key of a world is a hash of this configuration (seed included), of :data:`FORMAT_VERSION` and of the
-installed torch and transformers versions (:func:`numeric_versions`); change any of them and the world is rebuilt into
-a new folder.
+installed torch and transformers versions (:func:`rmlab.lm.load.numeric_versions`); change any of them and the world
+is rebuilt into a new folder.
 """
 
 from __future__ import annotations
@@ -12,16 +12,11 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from rmlab.lm.load import numeric_versions
+
 FORMAT_VERSION = 2  # bump when the build code changes what a given configuration produces
 
 
-def numeric_versions() -> dict[str, str]:
-    """The installed versions that decide a build's floating-point results: torch's kernels and transformers' model
-    code (initialisation, attention). Same configuration and same versions => byte-identical files on one CPU."""
-    import torch
-    import transformers
-
-    return {"torch": torch.__version__, "transformers": transformers.__version__}
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ import numpy as np
 
 from rmlab._io import atomic_write_json
 from rmlab.world.build import World, quiet_transformers, sha256_file
-from rmlab.world.config import FORMAT_VERSION, WorldConfig, numeric_versions
+from rmlab.lm.load import numeric_versions
+from rmlab.world.config import FORMAT_VERSION, WorldConfig
 
 MODEL_DEPENDENT = ("prefs_on_policy",)
 PROBE_PAIRS = 16                 # the first pairs of prefs_off_policy (model-free) are the fingerprints' inputs
