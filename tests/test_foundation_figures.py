@@ -1,5 +1,7 @@
 import json
 import math
+import os
+import stat
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -56,6 +58,22 @@ def test_save_writes_png_and_json_in_the_schema(tmp_path):
     assert [set(c) for c in record["criteria"]] == [CRITERION_KEYS]
     assert (tmp_path / "demo_figure.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)], ids=lambda m: f"{m:04o}")
+def test_saved_figure_files_get_the_mode_of_the_process_umask(tmp_path, umask, mode):
+    rec = FigureRecord("shared_figure", notebook="00_tour", seed=0, quick=True)
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    before = os.umask(umask)
+    try:
+        rec.save(fig, tmp_path)
+        rec.save(fig, tmp_path)     # replacing an existing file gives the same mode
+    finally:
+        os.umask(before)
+        plt.close(fig)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+    assert modes == {"shared_figure.png": mode, "shared_figure.json": mode}
 
 
 def test_json_is_strict_and_failed_writes_leave_nothing(tmp_path):
