@@ -8,9 +8,14 @@ import jupytext
 import nbformat
 import pytest
 import yaml
+from ipykernel.ipkernel import IPythonKernel
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+# The kernelspec JupyterLab writes into an opened notebook once ipykernel answers. A notebook carrying it and the
+# kernel's language_info opens without a "Select Kernel" dialog and without an unsaved-changes mark (the browser test
+# checks both against the running kernel, whose Python version language_info names); notebooks/*.py headers hold them.
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
 
 def test_environment_yml_installs_this_package_with_the_dev_extra():
@@ -46,6 +51,10 @@ def test_notebook_is_stripped_and_in_sync_with_its_source(path):
     paired = jupytext.read(source)
     assert [c.source for c in paired.cells] == [c.source for c in nb.cells], \
         f"{path.name} is out of sync with {source.name}: run `make notebooks`"
+    assert nb.metadata.get("kernelspec") == KERNELSPEC, f"{path.name}: kernelspec is not {KERNELSPEC}"
+    language_info = dict(nb.metadata.get("language_info", {}), version=None)
+    assert language_info == dict(IPythonKernel.language_info, version=None), \
+        f"{path.name}: language_info is not the one ipykernel reports"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
