@@ -104,6 +104,7 @@ def show_policy(tau: float = 1.0):
 
 
 fig = show_policy(1.0)
+fig
 
 # %% [markdown]
 # Drag the slider (in Jupyter) to move along the curve: at low temperature the policy is almost deterministic on a

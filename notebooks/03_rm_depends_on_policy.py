@@ -81,6 +81,7 @@ rec.check("diagonal O(1): max/min of each diagonal cell over T", np.max(diag.max
 rec.check("matching RM beats the other one at every T >= 10: min off/diag", np.min((off / diag)[inst.T >= 10]),
           ">", 1.0)
 rec.save(fig)
+fig
 
 # %% [markdown]
 # **What to look at.** The diagonal panels (each family trained on its matching RM) stay flat in T, far below their
@@ -103,6 +104,7 @@ explore(plots_teacher.thm3_explorer, c=Slider(0.05, 0.6, C_MASS, step=0.05),
 
 # %%
 fig = plots_teacher.thm3_explorer(c=0.1, gamma=GAMMA, log10_T_max=2.0)
+fig
 
 # %% [markdown]
 # ## Pass criteria

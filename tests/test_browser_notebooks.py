@@ -111,8 +111,10 @@ def lab(tmp_path_factory):
     shutil.copy(ROOT / "jupytext.toml", home)
     shutil.copytree(ROOT / "notebooks", home / "notebooks",
                     ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-    for folder in ("config", "runtime", "settings", "workspaces"):
-        (home / folder).mkdir()
+    for folder in ("config", "runtime", "settings/@jupyterlab/apputils-extension", "workspaces"):
+        (home / folder).mkdir(parents=True)
+    # no "get notified about Jupyter news?" toast over the notebook (nor a request to the news feed)
+    (home / "settings/@jupyterlab/apputils-extension/notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
     env = {k: v for k, v in os.environ.items() if k not in ("RMLAB_HEADLESS", "MPLBACKEND")}
     env.update(RMLAB_QUICK="1", JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_RUNTIME_DIR=str(home / "runtime"),
                JUPYTERLAB_SETTINGS_DIR=str(home / "settings"), JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"))

@@ -65,3 +65,13 @@ def test_notebook_starts_with_parameters_and_ends_with_asserts(path):
     assert "parameters" in first.metadata.get("tags", []), "first code cell must be tagged 'parameters'"
     assert re.search(r"^SEED = ", first.source, flags=re.M) and "RMLAB_QUICK" in first.source
     assert re.search(r"^assert ", last.source, flags=re.M), "the last code cell must assert the pass criteria"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_a_cell_that_makes_a_figure_shows_it_by_its_last_line(path):
+    """House figures are closed when made (rmlab.plotting), so a cell shows its figure only as its last expression."""
+    nb = nbformat.read(path, as_version=4)
+    silent = [c.source.splitlines()[0] for c in nb.cells
+              if c.cell_type == "code" and re.search(r"^fig\b.*=", c.source, flags=re.M)
+              and c.source.rstrip().splitlines()[-1] != "fig"]
+    assert not silent, f"{path.name}: cells that make `fig` but do not end with `fig`: {silent}"
