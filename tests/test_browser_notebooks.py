@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 EXPLORER_NOTEBOOKS = [p for p in sorted((ROOT / "notebooks").glob("*.ipynb"))
                       if any("explore(" in c.source for c in nbformat.read(p, as_version=4).cells)]
-RUN_ALL_TIMEOUT_S = 300       # one notebook's Run All in quick mode (01, the slowest, takes about a minute)
+RUN_ALL_TIMEOUT_S = 300       # one notebook's Run All in quick mode (01, the slowest, takes 1-1.5 min)
 REDRAW_TIMEOUT_S = 60
 MIN_SLIDER_WIDTH_PX = 300     # a slider this wide moves in fine steps under a short drag
 
@@ -102,7 +102,6 @@ class Lab:
     url: str
     token: str
     notebooks: Path
-    log: Path
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +113,8 @@ def lab(tmp_path_factory):
     for folder in ("config", "runtime", "settings/@jupyterlab/apputils-extension", "workspaces"):
         (home / folder).mkdir(parents=True)
     # no "get notified about Jupyter news?" toast over the notebook (nor a request to the news feed)
-    (home / "settings/@jupyterlab/apputils-extension/notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+    notifications = home / "settings/@jupyterlab/apputils-extension/notification.jupyterlab-settings"
+    notifications.write_text('{"fetchNews": "false"}')
     env = {k: v for k, v in os.environ.items() if k not in ("RMLAB_HEADLESS", "MPLBACKEND")}
     env.update(RMLAB_QUICK="1", JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_RUNTIME_DIR=str(home / "runtime"),
                JUPYTERLAB_SETTINGS_DIR=str(home / "settings"), JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"))
@@ -130,7 +130,7 @@ def lab(tmp_path_factory):
     try:
         url = f"http://127.0.0.1:{port}"
         _wait_for_server(url, token, server, log)
-        yield Lab(url, token, home / "notebooks", log)
+        yield Lab(url, token, home / "notebooks")
     finally:
         stop(server.pid)
 
@@ -217,8 +217,8 @@ def wait_for(driver, script: str, done, timeout_s: float, what: str, *args):
 def open_notebook(driver, lab: Lab, name: str) -> dict:
     """Open ``name`` in a fresh workspace and wait until its kernel is idle (or a dialog asks for one)."""
     driver.get(f"{lab.url}/lab/workspaces/{Path(name).stem}/tree/{name}?reset&token={lab.token}")
-    state = wait_for(driver, PANEL_STATE_JS, lambda s: s["path"] == name and (s["kernel"] == "idle" or s["dialogs"]),
-                     120, f"{name} to open with an idle kernel")
+    wait_for(driver, PANEL_STATE_JS, lambda s: s["path"] == name and (s["kernel"] == "idle" or s["dialogs"]),
+             120, f"{name} to open with an idle kernel")
     time.sleep(3)     # JupyterLab writes the kernel's metadata into the model after the kernel info reply
     return driver.execute_script(PANEL_STATE_JS)
 
@@ -303,9 +303,11 @@ def test_opening_a_notebook_shows_no_kernel_dialog_and_no_unsaved_changes(browse
         assert not state["dialogs"], f"{path.name}: a dialog opened: {state['dialogs']}"
         assert state["kernel"] == "idle"
         if state["tabDirty"] or state["modelDirty"]:
-            opened = browser.execute_script("return window.jupyterapp.shell.currentWidget.context.model.toJSON().metadata")
+            opened = browser.execute_script(
+                "return window.jupyterapp.shell.currentWidget.context.model.toJSON().metadata")
             on_disk = nbformat.read(path, as_version=4).metadata
-            changed = {k: (on_disk.get(k), opened.get(k)) for k in {*opened, *on_disk} if opened.get(k) != on_disk.get(k)}
+            changed = {k: (on_disk.get(k), opened.get(k))
+                       for k in {*opened, *on_disk} if opened.get(k) != on_disk.get(k)}
             pytest.fail(f"{path.name} shows unsaved changes on opening; metadata (in the file, once opened): {changed}")
     finally:
         shut_down_kernel(browser)
@@ -327,9 +329,8 @@ def test_run_all_shows_each_figure_once_and_the_explorer_redraws(browser, lab, p
         first = explorers[0]
         before = cells[first]
         press_right_on_first_slider(browser, first)
-        after = wait_for(browser, CELL_OUTPUTS_JS,
-                         lambda cs: cs[first]["images"] and cs[first]["images"] != before["images"],
-                         REDRAW_TIMEOUT_S, f"{path.name}'s explorer to redraw after an arrow key")
+        wait_for(browser, CELL_OUTPUTS_JS, lambda cs: cs[first]["images"] and cs[first]["images"] != before["images"],
+                 REDRAW_TIMEOUT_S, f"{path.name}'s explorer to redraw after an arrow key")
         wait_for(browser, PANEL_STATE_JS, lambda s: s["kernel"] == "idle", REDRAW_TIMEOUT_S, "the kernel to settle")
         after = browser.execute_script(CELL_OUTPUTS_JS)
         screenshot(browser, first, tmp_path / f"{path.stem}-cell{first}-after.png")

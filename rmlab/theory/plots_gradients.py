@@ -35,8 +35,8 @@ def plot_landscape(ls: Landscape):
             mappable = ax.contourf(t1, t2, np.clip(panel.surface, -1, 1), levels=levels, cmap="viridis")
             ax.plot(*ls.theta_init, "wx", ms=9, mew=2)
             ax.plot(*panel.argmax_theta, "*", color="tab:red", ms=12, clip_on=False)
-            ax.set_title(f"{panel.name} ({panel.axis} axis)\nacc {panel.accuracy:.2f}  Var₀ {panel.variance_init:.1e}\n"
-                         f"‖∇φ₀‖ {panel.grad_norm_init:.1e}", fontsize=8)
+            ax.set_title(f"{panel.name} ({panel.axis} axis)\nacc {panel.accuracy:.2f}  "
+                         f"Var₀ {panel.variance_init:.1e}\n‖∇φ₀‖ {panel.grad_norm_init:.1e}", fontsize=8)
             ax.set_xlabel("θ₁ (moves π)", fontsize=8)
             ax.set_ylabel("θ₂ (sharpens π)", fontsize=8)
     fig.colorbar(mappable, ax=axes[:, :-1].ravel().tolist(), location="bottom", shrink=0.5, aspect=40,
