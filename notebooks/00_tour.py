@@ -1,3 +1,21 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+#   language_info:
+#     codemirror_mode:
+#       name: ipython
+#       version: 3
+#     file_extension: .py
+#     mimetype: text/x-python
+#     name: python
+#     nbconvert_exporter: python
+#     pygments_lexer: ipython3
+#     version: 3.11.7
+# ---
+
 # %% tags=["parameters"]
 import os
 SEED = 0
@@ -86,6 +104,7 @@ def show_policy(tau: float = 1.0):
 
 
 fig = show_policy(1.0)
+fig
 
 # %% [markdown]
 # Drag the slider (in Jupyter) to move along the curve: at low temperature the policy is almost deterministic on a

@@ -1,13 +1,19 @@
 # ---
 # jupyter:
-#   jupytext:
-#     text_representation:
-#       extension: .py
-#       format_name: percent
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
+#   language_info:
+#     codemirror_mode:
+#       name: ipython
+#       version: 3
+#     file_extension: .py
+#     mimetype: text/x-python
+#     name: python
+#     nbconvert_exporter: python
+#     pygments_lexer: ipython3
+#     version: 3.11.7
 # ---
 
 # %% tags=["parameters"]
@@ -112,6 +118,7 @@ rec.check("any accuracy: the sweep spans accuracy 0 to 1 for the low-variance RM
 rec.check("accurate RM slower than the inaccurate one at the largest T: t_slow / t_fast", t_slow[-1] / t_fast,
           ">", 1.0)
 rec.save(fig)
+fig
 
 # %% [markdown]
 # **What to look at.** The accurate RM's $t_\gamma$ is a straight line of slope 1 on the log-log plot, above both lower
@@ -162,6 +169,7 @@ rec_bon.check("min over N>=2 of E[max] - BoN(inaccurate RM)", np.min(best[1:] - 
 rec_bon.check("policy gradient: inaccurate RM reaches the goal first (t_slow(T=1) - t_fast)", t_slow[0] - t_fast,
               ">", 0.0)
 rec_bon.save(fig)
+fig
 
 # %% [markdown]
 # **What to look at.** Left: the accurate RM (at every T) lies exactly on the optimal Best-of-N curve, while the
@@ -182,6 +190,7 @@ explore(plots_teacher.thm2_explorer, logit_std=Slider(0.5, 3.0, 1.5, step=0.25),
 
 # %%
 fig = plots_teacher.thm2_explorer(logit_std=LOGIT_STD, log10_T_max=3.0, lam_fraction=1.0, seed=SEED)
+fig
 
 # %% [markdown]
 # ## Pass criteria

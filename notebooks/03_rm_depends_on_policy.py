@@ -1,13 +1,19 @@
 # ---
 # jupyter:
-#   jupytext:
-#     text_representation:
-#       extension: .py
-#       format_name: percent
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
+#   language_info:
+#     codemirror_mode:
+#       name: ipython
+#       version: 3
+#     file_extension: .py
+#     mimetype: text/x-python
+#     name: python
+#     nbconvert_exporter: python
+#     pygments_lexer: ipython3
+#     version: 3.11.7
 # ---
 
 # %% tags=["parameters"]
@@ -75,6 +81,7 @@ rec.check("diagonal O(1): max/min of each diagonal cell over T", np.max(diag.max
 rec.check("matching RM beats the other one at every T >= 10: min off/diag", np.min((off / diag)[inst.T >= 10]),
           ">", 1.0)
 rec.save(fig)
+fig
 
 # %% [markdown]
 # **What to look at.** The diagonal panels (each family trained on its matching RM) stay flat in T, far below their
@@ -97,6 +104,7 @@ explore(plots_teacher.thm3_explorer, c=Slider(0.05, 0.6, C_MASS, step=0.05),
 
 # %%
 fig = plots_teacher.thm3_explorer(c=0.1, gamma=GAMMA, log10_T_max=2.0)
+fig
 
 # %% [markdown]
 # ## Pass criteria

@@ -1,5 +1,10 @@
 """The rmlab house style: one seaborn theme, one palette, figures returned (never shown) by plot functions; and
-:func:`explore`, the sliders that redraw a figure in a live notebook."""
+:func:`explore`, the sliders that redraw a figure in a live notebook.
+
+Figures are closed (detached from pyplot) as soon as they are made, so that a notebook shows each one exactly once:
+where a cell's last expression is the figure, or in an explorer. An open pyplot figure would also be shown by the
+inline backend at the end of the cell (and by ipywidgets' ``interact``), a second copy.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import seaborn as sns  # noqa: E402
 from rmlab._headless import headless  # noqa: E402
 
 PALETTE = sns.color_palette("colorblind", 10).as_hex()
+SLIDER_WIDTH = "640px"     # a short drag moves a slider by a small step
 
 
 def use_style() -> None:
@@ -24,11 +30,13 @@ def use_style() -> None:
 
 
 def subplots(nrows: int = 1, ncols: int = 1, *, width: float = 4.2, height: float = 3.4, **kwargs):
-    """``plt.subplots`` in the house style; ``width``/``height`` are per panel, in inches."""
+    """``plt.subplots`` in the house style, returning a closed figure; ``width``/``height`` are per panel, in inches."""
     use_style()
     kwargs.setdefault("squeeze", True)
     kwargs.setdefault("constrained_layout", True)
-    return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), **kwargs)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), **kwargs)
+    plt.close(fig)      # still drawable and savable; only no longer shown by pyplot (see the module docstring)
+    return fig, axes
 
 
 @dataclass(frozen=True)
@@ -45,29 +53,39 @@ class Slider:
     step: float | None = None
     log: bool = False
 
-    def widget(self):
+    def widget(self, description_width: str):
         import ipywidgets
 
+        look = dict(continuous_update=False, style={"description_width": description_width},
+                    layout=ipywidgets.Layout(width=SLIDER_WIDTH, max_width="100%"))
         if self.log:
             return ipywidgets.FloatLogSlider(value=self.value, base=10, min=self.lo, max=self.hi,
-                                             step=self.step or 0.05)
+                                             step=self.step or 0.05, **look)
         if all(isinstance(x, int) for x in (self.lo, self.hi, self.value, self.step or 1)):
-            return ipywidgets.IntSlider(value=self.value, min=self.lo, max=self.hi, step=self.step or 1)
+            return ipywidgets.IntSlider(value=self.value, min=self.lo, max=self.hi, step=self.step or 1, **look)
         return ipywidgets.FloatSlider(value=self.value, min=self.lo, max=self.hi,
-                                      step=self.step or (self.hi - self.lo) / 100)
+                                      step=self.step or (self.hi - self.lo) / 100, **look)
 
 
-def explore(fn, **sliders: Slider):
-    """Redraw ``fn(**values)`` (a function returning a Figure) whenever a slider moves: ``ipywidgets.interact``.
+def explore(fn, **sliders: Slider) -> None:
+    """Display sliders that redraw ``fn(**values)`` (a function returning a Figure) when one is moved and released.
 
-    In headless runs (``RMLAB_HEADLESS=1``: ``rmlab reproduce`` and the tests) no widget is built and ``None`` is
-    returned; call ``fn`` once with its defaults next to it so the figure also renders there.
+    The figure is shown once, under the sliders, and closed after each draw. In headless runs (``RMLAB_HEADLESS=1``:
+    ``rmlab reproduce`` and the tests) no widget is built; call ``fn`` once with its defaults next to it so that the
+    figure also renders there.
 
-    >>> explore(lambda tau=1.0: None, tau=Slider(-2, 2, 1.0, log=True)) is None   # the tests run headless
-    True
+    >>> explore(lambda tau=1.0: None, tau=Slider(-2, 2, 1.0, log=True))   # the tests run headless: shows nothing
     """
     if headless():
-        return None
+        return
     import ipywidgets
+    from IPython.display import display
 
-    return ipywidgets.interact(fn, **{name: slider.widget() for name, slider in sliders.items()})
+    def draw(**values):
+        fig = fn(**values)
+        display(fig)
+        plt.close(fig)      # a figure fn left open in pyplot would be shown a second time by the inline backend
+
+    description_width = f"{max(map(len, sliders)) + 2}ch"     # labels in full, and the sliders' tracks aligned
+    view = ipywidgets.interactive(draw, **{name: s.widget(description_width) for name, s in sliders.items()})
+    display(view)

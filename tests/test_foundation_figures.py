@@ -1,5 +1,8 @@
+import io
 import json
 import math
+import os
+import stat
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -58,6 +61,22 @@ def test_save_writes_png_and_json_in_the_schema(tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)], ids=lambda m: f"{m:04o}")
+def test_saved_figure_files_get_the_mode_of_the_process_umask(tmp_path, umask, mode):
+    rec = FigureRecord("shared_figure", notebook="00_tour", seed=0, quick=True)
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    before = os.umask(umask)
+    try:
+        rec.save(fig, tmp_path)
+        rec.save(fig, tmp_path)     # replacing an existing file gives the same mode
+    finally:
+        os.umask(before)
+        plt.close(fig)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+    assert modes == {"shared_figure.png": mode, "shared_figure.json": mode}
+
+
 def test_json_is_strict_and_failed_writes_leave_nothing(tmp_path):
     assert to_jsonable({"a": [math.inf, 1]}) == {"a": [None, 1]}
     with pytest.raises(TypeError):
@@ -65,17 +84,42 @@ def test_json_is_strict_and_failed_writes_leave_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_explore_builds_sliders_in_a_live_session_and_nothing_headless(monkeypatch):
+def test_house_figures_are_closed_but_still_drawable():
+    from rmlab import plotting
+
+    fig, ax = plotting.subplots(1, 2)
+    ax[0].plot([0, 1], [0, 1])
+    assert not plt.fignum_exists(fig.number)     # the inline backend will not show it a second time
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    assert buf.getvalue()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_explore_shows_one_view_and_each_figure_once_live_and_nothing_headless(monkeypatch):
+    import IPython.display
     import ipywidgets
-    from rmlab.plotting import Slider, explore
+    from matplotlib.figure import Figure
+    from rmlab.plotting import SLIDER_WIDTH, Slider, explore
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", shown.append)
 
     def draw(tau=1.0, seed=0, width=0.5):
-        return None
+        fig, ax = plt.subplots()        # left open in pyplot: explore must still show it once and close it
+        ax.plot([0, 1], [0, tau])
+        return fig
     sliders = dict(tau=Slider(-2, 2, 1.0, log=True), seed=Slider(0, 20, 3), width=Slider(0.1, 0.9, 0.5, step=0.1))
     monkeypatch.setenv("RMLAB_HEADLESS", "1")
-    assert explore(draw, **sliders) is None
+    assert explore(draw, **sliders) is None and shown == []
     monkeypatch.delenv("RMLAB_HEADLESS")
-    live = explore(draw, **sliders)
-    kinds = {type(w).__name__: w.value for w in live.widget.children if hasattr(w, "value")}
-    assert kinds == {"FloatLogSlider": 1.0, "IntSlider": 3, "FloatSlider": 0.5}
-    assert isinstance(live.widget, ipywidgets.interactive)
+    explore(draw, **sliders)
+    views = [x for x in shown if isinstance(x, ipywidgets.interactive)]
+    figures = [x for x in shown if isinstance(x, Figure)]
+    assert len(views) == 1 and len(figures) == 1 and len(shown) == 2
+    assert not plt.fignum_exists(figures[0].number)
+    controls = [w for w in views[0].children if hasattr(w, "value")]
+    assert {type(w).__name__: w.value for w in controls} == {"FloatLogSlider": 1.0, "IntSlider": 3, "FloatSlider": 0.5}
+    assert {(w.layout.width, w.style.description_width, w.continuous_update) for w in controls} == \
+        {(SLIDER_WIDTH, "7ch", False)}      # one width for all, labels of up to 5 characters in full
+    controls[0].value = 10.0
+    assert len([x for x in shown if isinstance(x, Figure)]) == 2

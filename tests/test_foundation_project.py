@@ -10,10 +10,15 @@ import jupytext
 import nbformat
 import pytest
 import yaml
+from ipykernel.ipkernel import IPythonKernel
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+# The kernelspec JupyterLab writes into an opened notebook once ipykernel answers. A notebook carrying it and the
+# kernel's language_info opens without a "Select Kernel" dialog and without an unsaved-changes mark (the browser test
+# checks both against the running kernel, whose Python version language_info names); notebooks/*.py headers hold them.
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
 
 def test_environment_yml_installs_this_package_with_the_dev_extra():
@@ -74,6 +79,10 @@ def test_notebook_is_stripped_and_in_sync_with_its_source(path):
     paired = jupytext.read(source)
     assert [c.source for c in paired.cells] == [c.source for c in nb.cells], \
         f"{path.name} is out of sync with {source.name}: run `make notebooks`"
+    assert nb.metadata.get("kernelspec") == KERNELSPEC, f"{path.name}: kernelspec is not {KERNELSPEC}"
+    language_info = dict(nb.metadata.get("language_info", {}), version=None)
+    assert language_info == dict(IPythonKernel.language_info, version=None), \
+        f"{path.name}: language_info is not the one ipykernel reports"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -84,3 +93,13 @@ def test_notebook_starts_with_parameters_and_ends_with_asserts(path):
     assert "parameters" in first.metadata.get("tags", []), "first code cell must be tagged 'parameters'"
     assert re.search(r"^SEED = ", first.source, flags=re.M) and "RMLAB_QUICK" in first.source
     assert re.search(r"^assert ", last.source, flags=re.M), "the last code cell must assert the pass criteria"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_a_cell_that_makes_a_figure_shows_it_by_its_last_line(path):
+    """House figures are closed when made (rmlab.plotting), so a cell shows its figure only as its last expression."""
+    nb = nbformat.read(path, as_version=4)
+    silent = [c.source.splitlines()[0] for c in nb.cells
+              if c.cell_type == "code" and re.search(r"^fig\b.*=", c.source, flags=re.M)
+              and c.source.rstrip().splitlines()[-1] != "fig"]
+    assert not silent, f"{path.name}: cells that make `fig` but do not end with `fig`: {silent}"

@@ -94,3 +94,23 @@ def test_invalid_inputs_raise_clear_errors():
         landscape.objective(fam, np.zeros(2), np.array([0.0, np.nan, 0, 0, 0]))
     with pytest.raises(ValueError, match="same length"):
         landscape.TwoParamFamily(np.zeros(3), np.zeros(4))
+
+
+@pytest.mark.parametrize("rm_centers,compress_factors", [((-0.1,), (0.1,)), ((0.2, -0.1, -0.4), (0.3, 0.1, 0.03))],
+                         ids=["explorer", "fig1"])
+def test_landscape_figure_has_no_colliding_text(rm_centers, compress_factors):
+    """Panel titles keep a visible gap between them, and the tick labels of the log axis of ||grad phi|| per panel do
+    not run into each other."""
+    from itertools import combinations
+
+    from rmlab.theory.plots_gradients import plot_landscape
+
+    fig = plot_landscape(landscape.landscape_panels(landscape.LandscapeConfig(
+        rm_centers=rm_centers, compress_factors=compress_factors, grid_size=11)))
+    fig.draw_without_rendering()      # lays the figure out (constrained layout) as saving it does
+    titles = [ax.title.get_window_extent().padded(4) for ax in fig.axes if ax.get_title()]   # 8 px apart at least
+    bars = next(ax for ax in fig.axes if "per panel" in ax.get_title())
+    ticks = [t.get_window_extent() for t in bars.get_xticklabels() + bars.get_xticklabels(minor=True)
+             if t.get_text() and t.get_visible()]
+    for group in (titles, ticks):
+        assert not [(a, b) for a, b in combinations(group, 2) if a.overlaps(b)]

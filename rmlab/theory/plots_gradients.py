@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.ticker import NullFormatter
 
 from rmlab import plotting
 from rmlab.theory import autoregressive as ar
@@ -34,11 +35,12 @@ def plot_landscape(ls: Landscape):
             mappable = ax.contourf(t1, t2, np.clip(panel.surface, -1, 1), levels=levels, cmap="viridis")
             ax.plot(*ls.theta_init, "wx", ms=9, mew=2)
             ax.plot(*panel.argmax_theta, "*", color="tab:red", ms=12, clip_on=False)
-            ax.set_title(f"{panel.name} ({panel.axis} axis)\nacc {panel.accuracy:.2f}  Var₀ {panel.variance_init:.1e}  "
-                         f"‖∇φ₀‖ {panel.grad_norm_init:.1e}", fontsize=8)
+            ax.set_title(f"{panel.name} ({panel.axis} axis)\nacc {panel.accuracy:.2f}  "
+                         f"Var₀ {panel.variance_init:.1e}\n‖∇φ₀‖ {panel.grad_norm_init:.1e}", fontsize=8)
             ax.set_xlabel("θ₁ (moves π)", fontsize=8)
             ax.set_ylabel("θ₂ (sharpens π)", fontsize=8)
-    fig.colorbar(mappable, ax=axes[:, :-1].ravel().tolist(), shrink=0.6, label="φ(θ) = E_π[r]")
+    fig.colorbar(mappable, ax=axes[:, :-1].ravel().tolist(), location="bottom", shrink=0.5, aspect=40,
+                 ticks=np.linspace(-1, 1, 5), label="φ(θ) = E_π[r]")
     colors = {"gold": "k", "accuracy": plotting.PALETTE[0], "variance": plotting.PALETTE[1]}
     ax = axes[0, -1]
     x = ls.family.positions
@@ -52,9 +54,18 @@ def plot_landscape(ls: Landscape):
     ax.barh(range(len(ls.panels)), [p.grad_norm_init for p in ls.panels], color=[colors[p.axis] for p in ls.panels])
     ax.set_yticks(range(len(ls.panels)), [p.name for p in ls.panels], fontsize=7)
     ax.invert_yaxis()
-    ax.set_xscale("log")
+    _log_axis_on_whole_decades(ax, [p.grad_norm_init for p in ls.panels])
     ax.set_title("‖∇φ(θ_init)‖ per panel", fontsize=9)
     return fig
+
+
+def _log_axis_on_whole_decades(ax, values) -> None:
+    """A log x axis from the decade below ``min(values)`` to the one above ``max(values)``, labelled at decades only
+    (over less than a decade matplotlib labels the minor ticks too, and their labels run into each other)."""
+    low, high = np.log10(np.min(values)), np.log10(np.max(values))
+    ax.set_xscale("log")
+    ax.set_xlim(10 ** np.floor(low), 10 ** max(np.ceil(high), np.floor(low) + 1))
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def plot_time_vs_variance(runs: TimeRuns):
