@@ -1,10 +1,12 @@
-"""Atomic file writes: a reader never sees a half-written file, and a failed write leaves nothing behind."""
+"""Atomic file and folder writes: a reader never sees a half-written file or folder, and a failed write leaves nothing
+behind. Files and folders get the process umask."""
 
 from __future__ import annotations
 
 import json
 import os
 import secrets
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -77,3 +79,30 @@ def _scalar(value: Any) -> Any:
 
 def atomic_write_json(path: str | os.PathLike, obj: Any, *, indent: int | None = 2) -> Path:
     return atomic_write_text(path, json.dumps(to_jsonable(obj), indent=indent, allow_nan=False) + "\n")
+
+
+def temporary_folder(parent: str | os.PathLike, prefix: str) -> Path:
+    """A new folder ``parent/<prefix><random>`` with the mode ``mkdir`` would give it (``0o777`` less the umask;
+    ``tempfile.mkdtemp`` makes ``0o700``), to fill and then move into place with :func:`replace_folder`."""
+    folder = Path(tempfile.mkdtemp(dir=parent, prefix=prefix))
+    folder.chmod(0o777 & ~process_umask())
+    return folder
+
+
+def replace_folder(tmp: Path, final: Path) -> None:
+    """Move the finished folder ``tmp`` to ``final``; an existing ``final`` is replaced only now (renamed aside,
+    then removed), so ``final`` is never a mix of old and new files."""
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+
+
+def process_umask() -> int:
+    """The process umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 from rmlab.errors import UserError, check_device, check_input_file, check_writable_dir
@@ -92,7 +91,7 @@ def validate(args):
 
 def run_dpo(args) -> int:
     config, out = validate(args)
-    from rmlab._io import atomic_write_json, atomic_write_text, to_jsonable
+    from rmlab._io import atomic_write_json, atomic_write_text, replace_folder, temporary_folder, to_jsonable
     from rmlab.lm.data import load_preferences
     from rmlab.lm.load import load_causal_lm, numeric_versions
     from rmlab.train.dpo import train_dpo
@@ -103,7 +102,7 @@ def run_dpo(args) -> int:
     result = train_dpo(model, tokenizer, preferences, config, reference=reference, chat_template=args.chat_template,
                        progress=not args.quiet)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.dpo-"))
+    tmp = temporary_folder(out.parent, f".{out.name}.dpo-")
     try:
         model.save_pretrained(tmp / "model")
         tokenizer.save_pretrained(tmp / "model")
@@ -112,29 +111,9 @@ def run_dpo(args) -> int:
         atomic_write_json(tmp / "config.json", {"dpo": result.config, "model": args.model, "ref": args.ref,
                                                 "data": args.data, "chat_template": args.chat_template,
                                                 "versions": numeric_versions()})
-        _replace(tmp, out)
+        replace_folder(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     last = result.metrics[-1]
     print(f"wrote {out}: {len(result.metrics)} steps, final loss {last['loss']:.4f}, margin {last['margin']:.4f}")
     return 0
-
-
-def _replace(tmp: Path, out: Path) -> None:
-    tmp.chmod(0o777 & ~_umask())
-    if out.exists():
-        old = out.with_name(f".{out.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        out.replace(old)
-        tmp.replace(out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.replace(out)
-
-
-def _umask() -> int:
-    import os
-
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

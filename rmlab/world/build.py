@@ -32,7 +32,6 @@ import os
 import re
 import shutil
 import socket
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -45,10 +44,10 @@ from rmlab._headless import tqdm
 from transformers import GPTNeoXForCausalLM, GPTNeoXForSequenceClassification
 from transformers.utils import logging as hf_logging
 
-from rmlab._io import atomic_write_json, atomic_write_text
+from rmlab._io import atomic_write_json, atomic_write_text, replace_folder, temporary_folder
 from rmlab._threads import single_torch_thread
-from rmlab.world import data as world_data
 from rmlab.lm.load import numeric_versions
+from rmlab.world import data as world_data
 from rmlab.world.config import FORMAT_VERSION, WorldConfig
 from rmlab.world.gold import GoldReward
 from rmlab.world.language import HELD_OUT_TOPIC, Demonstrator, make_facts, to_language_b, with_synonyms
@@ -146,12 +145,11 @@ def build_world(config: WorldConfig | None = None, *, cache_dir=None, progress: 
         force = True
     cache.mkdir(parents=True, exist_ok=True)
     _remove_stale_builds(cache)
-    tmp = Path(tempfile.mkdtemp(dir=cache, prefix=f".{config.key()}.building-{os.getpid()}@{socket.gethostname()}-"))
-    tmp.chmod(0o777 & ~_umask())
+    tmp = temporary_folder(cache, f".{config.key()}.building-{os.getpid()}@{socket.gethostname()}-")
     try:
         _build_into(config, tmp, progress=progress)
         if force or not (final / MANIFEST).exists():   # else another process finished the same entry first
-            _move_into_place(tmp, final)
+            replace_folder(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return World(config, final, cache_hit=False)
@@ -204,23 +202,6 @@ def _process_alive(pid: int) -> bool:
     except PermissionError:      # alive, owned by another user
         return True
     return True
-
-
-def _umask() -> int:
-    """The process umask (read by setting and restoring it)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _move_into_place(tmp: Path, final: Path) -> None:
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
 
 
 def _total_steps(config: WorldConfig) -> int:
