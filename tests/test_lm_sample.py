@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from rmlab.lm.load import load_causal_lm
-from rmlab.lm.sample import filter_logits, sample_responses
+from rmlab.lm.sample import filter_logits, sample_responses, sample_token_ids
 from tiny_models import PAIRS, tiny  # noqa: F401  (tiny is a fixture)
 
 PROMPTS = [p for p, _, _ in PAIRS]
@@ -65,3 +65,16 @@ def test_chat_template_prompts(tiny):
     model, tokenizer = load_causal_lm(tiny.causal_lm("qwen2", tokenizer="chat"))
     out = sample_responses(model, tokenizer, PROMPTS[:2], 2, max_new_tokens=5, chat_template=True, progress=False)
     assert len(out) == 2 and all(isinstance(s, str) for row in out for s in row)
+
+
+def test_token_ids_are_the_samples_before_decoding(policy):
+    model, tokenizer = policy
+    kwargs = dict(max_new_tokens=10, seed=7, progress=False)
+    ids = sample_token_ids(model, tokenizer, PROMPTS, 3, **kwargs)
+    texts = sample_responses(model, tokenizer, PROMPTS, 3, **kwargs)
+    eos = tokenizer.eos_token_id
+    for group, decoded in zip(ids, texts):
+        for response, text in zip(group, decoded):
+            assert eos not in response[:-1]                                  # cut right after the first EOS
+            assert response[-1] == eos or len(response) == 10
+            assert tokenizer.decode([t for t in response if t != eos], skip_special_tokens=True) == text

@@ -140,3 +140,16 @@ def test_equals_the_official_recipe_and_trl_metrics_in_torch():
     # TRL's reward_std: the std of the whole batch, larger than the mean within-group std when prompts differ
     assert V.batch_reward_std(R) == pytest.approx(t.std().item(), rel=1e-10)
     assert V.batch_reward_std(R) > t.view(-1, 10).std(dim=1).mean().item()
+
+
+def test_within_group_std_summary_by_hand():
+    from rmlab.measure.variance import within_group_std_summary
+
+    rewards = np.array([[1.0, 1.0, 1.0], [0.0, 1.0, 2.0], [0.0, 0.0, 3.0], [2.0, 2.0, 2.0 + 1e-9]])
+    std = np.array([0.0, 1.0, np.sqrt(3.0), np.std([2.0, 2.0, 2.0 + 1e-9], ddof=1)])
+    summary = within_group_std_summary(rewards)
+    assert summary["within_std_mean"] == pytest.approx(std.mean())
+    assert summary["within_std_p50"] == pytest.approx(np.median(std))
+    assert summary["within_std_p10"] <= summary["within_std_p50"] <= summary["within_std_p90"] <= np.sqrt(3.0)
+    assert summary["frac_zero_std"] == 0.5                   # the constant group and the one within 1e-8
+    assert within_group_std_summary(rewards, atol=0.0)["frac_zero_std"] == 0.25

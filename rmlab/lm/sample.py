@@ -74,6 +74,11 @@ def _eos_ids(model, tokenizer) -> list[int]:
     return sorted(i for i in ids if i is not None)
 
 
+def _through_first_eos(ids: list[int], eos_ids: list[int]) -> list[int]:
+    cut = next((n + 1 for n, t in enumerate(ids) if t in eos_ids), len(ids))
+    return ids[:cut]
+
+
 def _decode(tokenizer, ids: list[int], eos_ids: list[int]) -> str:
     cut = next((n for n, t in enumerate(ids) if t in eos_ids), len(ids))
     return tokenizer.decode(ids[:cut], skip_special_tokens=True)
@@ -82,14 +87,29 @@ def _decode(tokenizer, ids: list[int], eos_ids: list[int]) -> str:
 @torch.no_grad()
 def sample_responses(model, tokenizer, prompts, k, *, max_new_tokens=64, temperature=1.0, top_k=0, top_p=1.0,
                      seed=0, batch_size=16, chat_template=False, progress=True, indices=None) -> list[list[str]]:
-    """K sampled responses for each prompt: ``len(prompts)`` lists of ``k`` strings.
+    """K sampled responses for each prompt: ``len(prompts)`` lists of ``k`` strings (:func:`sample_token_ids`,
+    decoded up to the first EOS).
+
+    >>> sample_responses(model, tokenizer, ["Once upon a time"], k=4, seed=0)  # doctest: +SKIP
+    [['...', '...', '...', '...']]
+    """
+    eos_ids = _eos_ids(model, tokenizer)
+    ids = sample_token_ids(model, tokenizer, prompts, k, max_new_tokens=max_new_tokens, temperature=temperature,
+                           top_k=top_k, top_p=top_p, seed=seed, batch_size=batch_size, chat_template=chat_template,
+                           progress=progress, indices=indices)
+    return [[_decode(tokenizer, response, eos_ids) for response in group] for group in ids]
+
+
+@torch.no_grad()
+def sample_token_ids(model, tokenizer, prompts, k, *, max_new_tokens=64, temperature=1.0, top_k=0, top_p=1.0,
+                     seed=0, batch_size=16, chat_template=False, progress=True, indices=None) -> list[list[list[int]]]:
+    """K sampled responses for each prompt as token ids: ``len(prompts)`` lists of ``k`` id lists, each cut after
+    its first EOS (kept: the response + EOS convention of :mod:`rmlab.lm.data`; a response that hit
+    ``max_new_tokens`` has none). Training scores these ids directly, never re-tokenised text.
 
     ``batch_size`` counts sequences per ``generate`` call (``max(1, batch_size // k)`` prompts). ``indices``: the
     indices used for seeding (default ``0 .. len(prompts)-1``); pass the original indices when sampling a subset
     (e.g. resuming), so prompt i gets the same samples as in the full run.
-
-    >>> sample_responses(model, tokenizer, ["Once upon a time"], k=4, seed=0)  # doctest: +SKIP
-    [['...', '...', '...', '...']]
     """
     prompts = list(prompts)
     indices = list(range(len(prompts))) if indices is None else [int(i) for i in indices]
@@ -111,7 +131,7 @@ def sample_responses(model, tokenizer, prompts, k, *, max_new_tokens=64, tempera
     config = GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=max_new_tokens, eos_token_id=eos_ids,
                               pad_token_id=padding_id(tokenizer))
     per_call = max(1, batch_size // k)
-    responses: list[list[str]] = []
+    responses: list[list[list[int]]] = []
     for start in tqdm(range(0, len(prompts), per_call), desc="sampling", disable=not progress):
         chunk = range(start, min(start + per_call, len(prompts)))
         ids, mask, _, _ = pad_batch([encoded[i] for i in chunk for _ in range(k)], padding_id(tokenizer),
@@ -122,5 +142,5 @@ def sample_responses(model, tokenizer, prompts, k, *, max_new_tokens=64, tempera
                              logits_processor=LogitsProcessorList([sampler]))             # [len(chunk)*k, T+new]
         new_tokens = out[:, ids.shape[1]:].tolist()
         for n in range(len(chunk)):
-            responses.append([_decode(tokenizer, new_tokens[n * k + j], eos_ids) for j in range(k)])
+            responses.append([_through_first_eos(new_tokens[n * k + j], eos_ids) for j in range(k)])
     return responses

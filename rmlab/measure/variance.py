@@ -147,3 +147,18 @@ def frac_zero_variance(rewards, *, atol: float = ZERO_STD_ATOL) -> np.ndarray:
         raise ValueError(f"atol must be >= 0, got {atol}")
     std = np.sqrt(per_prompt_variance(rewards))
     return (std <= atol).mean(axis=-1)
+
+
+def within_group_std_summary(rewards, *, atol: float = ZERO_STD_ATOL) -> dict[str, float]:
+    """What a policy-gradient step sees of its task reward, per group of k samples of one prompt: the mean, 10th,
+    50th and 90th percentile of the within-group (unbiased) std, and the fraction of groups whose std is at most
+    ``atol`` (their RLOO/GRPO advantages vanish). ``[n, k]`` -> dict of floats; unlike TRL's batch ``reward_std``,
+    every number is within-prompt.
+
+    >>> within_group_std_summary(np.array([[0.0, 0.0], [0.0, 2.0]]))["frac_zero_std"]
+    0.5
+    """
+    std = np.sqrt(per_prompt_variance(rewards))
+    p10, p50, p90 = np.percentile(std, [10, 50, 90])
+    return {"within_std_mean": float(std.mean()), "within_std_p10": float(p10), "within_std_p50": float(p50),
+            "within_std_p90": float(p90), "frac_zero_std": float(frac_zero_variance(rewards, atol=atol))}
