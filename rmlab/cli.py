@@ -21,6 +21,7 @@ SUBCOMMAND_MODULES = (
     "rmlab.lm.cli_ches",
     "rmlab.lm.cli_report",
     "rmlab.train.cli_dpo",
+    "rmlab.train.cli_rloo",
     "rmlab.world.cli",
 )
 INTERRUPTED = 130

@@ -14,7 +14,11 @@ from transformers import AutoModelForCausalLM, AutoModelForSequenceClassificatio
 from rmlab.cli import main
 from rmlab.figures import REPO_ROOT
 from rmlab.lm.load import load_causal_lm
+from rmlab._threads import single_torch_thread
+from rmlab.lm.sample import sample_responses
 from rmlab.lm.score import ExplicitRM, sequence_logprobs
+from rmlab.train.dpo import DPOConfig, train_dpo
+from rmlab.train.pg import PGConfig, train_pg
 from rmlab.world import PolicySpec, RewardModelSpec, build_world, quick_config
 from rmlab.world import build as world_build
 from rmlab.world import config as world_config
@@ -223,3 +227,29 @@ def test_policy_reports_and_gold_statistics(world):
     fig = plot_reward_variance(stats)
     assert len(fig.axes) == 2
     plt.close(fig)
+
+
+def _mean_gold(world, model, tokenizer, prompts):
+    responses = sample_responses(model, tokenizer, prompts, 4, max_new_tokens=16, seed=123, progress=False)
+    return float(np.mean(world.gold([p for p in prompts for _ in range(4)], [r for group in responses for r in group])))
+
+
+def test_rloo_against_the_gold_reward_raises_the_mean_gold_reward(world):
+    """Measured when written: instruct 0.073 -> 0.216 / 0.197 (seeds 0 / 1) on the 60 evaluation prompts."""
+    model, tokenizer = load_causal_lm(str(world.models["instruct"]))
+    prompts = world.prompts("eval_prompts")
+    with single_torch_thread():
+        before = _mean_gold(world, model, tokenizer, prompts)
+        train_pg(model, tokenizer, prompts, world.gold, PGConfig(k=4, lr=3e-4, batch_prompts=8, steps=120,
+                                                                 max_new_tokens=16), progress=False)
+        after = _mean_gold(world, model, tokenizer, prompts)
+    assert after > before + 0.05, (before, after)
+
+
+def test_dpo_on_the_world_raises_the_mean_margin(world):
+    model, tokenizer = load_causal_lm(str(world.models["sft_full"]))
+    with single_torch_thread():
+        result = train_dpo(model, tokenizer, world.preferences("prefs_off_policy"),
+                           DPOConfig(optimizer="adam", lr=3e-4, batch_size=8, epochs=2), progress=False)
+    margins = [m["margin"] for m in result.metrics]
+    assert np.mean(margins[-5:]) > np.mean(margins[:5]) + 0.2, margins

@@ -163,3 +163,8 @@ def random_pairs(n: int, *, seed: int = 0, min_words: int = 1, max_words: int = 
         return " ".join(rng.choice(words) for _ in range(rng.randint(lo, hi)))
     return [{"prompt": text(2, 8), "chosen": text(min_words, max_words), "rejected": text(min_words, max_words)}
             for _ in range(n)]
+
+
+def count_yes(prompts, responses) -> list[float]:
+    """A reward for RL tests (``py:tiny_models:count_yes``): how often the word "yes" occurs in the response."""
+    return [float(r.split().count("yes")) for r in responses]

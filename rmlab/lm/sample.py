@@ -67,7 +67,8 @@ class _InverseCDFSampler(LogitsProcessor):
         return chosen.scatter(-1, tokens, 0.0)
 
 
-def _eos_ids(model, tokenizer) -> list[int]:
+def eos_token_ids(model, tokenizer) -> list[int]:
+    """The ids that end a response: the tokenizer's EOS and the model's generation-config EOS ids."""
     ids = {tokenizer.eos_token_id}
     configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
     ids.update(configured if isinstance(configured, (list, tuple)) else [configured])
@@ -79,7 +80,8 @@ def _through_first_eos(ids: list[int], eos_ids: list[int]) -> list[int]:
     return ids[:cut]
 
 
-def _decode(tokenizer, ids: list[int], eos_ids: list[int]) -> str:
+def decode_response(tokenizer, ids: list[int], eos_ids: list[int]) -> str:
+    """The text of sampled ids up to (excluding) the first EOS, special tokens skipped."""
     cut = next((n for n, t in enumerate(ids) if t in eos_ids), len(ids))
     return tokenizer.decode(ids[:cut], skip_special_tokens=True)
 
@@ -93,11 +95,11 @@ def sample_responses(model, tokenizer, prompts, k, *, max_new_tokens=64, tempera
     >>> sample_responses(model, tokenizer, ["Once upon a time"], k=4, seed=0)  # doctest: +SKIP
     [['...', '...', '...', '...']]
     """
-    eos_ids = _eos_ids(model, tokenizer)
+    eos_ids = eos_token_ids(model, tokenizer)
     ids = sample_token_ids(model, tokenizer, prompts, k, max_new_tokens=max_new_tokens, temperature=temperature,
                            top_k=top_k, top_p=top_p, seed=seed, batch_size=batch_size, chat_template=chat_template,
                            progress=progress, indices=indices)
-    return [[_decode(tokenizer, response, eos_ids) for response in group] for group in ids]
+    return [[decode_response(tokenizer, response, eos_ids) for response in group] for group in ids]
 
 
 @torch.no_grad()
@@ -127,7 +129,7 @@ def sample_token_ids(model, tokenizer, prompts, k, *, max_new_tokens=64, tempera
         if context is not None and len(ids) + max_new_tokens > context:
             raise UserError(f"prompt {index}: {len(ids)} prompt tokens + max_new_tokens={max_new_tokens} exceed the "
                              f"model's context of {context} tokens")
-    eos_ids = _eos_ids(model, tokenizer)
+    eos_ids = eos_token_ids(model, tokenizer)
     config = GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=max_new_tokens, eos_token_id=eos_ids,
                               pad_token_id=padding_id(tokenizer))
     per_call = max(1, batch_size // k)

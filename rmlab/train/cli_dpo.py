@@ -14,15 +14,10 @@ only once complete: DIR is never half-written, and an interrupted run leaves not
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
 from pathlib import Path
 
-from rmlab.errors import UserError, check_device, check_input_file, check_writable_dir
-
-RUN_FILES = ("model", "metrics.jsonl", "tracking.jsonl", "config.json")
-
+from rmlab.errors import UserError, check_device, check_input_file
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -71,18 +66,13 @@ def dpo_config(args):
 def validate(args):
     """Every check that needs no model: the configuration, the device, the data, the output folder, model kinds."""
     from rmlab.lm.load import check_model_source
+    from rmlab.train.run_folder import check_run_folder
 
     config = dpo_config(args)
     check_device(args.device, "--device")
-    data = Path(args.data).expanduser()
-    if data.exists():
-        check_input_file(data, "--data")
-    out = check_writable_dir(args.out, "--out")
-    if out.exists() and any(out.iterdir()) and not args.overwrite:
-        raise UserError(f"--out {str(out)!r} already holds files (a previous run?); pass --overwrite to replace it "
-                        "or choose another folder")
-    if data.exists() and out.exists() and data.resolve().is_relative_to(out.resolve()):
-        raise UserError(f"--data {str(data)!r} lies inside --out {str(out)!r}, which the run replaces")
+    if Path(args.data).expanduser().exists():
+        check_input_file(Path(args.data).expanduser(), "--data")
+    out = check_run_folder(args.out, overwrite=args.overwrite, inputs={"--data": args.data})
     check_model_source(args.model, kind="causal_lm", name="--model")
     if args.ref is not None:
         check_model_source(args.ref, kind="causal_lm", name="--ref")
@@ -91,29 +81,19 @@ def validate(args):
 
 def run_dpo(args) -> int:
     config, out = validate(args)
-    from rmlab._io import atomic_write_json, atomic_write_text, replace_folder, temporary_folder, to_jsonable
     from rmlab.lm.data import load_preferences
-    from rmlab.lm.load import load_causal_lm, numeric_versions
+    from rmlab.lm.load import load_causal_lm
     from rmlab.train.dpo import train_dpo
+    from rmlab.train.run_folder import write_run
 
     preferences = load_preferences(args.data)
     model, tokenizer = load_causal_lm(args.model, device=args.device)
     reference = None if args.ref is None else load_causal_lm(args.ref, device=args.device)[0]
     result = train_dpo(model, tokenizer, preferences, config, reference=reference, chat_template=args.chat_template,
                        progress=not args.quiet)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_folder(out.parent, f".{out.name}.dpo-")
-    try:
-        model.save_pretrained(tmp / "model")
-        tokenizer.save_pretrained(tmp / "model")
-        for name, rows in (("metrics.jsonl", result.metrics), ("tracking.jsonl", result.tracking)):
-            atomic_write_text(tmp / name, "".join(json.dumps(to_jsonable(r), allow_nan=False) + "\n" for r in rows))
-        atomic_write_json(tmp / "config.json", {"dpo": result.config, "model": args.model, "ref": args.ref,
-                                                "data": args.data, "chat_template": args.chat_template,
-                                                "versions": numeric_versions()})
-        replace_folder(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    write_run(out, model, tokenizer, {"metrics.jsonl": result.metrics, "tracking.jsonl": result.tracking},
+              {"dpo": result.config, "model": args.model, "ref": args.ref, "data": args.data,
+               "chat_template": args.chat_template})
     last = result.metrics[-1]
     print(f"wrote {out}: {len(result.metrics)} steps, final loss {last['loss']:.4f}, margin {last['margin']:.4f}")
     return 0
