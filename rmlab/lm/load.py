@@ -204,6 +204,23 @@ def load_sequence_classifier(name_or_path, *, device=None, dtype=None, trust_rem
                  trust_remote_code=trust_remote_code, revision=revision)
 
 
+def new_reward_model(name_or_path, *, seed: int = 0, device=None, dtype=None, trust_remote_code=False):
+    """An explicit reward model to train: a causal LM's backbone with a new one-score linear head (seeded init),
+    as ``AutoModelForSequenceClassification`` (train mode off; ``(model, tokenizer)``)."""
+    source = check_model_source(name_or_path, kind="causal_lm")
+    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+    torch.manual_seed(seed)
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()            # "score.weight newly initialised" is the point here
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=1, dtype=resolve_dtype(dtype),
+                                                                   trust_remote_code=trust_remote_code)
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+    ensure_pad_token(model, tokenizer)
+    return model.to(resolve_device(device)).eval(), tokenizer
+
+
 def as_model_and_tokenizer(model_or_path, tokenizer=None, *, loader=load_causal_lm, device=None):
     """Accept a path / hub id, a ``(model, tokenizer)`` pair, or a model plus ``tokenizer``; return both."""
     if isinstance(model_or_path, (str, os.PathLike)):

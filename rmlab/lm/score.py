@@ -171,6 +171,16 @@ class CallableReward:
         return f"CallableReward({self.name!r})"
 
 
+def explicit_scores(model, sequences: Sequence[Sequence[int]], pad_id: int, *,
+                    padding_side: str = "right") -> torch.Tensor:
+    """``[B]`` scores of a sequence classifier's linear ``score`` head at each sequence's last real token (the EOS
+    of prompt + response + EOS), whatever the padding; differentiable when called with gradients enabled."""
+    ids, mask, positions, starts = pad_batch(sequences, pad_id, side=padding_side, device=model_device(model))
+    hidden = last_hidden_state(model, ids, mask, positions)                                   # [B, T, d]
+    last = starts + torch.tensor([len(s) - 1 for s in sequences], device=ids.device)          # [B]
+    return model.score(hidden[torch.arange(len(sequences), device=ids.device), last])[:, 0]
+
+
 class ExplicitRM:
     """An ``AutoModelForSequenceClassification`` reward model (num_labels=1), read at each pair's last real token.
 
@@ -205,17 +215,12 @@ class ExplicitRM:
     def __call__(self, prompts, responses) -> np.ndarray:
         pairs = encode_pairs(self.tokenizer, list(prompts), list(responses), chat_template=self.chat_template,
                              context=context_length(self.model))
-        device = model_device(self.model)
         rewards = np.zeros(len(pairs), dtype=np.float64)
         batches = length_sorted_batches([len(p) + len(r) for p, r in pairs], self.batch_size)
         for batch in tqdm(batches, desc=f"reward {self.name}", disable=not self.progress):
-            sequences = [pairs[i][0] + pairs[i][1] for i in batch]
-            ids, mask, positions, starts = pad_batch(sequences, padding_id(self.tokenizer),
-                                                     side=self.padding_side, device=device)
-            hidden = last_hidden_state(self.model, ids, mask, positions)             # [B, T, d]
-            last = starts + torch.tensor([len(s) - 1 for s in sequences], device=device)       # [B]
-            pooled = hidden[torch.arange(len(batch), device=device), last]           # [B, d]
-            rewards[batch] = self.model.score(pooled)[:, 0].double().cpu().numpy()
+            scores = explicit_scores(self.model, [pairs[i][0] + pairs[i][1] for i in batch],
+                                     padding_id(self.tokenizer), padding_side=self.padding_side)
+            rewards[batch] = scores.double().cpu().numpy()
         return _check_rewards(rewards, len(pairs), self.name)
 
     def __repr__(self):

@@ -120,3 +120,16 @@ def _nanmean_last(x: np.ndarray) -> np.ndarray:
     """Mean over the last axis ignoring NaN; NaN (without a warning) where every entry is NaN."""
     counted = (~np.isnan(x)).sum(axis=-1)
     return np.where(counted > 0, np.nansum(x, axis=-1) / np.maximum(counted, 1), np.nan)
+
+
+def normalized_reward_margin(rm_chosen, rm_rejected) -> np.ndarray:
+    """The normalised absolute reward margin of arXiv 2507.07981: ``mean |r+ - r-| / (std + 1e-8)`` with the
+    unbiased std of all 2n rewards of the evaluation set (the official evaluator's). Scale-free, so RMs of different
+    kinds compare. [..., n] -> [...]
+
+    >>> round(float(normalized_reward_margin([1.0, 3.0], [0.0, 0.0])), 6)  # mean |diff| 2; std of (1, 3, 0, 0) = √2
+    1.414214
+    """
+    rm_c, rm_r = _check_pair(rm_chosen, rm_rejected, ("rm_chosen", "rm_rejected"))
+    std = np.concatenate([rm_c, rm_r], axis=-1).std(axis=-1, ddof=1)
+    return np.abs(rm_c - rm_r).mean(axis=-1) / (std + 1e-8)
