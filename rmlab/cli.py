@@ -11,6 +11,7 @@ SUBCOMMAND_MODULES = (
     "rmlab.reproduce",
     "rmlab.lm.cli_ches",
     "rmlab.lm.cli_report",
+    "rmlab.lm.cli_models",
     "rmlab.world.cli",
 )
 
