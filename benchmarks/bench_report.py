@@ -18,7 +18,8 @@ compute-bound on one CPU thread, so batching saves less there; that ratio is pri
 the reward model (the reference-free implicit reward log pi(y|x), ``ImplicitRM``); 16 prompts x 4 samples x 16 new
 tokens. It also times sampling alone against the floor, a bare batched ``generate(do_sample=True, top_k=0)`` of the
 same rows in the same groups: throughput = rows x decoding steps actually run / seconds (the two draw different
-samples, so they may stop at different steps), best of 2 alternated runs after a warm-up. Targets: sampling >= 0.9x the bare generate, report >= 2x the naive loop.
+samples, so they may stop at different steps), best of 2 alternated runs after a warm-up. Targets: sampling >= 0.9x
+the bare generate, report >= 2x the naive loop.
 """
 
 from __future__ import annotations

@@ -81,9 +81,10 @@ pd.Series({"source": note["source"]["pip_requirement"], "quantisation": note["qu
 # ## 1 · A verifiable reward at four difficulty levels
 #
 # The prompts ask for one arithmetic result ("What is 34 * 7? Reply with just the number."), formatted with the
-# model's chat template. The reward reads the **stated answer** as the last integer in the response (thousands separators allowed;
-# a response cut by the token limit or with no number gets 0) and is 1 when it equals the true result. Sampling is
-# the papers' plain ancestral sampling: temperature 1, no top-k/top-p, seeded per (prompt, sample).
+# model's chat template. The reward reads the **stated answer** as the last integer in the response (thousands
+# separators allowed; a response cut by the token limit or with no number gets 0) and is 1 when it equals the true
+# result. Sampling is the papers' plain ancestral sampling: temperature 1, no top-k/top-p, seeded per (prompt,
+# sample).
 
 # %%
 LEVELS = {"1-digit sums": ((1, 9), (1, 9), "+"), "2-digit sums": ((10, 99), (10, 99), "+"),
@@ -188,8 +189,9 @@ pd.Series({"fraction of flat prompts (zero std)": overall.frac_zero_variance,
 #   3×2-digit products;
 # - the zero-std fraction rises with difficulty: it is higher at the hardest level than at the easiest one, and its
 #   rank correlation with the level index (1–4) is positive;
-# - the whitened variance is the within-share of the total variance: it equals within/total × K/(K−1) × (nK−1)/(nK)
-#   (to 1e-9; a check that the reported whitened number means what the text above says).
+# - the whitened variance is the within-share of the total variance: it equals
+#   within/total × K/(K−1) × (nK−1)/(nK) (to 1e-9; a check that the reported whitened number means what the text
+#   above says).
 
 # %%
 per_prompt_mean, per_prompt_std = V.per_prompt_mean(R), R.std(axis=1)

