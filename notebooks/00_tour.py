@@ -134,8 +134,8 @@ rec.save(fig)
 # %% [markdown]
 # `rmlab reproduce --only 00_tour` writes `figures/tour_variance_vs_temperature.png` and `.json` with exactly these
 # numbers. Next: `01_flat_landscape` (variance flattens the RLHF objective), `02_accuracy_is_not_enough`,
-# `03_rm_depends_on_policy`, `04_vanishing_gradients`, and `05_toy_world` (the embedded world the LM-scale
-# measurements run on by default).
+# `03_rm_depends_on_policy`, `04_vanishing_gradients`, `05_toy_world` (the embedded world the LM-scale
+# measurements run on by default) and `06_real_model` (the same measurements on a real pretrained LM).
 
 # %%
 assert rec.passed, rec.failures()

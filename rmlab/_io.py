@@ -3,6 +3,7 @@ behind. Files and folders get the process umask."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -47,6 +48,28 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def replace_dir(tmp: str | os.PathLike, final: str | os.PathLike) -> None:
+    """Rename the complete folder ``tmp`` to ``final`` (a sibling), replacing an existing ``final`` only once ``tmp``
+    is in place: a reader sees the old folder or the new one, never a mix."""
+    tmp, final = Path(tmp), Path(final)
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def to_jsonable(value: Any) -> Any:
     """Convert numpy / torch values (arrays, scalars) and containers of them into plain JSON types.
 
@@ -81,24 +104,12 @@ def atomic_write_json(path: str | os.PathLike, obj: Any, *, indent: int | None =
     return atomic_write_text(path, json.dumps(to_jsonable(obj), indent=indent, allow_nan=False) + "\n")
 
 
-def temporary_folder(parent: str | os.PathLike, prefix: str) -> Path:
+def temporary_dir(parent: str | os.PathLike, prefix: str) -> Path:
     """A new folder ``parent/<prefix><random>`` with the mode ``mkdir`` would give it (``0o777`` less the umask;
-    ``tempfile.mkdtemp`` makes ``0o700``), to fill and then move into place with :func:`replace_folder`."""
+    ``tempfile.mkdtemp`` makes ``0o700``), to fill and then move into place with :func:`replace_dir`."""
     folder = Path(tempfile.mkdtemp(dir=parent, prefix=prefix))
     folder.chmod(0o777 & ~process_umask())
     return folder
-
-
-def replace_folder(tmp: Path, final: Path) -> None:
-    """Move the finished folder ``tmp`` to ``final``; an existing ``final`` is replaced only now (renamed aside,
-    then removed), so ``final`` is never a mix of old and new files."""
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
 
 
 def process_umask() -> int:

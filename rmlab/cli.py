@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES = (
     "rmlab.reproduce",
     "rmlab.lm.cli_ches",
     "rmlab.lm.cli_report",
+    "rmlab.lm.cli_models",
     "rmlab.train.cli_dpo",
     "rmlab.train.cli_rloo",
     "rmlab.world.cli",

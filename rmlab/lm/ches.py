@@ -25,8 +25,9 @@ Conventions and deviations from the official code (github.com/princeton-nlp/unin
 * Positions: last prompt token ... last response token, as in the paper's Def. 2 and both official scripts (which
   differ in whether EOS is appended and the last column dropped; rmlab's result equals both -- tested).
 * Prompt and response are tokenised separately (the official per-example script tokenises prompt + response as one
-  text); with BPE a merge across the boundary can make the two differ. No ``<|prompter|>``/``<|assistant|>`` tokens
-  are added to base models; pass ``chat_template=True`` for chat models.
+  text); with BPE a merge across the boundary can make the two differ (``rmlab.lm.data.joined_tokenisation_differs``
+  counts such pairs; with SmolLM2-135M-Instruct's chat template none of notebook 06's pairs differ). No
+  ``<|prompter|>``/``<|assistant|>`` tokens are added to base models; pass ``chat_template=True`` for chat models.
 * Padding: rows are located by their lengths, so left and right padding of the prompts give the same scores (the
   official ``ches.py`` is correct only for left padding). Responses are always right-padded.
 * ``max_length`` truncates responses so that prompt + response fit (the official script truncates each text to 512

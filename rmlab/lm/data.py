@@ -246,3 +246,26 @@ def load_prompts(path) -> list[str]:
     if not prompts:
         raise UserError(f"prompts file {str(path)!r} has no prompts")
     return [prompt for prompt, _ in prompts]
+
+
+def joined_tokenisation_differs(tokenizer, prompts, responses, *, chat_template: bool = False) -> list[bool]:
+    """Per pair: whether tokenising the joined text (prompt text + response, as the official 2410.08847 code does)
+    gives other ids than rmlab's separate tokenisation (prompt ids + response ids, EOS not counted).
+
+    With a BPE tokenizer a merge across the boundary (``"Fr" + "ance"`` -> ``"France"``) makes them differ; with a
+    chat template the prompt ends in a special token and a newline, where merges rarely reach.
+
+    >>> from transformers import AutoTokenizer                                             # doctest: +SKIP
+    >>> gpt2 = AutoTokenizer.from_pretrained("gpt2")                                        # doctest: +SKIP
+    >>> joined_tokenisation_differs(gpt2, ["The capital of Fr"], ["ance"])                  # doctest: +SKIP
+    [True]
+    """
+    prompts, responses = list(prompts), list(responses)
+    texts = prompts
+    if chat_template:
+        texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True,
+                                               tokenize=False) for p in prompts]
+    separate = [p + r[:-1] for p, r in encode_pairs(tokenizer, prompts, responses, chat_template=chat_template)]
+    joined = tokenizer([t + r for t, r in zip(texts, responses)],
+                       add_special_tokens=not chat_template)["input_ids"] if texts else []
+    return [list(j) != s for j, s in zip(joined, separate)]

@@ -17,13 +17,18 @@ for large models on a GPU.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 import transformers
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+from transformers.utils import logging as hf_logging
+
+from rmlab.lm.models import resolve_model
 
 from rmlab.errors import MissingInputError, UserError, check_device
 
@@ -144,6 +149,21 @@ def _check_safetensors_complete(path: Path, name: str) -> None:
                         f"{8 + header_length + end}; copy or save the model again")
 
 
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' load reports and progress bars (the caller shows its own progress); restored afterwards."""
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def ensure_pad_token(model, tokenizer) -> None:
     """Give ``tokenizer`` a pad token (EOS, or a new ``<pad>``) and copy its id into the model's configs.
 
@@ -192,9 +212,13 @@ def _load(auto_class, name_or_path, *, kind, device, dtype, trust_remote_code, r
 def load_causal_lm(name_or_path, *, device=None, dtype=None, trust_remote_code=False, revision=None):
     """Load a policy / reference model: ``(AutoModelForCausalLM in eval mode, tokenizer with a pad token)``.
 
+    A registered model name (``rmlab.lm.models.MODELS``, e.g. ``"smollm2-135m-instruct"``) resolves to its cache
+    folder, fetched and converted on first use (with a progress bar).
+
     >>> model, tokenizer = load_causal_lm("EleutherAI/pythia-70m", device="cpu")  # doctest: +SKIP
+    >>> model, tokenizer = load_causal_lm("smollm2-135m-instruct")                 # doctest: +SKIP
     """
-    return _load(AutoModelForCausalLM, name_or_path, kind="causal_lm", device=device, dtype=dtype,
+    return _load(AutoModelForCausalLM, resolve_model(name_or_path), kind="causal_lm", device=device, dtype=dtype,
                  trust_remote_code=trust_remote_code, revision=revision)
 
 

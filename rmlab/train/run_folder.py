@@ -8,7 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
-from rmlab._io import atomic_write_json, atomic_write_text, replace_folder, temporary_folder, to_jsonable
+from rmlab._io import atomic_write_json, atomic_write_text, replace_dir, temporary_dir, to_jsonable
 from rmlab.errors import UserError, check_writable_dir
 from rmlab.lm.load import numeric_versions
 
@@ -31,13 +31,13 @@ def write_run(out: Path, model, tokenizer, records: dict[str, list[dict]], confi
     """Save ``model`` + ``tokenizer`` to ``out/model``, each ``records[name]`` as ``out/name`` (JSON lines) and
     ``config`` (plus the torch/transformers versions) as ``out/config.json``, atomically as a whole."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_folder(out.parent, f".{out.name}.run-")
+    tmp = temporary_dir(out.parent, f".{out.name}.run-")
     try:
         model.save_pretrained(tmp / "model")
         tokenizer.save_pretrained(tmp / "model")
         for name, rows in records.items():
             atomic_write_text(tmp / name, "".join(json.dumps(to_jsonable(r), allow_nan=False) + "\n" for r in rows))
         atomic_write_json(tmp / "config.json", {**config, "versions": numeric_versions()})
-        replace_folder(tmp, out)
+        replace_dir(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -25,8 +25,6 @@ Determinism: same configuration and versions => byte-identical files on one CPU.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import os
 import re
@@ -35,18 +33,16 @@ import socket
 import time
 import warnings
 from dataclasses import dataclass, field
-from collections.abc import Iterator
 from pathlib import Path
 
 import datasets
 import torch
 from rmlab._headless import tqdm
 from transformers import GPTNeoXForCausalLM, GPTNeoXForSequenceClassification
-from transformers.utils import logging as hf_logging
 
-from rmlab._io import atomic_write_json, atomic_write_text, replace_folder, temporary_folder
+from rmlab._io import atomic_write_json, atomic_write_text, replace_dir, sha256_file, temporary_dir
 from rmlab._threads import single_torch_thread
-from rmlab.lm.load import numeric_versions
+from rmlab.lm.load import numeric_versions, quiet_transformers
 from rmlab.world import data as world_data
 from rmlab.world.config import FORMAT_VERSION, WorldConfig
 from rmlab.world.gold import GoldReward
@@ -145,11 +141,11 @@ def build_world(config: WorldConfig | None = None, *, cache_dir=None, progress: 
         force = True
     cache.mkdir(parents=True, exist_ok=True)
     _remove_stale_builds(cache)
-    tmp = temporary_folder(cache, f".{config.key()}.building-{os.getpid()}@{socket.gethostname()}-")
+    tmp = temporary_dir(cache, f".{config.key()}.building-{os.getpid()}@{socket.gethostname()}-")
     try:
         _build_into(config, tmp, progress=progress)
         if force or not (final / MANIFEST).exists():   # else another process finished the same entry first
-            replace_folder(tmp, final)
+            replace_dir(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return World(config, final, cache_hit=False)
@@ -246,28 +242,9 @@ def _build_into(config: WorldConfig, out: Path, *, progress: bool) -> None:
         "sha256": {str(p.relative_to(out)): sha256_file(p) for p in files}})
 
 
-@contextlib.contextmanager
-def quiet_transformers() -> Iterator[None]:
-    """Silence transformers' load reports and progress bars (the build has its own bar); restored afterwards."""
-    verbosity = hf_logging.get_verbosity()
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()
-
-
 def _save(model, tokenizer, path: Path) -> None:
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
-
-
-def sha256_file(path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
