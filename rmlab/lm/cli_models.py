@@ -32,16 +32,6 @@ def run_fetch(args) -> int:
     return 0
 
 
-def _guarded(run):
-    def guarded(args) -> int:
-        try:
-            return run(args)
-        except (ValueError, OSError, RuntimeError) as err:
-            print(f"rmlab models: error: {err}", file=sys.stderr)
-            return 2
-    return guarded
-
-
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "models", help="list or fetch rmlab's named real models (e.g. smollm2-135m-instruct)",
@@ -52,7 +42,7 @@ def register(subparsers) -> None:
     listing = sub.add_parser("list", help="the known models and where each is cached")
     listing.add_argument("--cache-dir", default=None, help="models cache (default: $RMLAB_MODELS_CACHE or "
                                                            "~/.cache/rmlab/models)")
-    listing.set_defaults(func=_guarded(run_list))
+    listing.set_defaults(func=run_list)
     fetch = sub.add_parser("fetch", help="fetch, verify and convert a model; print its folder")
     fetch.add_argument("name", help=f"model name ({', '.join(sorted(MODELS))})")
     fetch.add_argument("--cache-dir", default=None, help="models cache (default: $RMLAB_MODELS_CACHE or "
@@ -62,4 +52,4 @@ def register(subparsers) -> None:
                             "version")
     fetch.add_argument("--force", action="store_true", help="rebuild even if the model is cached")
     fetch.add_argument("--quiet", action="store_true", help="no progress bar")
-    fetch.set_defaults(func=_guarded(run_fetch))
+    fetch.set_defaults(func=run_fetch)

