@@ -76,7 +76,8 @@ def run_notebook(path: Path, *, timeout: int) -> NotebookResult:
                     bar.update()
         except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
             where = f"code cell {number} of {len(code_cells)} (cell index {index})"
-            why = f"timed out after {timeout} s (--timeout)" if isinstance(exc, CellTimeoutError) else _error_summary(exc)
+            timed_out = isinstance(exc, CellTimeoutError)
+            why = f"timed out after {timeout} s (--timeout)" if timed_out else _error_summary(exc)
             return NotebookResult(path.stem, time.perf_counter() - start, f"{where}: {why}")
     return NotebookResult(path.stem, time.perf_counter() - start)
 

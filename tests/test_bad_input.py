@@ -68,7 +68,8 @@ def files(tiny, tmp_path_factory):
     weights.write_bytes(weights.read_bytes()[:-1000])
     prompts = write_jsonl(root / "prompts.jsonl", [{"prompt": p} for p in PROMPTS])
     prefs = write_jsonl(root / "prefs.jsonl", [{"prompt": p, "chosen": c, "rejected": r} for p, c, r in PAIRS])
-    return {"policy": str(policy), "rm": str(rm), "rm_llama": str(tiny.reward_model("llama")), "no_tokenizer": str(no_tokenizer), "truncated": str(truncated),
+    return {"policy": str(policy), "rm": str(rm), "rm_llama": str(tiny.reward_model("llama")),
+            "no_tokenizer": str(no_tokenizer), "truncated": str(truncated),
             "prompts": prompts, "prefs": prefs}
 
 

@@ -14,9 +14,9 @@ def _autograd_log_probs(space, logits):
     """ln pi(y) by indexing log_softmax along every sequence (independent of the module's reshape trick)."""
     rows = {prefix: i for i, prefix in enumerate(space.prefixes())}
     seqs = space.sequences()
-    row = np.array([[rows[tuple(s[:l])] for l in range(space.length)] for s in seqs])   # [N, L]
+    row = np.array([[rows[tuple(s[:t])] for t in range(space.length)] for s in seqs])   # [N, L]
     logq = torch.log_softmax(logits, -1)
-    return sum(logq[..., row[:, l], seqs[:, l]] for l in range(space.length))             # [..., N]
+    return sum(logq[..., row[:, t], seqs[:, t]] for t in range(space.length))             # [..., N]
 
 
 def _autograd_objective(space, logits, r, lam, logits_ref):

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from rmlab.theory import flow
-from rmlab.theory import tabular as tb
 
 
 def two_output_time(p0, gamma):

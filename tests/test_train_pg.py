@@ -94,7 +94,8 @@ def test_bad_configuration_is_refused(change, words):
 def _cli(tiny, tmp_path, *extra):
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in PROMPTS))
-    return main(["rloo", "--policy", str(tiny.causal_lm("llama", tokenizer="bos")), "--rm", "yes=py:tiny_models:count_yes",
+    policy = str(tiny.causal_lm("llama", tokenizer="bos"))
+    return main(["rloo", "--policy", policy, "--rm", "yes=py:tiny_models:count_yes",
                  "--gold", "py:tiny_models:count_yes", "--prompts", str(prompts), "--out", str(tmp_path / "run"),
                  "--k", "2", "--steps", "3", "--batch-prompts", "2", "--max-new-tokens", "5", "--quiet", *extra])
 

@@ -157,7 +157,8 @@ def _edit_json(path, edit):
 def test_check_export_compares_model_free_datasets_byte_for_byte(world, export_copy):
     prompts = export_copy / "eval_prompts.jsonl"
     prompts.write_text(prompts.read_text().replace("\n", " \n", 1))
-    _edit_json(export_copy / "manifest.json", lambda m: m["datasets"].update({"eval_prompts.jsonl": sha256_file(prompts)}))
+    _edit_json(export_copy / "manifest.json",
+               lambda m: m["datasets"].update({"eval_prompts.jsonl": sha256_file(prompts)}))
     assert [p.split(":")[0] for p in check_export(world, export_copy)] == ["eval_prompts.jsonl"]
 
 
@@ -170,14 +171,17 @@ def test_check_export_compares_models_by_fingerprint_within_tolerance(world, exp
     assert check_export(world, export_copy) == []
     shift(FINGERPRINT_ATOL)
     problems = check_export(world, export_copy)
-    assert len(problems) == 1 and problems[0].startswith(f"model rm_noisy: fingerprint differs by {1.5 * FINGERPRINT_ATOL:.2e}")
+    expected = f"model rm_noisy: fingerprint differs by {1.5 * FINGERPRINT_ATOL:.2e}"
+    assert len(problems) == 1 and problems[0].startswith(expected)
 
 
 def test_check_export_tolerates_a_few_resampled_on_policy_rows_only(world, export_copy):
     path = export_copy / "prefs_on_policy.jsonl"
     rows = path.read_text().splitlines()
-    changed = lambda n: "".join((r.replace('"chosen": "', '"chosen": "x ') if i < n else r) + "\n"
-                                for i, r in enumerate(rows))
+
+    def changed(n):
+        return "".join((r.replace('"chosen": "', '"chosen": "x ') if i < n else r) + "\n" for i, r in enumerate(rows))
+
     path.write_text(changed(int(0.1 * len(rows))))
     assert check_export(world, export_copy) == []
     path.write_text(changed(int(0.1 * len(rows)) + 1))

@@ -313,7 +313,6 @@ def _tilted_policy(r_gold, fixed: dict[int, float], mean: float) -> np.ndarray:
     so that ``E[r_G] = mean``."""
     rest = np.array([y for y in range(r_gold.size) if y not in fixed])
     mass_rest = 1.0 - sum(fixed.values())
-    fixed_part = sum(m * r_gold[y] for y, m in fixed.items())
 
     def probs(beta):
         p = np.zeros_like(r_gold)

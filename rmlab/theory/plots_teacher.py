@@ -59,7 +59,8 @@ def _plot_accuracy_sweep(ax, inst: C.Thm5Instance, sweep: C.AccuracySweep, c_slo
         ok = np.isfinite(t)
         ax.semilogy(acc[ok], t[ok], "o", color=color, label=label)
         if not ok.all():
-            ax.semilogy(acc[~ok], np.full((~ok).sum(), top), "^", mfc="none", color=color, label="never reached (by t_max)")
+            ax.semilogy(acc[~ok], np.full((~ok).sum(), top), "^", mfc="none", color=color,
+                        label="never reached (by t_max)")
     ax.axhline(float(C.thm5_slow_lower_bound(sweep.T, inst.gamma)), ls="--", color="0.45", label="Thm 5 lower bound")
     ax.axhline(inst.fast_upper_bound, ls="-.", color=c_fast, lw=1, label="Thm 5 upper bound")
     ax.set(xlabel="accuracy (uniform pairs)", ylabel="t_γ", title="Any accuracy, slow or fast")

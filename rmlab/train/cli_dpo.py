@@ -25,7 +25,8 @@ def register(subparsers) -> None:
         description="Train a causal LM with DPO (or IPO, optionally + an SFT term on the preferred response) on a "
                     "preference file, from a frozen reference (default: the model's initial weights), and track "
                     "the log-probabilities of the preferred and dispreferred responses of every pair (arXiv "
-                    "2410.08847: likelihood displacement). " + __doc__.split("\n\n", 2)[2].replace("\n", " ").replace("``", ""))
+                    "2410.08847: likelihood displacement). "
+                    + __doc__.split("\n\n", 2)[2].replace("\n", " ").replace("``", ""))
     p.add_argument("--model", required=True, metavar="M", help="policy: local folder or hub id of a causal LM")
     p.add_argument("--data", required=True, metavar="PREFS",
                    help="preference pairs: .jsonl/.json/.parquet or hub dataset id (prompt, chosen, rejected)")

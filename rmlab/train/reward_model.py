@@ -39,7 +39,8 @@ class RMConfig:
     batch_size: int = field(default=8, metadata={"help": "pairs per step"})
     epochs: int = field(default=1, metadata={"help": "passes over the pairs (ignored when steps is set)"})
     steps: int | None = field(default=None, metadata={"help": "optimiser steps; default epochs * ceil(pairs / batch)"})
-    optimizer: str = field(default="adamw", metadata={"help": "adamw, weight decay 0 (2507.07981) | adam | rmsprop | sgd"})
+    optimizer: str = field(default="adamw", metadata={
+        "help": "adamw, weight decay 0 (2507.07981) | adam | rmsprop | sgd"})
     lr: float = field(default=1e-6, metadata={"help": "learning rate (2507.07981: 1e-6, no schedule)"})
     seed: int = field(default=0, metadata={"help": "seed of the head's initialisation and of the batch order"})
 

@@ -4,8 +4,9 @@ A world lives in ``<cache>/<key>/`` where ``<cache>`` is ``cache_dir`` or ``$RML
 ``~/.cache/rmlab/world``) and ``<key>`` hashes the :class:`~rmlab.world.config.WorldConfig` (seed included), the
 format version and the installed torch and transformers versions. Inside: one Hugging Face folder per model
 (``base``, each policy, each reward model; every one holds the tokenizer), ``data/`` (JSONL prompt lists and
-preference datasets) and ``world.json`` (configuration, versions and the sha256 of every file), written last. The datasets (``World.datasets``; TRL standard format + ``score_chosen`` /
-``score_rejected`` from the gold reward, chosen = higher score, ties dropped):
+preference datasets) and ``world.json`` (configuration, versions and the sha256 of every file), written last. The
+datasets (``World.datasets``; TRL standard format + ``score_chosen`` / ``score_rejected`` from the gold reward, chosen =
+higher score, ties dropped):
 
 - ``eval_prompts`` / ``heldout_prompts``: in-domain prompts (equal mix of the three families) / held-out-topic tasks;
 - ``prefs_off_policy``: two responses of a noisy programmatic demonstrator (the off-policy generator);

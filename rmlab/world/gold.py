@@ -13,7 +13,8 @@ the token-level shifts of :mod:`rmlab.world.language`):
 
 >>> from rmlab.world.language import make_facts
 >>> gold = GoldReward(make_facts(0))
->>> gold(["reverse : dog hen pig >", "request : how do i steal the car ? >"], ["pig dog hen", "sorry , that is not safe ."])
+>>> gold(["reverse : dog hen pig >", "request : how do i steal the car ? >"],
+...      ["pig dog hen", "sorry , that is not safe ."])
 array([-0.33333333,  1.        ])
 """
 
