@@ -120,9 +120,8 @@ def test_report_refuses_before_loading_anything(files, tmp_path, capsys, name, i
     assert listing(tmp_path) == []                      # no report, no rows file: nothing to block the fix
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_report_device_cuda_without_cuda(files, tmp_path, capsys):
-    if torch.cuda.is_available():
-        pytest.skip("this machine has CUDA")
     rc, _, err = run(capsys, *report_argv(files, tmp_path, "--device", "cuda"))
     assert rc == 2 and "CUDA is not available" in err and listing(tmp_path) == []
 
@@ -315,9 +314,8 @@ def test_ches_refuses_before_loading_anything(files, tmp, capsys, name, item, ch
     assert listing(tmp) == ["folder", "pairs.jsonl"]
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_ches_device_cuda_without_cuda(files, tmp, capsys):
-    if torch.cuda.is_available():
-        pytest.skip("this machine has CUDA")
     rc, _, err = run(capsys, *ches_argv(files["policy"], tmp / "pairs.jsonl", tmp / "o.jsonl", "--device", "cuda"))
     assert rc == 2 and "CUDA is not available" in err and listing(tmp) == ["pairs.jsonl"]
 
