@@ -55,8 +55,9 @@ def select_notebooks(notebooks_dir: Path, only: list[str] | None) -> list[Path]:
     return [found[name] for name in only]
 
 
-def run_notebook(path: Path, *, timeout: int) -> NotebookResult:
-    """Execute one notebook cell by cell with a progress bar; the kernel inherits this process's environment."""
+def run_notebook(path: Path, *, timeout: int, env: dict[str, str] | None = None) -> NotebookResult:
+    """Execute one notebook cell by cell with a progress bar, its kernel started with ``env`` (default: this
+    process's environment)."""
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
     from tqdm.auto import tqdm
@@ -70,7 +71,7 @@ def run_notebook(path: Path, *, timeout: int) -> NotebookResult:
                                 shutdown_kernel="immediate",  # a timed-out cell is not waited for
                                 resources={"metadata": {"path": str(path.parent)}})
         try:
-            with client.setup_kernel():
+            with client.setup_kernel(env=dict(os.environ) if env is None else env):
                 for number, (index, cell) in enumerate(code_cells, start=1):
                     client.execute_cell(cell, index)
                     bar.update()
@@ -132,11 +133,9 @@ def reproduce(only: list[str] | None = None, *, quick: bool = False, out: Path =
         read_notebook(path)
     out = check_writable_dir(out, "--out").resolve()
     out.mkdir(parents=True, exist_ok=True)
-    os.environ["RMLAB_FIGURES_DIR"] = str(out)
-    os.environ["RMLAB_QUICK"] = "1" if quick else "0"
-    os.environ["RMLAB_HEADLESS"] = "1"      # no ipywidgets in the kernels (see rmlab._headless)
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    return [run_notebook(path, timeout=timeout) for path in paths]
+    env = {"MPLBACKEND": "Agg", **os.environ, "RMLAB_FIGURES_DIR": str(out), "RMLAB_QUICK": "1" if quick else "0",
+           "RMLAB_HEADLESS": "1"}          # no ipywidgets in the kernels (see rmlab._headless)
+    return [run_notebook(path, timeout=timeout, env=env) for path in paths]
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -1,6 +1,7 @@
 """`rmlab reproduce` end to end on throw-away notebooks (the real notebooks run under nbval)."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -51,6 +52,13 @@ def test_good_notebook_writes_png_and_json_with_quick_flag(notebooks, tmp_path, 
                                    "passed": True}]
     assert (out / "tiny_good.png").exists()
     assert "tiny_good" in capsys.readouterr().out
+
+
+def test_the_kernels_get_the_settings_and_this_process_keeps_its_environment(notebooks, tmp_path):
+    before = dict(os.environ)                                    # the suite itself runs with RMLAB_QUICK=1
+    assert main(["reproduce", "--only", "good", "--out", str(tmp_path / "figs"), "--notebooks", str(notebooks)]) == 0
+    assert json.loads((tmp_path / "figs" / "tiny_good.json").read_text())["quick"] is False
+    assert dict(os.environ) == before
 
 
 def test_failing_assert_exits_nonzero_naming_notebook_and_cell_but_keeps_numbers(notebooks, tmp_path, capsys):
