@@ -44,7 +44,7 @@ from tiny_models import random_pairs, save_causal_lm  # noqa: E402
 import rmlab.lm.ches as lm_ches  # noqa: E402
 from rmlab.lm.data import encode_prompt, load_preferences  # noqa: E402
 from rmlab.lm.load import load_causal_lm  # noqa: E402
-from rmlab.lm.score import last_hidden_state, pad_batch, padding_id  # noqa: E402
+from rmlab.lm.batching import last_hidden_state, pad_batch, padding_id  # noqa: E402
 
 
 class PeakMemory:

@@ -40,7 +40,8 @@ from rmlab.lm.data import encode_prompt  # noqa: E402
 from rmlab.lm.load import load_causal_lm  # noqa: E402
 from rmlab.lm.report import reward_report  # noqa: E402
 from rmlab.lm.sample import sample_responses  # noqa: E402
-from rmlab.lm.score import ExplicitRM, ImplicitRM, pad_batch, padding_id  # noqa: E402
+from rmlab.lm.batching import pad_batch, padding_id  # noqa: E402
+from rmlab.lm.score import ExplicitRM, ImplicitRM  # noqa: E402
 
 
 def make_prompts(n: int, seed: int) -> list[str]:

@@ -17,7 +17,7 @@ import rmlab.lm.cli_ches as cli_ches
 from rmlab.cli import main
 from rmlab.lm.ches import CHES_COLUMNS, ches_scores, filter_by_ln_ches, shares_prompt_cache
 from rmlab.lm.load import load_causal_lm
-from rmlab.lm.score import cache_keyword
+from rmlab.lm.batching import cache_keyword
 from rmlab.lm.rows import ResumableRows
 from rmlab.measure.ches import normalized_edit_distance
 from tiny_models import (ARCHITECTURES, PAIRS, _config, build_tokenizer, random_pairs, tiny,  # noqa: F401  (tiny)

@@ -8,8 +8,8 @@ from transformers import AutoModelForCausalLM
 from rmlab.lm.load import load_causal_lm
 from rmlab.lm.sample import sample_responses
 from rmlab.lm.data import encode_pairs
-from rmlab.lm.score import (CallableReward, ExplicitRM, ImplicitRM, pad_batch, padding_id, response_logprobs,
-                             sequence_logprobs)
+from rmlab.lm.batching import pad_batch, padding_id
+from rmlab.lm.score import CallableReward, ExplicitRM, ImplicitRM, response_logprobs, sequence_logprobs
 from tiny_models import ARCHITECTURES, PAIRS, build_tokenizer, tiny  # noqa: F401  (tiny is a fixture)
 
 PROMPTS = [p for p, _, _ in PAIRS]

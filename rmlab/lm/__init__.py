@@ -5,8 +5,11 @@
   once per machine; their names work wherever a model path does; CLI ``rmlab models list|fetch``;
 * ``rmlab.lm.data``: ``load_preferences``, ``load_prompts`` and the tokenisation convention (prompt ids as the
   tokenizer adds special tokens; response ids without special tokens, then EOS);
-* ``rmlab.lm.sample``: ``sample_responses`` (plain, seeded per prompt, independent of batching);
-* ``rmlab.lm.score``: ``sequence_logprobs`` (``logprob_sum`` / ``logprob_mean_per_token``), ``ExplicitRM``,
-  ``ImplicitRM``, ``CallableReward`` -- reward functions ``f(prompts, responses) -> float64 array``;
+* ``rmlab.lm.batching``: ``pad_batch`` (either side, explicit positions), ``padding_id``, ``length_sorted_batches``,
+  ``last_hidden_state``, ``model_device``, ``cache_keyword``;
+* ``rmlab.lm.sample``: ``sample_responses`` / ``sample_token_ids`` (plain, seeded per prompt, independent of batching);
+* ``rmlab.lm.score``: ``response_logprobs`` (the differentiable log-prob core), ``sequence_logprobs``
+  (``logprob_sum`` / ``logprob_mean_per_token``), ``explicit_scores``, ``ExplicitRM``, ``ImplicitRM``,
+  ``CallableReward`` -- reward functions ``f(prompts, responses) -> float64 array``;
 * ``rmlab.lm.ches``: ``ches_scores``, ``filter_by_ln_ches`` (arXiv 2410.08847); CLI ``rmlab ches``.
 """

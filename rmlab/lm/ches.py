@@ -49,7 +49,8 @@ from transformers.cache_utils import DynamicLayer
 
 from rmlab.lm.data import encode_pairs, load_preferences
 from rmlab.lm.load import context_length
-from rmlab.lm.score import cache_keyword, last_hidden_state, length_sorted_batches, model_device, pad_batch, padding_id
+from rmlab.lm.batching import (cache_keyword, last_hidden_state, length_sorted_batches, model_device, pad_batch,
+                                padding_id)
 from rmlab.measure.ches import ches_from_sums, normalized_edit_distances, span_sums
 
 CHES_COLUMNS = ("index", "ches", "ln_ches", "edit_distance", "last_hidden_inner_product")

@@ -2,7 +2,7 @@
 
 ``load_causal_lm`` / ``load_sequence_classifier`` return ``(model, tokenizer)`` with the model in eval mode on the
 requested device and a pad token always set (the EOS token when the tokenizer has none, else a new ``<pad>`` token
-with resized embeddings). rmlab pads batches itself (left or right, see ``rmlab.lm.score.pad_batch``), so the
+with resized embeddings). rmlab pads batches itself (left or right, see ``rmlab.lm.batching.pad_batch``), so the
 tokenizer's ``padding_side`` does not matter.
 
 Safety: ``trust_remote_code`` is False unless the caller passes True. A local folder is checked before anything is

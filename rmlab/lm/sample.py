@@ -25,7 +25,7 @@ from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 from rmlab.errors import UserError
 from rmlab.lm.data import encode_prompt
 from rmlab.lm.load import context_length
-from rmlab.lm.score import model_device, pad_batch, padding_id
+from rmlab.lm.batching import model_device, pad_batch, padding_id
 
 
 def row_generator(seed: int, prompt_index: int, sample_index: int) -> torch.Generator:

@@ -16,7 +16,6 @@ value per pair). ``ExplicitRM``, ``ImplicitRM`` and ``CallableReward`` are such 
 
 from __future__ import annotations
 
-import inspect
 from typing import Callable, Sequence
 
 import numpy as np
@@ -24,68 +23,11 @@ import torch
 from rmlab._headless import tqdm
 
 from rmlab.errors import UserError
+from rmlab.lm.batching import last_hidden_state, length_sorted_batches, model_device, pad_batch, padding_id
 from rmlab.lm.data import encode_pairs
 from rmlab.lm.load import as_model_and_tokenizer, context_length, load_causal_lm, load_sequence_classifier
 
 
-# ------------------------------------------------------------------------------------------------ batching
-def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int, *, side: str = "right", device=None):
-    """Pad token-id lists into tensors.
-
-    Returns ``input_ids [B, T]``, ``attention_mask [B, T]``, ``position_ids [B, T]`` (0, 1, ... over the real tokens,
-    0 on padding) and ``starts [B]`` (column of each row's first real token: 0 for right padding).
-    """
-    if side not in ("left", "right"):
-        raise ValueError(f"padding side must be 'left' or 'right', got {side!r}")
-    lengths = torch.tensor([len(s) for s in sequences])                          # [B]
-    width = int(lengths.max())
-    starts = width - lengths if side == "left" else torch.zeros_like(lengths)    # [B]
-    columns = torch.arange(width)                                                # [T]
-    attention_mask = (columns >= starts[:, None]) & (columns < (starts + lengths)[:, None])   # [B, T]
-    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    # a boolean mask fills row by row, left to right: the order of the concatenated sequences
-    input_ids[attention_mask] = torch.tensor([t for seq in sequences for t in seq], dtype=torch.long)
-    position_ids = (columns - starts[:, None]).clamp(min=0) * attention_mask
-    return (input_ids.to(device), attention_mask.long().to(device), position_ids.to(device), starts.to(device))
-
-
-def padding_id(tokenizer) -> int:
-    """The id used to fill padding (never attended to, never read): the pad token, else EOS."""
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    if pad is None:
-        raise ValueError("the tokenizer has neither a pad nor an EOS token; load it with rmlab.lm.load")
-    return pad
-
-
-def model_device(model) -> torch.device:
-    return next(model.parameters()).device
-
-
-def cache_keyword(module) -> str:
-    """The name under which ``module.forward`` takes and returns the key/value cache: ``cache`` from transformers
-    5.24 on (where ``past_key_values`` is deprecated, to be removed in 5.40), ``past_key_values`` before."""
-    return "cache" if "cache" in inspect.signature(module.forward).parameters else "past_key_values"
-
-
-def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    """Indices grouped into batches of similar length (longest first), to waste little compute on padding."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-
-
-def last_hidden_state(model, input_ids, attention_mask, position_ids) -> torch.Tensor:
-    """Last-layer hidden states ``[B, T, d]`` of the backbone (after its final norm: the vectors the LM head or the
-    reward head multiplies). Only the last layer is kept (no ``output_hidden_states``)."""
-    backbone = model.base_model
-    if backbone is model:
-        raise ValueError(f"{type(model).__name__} exposes no separate backbone (model.base_model)")
-    out = backbone(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False)
-    return out.last_hidden_state
-
-
-# ---------------------------------------------------------------------------------------------- log-probs
 def response_logprobs(model, pairs: Sequence[tuple[Sequence[int], Sequence[int]]], pad_id: int, *,
                       padding_side: str = "right") -> tuple[torch.Tensor, torch.Tensor]:
     """The log-prob core shared by measuring and training: one batched forward of ``(prompt_ids, response_ids)``
@@ -136,7 +78,6 @@ def sequence_logprobs(model, tokenizer, prompts, responses, *, batch_size=16, ch
     return {"logprob_sum": logprob_sum, "n_tokens": n_tokens, "logprob_mean_per_token": logprob_sum / n_tokens}
 
 
-# ------------------------------------------------------------------------------------------- reward models
 def _check_rewards(values, n: int, name: str) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
     if values.shape != (n,):

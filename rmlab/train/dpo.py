@@ -28,7 +28,8 @@ import torch
 from rmlab.errors import UserError, check_int_range, check_positive_finite
 from rmlab.lm.ches import encode_preference_pairs
 from rmlab.lm.load import context_length
-from rmlab.lm.score import length_sorted_batches, model_device, pad_batch, padding_id, response_logprobs
+from rmlab.lm.batching import length_sorted_batches, model_device, pad_batch, padding_id
+from rmlab.lm.score import response_logprobs
 from rmlab.train.loop import OPTIMIZERS, OptimConfig, disable_dropout, train_loop
 from rmlab.train.losses import dpo_loss, ipo_loss, log_ratio_margin
 

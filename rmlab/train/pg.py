@@ -32,7 +32,8 @@ import torch
 from rmlab.errors import UserError, check_int_range, check_positive_finite
 from rmlab.lm.data import encode_prompts
 from rmlab.lm.sample import decode_response, eos_token_ids, sample_token_ids
-from rmlab.lm.score import padding_id, response_logprobs
+from rmlab.lm.batching import padding_id
+from rmlab.lm.score import response_logprobs
 from rmlab.measure.variance import within_group_std_summary
 from rmlab.train.loop import OPTIMIZERS, OptimConfig, disable_dropout, train_loop
 from rmlab.train.losses import GRPO_SCALES, grpo_advantages, kl_k1, kl_k3, rloo_advantages

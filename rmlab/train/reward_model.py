@@ -21,7 +21,8 @@ import torch
 from rmlab.errors import UserError, check_int_range, check_positive_finite
 from rmlab.lm.ches import encode_preference_pairs
 from rmlab.lm.load import context_length
-from rmlab.lm.score import ExplicitRM, ImplicitRM, explicit_scores, padding_id
+from rmlab.lm.batching import padding_id
+from rmlab.lm.score import ExplicitRM, ImplicitRM, explicit_scores
 from rmlab.measure.accuracy import normalized_reward_margin, preference_accuracy
 from rmlab.train.dpo import DPOConfig, train_dpo
 from rmlab.train.loop import OPTIMIZERS, OptimConfig, disable_dropout, train_loop

@@ -15,7 +15,7 @@ from transformers import (GPTNeoXConfig, GPTNeoXForCausalLM, GPTNeoXForSequenceC
                           PreTrainedTokenizerFast)
 
 from rmlab.lm.data import encode_pairs
-from rmlab.lm.score import pad_batch
+from rmlab.lm.batching import pad_batch
 from rmlab.world.config import WorldConfig
 
 
