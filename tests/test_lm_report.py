@@ -13,7 +13,8 @@ from matplotlib.figure import Figure
 
 from rmlab.cli import main
 from rmlab.lm.cli_report import default_rows_path
-from rmlab.lm.report import METRICS, compare_policies, parse_reward_spec, reward_report
+from rmlab.lm.report import METRICS, compare_policies, reward_report
+from rmlab.lm.reward_spec import parse_reward_spec
 from rmlab.lm.score import CallableReward, ExplicitRM, ImplicitRM
 from rmlab.measure import variance as V
 from tiny_models import PAIRS, tiny, write_jsonl  # noqa: F401  (tiny is a fixture)

@@ -11,5 +11,7 @@
 * ``rmlab.lm.score``: ``response_logprobs`` (the differentiable log-prob core), ``sequence_logprobs``
   (``logprob_sum`` / ``logprob_mean_per_token``), ``explicit_scores``, ``ExplicitRM``, ``ImplicitRM``,
   ``CallableReward`` -- reward functions ``f(prompts, responses) -> float64 array``;
+* ``rmlab.lm.reward_spec``: ``check_reward_spec`` / ``parse_reward_spec`` (the ``--rm``/``--gold`` strings),
+  ``score_rewards`` (a validated call of a reward function);
 * ``rmlab.lm.ches``: ``ches_scores``, ``filter_by_ln_ches`` (arXiv 2410.08847); CLI ``rmlab ches``.
 """

@@ -85,7 +85,7 @@ def validate(args) -> Path:
     device, the inputs, the outputs (writable, not a folder, not an input, distinct) and every model's kind.
     Returns the rows path."""
     from rmlab.lm.load import check_model_source
-    from rmlab.lm.report import check_reward_spec
+    from rmlab.lm.reward_spec import check_reward_spec
 
     if args.samples < 2:
         raise UserError(f"--samples must be >= 2 to estimate a within-prompt variance, got {args.samples}")

@@ -72,7 +72,7 @@ def pg_config(args):
 def validate(args):
     """Every check that needs no model: the configuration, the device, the prompts, the specs, the output folder."""
     from rmlab.lm.load import check_model_source
-    from rmlab.lm.report import check_reward_spec
+    from rmlab.lm.reward_spec import check_reward_spec
     from rmlab.train.run_folder import check_run_folder
 
     config = pg_config(args)
@@ -90,7 +90,7 @@ def run_rloo(args) -> int:
     config, out = validate(args)
     from rmlab.lm.data import load_prompts
     from rmlab.lm.load import load_causal_lm
-    from rmlab.lm.report import parse_reward_spec
+    from rmlab.lm.reward_spec import parse_reward_spec
     from rmlab.train.pg import train_pg
     from rmlab.train.run_folder import write_run
 

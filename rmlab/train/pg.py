@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -31,6 +30,7 @@ import torch
 
 from rmlab.errors import UserError, check_int_range, check_positive_finite
 from rmlab.lm.data import encode_prompts
+from rmlab.lm.reward_spec import RewardFn, score_rewards
 from rmlab.lm.sample import decode_response, eos_token_ids, sample_token_ids
 from rmlab.lm.batching import padding_id
 from rmlab.lm.score import response_logprobs
@@ -41,9 +41,6 @@ from rmlab.train.losses import GRPO_SCALES, grpo_advantages, kl_k1, kl_k3, rloo_
 ALGOS = ("rloo", "grpo")
 KL_ESTIMATORS = {"k1": kl_k1, "k3": kl_k3}
 NORMALIZATION_EPS = 1e-8           # 2503.15477's official code: scale = 1 / sqrt(var + 1e-8)
-
-RewardFn = Callable[[list[str], list[str]], np.ndarray]
-
 
 @dataclass(frozen=True)
 class PGConfig:
@@ -135,7 +132,7 @@ def train_pg(policy, tokenizer, prompts: list[str], reward_fn: RewardFn, config:
         pairs = [(encoded[i], response) for i, group in zip(batch, ids) for response in group]     # P*K
         texts = [decode_response(tokenizer, response, eos_ids) for _, response in pairs]
         repeated = [prompts[i] for i in batch for _ in range(config.k)]
-        raw = _rewards(reward_fn, repeated, texts, "reward function")
+        raw = score_rewards("reward function", reward_fn, repeated, texts)
         logps, mask = response_logprobs(policy, pairs, pad_id)                                     # [P*K, R]
         with torch.no_grad():
             ref_logps, _ = response_logprobs(reference, pairs, pad_id)
@@ -150,7 +147,7 @@ def train_pg(policy, tokenizer, prompts: list[str], reward_fn: RewardFn, config:
                    "response_length": float(mask.sum(dim=1).float().mean()),
                    **within_group_std_summary(raw.reshape(len(batch), config.k))}
         if gold_fn is not None:
-            metrics["gold_reward"] = float(_rewards(gold_fn, repeated, texts, "gold reward").mean())
+            metrics["gold_reward"] = float(score_rewards("gold reward", gold_fn, repeated, texts).mean())
         return loss, metrics
 
     metrics = train_loop(policy, step_loss, optim, callback=callback, progress=progress,
@@ -163,16 +160,6 @@ def _step_seed(seed: int, step: int) -> int:
     return int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
 
 
-def _rewards(fn: RewardFn, prompts: list[str], responses: list[str], what: str) -> np.ndarray:
-    values = np.asarray(fn(prompts, responses), dtype=np.float64)
-    if values.shape != (len(prompts),):
-        raise UserError(f"{what} returned shape {values.shape} for {len(prompts)} responses")
-    if not np.all(np.isfinite(values)):
-        raise UserError(f"{what} returned NaN or infinite values for {int((~np.isfinite(values)).sum())} of "
-                        f"{len(values)} responses")
-    return values
-
-
 def _normalization(policy, tokenizer, prompts, reward_fn, config: PGConfig, sampling: dict,
                    eos_ids) -> tuple[float, float]:
     """``(shift, scale)``: the mean and ``sqrt(unbiased var + 1e-8)`` of the reward on the initial policy's ``k``
@@ -183,5 +170,5 @@ def _normalization(policy, tokenizer, prompts, reward_fn, config: PGConfig, samp
     policy.eval()
     ids = sample_token_ids(policy, tokenizer, subset, config.k, seed=_step_seed(config.seed, 0), **sampling)
     texts = [decode_response(tokenizer, response, eos_ids) for group in ids for response in group]
-    values = _rewards(reward_fn, [p for p in subset for _ in range(config.k)], texts, "reward function")
+    values = score_rewards("reward function", reward_fn, [p for p in subset for _ in range(config.k)], texts)
     return float(values.mean()), float(math.sqrt(values.var(ddof=1) + NORMALIZATION_EPS))
