@@ -65,7 +65,8 @@ from rmlab.lm.ches import ches_scores
 from rmlab.lm.data import encode_pairs, joined_tokenisation_differs, load_preferences
 from rmlab.lm.load import load_causal_lm
 from rmlab.lm.models import fetch_model
-from rmlab.lm.report import reward_report, summarize
+from rmlab.lm.report import reward_report
+from rmlab.measure.summary import summarize
 from rmlab.lm.score import CallableReward
 from rmlab.measure import variance as V
 from rmlab.measure.bootstrap import bootstrap_ci

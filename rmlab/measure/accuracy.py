@@ -64,12 +64,12 @@ def on_policy_accuracy_per_prompt(rm_rewards, gold_rewards, *, ties: str = "pape
         return np.asarray(pairwise_accuracy(rm, gold), dtype=np.float64)
     i, j = np.triu_indices(rm.shape[-1], k=1)
     credit = _half_credit(rm[..., i] - rm[..., j], gold[..., i] - gold[..., j])  # [..., n, n_pairs]
-    return _nanmean_last(credit)
+    return nanmean_last(credit)
 
 
 def on_policy_accuracy(rm_rewards, gold_rewards, *, ties: str = "paper") -> np.ndarray:
     """Mean over prompts of ``on_policy_accuracy_per_prompt`` (NaN prompts skipped): [..., n, k] x2 -> [...]."""
-    return _nanmean_last(on_policy_accuracy_per_prompt(rm_rewards, gold_rewards, ties=ties))
+    return nanmean_last(on_policy_accuracy_per_prompt(rm_rewards, gold_rewards, ties=ties))
 
 
 def tied_pair_fraction(rewards) -> np.ndarray:
@@ -113,11 +113,11 @@ def preference_correct(rm_chosen, rm_rejected, gold_chosen=None, gold_rejected=N
 def preference_accuracy(rm_chosen, rm_rejected, gold_chosen=None, gold_rejected=None, *,
                         ties: str = "paper") -> np.ndarray:
     """Off-policy accuracy: mean of ``preference_correct`` over pairs (NaN pairs skipped): [..., n] -> [...]."""
-    return _nanmean_last(preference_correct(rm_chosen, rm_rejected, gold_chosen, gold_rejected, ties=ties))
+    return nanmean_last(preference_correct(rm_chosen, rm_rejected, gold_chosen, gold_rejected, ties=ties))
 
 
-def _nanmean_last(x: np.ndarray) -> np.ndarray:
-    """Mean over the last axis ignoring NaN; NaN (without a warning) where every entry is NaN."""
+def nanmean_last(x: np.ndarray) -> np.ndarray:
+    """Mean over the last axis ignoring NaN; NaN (without a warning) where every entry is NaN: [..., n] -> [...]."""
     counted = (~np.isnan(x)).sum(axis=-1)
     return np.where(counted > 0, np.nansum(x, axis=-1) / np.maximum(counted, 1), np.nan)
 
