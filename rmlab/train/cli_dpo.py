@@ -14,10 +14,10 @@ only once complete: DIR is never half-written, and an interrupted run leaves not
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-from rmlab.errors import UserError, check_device, check_input_file
+from rmlab.errors import check_device, check_input_file
+from rmlab.train.cli_common import add_run_flags, config_from_flags
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -44,24 +44,18 @@ def register(subparsers) -> None:
     length.add_argument("--steps", type=int, default=None, help="optimiser steps (instead of --epochs)")
     p.add_argument("--track-every", type=int, default=0, help="record tracked pairs every N steps (0: first/last)")
     p.add_argument("--track", type=int, default=None, help="track the first N pairs (default: all)")
-    p.add_argument("--chat-template", action="store_true", help="format prompts with the tokenizer's chat template")
     p.add_argument("--seed", type=int, default=0, help="seed of the batch order (default 0)")
-    p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    p.add_argument("--overwrite", action="store_true", help="replace DIR if it already holds a run")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=run_dpo, resume_hint="nothing was written; rerun the command to start again")
+    add_run_flags(p, run_dpo)
 
 
 def dpo_config(args):
     """The :class:`~rmlab.train.dpo.DPOConfig` of the arguments; a bad value is reported under its flag."""
     from rmlab.train.dpo import DPOConfig
 
-    try:
-        return DPOConfig(loss=args.loss, beta=args.beta, sft_coef=args.sft_coef, batch_size=args.batch_size,
-                         epochs=args.epochs, steps=args.steps, optimizer=args.optimizer, lr=args.lr,
-                         track_every=args.track_every, track=args.track, seed=args.seed)
-    except UserError as err:
-        raise UserError(re.sub(r"^(\w+)", lambda m: "--" + m.group(1).replace("_", "-"), str(err))) from None
+    return config_from_flags(lambda: DPOConfig(
+        loss=args.loss, beta=args.beta, sft_coef=args.sft_coef, batch_size=args.batch_size, epochs=args.epochs,
+        steps=args.steps, optimizer=args.optimizer, lr=args.lr, track_every=args.track_every, track=args.track,
+        seed=args.seed))
 
 
 def validate(args):

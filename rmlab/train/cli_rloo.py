@@ -13,10 +13,10 @@ inputs and the torch/transformers versions), written atomically as a whole.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-from rmlab.errors import UserError, check_device, check_input_file
+from rmlab.errors import check_device, check_input_file
+from rmlab.train.cli_common import add_run_flags, config_from_flags
 
 SCALE_HELP = "GRPO only: divide advantages by the group std (group, TRL's default), the batch std, or not (none)"
 
@@ -48,25 +48,18 @@ def register(subparsers) -> None:
     p.add_argument("--max-new-tokens", type=int, default=32, help="sampled tokens per response at most (default 32)")
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1: plain)")
     p.add_argument("--no-normalize", action="store_true", help="train on raw rewards (no standardisation)")
-    p.add_argument("--chat-template", action="store_true", help="format prompts with the tokenizer's chat template")
     p.add_argument("--seed", type=int, default=0, help="seed of the prompt order and the samples (default 0)")
-    p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    p.add_argument("--overwrite", action="store_true", help="replace DIR if it already holds a run")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=run_rloo, resume_hint="nothing was written; rerun the command to start again")
+    add_run_flags(p, run_rloo)
 
 
 def pg_config(args):
     """The :class:`~rmlab.train.pg.PGConfig` of the arguments; a bad value is reported under its flag."""
     from rmlab.train.pg import PGConfig
 
-    try:
-        return PGConfig(algo=args.algo, k=args.k, scale=args.scale, kl_coef=args.kl_coef,
-                        normalize_rewards=not args.no_normalize, batch_prompts=args.batch_prompts,
-                        epochs=args.epochs, steps=args.steps, max_new_tokens=args.max_new_tokens,
-                        temperature=args.temperature, optimizer=args.optimizer, lr=args.lr, seed=args.seed)
-    except UserError as err:
-        raise UserError(re.sub(r"^(\w+)", lambda m: "--" + m.group(1).replace("_", "-"), str(err))) from None
+    return config_from_flags(lambda: PGConfig(
+        algo=args.algo, k=args.k, scale=args.scale, kl_coef=args.kl_coef, normalize_rewards=not args.no_normalize,
+        batch_prompts=args.batch_prompts, epochs=args.epochs, steps=args.steps, max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature, optimizer=args.optimizer, lr=args.lr, seed=args.seed))
 
 
 def validate(args):
