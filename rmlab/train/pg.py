@@ -127,7 +127,7 @@ def train_pg(policy, tokenizer, prompts: list[str], reward_fn: RewardFn, config:
         batch = [queue.pop(0) for _ in range(config.batch_prompts)]
         policy.eval()
         ids = sample_token_ids(policy, tokenizer, [prompts[i] for i in batch], config.k, indices=batch,
-                               seed=_step_seed(config.seed, step), **sampling)
+                               seed=_step_seed(config.seed, step), batch_size=len(batch) * config.k, **sampling)
         policy.train()
         pairs = [(encoded[i], response) for i, group in zip(batch, ids) for response in group]     # P*K
         texts = [decode_response(tokenizer, response, eos_ids) for _, response in pairs]
