@@ -30,7 +30,7 @@ from rmlab.lm.ches import encode_preference_pairs
 from rmlab.lm.load import context_length
 from rmlab.lm.batching import length_sorted_batches, model_device, pad_batch, padding_id
 from rmlab.lm.score import response_logprobs
-from rmlab.train.loop import OPTIMIZERS, OptimConfig, disable_dropout, train_loop
+from rmlab.train.loop import EpochBatches, OPTIMIZERS, OptimConfig, disable_dropout, train_loop
 from rmlab.train.losses import dpo_loss, ipo_loss, log_ratio_margin
 
 LOSSES = ("dpo", "ipo")
@@ -105,17 +105,15 @@ def train_dpo(policy, tokenizer, preferences, config: DPOConfig, *, reference=No
     reference = copy.deepcopy(policy) if reference is None else reference
     ref_chosen, ref_rejected = _sequence_sums(reference, pairs, pad_id)
     del reference
-    steps = config.steps or config.epochs * math.ceil(len(pairs) / config.batch_size)
+    batches = EpochBatches(len(pairs), config.batch_size)
+    steps = config.steps or batches.steps(epochs=config.epochs)
     optim = OptimConfig(steps=steps, optimizer=config.optimizer, lr=config.lr, max_grad_norm=config.max_grad_norm,
                         seed=config.seed)
     tracker = _Tracker(tokenizer, pairs[:config.track], pad_id, config)
     tracker.record(0, policy)
-    queue: list[int] = []
 
     def step_loss(step, generator):
-        while len(queue) < config.batch_size:
-            queue.extend(torch.randperm(len(pairs), generator=generator).tolist())
-        batch = [queue.pop(0) for _ in range(config.batch_size)]
+        batch = batches.next(generator)
         chosen, rejected = _policy_sums(policy, [pairs[i] for i in batch], pad_id)
         refs = ref_chosen[batch].to(chosen.device), ref_rejected[batch].to(chosen.device)
         if config.loss == "dpo":

@@ -62,6 +62,31 @@ class OptimConfig:
             raise UserError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
 
 
+class EpochBatches:
+    """Batches of item indices drawn from consecutive random permutations of ``range(n_items)`` (epochs), with the
+    loop's generator; a batch may straddle two epochs.
+
+    >>> batches = EpochBatches(5, 2)
+    >>> gen = torch.Generator().manual_seed(0)
+    >>> sorted(batches.next(gen) + batches.next(gen) + batches.next(gen)[:1]), batches.steps(epochs=3)
+    ([0, 1, 2, 3, 4], 9)
+    """
+
+    def __init__(self, n_items: int, batch_size: int):
+        self.n_items, self.batch_size = n_items, batch_size
+        self._queue: list[int] = []
+
+    def steps(self, *, epochs: int) -> int:
+        """Steps that cover ``epochs`` passes over the items."""
+        return epochs * math.ceil(self.n_items / self.batch_size)
+
+    def next(self, generator: torch.Generator) -> list[int]:
+        while len(self._queue) < self.batch_size:
+            self._queue.extend(torch.randperm(self.n_items, generator=generator).tolist())
+        batch, self._queue = self._queue[:self.batch_size], self._queue[self.batch_size:]
+        return batch
+
+
 def disable_dropout(model: torch.nn.Module) -> torch.nn.Module:
     """Set every dropout probability of ``model`` to 0, in place (TRL's ``disable_dropout=True`` default for DPO and
     RL): with dropout, a policy in train mode differs from its own frozen copy, and log-ratios are noisy."""

@@ -35,7 +35,7 @@ from rmlab.lm.sample import decode_response, eos_token_ids, sample_token_ids
 from rmlab.lm.batching import padding_id
 from rmlab.lm.score import response_logprobs
 from rmlab.measure.variance import within_group_std_summary
-from rmlab.train.loop import OPTIMIZERS, OptimConfig, disable_dropout, train_loop
+from rmlab.train.loop import EpochBatches, OPTIMIZERS, OptimConfig, disable_dropout, train_loop
 from rmlab.train.losses import GRPO_SCALES, grpo_advantages, kl_k1, kl_k3, rloo_advantages
 
 ALGOS = ("rloo", "grpo")
@@ -115,16 +115,14 @@ def train_pg(policy, tokenizer, prompts: list[str], reward_fn: RewardFn, config:
     sampling = dict(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_k=config.top_k,
                     top_p=config.top_p, chat_template=chat_template, progress=False)
     shift, scale = _normalization(policy, tokenizer, prompts, reward_fn, config, sampling, eos_ids)
-    steps = config.steps or config.epochs * math.ceil(len(prompts) / config.batch_prompts)
+    batches = EpochBatches(len(prompts), config.batch_prompts)
+    steps = config.steps or batches.steps(epochs=config.epochs)
     optim = OptimConfig(steps=steps, optimizer=config.optimizer, lr=config.lr, max_grad_norm=config.max_grad_norm,
                         seed=config.seed)
     estimator = KL_ESTIMATORS[config.kl_estimator]
-    queue: list[int] = []
 
     def step_loss(step, generator):
-        while len(queue) < config.batch_prompts:
-            queue.extend(torch.randperm(len(prompts), generator=generator).tolist())
-        batch = [queue.pop(0) for _ in range(config.batch_prompts)]
+        batch = batches.next(generator)
         policy.eval()
         ids = sample_token_ids(policy, tokenizer, [prompts[i] for i in batch], config.k, indices=batch,
                                seed=_step_seed(config.seed, step), batch_size=len(batch) * config.k, **sampling)

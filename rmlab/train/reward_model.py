@@ -12,7 +12,6 @@ and their evaluation: accuracy with ties counted ½ and the normalised absolute 
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -25,7 +24,7 @@ from rmlab.lm.batching import padding_id
 from rmlab.lm.score import ExplicitRM, ImplicitRM, explicit_scores
 from rmlab.measure.accuracy import normalized_reward_margin, preference_accuracy
 from rmlab.train.dpo import DPOConfig, train_dpo
-from rmlab.train.loop import OPTIMIZERS, OptimConfig, disable_dropout, train_loop
+from rmlab.train.loop import EpochBatches, OPTIMIZERS, OptimConfig, disable_dropout, train_loop
 from rmlab.train.losses import bradley_terry_loss
 
 KINDS = ("explicit", "implicit")
@@ -96,13 +95,11 @@ def _train_explicit(model, tokenizer, preferences, config: RMConfig, chat_templa
     pairs = encode_preference_pairs(tokenizer, preferences, chat_template=chat_template, context=context_length(model))
     pad_id = padding_id(tokenizer)
     disable_dropout(model)
-    steps = config.steps or config.epochs * math.ceil(len(pairs) / config.batch_size)
-    queue: list[int] = []
+    batches = EpochBatches(len(pairs), config.batch_size)
+    steps = config.steps or batches.steps(epochs=config.epochs)
 
     def step_loss(step, generator):
-        while len(queue) < config.batch_size:
-            queue.extend(torch.randperm(len(pairs), generator=generator).tolist())
-        batch = [queue.pop(0) for _ in range(config.batch_size)]
+        batch = batches.next(generator)
         scores = explicit_scores(model, [pairs[i][0] + pairs[i][1] for i in batch]
                                  + [pairs[i][0] + pairs[i][2] for i in batch], pad_id)
         chosen, rejected = scores[:len(batch)], scores[len(batch):]
