@@ -42,8 +42,8 @@ def prompt_reward_stats(policy, tokenizer, prompts: list[str], reward_fn: Reward
                         batch_size: int = 64, chat_template: bool = False, name: str = "reward",
                         progress=False) -> PromptRewardStats:
     """Sample ``k`` responses per prompt from ``policy`` (:func:`rmlab.lm.sample.sample_responses`, seeded per
-    (prompt position, sample): the same whatever the batching) and return the per-prompt reward mean and std (``ddof`` 1:
-    unbiased, 0: population)."""
+    (prompt position, sample): the same whatever the batching) and return the per-prompt reward mean and std
+    (``ddof`` 1: unbiased, 0: population)."""
     prompts = list(prompts)
     if not prompts:
         raise UserError("no prompts to measure")
