@@ -105,3 +105,40 @@ def run_method(method: str, policy, tokenizer, prompts: list[str], demonstration
         rft_result = train_pg(policy, tokenizer, prompts, reward_fn, rft, gold_fn=gold_fn,
                               chat_template=chat_template, progress=progress)
     return MethodRun(method=method, sft_prompts=subset, sft=sft_result, rft=rft_result)
+
+
+def flat_and_far(stats: PromptRewardStats, *, best: float, std_eps: float, min_gap: float) -> np.ndarray:
+    """Prompts whose reward is *flat* (std at most ``std_eps``) and *far* from optimal (mean at least ``min_gap``
+    below ``best``), where Thm 1 says RFT cannot move: ``[n]`` bool."""
+    return (stats.std <= std_eps) & (best - stats.mean >= min_gap)
+
+
+def unit_interval(reward, *, low: float, high: float):
+    """A reward in ``[low, high]`` mapped affinely to ``[0, 1]`` (the range of the paper's GRUE metrics, so that
+    "a quarter / half / 90 % of a reward" has the paper's meaning)."""
+    return (np.asarray(reward, dtype=np.float64) - low) / (high - low)
+
+
+def pearson(x, y) -> float:
+    """Pearson correlation of two equal-length samples; NaN when either is constant."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if x.std() == 0 or y.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def family_summary(families: list[str], initial: PromptRewardStats, after: dict[str, PromptRewardStats], *,
+                   std_eps: float) -> dict[str, dict[str, float]]:
+    """Per prompt family: its size, the fraction of prompts with initial reward std at most ``std_eps``, and each
+    method's mean reward gain (``gain_<method>``), plus ``rft_minus_sft`` when both were run."""
+    families = np.asarray(families)
+    out = {}
+    for family in sorted(set(families.tolist())):
+        rows = families == family
+        entry = {"n": int(rows.sum()), "frac_near_zero_std": float((initial.std[rows] <= std_eps).mean())}
+        entry |= {f"gain_{method}": float((stats.mean[rows] - initial.mean[rows]).mean())
+                  for method, stats in after.items()}
+        if {"rft", "sft"} <= set(after):
+            entry["rft_minus_sft"] = entry["gain_rft"] - entry["gain_sft"]
+        out[family] = entry
+    return out
