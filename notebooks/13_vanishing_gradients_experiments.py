@@ -101,6 +101,13 @@ for name, s in summaries.items():
 # accuracy on the modified images under SGD is printed and recorded, not asserted (plain SGD is slow for SFT too).
 # When one of the few modified images that RFT does flip crosses over, its gradient spikes briefly: the largest
 # logged value is printed next to the mean.
+#
+# Measured in full mode (1,000 images, 5,000 epochs; 565 s for the whole notebook on a contended 2-core machine):
+# with Adam, RFT ends at 2 % accuracy on the modified images (2 of 100 flipped, around epoch 1,000) and 100 % on the
+# others, SFT at 100 % on both; RFT's mean reward std on the modified images never exceeds 0.015 (0.008 before
+# finetuning), and their gradient norm averages 1.2 % of the unmodified images' initial one (27.9 % at the flip's
+# spike). With SGD: RFT 1 % vs SFT 100 %, reward std ≤ 0.008, gradient 0.6 % on average. Quick mode (500 images,
+# 1,000 epochs at a 10× learning rate): RFT 4 % vs SFT 100 % (Adam), std ≤ 0.036, gradient 3.2 % on average.
 
 # %%
 rec_controlled = FigureRecord("vg_controlled", notebook="13_vanishing_gradients_experiments", seed=SEED, quick=QUICK)

@@ -10,7 +10,7 @@ from rmlab.train.controlled import (N_CLASSES, ControlledConfig, evaluate, finet
                                     make_task, pretrain, summarize)
 from rmlab.train.losses import expected_policy_gradient_loss
 
-SMALL = ControlledConfig(n_train=300, hidden=(64,), batch_size=300, pretrain_epochs=600, pretrain_lr=3e-3,
+SMALL = ControlledConfig(n_train=300, hidden=(64,), batch_size=300, pretrain_epochs=600, pretrain_lr=1e-2,
                          epochs=1000, lr=1e-3, log_every=50)
 
 

@@ -153,7 +153,9 @@ def train_pg(policy, tokenizer, prompts: list[str], reward_fn: RewardFn, config:
                                                                                              scale=config.scale)
         sequence_logps = torch.where(mask, logps, 0.0).sum(dim=1)
         mean_entropy = entropy[mask].mean()
-        loss = -(advantages.flatten().detach() * sequence_logps).mean() - config.entropy_coef * mean_entropy
+        loss = -(advantages.flatten().detach() * sequence_logps).mean()
+        if config.entropy_coef > 0:                 # else the entropy stays out of the backward pass
+            loss = loss - config.entropy_coef * mean_entropy
         metrics = {"reward": float(raw.mean()), "kl": float(kl.mean()), "entropy": float(mean_entropy.detach()),
                    "response_length": float(mask.sum(dim=1).float().mean()),
                    **within_group_std_summary(raw.reshape(len(batch), config.k))}
