@@ -135,6 +135,7 @@ def test_cli_writes_the_model_metrics_and_config(tiny, tmp_path, capsys):
 
 @pytest.mark.parametrize("extra, words", [
     (["--k", "1"], "--k must be an integer >= 2"), (["--lr", "-1"], "--lr must be a finite number > 0"),
+    (["--entropy-coef", "-1"], "--entropy-coef must be a finite number >= 0"),
     (["--rm", "x=py:tiny_models:nope"], "nope")])
 def test_cli_bad_input_names_it_and_writes_nothing(tiny, tmp_path, capsys, extra, words):
     assert _cli(tiny, tmp_path, *extra) == 2
