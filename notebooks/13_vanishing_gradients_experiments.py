@@ -16,7 +16,6 @@
 #     version: 3.11.7
 # ---
 
-
 # %% tags=["parameters"]
 import os
 SEED = 0

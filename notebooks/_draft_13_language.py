@@ -16,7 +16,6 @@
 #     version: 3.11.7
 # ---
 
-
 # %% [markdown]
 # DRAFT (not run by the tests; the pytest configuration ignores notebooks/*.py and this file has no .ipynb pair):
 # the language-model sections of notebook 13, written against World v2's dataset `rl_prompts`
