@@ -179,9 +179,10 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 
 def make_instance(config: TokenCuesConfig) -> Instance:
-    """Random prompt states around a shared direction; answers' hidden states ``0.5 h_x + polarity * m + noise`` where seen answers lie on the
-    polarity direction ``m`` and unseen ones at cosine ``alignment`` with it (their token identity is all that
-    differs); reference unembedding rows of each polarity at cosine ``unembedding_similarity`` with a shared row."""
+    """Random prompt states around a shared direction; answers' hidden states ``0.5 h_x + polarity * m + noise``
+    where seen answers lie on the polarity direction ``m`` and unseen ones at cosine ``alignment`` with it (their
+    token identity is all that differs); reference unembedding rows of each polarity at cosine
+    ``unembedding_similarity`` with a shared row."""
     rng = np.random.default_rng(config.seed)
     d, n_prompts = config.dim, config.train_prompts + config.test_prompts
     polarity = np.array([+1.0 if w in SEEN_CHOSEN + UNSEEN_CHOSEN else -1.0 if w in SEEN_REJECTED + UNSEEN_REJECTED
