@@ -29,6 +29,7 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, PreTrainedTokenizerFast
 
+from rmlab import plotting
 from rmlab._threads import single_torch_thread
 from rmlab.lm.batching import padding_id
 from rmlab.lm.data import encode_pairs
@@ -233,3 +234,35 @@ def verify_without_generating(config: VerifyTaskConfig, *, progress=False) -> Ve
             generation_success(trained.model, tokenizer, test, seed=config.seed + 1), before,
             float(np.mean([count_hamiltonian_cycles(g) * 2 * g.n / np.prod(range(1, g.n + 1)) for g in test.graphs])),
             np.asarray(chosen), np.asarray(rejected), np.array([m["loss"] for m in trained.metrics]))
+
+
+def plot_verify(sweep: dict, result: VerifyResult):
+    """Left: Thm 1's construction by enumeration -- pi(C) of the tilted policy against delta/beta, its closed form,
+    the bound e^{delta/beta} pi_ref(C), and the IM-RM's accuracy (1 at every delta). Middle: the trained IM-RM's
+    test accuracy next to the generation success of its policy, of the reference, and of a uniform ordering.
+    Right: the trained IM-RM's rewards of correct and incorrect test responses."""
+    fig, (ax_thm, ax_bar, ax_hist) = plotting.subplots(1, 3, width=4.4, height=3.5)
+    k = sweep["delta_over_beta"]
+    ax_thm.semilogy(k, sweep["pi_correct"], "o", color=plotting.PALETTE[1], label="π(C), enumerated")
+    ax_thm.semilogy(k, sweep["closed_form"], "-", color=plotting.PALETTE[1], lw=1, label="closed form")
+    ax_thm.semilogy(k, sweep["bound"], "--", color="0.4", label="bound e^{δ/β} π_ref(C)")
+    ax_thm.axhline(sweep["pi_ref_correct"][0], color=plotting.PALETTE[2], ls=":", label="π_ref(C)")
+    ax_thm.set(xlabel="margin δ / β", ylabel="probability of a correct cycle", ylim=(None, 2),
+               title=f"Thm 1: accuracy {sweep['accuracy'].min():.0f} at every δ")
+    ax_thm.legend(fontsize=7)
+    bars = {"IM-RM\naccuracy": result.rm_metrics["accuracy"], "policy\nsolves": result.policy["success"],
+            "reference\nsolves": result.reference["success"], "uniform\nordering": result.uniform_rate,
+            "policy\nwell-formed": result.policy["well_formed"],
+            "reference\nwell-formed": result.reference["well_formed"]}
+    colors = [plotting.PALETTE[1]] + [plotting.PALETTE[3]] * 3 + ["0.6"] * 2
+    ax_bar.bar(range(len(bars)), list(bars.values()), color=colors)
+    for i, v in enumerate(bars.values()):
+        ax_bar.text(i, v + 0.02, f"{v:.3f}", ha="center", fontsize=7)
+    ax_bar.set_xticks(range(len(bars)), list(bars), fontsize=7)
+    ax_bar.set(ylim=(0, 1.1), title=f"Learned: n = {result.config['n_vertices']}, β = {result.config['beta']}")
+    edges = np.histogram_bin_edges(np.concatenate([result.chosen_rewards, result.rejected_rewards]), 30)
+    ax_hist.hist(result.chosen_rewards, edges, alpha=0.6, color=plotting.PALETTE[2], label="Hamiltonian cycle")
+    ax_hist.hist(result.rejected_rewards, edges, alpha=0.6, color=plotting.PALETTE[3], label="not a cycle")
+    ax_hist.set(xlabel="IM-RM reward β ln π/π_ref (test)", ylabel="responses", title="Test rewards")
+    ax_hist.legend(fontsize=7)
+    return fig
