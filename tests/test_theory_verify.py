@@ -23,7 +23,10 @@ def test_cycle_count_matches_enumeration():
     for seed in range(4):
         graph = V.planted_graph(6, 0.4, np.random.default_rng(seed))
         by_enumeration = sum(V.is_hamiltonian_cycle(graph, o) for o in V.all_orderings(6))
-        assert by_enumeration == V.count_hamiltonian_cycles(graph) * 2 * 6      # n starts x 2 directions
+        cycles = V.hamiltonian_cycles(graph)
+        assert by_enumeration == len(cycles) * 2 * 6      # n starts x 2 directions
+        writings = [w for c in cycles for w in V.cycle_writings(c)]
+        assert len(set(writings)) == by_enumeration and all(V.is_hamiltonian_cycle(graph, w) for w in writings)
         assert V.uniform_success_rate(graph) == pytest.approx(by_enumeration / 720)
 
 

@@ -59,19 +59,32 @@ def is_hamiltonian_cycle(graph: Graph, order) -> bool:
     return sorted(order) == list(range(graph.n)) and all(e in graph.edges for e in cycle_edges(order))
 
 
-def count_hamiltonian_cycles(graph: Graph) -> int:
-    """Number of distinct Hamiltonian cycles (undirected, any start) of ``graph``, by backtracking from vertex 0.
+def hamiltonian_cycles(graph: Graph) -> list[tuple[int, ...]]:
+    """Every Hamiltonian cycle of ``graph`` once (as an ordering from vertex 0, in the direction whose second vertex
+    is the smaller neighbour), by backtracking.
 
-    >>> count_hamiltonian_cycles(Graph(4, frozenset(itertools.combinations(range(4), 2)), (0, 1, 2, 3)))  # K4
-    3
+    >>> hamiltonian_cycles(Graph(4, frozenset(itertools.combinations(range(4), 2)), (0, 1, 2, 3)))  # K4
+    [(0, 1, 2, 3), (0, 1, 3, 2), (0, 2, 1, 3)]
     """
     neighbours = {v: [u for u in range(graph.n) if graph.has_edge(u, v)] for v in range(graph.n)}
+    found = []
 
-    def extend(path: list[int], seen: set[int]) -> int:
+    def extend(path: list[int]) -> None:
         if len(path) == graph.n:
-            return int(graph.has_edge(path[-1], 0))
-        return sum(extend(path + [u], seen | {u}) for u in neighbours[path[-1]] if u not in seen)
-    return extend([0], {0}) // 2        # each cycle is found once per direction
+            if graph.has_edge(path[-1], 0) and path[1] < path[-1]:
+                found.append(tuple(path))
+            return
+        for u in neighbours[path[-1]]:
+            if u not in path:
+                extend(path + [u])
+    extend([0])
+    return found
+
+
+def cycle_writings(cycle) -> list[tuple[int, ...]]:
+    """The ``2n`` orderings that walk ``cycle``: every start, both directions."""
+    n = len(cycle)
+    return [tuple(cycle[(start + step * i) % n] for i in range(n)) for start in range(n) for step in (1, -1)]
 
 
 def all_orderings(n: int) -> np.ndarray:
