@@ -137,6 +137,6 @@ def plot_shift_grid(table: pd.DataFrame, paper: dict = PAPER_UF_AVERAGES):
         ax.set_xticks(x, labels, fontsize=8)
         ax.set(ylabel=metric.replace("_", " "), title=metric.replace("_", " ").capitalize())
     axes[0].axhline(0.5, color="0.4", lw=0.8, ls=":")
-    axes[0].set_ylim(0, 1.05)
-    axes[0].legend(fontsize=7, loc="lower left")
+    axes[0].set_ylim(0, 1.3)
+    axes[0].legend(fontsize=7, loc="upper center", ncol=2)
     return fig
