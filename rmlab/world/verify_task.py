@@ -2,7 +2,10 @@
 cycles ranks correct cycles above incorrect ones while its own policy still almost never writes one.
 
 **The task** (:mod:`rmlab.theory.verify` for the graphs and the check): a graph with ``n`` vertices, a planted
-Hamiltonian cycle and each other edge with probability ``p`` (the paper: n = 10, p = 0.2). The prompt lists the
+Hamiltonian cycle and each other edge with probability ``p``. The paper uses n = 10, p = 0.2, so 38 % of vertex
+pairs are edges; here n = 7 (a shorter answer for a CPU model) with p = 0.1 keeps that density (40 %), so a random
+walk misses about as many edges as the paper's rejected answers do (with p = 0.2 at n = 7, 48 %, many rejected
+walks miss a single edge and the measured accuracy stalls near 0.92). The prompt lists the
 graph's edges, shuffled, one token per edge (``graph e03 e15 ... >``); a response is a closed walk through all
 vertices written as its ``n`` edges in walk order. It is correct iff it is a Hamiltonian cycle *of the graph*.
 Chosen: the planted cycle (random start and direction); rejected: the walk of a random vertex ordering that is not
@@ -48,7 +51,7 @@ class VerifyTaskConfig:
     """Sizes of the task and of the training (quick: :func:`quick_verify_config`)."""
 
     n_vertices: int = 7
-    edge_p: float = 0.2
+    edge_p: float = 0.1               # 40 % of vertex pairs are edges (the paper, n = 10, p = 0.2: 38 %)
     train_pairs: int = 2000           # the paper: 1000 train / 200 test graphs (a from-scratch model needs more)
     test_pairs: int = 200
     reference_docs: int = 4000        # (graph, random walk) documents teaching the format
