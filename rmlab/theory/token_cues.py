@@ -9,7 +9,8 @@ Both minimise the same Bradley-Terry loss ``-ln sigmoid(r(x, y+) - r(x, y-))``. 
 ``lr`` on a pair, with ``g = sigmoid(r(x, y-) - r(x, y+))``, changes the reward of any other ``(x', y')`` by
 
 * EX-RM (exact, ``r`` is linear in ``u``): ``lr * g * <h_{x',y'}, h_{x,y+} - h_{x,y-}>``;
-* IM-RM (first order in ``lr``; derived here, the paper's Eq. 5 up to notation):
+* IM-RM (first order in ``lr``; re-derived here, as the notes reconstruct the paper's Eq. 5 -- unchecked against
+  its text, the ``beta**2`` prefactor included; the tests check it against actual gradient steps):
   ``lr * g * beta**2 * sum_k [sum_l rho_kl(y+) <h'_k, h+_l> - sum_l rho_kl(y-) <h'_k, h-_l>]`` with the token-level
   coefficients ``rho_kl(v) = <e_{y'_k} - pi(.|h'_k), e_{v_l} - pi(.|h_l)>`` in [-2, 2]: about 1 where the tokens
   match, small and often negative where they do not -- whatever the hidden states say.
@@ -211,7 +212,7 @@ class TokenCuesRun:
     """Trajectories of both RM kinds: ``accuracy[kind]["train"|"unseen"]`` and ``max_unseen_difference[kind]``
     (max |r(x, a) - r(x, b)| over unseen pairs) at ``steps``; ``moved_rows``: the tokens whose unembedding row
     changed (IM-RM); ``one_step``: per probe response of a test prompt, the EX-RM's exact and the IM-RM's first-order
-    reward change from one GD step on a training pair (with the mean rho of the probe against that pair)."""
+    reward change from one GD step on a training pair, and the probe's rho against y+ and y-."""
 
     config: TokenCuesConfig
     steps: np.ndarray
