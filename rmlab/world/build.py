@@ -9,7 +9,7 @@ datasets (``World.datasets``; prompt lists are rows ``{"prompt", "family"}``; pr
 format + ``score_chosen`` / ``score_rejected`` from the gold reward, chosen = higher score, ties dropped; listed with
 sizes in ``data/README.md``):
 
-- ``rl_prompts`` / ``eval_prompts``: distinct task prompts (``reverse``/``sort`` of 5-7 items, 15 % the rare task
+- ``rl_prompts`` / ``eval_prompts``: distinct task prompts (``reverse``/``sort`` of 7-8 items, 12 % the rare task
   ``count``), disjoint from each other and from ``sft_prompts`` (every prompt an SFT'd policy was trained on);
   ``heldout_prompts``: the same on the held-out topic;
 - ``prefs_off_policy``: two responses of a noisy programmatic demonstrator (the off-policy generator) on pool prompts
