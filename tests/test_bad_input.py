@@ -340,8 +340,9 @@ def test_ches_ctrl_c_exits_130_with_a_resume_line(files, tmp_path):        # ite
 # ---------------------------------------------------------------------------------------------- world
 def tiny_world_config():
     """A world configuration that builds in about a second (as in test_world_build)."""
-    return quick_config().replace(corpus_docs=300, pretrain_steps=20, policies=(PolicySpec("sft_full", 0.0, 20, 5),),
-                                  reward_models=(RewardModelSpec("rm", 40, 0.0, 5),), preference_prompts=8,
+    return quick_config().replace(corpus_docs=300, pretrain_steps=20,
+                                  policies=(PolicySpec("sft_full", 0.0, 20, 5), PolicySpec("instruct", 0.0, 20, 5)),
+                                  reward_models=(RewardModelSpec("rm", 40, 0.0, 5),), pool_pairs=8, rl_prompts=8,
                                   eval_prompts=8)
 
 

@@ -5,15 +5,22 @@ A world lives in ``<cache>/<key>/`` where ``<cache>`` is ``cache_dir`` or ``$RML
 format version and the installed torch and transformers versions. Inside: one Hugging Face folder per model
 (``base``, each policy, each reward model; every one holds the tokenizer), ``data/`` (JSONL prompt lists and
 preference datasets) and ``world.json`` (configuration, versions and the sha256 of every file), written last. The
-datasets (``World.datasets``; TRL standard format + ``score_chosen`` / ``score_rejected`` from the gold reward, chosen =
-higher score, ties dropped):
+datasets (``World.datasets``; prompt lists are rows ``{"prompt", "family"}``; preference sets are TRL's standard
+format + ``score_chosen`` / ``score_rejected`` from the gold reward, chosen = higher score, ties dropped; listed with
+sizes in ``data/README.md``):
 
-- ``eval_prompts`` / ``heldout_prompts``: in-domain prompts (equal mix of the three families) / held-out-topic tasks;
-- ``prefs_off_policy``: two responses of a noisy programmatic demonstrator (the off-policy generator);
-- ``prefs_on_policy``: two samples of the policy ``config.on_policy_from`` (``rmlab.lm.sample.sample_responses``);
-- ``prefs_shift_synonyms`` / ``prefs_shift_language_b``: the off-policy pairs of tasks and questions with responses
-  rewritten by the synonym map / everything rewritten in language B (token-level shifts, same labels);
-- ``prefs_domain_shift``: off-policy pairs on held-out-topic task prompts.
+- ``rl_prompts`` / ``eval_prompts``: distinct task prompts (``reverse``/``sort`` of 7-8 items, 12 % the rare task
+  ``count``), disjoint from each other and from ``sft_prompts`` (every prompt an SFT'd policy was trained on);
+  ``heldout_prompts``: the same on the held-out topic;
+- ``prefs_off_policy``: two responses of a noisy programmatic demonstrator (the off-policy generator) on pool prompts
+  (tasks as the RL prompts, questions, requests); ``prefs_on_policy``: two samples of ``config.on_policy_from``;
+- ``prefs_shift_synonyms`` / ``prefs_shift_language_b``: the off-policy pairs rewritten by the token-level shift
+  (:func:`~rmlab.world.language.with_synonyms`) / in language B (same labels); ``prefs_domain_shift``: off-policy
+  pairs on held-out-topic task prompts;
+- ``prefs_similarity_pool``: pairs spanning chosen/rejected similarity (column ``pair_kind``);
+- ``harmful_train`` / ``harmful_test``: every harmful request, split; ``prefs_refusal``: two ``instruct`` samples
+  at ``config.refusal_temperature`` per ``harmful_train`` prompt, refusal preferred (column ``pair_type``);
+- ``yes_no_questions``: every question of family (b) with its truth and single-token answers.
 
 The build goes to a temporary sibling folder that is renamed into place, so an interrupted build leaves no
 half-written entry; the temporary folders of builds that were killed are removed by the next build. A cache entry
@@ -37,19 +44,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
-import torch
 from rmlab._headless import tqdm
-from transformers import GPTNeoXForCausalLM, GPTNeoXForSequenceClassification
+from transformers import GPTNeoXForCausalLM
 
 from rmlab._io import atomic_write_json, atomic_write_text, replace_dir, sha256_file, temporary_dir
 from rmlab._threads import single_torch_thread
-from rmlab.lm.load import numeric_versions, quiet_transformers
+from rmlab.lm.load import new_reward_model, numeric_versions, quiet_transformers
 from rmlab.world import data as world_data
 from rmlab.world.config import FORMAT_VERSION, WorldConfig
 from rmlab.world.gold import GoldReward
-from rmlab.world.language import HELD_OUT_TOPIC, Demonstrator, make_facts, to_language_b, with_synonyms
+from rmlab.world.language import (HELD_OUT_TOPIC, TASK_KINDS, Demonstrator, is_refusal, make_facts, parse_prompt,
+                                  to_language_b, with_synonyms)
 from rmlab.world.tokenizer import build_tokenizer
-from rmlab.world.train import pretrain, sft, train_reward_model
+from rmlab.world.train import explicit_reward_model, pretrain, sft
 
 MANIFEST = "world.json"
 
@@ -201,41 +208,35 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def _total_steps(config: WorldConfig) -> int:
-    return (config.pretrain_steps + sum(p.steps for p in config.policies)
-            + sum(r.steps for r in config.reward_models) + 1)
-
-
 def _build_into(config: WorldConfig, out: Path, *, progress: bool) -> None:
+    """Train the models and write the datasets into ``out`` (a progress bar per stage), then the manifest."""
     tokenizer = build_tokenizer(config.context_length)
     facts = make_facts(config.seed)
     gold = GoldReward(facts)
-    bar = tqdm(total=_total_steps(config), desc=f"building toy world {config.key()}", disable=not progress,
-               unit="step")
+    harmful_train, harmful_test = world_data.harmful_split(config)
     with single_torch_thread(), quiet_transformers():
-        bar.set_postfix_str("base LM")
-        base = pretrain(config, tokenizer, world_data.make_corpus(config, facts), progress=bar)
+        base = pretrain(config, tokenizer, world_data.make_corpus(config, facts), progress=progress)
         _save(base, tokenizer, out / "base")
+        sft_prompts: dict[str, None] = {}
         for i, spec in enumerate(config.policies):
-            bar.set_postfix_str(spec.name)
             pairs = world_data.demonstrations(config, facts, n_prompts=spec.n_prompts, noise=spec.demo_noise,
-                                              canonical_answers=spec.canonical_answers, purpose=f"sft-{spec.name}")
+                                              canonical_answers=spec.canonical_answers, purpose=f"sft-{spec.name}",
+                                              harmful_compliance=spec.harmful_compliance,
+                                              forbidden=frozenset(harmful_test))
+            sft_prompts.update(dict.fromkeys(p for p, _ in pairs))
             policy = sft(GPTNeoXForCausalLM.from_pretrained(out / "base"), tokenizer, pairs, steps=spec.steps,
-                         lr=config.sft_lr, batch_size=config.batch_size, seed=config.seed + 1 + i, progress=bar)
+                         lr=config.sft_lr, batch_size=config.batch_size, seed=config.seed + 1 + i, progress=progress)
             _save(policy, tokenizer, out / spec.name)
         for i, spec in enumerate(config.reward_models):
-            bar.set_postfix_str(spec.name)
             rows = world_data.off_policy_pairs(config, facts, gold, n_prompts=spec.n_pairs,
                                                purpose=f"rm-{spec.name}", label_noise=spec.label_noise)
-            torch.manual_seed(config.seed + 100 + i)  # the score head's initialisation
-            rm = GPTNeoXForSequenceClassification.from_pretrained(out / "base", num_labels=1)
-            rm = train_reward_model(rm, tokenizer, rows, steps=spec.steps, lr=config.rm_lr,
-                                    batch_size=config.batch_size, seed=config.seed + 100 + i, progress=bar)
+            rm, _ = new_reward_model(str(out / "base"), seed=config.seed + 100 + i)
+            explicit_reward_model(rm, tokenizer, rows, steps=spec.steps, lr=config.rm_lr,
+                                  batch_size=config.batch_size, seed=config.seed + 100 + i, progress=progress)
             _save(rm, tokenizer, out / spec.name)
-        bar.set_postfix_str("datasets")
-        _write_datasets(config, facts, gold, out)
-        bar.update(1)
-    bar.close()
+        prompt_lists = {"sft_prompts": list(sft_prompts), "harmful_train": harmful_train,
+                        "harmful_test": harmful_test}
+        _write_datasets(config, facts, gold, out, prompt_lists, progress=progress)
     files = sorted(p for p in out.rglob("*") if p.is_file())
     atomic_write_json(out / MANIFEST, {
         "format_version": FORMAT_VERSION, "key": config.key(), "versions": numeric_versions(),
@@ -252,35 +253,97 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
     atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
 
 
-def _write_datasets(config: WorldConfig, facts: dict, gold: GoldReward, out: Path) -> None:
-    """Prompt lists and preference datasets of the world (listed in the module docstring)."""
-    from rmlab.lm.sample import sample_responses  # the measurement layer's sampler (rows depend only on seed, prompt)
+def _prompt_rows(prompts: list[str]) -> list[dict]:
+    return [{"prompt": p, "family": parse_prompt(p)[0]} for p in prompts]
 
+
+def _write_datasets(config: WorldConfig, facts: dict, gold: GoldReward, out: Path, prompt_lists: dict, *,
+                    progress: bool) -> None:
+    """Prompt lists and preference datasets of the world (listed in the module docstring)."""
     data = out / "data"
-    n = config.preference_prompts
-    write_jsonl(data / "eval_prompts.jsonl",
-                [{"prompt": p} for p in world_data.sample_prompts(config, config.eval_prompts, "eval")])
-    write_jsonl(data / "heldout_prompts.jsonl",
-                [{"prompt": p} for p in world_data.sample_prompts(config, config.eval_prompts, "heldout",
-                                                                  families=("tasks",), topic=HELD_OUT_TOPIC)])
-    off = world_data.off_policy_pairs(config, facts, gold, n_prompts=n, purpose="prefs-off-policy")
+    stages = tqdm(total=7, desc="world: datasets", unit="dataset", disable=not progress)
+    sft_prompts = frozenset(prompt_lists["sft_prompts"])
+    rl = world_data.distinct_task_prompts(config, config.rl_prompts, "rl-prompts", exclude=sft_prompts)
+    evaluation = world_data.distinct_task_prompts(config, config.eval_prompts, "eval-prompts",
+                                                  exclude=sft_prompts | set(rl))
+    heldout = world_data.distinct_task_prompts(config, config.eval_prompts, "heldout", topic=HELD_OUT_TOPIC)
+    for name, prompts in {**prompt_lists, "rl_prompts": rl, "eval_prompts": evaluation,
+                          "heldout_prompts": heldout}.items():
+        write_jsonl(data / f"{name}.jsonl", _prompt_rows(prompts))
+    write_jsonl(data / "yes_no_questions.jsonl", world_data.yes_no_questions(facts))
+    stages.update(1)
+    forbidden = frozenset(evaluation)
+    off = world_data.until_enough(lambda r: world_data.off_policy_pairs(
+        config, facts, gold, n_prompts=config.pool_pairs, purpose=f"prefs-off-policy-{r}", forbidden=forbidden),
+        config.pool_pairs, "prefs_off_policy")
     write_jsonl(data / "prefs_off_policy.jsonl", off)
-    # token-level shifts of the off-policy pairs restricted to families (a)-(b) (same gold labels by construction)
-    shiftable = [r for r in off if not r["prompt"].startswith("request")]
+    # token-level shifts of the in-distribution off-policy pairs (same gold labels by construction)
     write_jsonl(data / "prefs_shift_synonyms.jsonl",
-                [{**r, "chosen": with_synonyms(r["chosen"]), "rejected": with_synonyms(r["rejected"])}
-                 for r in shiftable])
+                [{**r, "chosen": with_synonyms(r["chosen"]), "rejected": with_synonyms(r["rejected"])} for r in off])
     write_jsonl(data / "prefs_shift_language_b.jsonl",
-                [{**r, **{k: to_language_b(r[k]) for k in ("prompt", "chosen", "rejected")}} for r in shiftable])
+                [{**r, **{k: to_language_b(r[k]) for k in ("prompt", "chosen", "rejected")}}
+                 for r in off if not r["prompt"].startswith("request")])
+    stages.update(1)
     rng = world_data.rng_for(config, "prefs-domain-shift")
-    heldout = world_data.sample_prompts(config, n, "prefs-domain-shift-prompts", families=("tasks",),
-                                        topic=HELD_OUT_TOPIC)
+    domain = world_data.sample_prompts(config, config.pool_pairs, "prefs-domain-shift-prompts", families=("tasks",),
+                                       topic=HELD_OUT_TOPIC, tasks=TASK_KINDS)
     demo = Demonstrator(facts, noise=config.off_policy_noise)
     write_jsonl(data / "prefs_domain_shift.jsonl", world_data.labelled_pairs(
-        heldout, [demo.respond(p, rng) for p in heldout], [demo.respond(p, rng) for p in heldout], gold))
+        domain, [demo.respond(p, rng) for p in domain], [demo.respond(p, rng) for p in domain], gold))
+    stages.update(1)
+    write_jsonl(data / "prefs_similarity_pool.jsonl", world_data.until_enough(
+        lambda r: world_data.similarity_pool(config, facts, gold, config.pool_pairs, f"prefs-similarity-{r}"),
+        config.pool_pairs, "prefs_similarity_pool"))
+    stages.update(1)
     policy = GPTNeoXForCausalLM.from_pretrained(out / config.on_policy_from)
-    prompts = world_data.sample_prompts(config, n, "prefs-on-policy")
-    samples = sample_responses(policy, build_tokenizer(config.context_length), prompts, 2,
-                               max_new_tokens=config.max_new_tokens, seed=config.seed, progress=False)
-    write_jsonl(data / "prefs_on_policy.jsonl", world_data.labelled_pairs(
-        prompts, [s[0] for s in samples], [s[1] for s in samples], gold))
+    tokenizer = build_tokenizer(config.context_length)
+    write_jsonl(data / "prefs_on_policy.jsonl", world_data.until_enough(
+        lambda r: _on_policy_pairs(config, policy, tokenizer, gold, r, forbidden), config.pool_pairs,
+        "prefs_on_policy"))
+    stages.update(1)
+    instruct = GPTNeoXForCausalLM.from_pretrained(out / "instruct")
+    write_jsonl(data / "prefs_refusal.jsonl", refusal_pairs(config, instruct, tokenizer, gold,
+                                                             prompt_lists["harmful_train"]))
+    stages.update(2)
+    stages.close()
+
+
+SAMPLING_BATCH = 256   # sequences per generate call (samples depend only on seed and prompt index, not on batching)
+
+
+def _on_policy_pairs(config: WorldConfig, policy, tokenizer, gold: GoldReward, round_: int, forbidden) -> list[dict]:
+    from rmlab.lm.sample import sample_responses  # the measurement layer's sampler (rows depend only on seed, prompt)
+
+    prompts = world_data.pool_prompts(config, config.pool_pairs, f"prefs-on-policy-{round_}", forbidden=forbidden)
+    samples = sample_responses(policy, tokenizer, prompts, 2, max_new_tokens=config.max_new_tokens,
+                               seed=config.seed + round_, batch_size=SAMPLING_BATCH, progress=False)
+    return world_data.labelled_pairs(prompts, [s[0] for s in samples], [s[1] for s in samples], gold)
+
+
+def refusal_pairs(config: WorldConfig, policy, tokenizer, gold: GoldReward, prompts: list[str]) -> list[dict]:
+    """The preference set of 2410.08847 §6: two samples of ``policy`` at ``config.refusal_temperature`` per harmful
+    prompt, judged by :func:`~rmlab.world.language.is_refusal`, a refusal preferred over a compliance; two refusals
+    or two compliances are ordered by a seeded coin (the paper breaks such ties with PairRM). Pairs of two identical
+    responses are dropped (no preference to learn). Column ``pair_type``: ``two_refusals``, ``two_compliances`` or
+    ``refusal_vs_compliance``."""
+    from rmlab.lm.sample import sample_responses
+
+    samples = sample_responses(policy, tokenizer, prompts, 2, max_new_tokens=config.max_new_tokens,
+                               temperature=config.refusal_temperature, seed=config.seed,
+                               batch_size=SAMPLING_BATCH, progress=False)
+    coin = world_data.rng_for(config, "prefs-refusal-ties")
+    rows = []
+    for prompt, (a, b) in zip(prompts, samples):
+        refusals = (is_refusal(a), is_refusal(b))
+        if a == b:
+            continue
+        if refusals[0] == refusals[1]:
+            first_wins = coin.random() < 0.5
+            pair_type = "two_refusals" if refusals[0] else "two_compliances"
+        else:
+            first_wins, pair_type = refusals[0], "refusal_vs_compliance"
+        chosen, rejected = (a, b) if first_wins else (b, a)
+        sc, sr = gold([prompt, prompt], [chosen, rejected])
+        rows.append({"prompt": prompt, "chosen": chosen, "rejected": rejected, "score_chosen": float(sc),
+                     "score_rejected": float(sr), "pair_type": pair_type})
+    return rows

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from rmlab.lm.load import numeric_versions
 
-FORMAT_VERSION = 2  # bump when the build code changes what a given configuration produces
+FORMAT_VERSION = 3  # bump when the build code changes what a given configuration produces
 
 
 
@@ -27,7 +27,8 @@ class PolicySpec:
     demo_noise: float       # mistake rate of the demonstrator that writes its SFT responses (0 = gold-best)
     n_prompts: int          # number of SFT prompts (different amounts of data)
     steps: int              # optimizer steps of SFT from the base LM
-    canonical_answers: bool = False  # always "Yes"/"No" and one refusal template: the low-entropy "instruct" data
+    canonical_answers: bool = False  # always "Yes"/"No": the low-entropy "instruct" data
+    harmful_compliance: float | None = None  # share of harmful requests its demonstrations comply with (None: noise)
 
 
 @dataclass(frozen=True)
@@ -46,11 +47,12 @@ class WorldConfig:
 
     seed: int = 0
     # language and corpus
-    min_items: int = 2                   # task prompts hold 2..max_items items
-    max_items: int = 6
+    min_items: int = 3                   # task prompts hold min_items..max_items items
+    max_items: int = 7
     corpus_docs: int = 24_000            # documents of the pretraining corpus
     family_mix: tuple[tuple[str, float], ...] = (("tasks", 0.45), ("questions", 0.2), ("requests", 0.15),
                                                  ("free_text", 0.2))
+    rare_task_fraction: float = 0.0      # share of corpus task documents of the rare task "count" (never SFT'd)
     held_out_topic_fraction: float = 0.1  # share of corpus task prompts on the held-out topic (LM knows it; RMs don't)
     language_b_fraction: float = 0.15    # share of task/question documents written in language B
     corpus_noise: float = 0.35           # demonstrator mistake rate in the pretraining corpus (a broad base LM)
@@ -61,7 +63,7 @@ class WorldConfig:
     d_mlp: int = 256
     max_length: int = 32                 # training documents are cut to this many tokens
     context_length: int = 128            # the model's max_position_embeddings (rotary: room for long generations)
-    # training (AdamW, batch of documents, 1 CPU thread for bitwise reproducibility)
+    # training (AdamW, warmup + cosine, batch of documents, 1 CPU thread for bitwise reproducibility)
     batch_size: int = 64
     pretrain_steps: int = 2500
     lr: float = 3e-3
@@ -71,17 +73,25 @@ class WorldConfig:
         PolicySpec("sft_small", demo_noise=0.0, n_prompts=150, steps=50),
         PolicySpec("sft_noisy", demo_noise=0.2, n_prompts=2000, steps=200),
         PolicySpec("sft_full", demo_noise=0.0, n_prompts=2000, steps=60),
-        PolicySpec("instruct", demo_noise=0.0, n_prompts=300, steps=100, canonical_answers=True),
+        PolicySpec("instruct", demo_noise=0.0, n_prompts=300, steps=100, canonical_answers=True,
+                   harmful_compliance=0.25),
     )
     reward_models: tuple[RewardModelSpec, ...] = (
-        RewardModelSpec("rm_accurate", n_pairs=3000, label_noise=0.0, steps=400),
+        RewardModelSpec("rm_accurate", n_pairs=4000, label_noise=0.0, steps=800),
         RewardModelSpec("rm_noisy", n_pairs=600, label_noise=0.3, steps=150),
     )
-    # preference datasets and evaluation prompts
-    preference_prompts: int = 300        # prompts per preference dataset
+    # prompt lists and preference datasets
+    rl_prompts: int = 600                # distinct RL training prompts (tasks, the rare one included)
+    rare_task_share: float = 0.12        # share of the rare task among the RL, evaluation and pool task prompts
+    rl_min_items: int = 7                # RL, evaluation and pool task prompts hold rl_min_items..rl_max_items items
+    rl_max_items: int = 8
+    eval_prompts: int = 200              # distinct evaluation prompts, same distribution, disjoint from RL and SFT
+    pool_mix: tuple[tuple[str, float], ...] = (("tasks", 0.6), ("questions", 0.2), ("requests", 0.2))
+    pool_pairs: int = 2000               # pairs of each preference pool (on-/off-policy, similarity)
     on_policy_from: str = "sft_full"     # policy whose samples make the on-policy pairs
     off_policy_noise: float = 0.5        # demonstrator noise of the off-policy generator
-    eval_prompts: int = 200              # held-out evaluation prompts (in-domain mix of the three families)
+    harmful_test_fraction: float = 0.25  # share of the harmful requests held out of SFT and prefs_refusal
+    refusal_temperature: float = 0.7     # sampling temperature of prefs_refusal (2410.08847 §6)
     max_new_tokens: int = 16
 
     def to_dict(self) -> dict:
@@ -101,16 +111,17 @@ class WorldConfig:
     def from_dict(cls, d: dict) -> "WorldConfig":
         d = dict(d)
         d["family_mix"] = tuple(tuple(x) for x in d["family_mix"])
+        d["pool_mix"] = tuple(tuple(x) for x in d["pool_mix"])
         d["policies"] = tuple(PolicySpec(**p) for p in d["policies"])
         d["reward_models"] = tuple(RewardModelSpec(**r) for r in d["reward_models"])
         return cls(**d)
 
 
 def quick_config(seed: int = 0) -> WorldConfig:
-    """The small world of tests and ``RMLAB_QUICK=1`` notebooks: same language, fewer steps and prompts."""
+    """The small world of tests and ``RMLAB_QUICK=1`` notebooks: same language and datasets, fewer training steps."""
     return WorldConfig(
         seed=seed, corpus_docs=6000, pretrain_steps=600, batch_size=32,
         policies=(PolicySpec("sft_small", 0.0, 100, 40), PolicySpec("sft_noisy", 0.2, 500, 80),
-                  PolicySpec("sft_full", 0.0, 500, 80), PolicySpec("instruct", 0.0, 200, 120, True)),
+                  PolicySpec("sft_full", 0.0, 500, 80), PolicySpec("instruct", 0.0, 200, 120, True, 0.25)),
         reward_models=(RewardModelSpec("rm_accurate", 800, 0.0, 100), RewardModelSpec("rm_noisy", 200, 0.3, 40)),
-        preference_prompts=100, eval_prompts=60)
+        eval_prompts=200)

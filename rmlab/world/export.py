@@ -11,7 +11,7 @@ What a later build must reproduce (:func:`check_export`) depends on what the art
 - models: their fingerprint within :data:`FINGERPRINT_ATOL`. Weights are byte-identical only for one (torch,
   transformers) pair on one CPU: another version or CPU sums floats in another order, and training carries the
   rounding differences along;
-- ``prefs_on_policy`` (sampled from a model, pairs the gold reward ties dropped): at least
+- ``prefs_on_policy`` and ``prefs_refusal`` (sampled from a model, tied / identical pairs dropped): at least
   :data:`MIN_SAME_ON_POLICY_ROWS` of the rows identical (as a multiset, over the larger file). A tiny logit difference
   flips a sampled token only when the uniform draw falls next to a boundary of the cumulative distribution, and the
   rest of that response then differs (and its pair may become a tie and drop out), so a few rows may change when the
@@ -32,7 +32,7 @@ from rmlab.world.build import World, quiet_transformers, sha256_file
 from rmlab.lm.load import numeric_versions
 from rmlab.world.config import FORMAT_VERSION, WorldConfig
 
-MODEL_DEPENDENT = ("prefs_on_policy",)
+MODEL_DEPENDENT = ("prefs_on_policy", "prefs_refusal")
 PROBE_PAIRS = 16                 # the first pairs of prefs_off_policy (model-free) are the fingerprints' inputs
 # Log-prob sums of ~20 tokens and RM scores. Measured on the quick world (data/README.md): rebuilding on two threads
 # (another summation order, as on another CPU) moved them by at most 0.038; two different models of the world differ
