@@ -23,7 +23,8 @@ import torch
 from rmlab._headless import tqdm
 
 from rmlab.errors import UserError
-from rmlab.lm.batching import last_hidden_state, length_sorted_batches, model_device, pad_batch, padding_id
+from rmlab.lm.batching import (last_hidden_state, length_sorted_batches, model_device, pad_batch,
+                                pad_prompt_response_batch, padding_id)
 from rmlab.lm.data import encode_pairs
 from rmlab.lm.load import as_model_and_tokenizer, context_length, load_causal_lm, load_sequence_classifier
 
@@ -38,22 +39,15 @@ def response_logprobs(model, pairs: Sequence[tuple[Sequence[int], Sequence[int]]
     tokens (entries past a response's end are finite filler). Differentiable when called with gradients enabled;
     padding-invariant on either side (explicit ``position_ids``); only the response positions are normalised.
     """
-    device = model_device(model)
-    prompt_len = torch.tensor([len(p) for p, _ in pairs], device=device)
-    response_len = torch.tensor([len(r) for _, r in pairs], device=device)
-    input_ids, mask, positions, starts = pad_batch([list(p) + list(r) for p, r in pairs], pad_id,
-                                                   side=padding_side, device=device)
+    input_ids, mask, positions, columns, response_mask = pad_prompt_response_batch(
+        pairs, pad_id, side=padding_side, device=model_device(model))
     logits = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=False).logits
-    width = int(response_len.max())
-    offsets = torch.arange(width, device=device)
-    columns = (starts + prompt_len - 1)[:, None] + offsets                            # [B, R] predicts y_j
-    columns = columns.clamp(max=logits.shape[1] - 2)                                  # past the end: filler
-    rows = torch.arange(len(pairs), device=device)[:, None]
+    rows = torch.arange(len(pairs), device=input_ids.device)[:, None]
     selected = logits[rows, columns]                                                  # [B, R, V]
     selected = selected.to(torch.promote_types(selected.dtype, torch.float32))
     targets = input_ids[rows, columns + 1]                                            # [B, R]
     logps = selected.gather(-1, targets[..., None]).squeeze(-1) - torch.logsumexp(selected, dim=-1)
-    return logps, offsets < response_len[:, None]
+    return logps, response_mask
 
 
 @torch.no_grad()

@@ -23,7 +23,7 @@ SCALE_HELP = "GRPO only: divide advantages by the group std (group, TRL's defaul
 
 def register(subparsers) -> None:
     from rmlab.lm.backends import BACKEND_HELP
-    from rmlab.lm.cli_report import SPEC_HELP, _parse_rm
+    from rmlab.lm.reward_spec import SPEC_HELP, named_spec
 
     p = subparsers.add_parser(
         "rloo", help="RLOO / GRPO training against a reward model, logging within-group reward statistics",
@@ -32,7 +32,7 @@ def register(subparsers) -> None:
                     "2503.15477. " + SPEC_HELP + ". " + __doc__.split("\n\n", 2)[2].replace("\n", " ")
                     .replace("``", ""))
     p.add_argument("--policy", required=True, metavar="M", help="policy: local folder or hub id of a causal LM")
-    p.add_argument("--rm", required=True, type=_parse_rm, metavar="NAME=SPEC", help="the reward to maximise")
+    p.add_argument("--rm", required=True, type=named_spec, metavar="NAME=SPEC", help="the reward to maximise")
     p.add_argument("--gold", metavar="SPEC", help="a gold reward to log alongside (not trained on)")
     p.add_argument("--prompts", required=True, metavar="FILE", help="prompts: .jsonl (field 'prompt'), .json, .txt")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder of the run")
