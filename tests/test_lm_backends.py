@@ -16,6 +16,7 @@ from rmlab.errors import UserError
 from rmlab.lm.backends import HFBackend, VLLMBackend, check_backend, make_backend
 from rmlab.lm.data import encode_prompt
 from rmlab.lm.load import load_causal_lm
+from rmlab.lm.report import reward_report
 from rmlab.lm.sample import eos_token_ids, row_seed, sample_responses, sample_token_ids
 from rmlab.train.pg import PGConfig, train_pg
 from tiny_models import PAIRS, count_yes, tiny, write_jsonl  # noqa: F401  (tiny is a fixture)
@@ -170,3 +171,17 @@ def test_backend_choice_errors_name_the_flag(tiny, tmp_path, capsys):
                  str(prompts), "--out", str(tmp_path / "run"), "--backend", "vllm"])
     assert code == 2 and "--backend vllm needs vLLM" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_the_report_samples_through_the_given_backend_and_records_it(policy):
+    model, tokenizer = policy
+    backend, engine = backend_for(model)
+    report = reward_report((model, tokenizer), {"length": response_length}, PROMPTS, k=2, max_new_tokens=4, seed=2,
+                           backend="vllm", sampler=backend, progress=False, n_bootstrap=20)
+    assert len(engine.calls) >= 1 and report.arguments["backend"] == "vllm" and report.config["backend"] == "vllm"
+    again, _ = backend_for(model)
+    assert report.responses == sample_responses(model, tokenizer, PROMPTS, 2, max_new_tokens=4, seed=2,
+                                                progress=False, sampler=again.sample_token_ids)
+    hf = reward_report((model, tokenizer), {"length": response_length}, PROMPTS, k=2, max_new_tokens=4, seed=2,
+                       progress=False, n_bootstrap=20)
+    assert hf.responses == sample_responses(model, tokenizer, PROMPTS, 2, max_new_tokens=4, seed=2, progress=False)
