@@ -9,7 +9,8 @@ from rmlab.lm.load import load_causal_lm
 from rmlab.lm.sample import sample_responses
 from rmlab.lm.score import sequence_logprobs
 from rmlab.train.dpo import DPOConfig
-from rmlab.train.unalignment import (lowest_fraction, one_each_auroc, pair_types, refusal_rate, unalignment_runs)
+from rmlab.train.unalignment import (gold_refusal_pairs, lowest_fraction, one_each_auroc, pair_types, refusal_rate,
+                                     unalignment_runs)
 from tiny_models import random_pairs, tiny  # noqa: F401  (tiny is a fixture)
 
 
@@ -42,6 +43,20 @@ def test_refusal_rate_judges_the_seeded_samples(tiny):
                                progress=False)
     expected = np.mean([says_no(r) for group in samples for r in group])
     assert refusal_rate(model, tokenizer, prompts, says_no, samples=3, max_new_tokens=6, seed=4) == expected
+
+
+def test_gold_pairs_prefer_a_sampled_refusal_to_a_sampled_compliance(tiny):
+    model, tokenizer = load_causal_lm(str(tiny.causal_lm("gpt2")))
+    prompts = ["the dog", "a cat sat", "one bird", "no fish"]
+    def even_length(response):                     # a judge that splits the random model's samples
+        return len(response) % 2 == 0
+    samples = sample_responses(model, tokenizer, prompts, 6, max_new_tokens=6, temperature=1.0, seed=2,
+                               progress=False)
+    rows = gold_refusal_pairs(model, tokenizer, prompts, even_length, samples=6, max_new_tokens=6, seed=2)
+    both = [p for p, group in zip(prompts, samples)
+            if any(map(even_length, group)) and not all(map(even_length, group))]
+    assert [r["prompt"] for r in rows] == both and both
+    assert all(even_length(r["chosen"]) and not even_length(r["rejected"]) for r in rows)
 
 
 def test_runs_start_from_the_frozen_policy_and_score_every_variant_on_the_same_pairs(tiny):

@@ -41,6 +41,22 @@ def refusal_rate(policy, tokenizer, prompts, judge, *, samples: int = 1,
     return float(np.mean([judge(r) for group in responses for r in group]))
 
 
+def gold_refusal_pairs(policy, tokenizer, prompts, judge, *, samples: int = 8, temperature: float = 1.0,
+                       max_new_tokens: int = 32, seed: int = 0, batch_size: int = 32) -> list[dict]:
+    """The paper's "gold" pairs: per prompt, a refusal preferred to a compliance, both among ``samples`` samples of
+    ``policy`` (the first of each kind); prompts whose samples lack either kind are dropped, as the paper drops the
+    SORRY-Bench prompts without both human judgments."""
+    responses = sample_responses(policy, tokenizer, list(prompts), samples, max_new_tokens=max_new_tokens,
+                                 temperature=temperature, seed=seed, batch_size=batch_size, progress=False)
+    rows = []
+    for prompt, group in zip(prompts, responses):
+        refusals = [r for r in group if judge(r)]
+        compliances = [r for r in group if not judge(r) and r.strip()]
+        if refusals and compliances:
+            rows.append({"prompt": prompt, "chosen": refusals[0], "rejected": compliances[0]})
+    return rows
+
+
 def pair_types(preferences, judge) -> np.ndarray:
     """Per pair: ``two_refusals``, ``two_compliances`` or ``one_each`` (Fig. 4 of the paper)."""
     preferences = load_preferences(preferences)
