@@ -1,6 +1,7 @@
 """``accelerate launch`` with 2 CPU processes: ``rmlab report`` and ``rmlab ches`` write byte-identical outputs to a
-single-process run, and a multi-process run interrupted part-way (every rank stopped by a Ctrl-C after some rows)
-resumes to the same outputs, with each process's rows in its own file until rank 0 merges them."""
+single-process run (here, in this process with one torch thread, as each launched process has), and a multi-process
+run interrupted part-way (every rank stopped by a Ctrl-C after some rows) resumes to the same outputs, with each
+process's rows in its own file until rank 0 merges them."""
 
 import json
 import os
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from rmlab._threads import single_torch_thread
+from rmlab.cli import main
 from tiny_models import random_pairs, tiny, write_jsonl  # noqa: F401  (tiny is a fixture)
 
 TESTS = Path(__file__).resolve().parent
@@ -22,10 +25,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def rmlab(argv, *, processes=1, module="rmlab", extra_env=None, torchrun=False) -> subprocess.CompletedProcess:
-    """``python -m rmlab ARGV`` in one process, or under ``accelerate launch`` with ``processes`` CPU processes
-    (``--multi_gpu`` picks accelerate's torchrun launcher, which runs on CPUs too), or under ``torchrun`` itself
-    (the same environment for the processes, 10 s less start-up)."""
+def in_this_process(argv) -> int:
+    with single_torch_thread():
+        return main([str(a) for a in argv])
+
+
+def rmlab(argv, *, processes, module="rmlab", extra_env=None, torchrun=False) -> subprocess.CompletedProcess:
+    """``python -m MODULE ARGV`` under ``accelerate launch`` with ``processes`` CPU processes (``--multi_gpu`` picks
+    accelerate's torchrun launcher, which runs on CPUs too), or under ``torchrun`` itself (the same environment for
+    the processes, 10 s less start-up)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(TESTS), **(extra_env or {})}
     launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
                 "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
@@ -33,7 +41,7 @@ def rmlab(argv, *, processes=1, module="rmlab", extra_env=None, torchrun=False) 
     if torchrun:
         launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes),
                     "--master_port", str(free_port())]
-    command = ([*launcher, "-m", module] if processes > 1 else [sys.executable, "-m", module]) + [str(a) for a in argv]
+    command = [*launcher, "-m", module] + [str(a) for a in argv]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, cwd=TESTS)
 
 
@@ -56,8 +64,7 @@ def report_args(inputs, out):
 
 def test_report_on_two_processes_equals_one_and_an_interrupted_run_resumes(inputs):
     folder = inputs["folder"]
-    one = rmlab(report_args(inputs, folder / "one.json"))
-    assert one.returncode == 0, one.stderr[-3000:]
+    assert in_this_process(report_args(inputs, folder / "one.json")) == 0
     two = rmlab(report_args(inputs, folder / "two.json"), processes=2)
     assert two.returncode == 0, two.stderr[-3000:]
     assert (folder / "two.json").read_bytes() == (folder / "one.json").read_bytes()
@@ -87,8 +94,7 @@ def ches_args(inputs, out):
 
 def test_ches_on_two_processes_equals_one_and_an_interrupted_run_resumes(inputs):
     folder = inputs["folder"]
-    one = rmlab(ches_args(inputs, folder / "one.jsonl"))
-    assert one.returncode == 0, one.stderr[-3000:]
+    assert in_this_process(ches_args(inputs, folder / "one.jsonl")) == 0
     two = rmlab(ches_args(inputs, folder / "two.jsonl"), processes=2)
     assert two.returncode == 0, two.stderr[-3000:]
     assert (folder / "two.jsonl").read_bytes() == (folder / "one.jsonl").read_bytes()
