@@ -12,6 +12,7 @@ writes the output; the other ranks write nothing else. On GPUs rank r uses ``cud
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -66,6 +67,7 @@ def launched_ranks() -> Ranks:
 
         if not dist.is_initialized():
             dist.init_process_group("gloo", timeout=BARRIER_TIMEOUT)
+            atexit.register(dist.destroy_process_group)
     return ranks
 
 
