@@ -11,7 +11,7 @@ Model: the embedded world's ``sft_full`` (the default world; ``--quick``: the qu
 Printed: each run's end-to-end wall time (process start to exit: interpreter, imports, model load, launcher), its
 measurement time (``rmlab ches`` reports it: from the first pair to the written output, rank 0 waiting for the
 others included), pairs/s for both, and the ratios. Target: N=2 processes measure >= 1.6x the pairs/s of one
-process. Check: the two outputs are byte-identical.
+process (checked without --quick: the exit code is 1 when missed). Check: the two outputs are byte-identical.
 
 Usage: ``python benchmarks/bench_multiprocess.py [--quick] [--pairs N] [--processes N] [--batch-size B]``.
 """
@@ -76,7 +76,9 @@ def main() -> int:
     ratio, ratio_wall = one[1] / many[1], one[0] / many[0]
     print(f"  speed-up: measurement {ratio:.2f}x (target >= {TARGET}x), end to end {ratio_wall:.2f}x")
     print(f"  outputs byte-identical: {identical}")
-    return 0 if identical and ratio >= TARGET else 1
+    if args.quick:                              # 8k pairs: start-up dominates; only the outputs are checked
+        print("  --quick: the speed-up is printed, not checked")
+    return 0 if identical and (args.quick or ratio >= TARGET) else 1
 
 
 if __name__ == "__main__":
