@@ -3,7 +3,8 @@
 Each notebook writes its figures itself (``<name>.png`` + ``<name>.json``, see :mod:`rmlab.figures`) into the folder
 given by ``$RMLAB_FIGURES_DIR``, which this command sets from ``--out``. A notebook saves its figures before its final
 ``assert`` cell, so a failing criterion still leaves its numbers on disk; the command then exits non-zero, naming the
-notebook and the cell.
+notebook and the cell. Whatever the notebooks' outcome, it then writes ``--out/index.html``, a page over every figure
+in the folder (see :mod:`rmlab.gallery`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from rmlab.errors import UserError, check_int_range, check_writable_dir
 from rmlab.figures import REPO_ROOT
+from rmlab.gallery import write_gallery
 
 DEFAULT_NOTEBOOKS = REPO_ROOT / "notebooks"
 DEFAULT_OUT = REPO_ROOT / "figures"
@@ -135,7 +137,10 @@ def reproduce(only: list[str] | None = None, *, quick: bool = False, out: Path =
     out.mkdir(parents=True, exist_ok=True)
     env = {"MPLBACKEND": "Agg", **os.environ, "RMLAB_FIGURES_DIR": str(out), "RMLAB_QUICK": "1" if quick else "0",
            "RMLAB_HEADLESS": "1"}          # no ipywidgets in the kernels (see rmlab._headless)
-    return [run_notebook(path, timeout=timeout, env=env) for path in paths]
+    try:
+        return [run_notebook(path, timeout=timeout, env=env) for path in paths]
+    finally:
+        write_gallery(out, notebooks_dir)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -144,6 +149,7 @@ def _run(args: argparse.Namespace) -> int:
                         timeout=args.timeout)
     print(f"\nFigures in {Path(args.out).resolve()}:")
     print("\n".join(figure_summaries(Path(args.out), start)) or "  (none written)")
+    print(f"Gallery: {Path(args.out).resolve() / 'index.html'}")
     failed = [r for r in results if not r.ok]
     for r in results:
         print(f"  {r.name:<28} {'ok' if r.ok else 'FAILED':<7} {r.seconds:7.1f} s")
@@ -157,7 +163,8 @@ def register(subparsers) -> None:
         "reproduce",
         help="regenerate figures by executing the notebooks headless",
         description="Execute the notebooks headless and write, for every figure, OUT/<figure>.png and "
-                    "OUT/<figure>.json (the plotted numbers and each pass criterion with its measured value). "
+                    "OUT/<figure>.json (the plotted numbers and each pass criterion with its measured value), then "
+                    "OUT/index.html, one self-contained page over every figure in OUT. "
                     "Exits non-zero if a notebook fails, naming the notebook and the cell; figures are saved before "
                     "a notebook's final asserts, so a failed criterion still leaves its numbers.",
     )

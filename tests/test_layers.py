@@ -7,9 +7,9 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "rmlab"
 # 0: private helpers, the user-error type with its validators, and the house plot style; then
-# theory <- measure <- lm <- train <- world <- command line, reproduce and figure records
+# theory <- measure <- lm <- train <- world (integrations beside it) <- command line, reproduce and figure records
 LAYERS = {"_io": 0, "_headless": 0, "_threads": 0, "errors": 0, "plotting": 0,
-          "theory": 1, "measure": 2, "lm": 3, "train": 4, "world": 5}
+          "theory": 1, "measure": 2, "lm": 3, "train": 4, "world": 5, "integrations": 5}
 TOP = 6
 
 

@@ -15,6 +15,11 @@ differs, and overwrites nothing.
 Bad inputs (missing file, malformed line, empty field, missing weights, a model that is not a causal LM, --out equal
 to --data, ranges, devices, a pair longer than the context) are detected before anything is written. Non-finite
 scores (overflow in a huge model) are written as null.
+
+Several processes (``accelerate launch --num_processes N -m rmlab ches ...``, :mod:`rmlab.lm.distributed`): pairs
+are scored in fixed windows of the input order (``--batch-size`` x 16 pairs), rank r taking every N-th window still
+to do and appending to ``OUT.jsonl.partial.rank<r>``; rank 0 waits for the others, then writes OUT and its sidecar
+from every rank's rows. OUT is byte-identical to a single-process run's, and an interrupted run resumes (with any N).
 """
 
 from __future__ import annotations
@@ -22,12 +27,16 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import time
 from pathlib import Path
+
+from rmlab._headless import tqdm
 
 from rmlab._io import atomic_write_json, atomic_write_text, to_jsonable
 from rmlab.errors import UserError, check_device, check_input_file, check_int_range, check_output_file
-from rmlab.lm.ches import CHES_COLUMNS, encode_preference_pairs, iter_ches_rows
+from rmlab.lm.ches import BATCHES_PER_WINDOW, CHES_COLUMNS, encode_preference_pairs, iter_ches_rows
 from rmlab.lm.data import load_preferences
+from rmlab.lm.distributed import blocks_to_do, launched_ranks, rows_files
 from rmlab.lm.load import check_model_source, context_length, load_causal_lm, resolve_dtype
 from rmlab.lm.rows import ResumableRows, fingerprint
 
@@ -89,30 +98,56 @@ def run_ches(args) -> int:
     out, partial = validate(args)
     preferences = load_preferences(args.data)
     arguments = to_jsonable(_fingerprint(args))
+    ranks = launched_ranks()
     if _finished_output(out, partial, arguments, len(preferences)):
-        print(f"{out} is already complete ({len(preferences)} rows, same arguments); nothing to do")
+        if ranks.is_main:
+            print(f"{out} is already complete ({len(preferences)} rows, same arguments); nothing to do")
         return 0
-    model, tokenizer = load_causal_lm(args.model, device=args.device, dtype=args.dtype)
+    model, tokenizer = load_causal_lm(args.model, device=ranks.device(args.device), dtype=args.dtype)
     pairs = encode_preference_pairs(tokenizer, preferences, chat_template=args.chat_template,
                                     max_length=args.max_length, context=context_length(model),
                                     too_long_hint="pass --max-length to truncate responses")
-    store = ResumableRows(partial, arguments)        # refuses rows computed with other arguments
-    done = {index: row for (_, index), row in store.load().items()}
-    todo = [i for i in range(len(pairs)) if i not in done]
-    if done:
-        print(f"resuming: {len(done)} of {len(pairs)} pairs already in {partial}", file=sys.stderr)
-    for chunk in iter_ches_rows(model, tokenizer, [pairs[i] for i in todo], todo, batch_size=args.batch_size,
-                                progress=not args.quiet):
-        store.append([{"kind": "pair", **row} for row in chunk])
-        done.update((row["index"], row) for row in chunk)
+    start = time.perf_counter()
+    done = _score_share(model, tokenizer, pairs, args, ranks, partial, arguments)
+    if not ranks.is_main:                       # rank 0 merges every rank's rows
+        return 0
     rows = [done[i] for i in range(len(pairs))]
     text = "".join(json.dumps(to_jsonable({k: row[k] for k in CHES_COLUMNS}), allow_nan=False) + "\n" for row in rows)
     atomic_write_text(out, text)
     atomic_write_json(meta_path(out), {"rmlab_ches": 1, "fingerprint": fingerprint(arguments), "arguments": arguments,
                                        "n_rows": len(rows), "sha256": hashlib.sha256(text.encode()).hexdigest()})
-    partial.unlink()
-    print(f"wrote {len(rows)} rows to {out}")
+    for path in rows_files(partial):
+        path.unlink()
+    print(f"wrote {len(rows)} rows to {out} in {time.perf_counter() - start:.1f} s")
     return 0
+
+
+def _score_share(model, tokenizer, pairs, args, ranks, partial: Path, arguments: dict) -> dict[int, dict]:
+    """This rank's share of the pairs still to score, appended to its rows file; on rank 0, once every rank is done,
+    every row of every rank's file (:mod:`rmlab.lm.distributed`). Pairs are scored in fixed windows of the input
+    order (a window with a missing row is recomputed whole), so rows equal a single-process run's bit for bit."""
+    store = ResumableRows(ranks.rows_path(partial), arguments)        # refuses rows computed with other arguments
+    own = store.load()
+    done = {index: row for path in rows_files(partial)
+            for (_, index), row in ResumableRows(path, arguments).read().items()}
+    done.update((index, row) for (_, index), row in own.items())
+    ranks.barrier()                             # every rank has read every file before any rank appends
+    if done and ranks.is_main:
+        print(f"resuming: {len(done)} of {len(pairs)} pairs already in {partial}", file=sys.stderr)
+    window = args.batch_size * BATCHES_PER_WINDOW
+    blocks = ranks.share(blocks_to_do(len(pairs), window, "pair", {("pair", i) for i in done}))
+    with tqdm(total=sum(map(len, blocks)), desc="CHES", disable=args.quiet or not ranks.is_main) as bar:
+        for block in blocks:
+            for chunk in iter_ches_rows(model, tokenizer, [pairs[i] for i in block], block,
+                                        batch_size=args.batch_size, progress=False):
+                store.append([{"kind": "pair", **row} for row in chunk if row["index"] not in done])
+                done.update((row["index"], row) for row in chunk)
+                bar.update(len(chunk))
+    ranks.barrier()                             # every rank's rows are on disk
+    if ranks.is_main and ranks.world_size > 1:
+        done = {index: row for path in rows_files(partial)
+                for (_, index), row in ResumableRows(path, arguments).read().items()}
+    return done
 
 
 def register(subparsers) -> None:

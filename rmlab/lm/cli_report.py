@@ -1,7 +1,8 @@
 """``rmlab report``: the reward-variance report (arXiv 2503.15477 §4.4) of one policy under several reward models.
 
     rmlab report --policy M --rm NAME=SPEC [--rm NAME=SPEC ...] --prompts FILE --samples K [--gold SPEC]
-                 [--preferences FILE] [--seed S] --out REPORT.json [--per-prompt ROWS.jsonl]
+                 [--preferences FILE] [--seed S] --out REPORT.json [--per-prompt ROWS.jsonl] [--backend hf|vllm]
+    accelerate launch --num_processes N -m rmlab report ...     (data parallel: see rmlab.lm.distributed)
 
 REPORT.json: ``n_prompts, n_samples, reward_models: {NAME: {reward_variance, whitened_reward_variance,
 within_prompt_variance, between_prompt_variance, total_variance, frac_zero_variance, on_policy_accuracy,
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rmlab.lm.backends import BACKEND_HELP, BACKENDS, check_backend
 from rmlab.lm.report_config import default
 from rmlab.lm.reward_spec import SPEC_HELP, named_spec
 from rmlab.measure.accuracy import TIE_RULES
@@ -71,6 +73,7 @@ def register(subparsers) -> None:
     p.add_argument("--bootstrap", type=int, default=default("n_bootstrap"), metavar="B",
                    help="bootstrap resamples (default %(default)s)")
     p.add_argument("--trust-remote-code", action="store_true", help="allow custom model code from the hub")
+    p.add_argument("--backend", default=default("backend"), choices=BACKENDS, help=BACKEND_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run, resume_hint="rerun the same command to resume from the rows written so far")
 
@@ -101,6 +104,7 @@ def validate(args) -> Path:
     check_output_file(rows_path, "--per-prompt" if args.per_prompt else "the rows file (--per-prompt)",
                       inputs={**inputs, "--out": out})
     check_model_source(args.policy, kind="causal_lm", name="--policy")
+    check_backend(args.backend, model_path=args.policy)
     for name, spec in args.rm:
         check_reward_spec(spec)
     if args.gold is not None:
@@ -110,6 +114,7 @@ def validate(args) -> Path:
 
 def run(args) -> int:
     from rmlab.lm.data import load_prompts
+    from rmlab.lm.distributed import launched_ranks
     from rmlab.lm.report import ReportConfig, reward_report
 
     rows_path = validate(args)
@@ -118,9 +123,12 @@ def run(args) -> int:
     config = ReportConfig(k=args.samples, seed=args.seed, max_new_tokens=args.max_new_tokens,
                           batch_size=args.batch_size, chat_template=args.chat_template, temperature=args.temperature,
                           ties=args.ties, n_bootstrap=args.bootstrap, device=args.device,
-                          trust_remote_code=args.trust_remote_code)
+                          trust_remote_code=args.trust_remote_code, backend=args.backend)
+    ranks = launched_ranks()
     report = reward_report(args.policy, dict(args.rm), prompts, config, gold=args.gold, preferences=args.preferences,
-                           rows_path=rows_path, progress=not args.quiet)
+                           rows_path=rows_path, progress=not args.quiet and ranks.is_main, ranks=ranks)
+    if report is None:                         # another rank than 0: its rows are written, rank 0 reports
+        return 0
     report.save_json(out)
     columns = ["reward_variance", "whitened_reward_variance", "frac_zero_variance", "on_policy_accuracy",
                "off_policy_accuracy"]

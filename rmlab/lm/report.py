@@ -62,7 +62,9 @@ from rmlab._headless import tqdm
 
 from rmlab._io import atomic_write_json, to_jsonable
 from rmlab.errors import UserError
+from rmlab.lm.backends import make_backend
 from rmlab.lm.data import encode_prompt, load_preferences
+from rmlab.lm.distributed import Ranks, blocks_to_do, rows_files
 from rmlab.lm.load import as_model_and_tokenizer, check_model_source, context_length, load_causal_lm
 from rmlab.lm.report_config import ReportConfig
 from rmlab.lm.reward_spec import check_reward_spec, resolve_reward, score_rewards
@@ -181,12 +183,6 @@ def _describe_policy(policy) -> str:
     return f"{type(model).__name__}:{getattr(model.config, '_name_or_path', '')}"
 
 
-def _blocks_to_do(n: int, size: int, kind: str, done: dict) -> list[list[int]]:
-    """The fixed blocks ``[0, size), [size, 2 size), ...`` of ``range(n)`` that hold a row not yet ``done``."""
-    blocks = [list(range(start, min(start + size, n))) for start in range(0, n, size)]
-    return [block for block in blocks if any((kind, i) not in done for i in block)]
-
-
 def _checked_prompts(prompts) -> list[str]:
     """The prompts as a list of non-empty strings; duplicates are allowed but warned about (once, with a count)."""
     prompts = list(prompts)
@@ -217,7 +213,8 @@ def _check_pair_lengths(reward_fns: dict, pairs: dict) -> None:
 
 
 def reward_report(policy, reward_models: dict, prompts, config: ReportConfig | None = None, *, gold=None,
-                  preferences=None, rows_path=None, progress: bool = True, **settings) -> RewardReport:
+                  preferences=None, rows_path=None, progress: bool = True, sampler=None, ranks: Ranks | None = None,
+                  **settings) -> RewardReport | None:
     """Sample k responses per prompt from ``policy`` once, score them with every reward model (and ``gold``), and
     summarise (module docstring).
 
@@ -226,9 +223,15 @@ def reward_report(policy, reward_models: dict, prompts, config: ReportConfig | N
     fields of ``config``. gold: a spec / reward fn (on-policy accuracy) or None. preferences: anything
     ``load_preferences`` accepts, or None. rows_path: JSONL file for resumable per-prompt rows (None: keep everything
     in memory). Everything is validated (settings, specs, prompts, preference file) before anything is sampled or
-    written.
+    written. sampler: a backend object with ``sample_token_ids`` (default: built from ``config.backend``).
+    ranks: this process among several launched ones (:mod:`rmlab.lm.distributed`; needs ``rows_path``): it
+    computes its share of the blocks, and only rank 0 returns the report (the others return None).
     """
     config = ReportConfig.from_settings(config, settings)
+    ranks = ranks or Ranks()
+    if ranks.world_size > 1 and rows_path is None:
+        raise UserError("a report on several processes needs a rows file (rows_path / --per-prompt)")
+    config = dataclasses.replace(config, device=ranks.device(config.device))   # cuda:<local rank> on GPUs
     k, seed, batch_size, ties = config.k, config.seed, config.batch_size, config.ties
     prompts = _checked_prompts(prompts)
     if not reward_models:
@@ -263,23 +266,29 @@ def reward_report(policy, reward_models: dict, prompts, config: ReportConfig | N
         "policy": _describe_policy(policy), "reward_models": {n: d for n, (_, d) in resolved.items()},
         "gold": gold_description, "prompts_sha256": _sha256(prompts), "n_prompts": len(prompts), "k": k,
         "seed": seed, "max_new_tokens": config.max_new_tokens, "temperature": config.temperature,
-        "chat_template": config.chat_template,
+        "chat_template": config.chat_template, "backend": config.backend,
         "ties": ties,  # the rows store per-prompt accuracies
         "preferences_sha256": None if pairs is None else _sha256(pairs),
     }
-    store = ResumableRows(rows_path, arguments) if rows_path is not None else None
+    if sampler is None:
+        path = policy if isinstance(policy, (str, os.PathLike)) else None
+        sampler = make_backend(config.backend, model_path=path, seed=seed)
+    store = ResumableRows(ranks.rows_path(rows_path), arguments) if rows_path is not None else None
     done = store.load() if store is not None else {}
+    if rows_path is not None:
+        done = {**_rows_of_every_rank(rows_path, arguments), **done}
+        ranks.barrier()                        # every rank has read every file before any rank appends
 
     # --- on-policy rows: sample once, score with every RM and the gold reward on the same samples. Blocks of
     # prompts are fixed by the prompt order (never by what an earlier run finished): a resumed run recomputes its
     # interrupted block whole, with the same batches, so its scores equal an uninterrupted run's bit for bit.
     per_chunk = max(1, batch_size // k) * 4
-    blocks = _blocks_to_do(len(prompts), per_chunk, "prompt", done)
+    blocks = ranks.share(blocks_to_do(len(prompts), per_chunk, "prompt", done))
     for chunk in tqdm(blocks, desc="report: prompts", disable=not progress or not blocks):
         responses = sample_responses(model, tokenizer, [prompts[i] for i in chunk], k,
                                      max_new_tokens=config.max_new_tokens, temperature=config.temperature, seed=seed,
                                      batch_size=batch_size, chat_template=config.chat_template, progress=False,
-                                     indices=chunk)
+                                     indices=chunk, sampler=sampler.sample_token_ids)
         flat_prompts = [prompts[i] for i in chunk for _ in range(k)]
         flat_responses = [r for group in responses for r in group]
         scores = {name: score_rewards(name, fn, flat_prompts, flat_responses).reshape(len(chunk), k)
@@ -295,7 +304,7 @@ def reward_report(policy, reward_models: dict, prompts, config: ReportConfig | N
 
     # --- off-policy pairs: each RM (and the gold reward) scores chosen and rejected
     if pairs is not None:
-        blocks = _blocks_to_do(n_pairs, 4 * batch_size, "pair", done)
+        blocks = ranks.share(blocks_to_do(n_pairs, 4 * batch_size, "pair", done))
         for chunk in tqdm(blocks, desc="report: pairs", disable=not progress or not blocks):
             chunk_prompts = [pairs["prompt"][j] for j in chunk]
             both = {side: [pairs[side][j] for j in chunk] for side in ("chosen", "rejected")}
@@ -315,8 +324,35 @@ def reward_report(policy, reward_models: dict, prompts, config: ReportConfig | N
                 store.append(rows)
             done.update({("pair", row["index"]): row for row in rows})
 
+    if rows_path is not None and (ranks.world_size > 1 or len(rows_files(rows_path)) > 1):
+        ranks.barrier()                        # every rank's rows are on disk
+        if not ranks.is_main:
+            return None
+        done = _merge_rank_rows(rows_path, arguments)
     return _assemble(done, list(resolved), len(prompts), n_pairs, gold=gold_fn is not None, arguments=arguments,
                      config=config)
+
+
+def _rows_of_every_rank(rows_path, arguments: dict) -> dict:
+    """The rows in every rows file of ``rows_path`` (single-process and per-rank), read without changing them."""
+    return {key: row for path in rows_files(rows_path) for key, row in ResumableRows(path, arguments).read().items()}
+
+
+def _merge_rank_rows(rows_path, arguments: dict) -> dict:
+    """Rank 0, once every rank finished: all rows into ``rows_path`` (prompt rows, then pair rows, by index),
+    written atomically, then the per-rank files removed."""
+    done = _rows_of_every_rank(rows_path, arguments)
+    ordered = sorted(done.values(), key=lambda row: (row["kind"] != "prompt", row["index"]))
+    path = Path(rows_path)
+    tmp = path.with_name(f".{path.name}.merged")
+    store = ResumableRows(tmp, arguments)
+    store.load()
+    store.append(ordered)
+    os.replace(tmp, path)
+    for rank_file in rows_files(rows_path):
+        if rank_file != path:
+            rank_file.unlink()
+    return done
 
 
 def _check_prompt_lengths(model, tokenizer, prompts, max_new_tokens: int, *, chat_template: bool) -> None:

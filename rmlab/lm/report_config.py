@@ -7,6 +7,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from rmlab.errors import UserError, check_device, check_int_range, check_positive_finite
+from rmlab.lm.backends import BACKENDS
 from rmlab.measure.accuracy import TIE_RULES
 from rmlab.measure.bootstrap import DEFAULT_RESAMPLES
 from rmlab.measure.variance import ZERO_STD_ATOL
@@ -24,6 +25,7 @@ class ReportConfig:
     (:mod:`rmlab.measure.accuracy`). n_bootstrap: percentile-bootstrap resamples of the 95 % intervals.
     zero_std_atol: a prompt whose k rewards have std <= this counts as flat (TRL's 1e-8). device: ``"cpu"``,
     ``"cuda:0"``... or None (the policy's own device / the default). trust_remote_code: passed to transformers.
+    backend: who samples, ``"hf"`` or ``"vllm"`` (:mod:`rmlab.lm.backends`; vLLM draws other samples).
 
     Every field is checked on construction (:class:`rmlab.errors.UserError` naming the field):
 
@@ -45,6 +47,7 @@ class ReportConfig:
     zero_std_atol: float = ZERO_STD_ATOL
     device: str | None = None
     trust_remote_code: bool = False
+    backend: str = "hf"
 
     def __post_init__(self):
         k = self.k
@@ -59,6 +62,8 @@ class ReportConfig:
         if self.ties not in TIE_RULES:
             raise UserError(f"ties must be one of {TIE_RULES}, got {self.ties!r}")
         check_device(self.device, "device")
+        if self.backend not in BACKENDS:
+            raise UserError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
 
     @classmethod
     def from_settings(cls, config: "ReportConfig | None", settings: dict) -> "ReportConfig":

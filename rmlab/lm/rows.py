@@ -55,16 +55,32 @@ class ResumableRows:
                            "arguments": self.arguments}, sort_keys=True) + "\n"
 
     def load(self) -> dict[tuple[str, int], dict]:
-        """Read the rows written so far (creating the file with its header if it is missing or empty)."""
+        """Read the rows written so far (creating the file with its header if it is missing or empty), dropping an
+        incomplete last line from the file before new rows are appended."""
         if not self.path.exists() or self.path.stat().st_size == 0:
             atomic_write_text(self.path, self._header())
             return {}
+        rows, complete, partial = self._parse()
+        if rows is None:
+            atomic_write_text(self.path, self._header())  # killed while writing the header, or no row yet: no loss
+            return {}
+        if partial:  # an interrupted write: drop the incomplete tail before appending
+            atomic_write_text(self.path, complete.decode("utf-8") + "\n")
+        return rows
+
+    def read(self) -> dict[tuple[str, int], dict]:
+        """The complete rows of the file, without changing it (another process may own it); {} if there is none."""
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return {}
+        return self._parse()[0] or {}
+
+    def _parse(self) -> tuple[dict | None, bytes, bytes]:
+        """``(rows or None when the file holds no row yet, complete lines, incomplete tail)``."""
         data = self.path.read_bytes()
         complete, _, partial = data.rpartition(b"\n")
         lines = complete.decode("utf-8").split("\n") if complete else []
         if not lines or (len(lines) == 1 and not partial and self._is_rows_header(lines[0])):
-            atomic_write_text(self.path, self._header())  # killed while writing the header, or no row yet: no loss
-            return {}
+            return None, complete, partial
         self._check_header(lines[0])
         rows: dict[tuple[str, int], dict] = {}
         for line_no, line in enumerate(lines[1:], start=2):
@@ -78,9 +94,7 @@ class ResumableRows:
                 raise UserError(f"{self.path}: line {line_no} repeats row {key}; the file was edited or "
                                  "concatenated (delete it to start over)")
             rows[key] = row
-        if partial:  # an interrupted write: drop the incomplete tail before appending
-            atomic_write_text(self.path, complete.decode("utf-8") + "\n")
-        return rows
+        return rows, complete, partial
 
     @staticmethod
     def _is_rows_header(line: str) -> bool:

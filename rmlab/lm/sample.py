@@ -28,10 +28,15 @@ from rmlab.lm.load import context_length
 from rmlab.lm.batching import model_device, pad_batch, padding_id
 
 
+def row_seed(seed: int, prompt_index: int, sample_index: int) -> int:
+    """The 64-bit seed of one (prompt, sample) row, independent of every other row's."""
+    state = np.random.SeedSequence([seed, prompt_index, sample_index]).generate_state(2, dtype=np.uint32)
+    return int(state[0]) << 32 | int(state[1])
+
+
 def row_generator(seed: int, prompt_index: int, sample_index: int) -> torch.Generator:
     """The random stream of one (prompt, sample) row, independent of every other row."""
-    state = np.random.SeedSequence([seed, prompt_index, sample_index]).generate_state(2, dtype=np.uint32)
-    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+    return torch.Generator().manual_seed(row_seed(seed, prompt_index, sample_index))
 
 
 def filter_logits(logits: torch.Tensor, *, temperature=1.0, top_k=0, top_p=1.0) -> torch.Tensor:
@@ -75,7 +80,7 @@ def eos_token_ids(model, tokenizer) -> list[int]:
     return sorted(i for i in ids if i is not None)
 
 
-def _through_first_eos(ids: list[int], eos_ids: list[int]) -> list[int]:
+def through_first_eos(ids: list[int], eos_ids: list[int]) -> list[int]:
     cut = next((n + 1 for n, t in enumerate(ids) if t in eos_ids), len(ids))
     return ids[:cut]
 
@@ -88,31 +93,26 @@ def decode_response(tokenizer, ids: list[int], eos_ids: list[int]) -> str:
 
 @torch.no_grad()
 def sample_responses(model, tokenizer, prompts, k, *, max_new_tokens=64, temperature=1.0, top_k=0, top_p=1.0,
-                     seed=0, batch_size=16, chat_template=False, progress=True, indices=None) -> list[list[str]]:
-    """K sampled responses for each prompt: ``len(prompts)`` lists of ``k`` strings (:func:`sample_token_ids`,
-    decoded up to the first EOS).
+                     seed=0, batch_size=16, chat_template=False, progress=True, indices=None,
+                     sampler=None) -> list[list[str]]:
+    """K sampled responses for each prompt: ``len(prompts)`` lists of ``k`` strings (:func:`sample_token_ids`, or
+    ``sampler`` with its signature, e.g. a :mod:`rmlab.lm.backends` backend's, decoded up to the first EOS).
 
     >>> sample_responses(model, tokenizer, ["Once upon a time"], k=4, seed=0)  # doctest: +SKIP
     [['...', '...', '...', '...']]
     """
     eos_ids = eos_token_ids(model, tokenizer)
-    ids = sample_token_ids(model, tokenizer, prompts, k, max_new_tokens=max_new_tokens, temperature=temperature,
-                           top_k=top_k, top_p=top_p, seed=seed, batch_size=batch_size, chat_template=chat_template,
-                           progress=progress, indices=indices)
+    ids = (sampler or sample_token_ids)(model, tokenizer, prompts, k, max_new_tokens=max_new_tokens,
+                                        temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
+                                        batch_size=batch_size, chat_template=chat_template, progress=progress,
+                                        indices=indices)
     return [[decode_response(tokenizer, response, eos_ids) for response in group] for group in ids]
 
 
-@torch.no_grad()
-def sample_token_ids(model, tokenizer, prompts, k, *, max_new_tokens=64, temperature=1.0, top_k=0, top_p=1.0,
-                     seed=0, batch_size=16, chat_template=False, progress=True, indices=None) -> list[list[list[int]]]:
-    """K sampled responses for each prompt as token ids: ``len(prompts)`` lists of ``k`` id lists, each cut after
-    its first EOS (kept: the response + EOS convention of :mod:`rmlab.lm.data`; a response that hit
-    ``max_new_tokens`` has none). Training scores these ids directly, never re-tokenised text.
-
-    ``batch_size`` counts sequences per ``generate`` call (``max(1, batch_size // k)`` prompts). ``indices``: the
-    indices used for seeding (default ``0 .. len(prompts)-1``); pass the original indices when sampling a subset
-    (e.g. resuming), so prompt i gets the same samples as in the full run.
-    """
+def encode_for_sampling(model, tokenizer, prompts, k, *, max_new_tokens, temperature, top_k, top_p, chat_template,
+                        indices=None) -> tuple[list[list[int]], list[int]]:
+    """The checked settings and prompts of a sampling call: ``(prompt token ids, seeding indices)``; a
+    :class:`~rmlab.errors.UserError` names a prompt that tokenises to nothing or does not fit the context."""
     prompts = list(prompts)
     indices = list(range(len(prompts))) if indices is None else [int(i) for i in indices]
     if len(indices) != len(prompts):
@@ -129,6 +129,23 @@ def sample_token_ids(model, tokenizer, prompts, k, *, max_new_tokens=64, tempera
         if context is not None and len(ids) + max_new_tokens > context:
             raise UserError(f"prompt {index}: {len(ids)} prompt tokens + max_new_tokens={max_new_tokens} exceed the "
                              f"model's context of {context} tokens")
+    return encoded, indices
+
+
+@torch.no_grad()
+def sample_token_ids(model, tokenizer, prompts, k, *, max_new_tokens=64, temperature=1.0, top_k=0, top_p=1.0,
+                     seed=0, batch_size=16, chat_template=False, progress=True, indices=None) -> list[list[list[int]]]:
+    """K sampled responses for each prompt as token ids: ``len(prompts)`` lists of ``k`` id lists, each cut after
+    its first EOS (kept: the response + EOS convention of :mod:`rmlab.lm.data`; a response that hit
+    ``max_new_tokens`` has none). Training scores these ids directly, never re-tokenised text.
+
+    ``batch_size`` counts sequences per ``generate`` call (``max(1, batch_size // k)`` prompts). ``indices``: the
+    indices used for seeding (default ``0 .. len(prompts)-1``); pass the original indices when sampling a subset
+    (e.g. resuming), so prompt i gets the same samples as in the full run.
+    """
+    encoded, indices = encode_for_sampling(model, tokenizer, prompts, k, max_new_tokens=max_new_tokens,
+                                           temperature=temperature, top_k=top_k, top_p=top_p,
+                                           chat_template=chat_template, indices=indices)
     eos_ids = eos_token_ids(model, tokenizer)
     config = GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=max_new_tokens, eos_token_id=eos_ids,
                               pad_token_id=padding_id(tokenizer))
@@ -144,5 +161,5 @@ def sample_token_ids(model, tokenizer, prompts, k, *, max_new_tokens=64, tempera
                              logits_processor=LogitsProcessorList([sampler]))             # [len(chunk)*k, T+new]
         new_tokens = out[:, ids.shape[1]:].tolist()
         for n in range(len(chunk)):
-            responses.append([_through_first_eos(new_tokens[n * k + j], eos_ids) for j in range(k)])
+            responses.append([through_first_eos(new_tokens[n * k + j], eos_ids) for j in range(k)])
     return responses

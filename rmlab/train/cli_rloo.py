@@ -3,6 +3,7 @@
     rmlab rloo --policy M --rm NAME=SPEC [--gold SPEC] --prompts FILE --out DIR [--k 2] [--kl-coef 0.05] [--lr LR]
                [--optimizer adam|adamw|rmsprop|sgd] [--batch-prompts N] [--epochs E | --steps S] [--seed S]
                [--algo rloo|grpo] [--scale group|batch|none] [--temperature T] [--entropy-coef C]
+               [--backend hf|vllm]
 
 DIR receives ``model/`` (the trained policy, a Hugging Face folder), ``metrics.jsonl`` (one line per step:
 ``step, loss, reward, gold_reward, kl, entropy, response_length, within_std_mean, within_std_p10, within_std_p50,
@@ -22,6 +23,7 @@ SCALE_HELP = "GRPO only: divide advantages by the group std (group, TRL's defaul
 
 
 def register(subparsers) -> None:
+    from rmlab.lm.backends import BACKEND_HELP
     from rmlab.lm.reward_spec import SPEC_HELP, named_spec
 
     p = subparsers.add_parser(
@@ -51,6 +53,8 @@ def register(subparsers) -> None:
     p.add_argument("--entropy-coef", type=float, default=0.0, help="entropy bonus coefficient (default 0: off)")
     p.add_argument("--no-normalize", action="store_true", help="train on raw rewards (no standardisation)")
     p.add_argument("--seed", type=int, default=0, help="seed of the prompt order and the samples (default 0)")
+    p.add_argument("--backend", default="hf", help=BACKEND_HELP + "; the policy's weights are copied into the "
+                   "engine before each step's sampling")
     add_run_flags(p, run_rloo)
 
 
@@ -67,6 +71,7 @@ def pg_config(args):
 
 def validate(args):
     """Every check that needs no model: the configuration, the device, the prompts, the specs, the output folder."""
+    from rmlab.lm.backends import check_backend
     from rmlab.lm.load import check_model_source
     from rmlab.lm.reward_spec import check_reward_spec
     from rmlab.train.run_folder import check_run_folder
@@ -79,11 +84,13 @@ def validate(args):
         check_reward_spec(args.gold)
     out = check_run_folder(args.out, overwrite=args.overwrite, inputs={"--prompts": args.prompts})
     check_model_source(args.policy, kind="causal_lm", name="--policy")
+    check_backend(args.backend, model_path=args.policy)
     return config, out
 
 
 def run_rloo(args) -> int:
     config, out = validate(args)
+    from rmlab.lm.backends import make_backend
     from rmlab.lm.data import load_prompts
     from rmlab.lm.load import load_causal_lm
     from rmlab.lm.reward_spec import parse_reward_spec
@@ -95,12 +102,13 @@ def run_rloo(args) -> int:
     reward = parse_reward_spec(args.rm[1], **options)
     gold = None if args.gold is None else parse_reward_spec(args.gold, **options)
     model, tokenizer = load_causal_lm(args.policy, device=args.device)
+    backend = make_backend(args.backend, model_path=args.policy, seed=args.seed)
     result = train_pg(model, tokenizer, prompts, reward, config, gold_fn=gold, chat_template=args.chat_template,
-                      progress=not args.quiet)
+                      progress=not args.quiet, sampler=backend.sample_token_ids)
     write_run(out, model, tokenizer, {"metrics.jsonl": result.metrics},
               {config.algo: result.config, "normalization": result.normalization, "policy": args.policy,
                "rm": {args.rm[0]: args.rm[1]}, "gold": args.gold, "prompts": args.prompts,
-               "chat_template": args.chat_template})
+               "chat_template": args.chat_template, "backend": args.backend})
     last = result.metrics[-1]
     print(f"wrote {out}: {len(result.metrics)} steps, final reward {last['reward']:.4f}, kl {last['kl']:.4f}")
     return 0

@@ -109,7 +109,7 @@ def train_dpo(policy, tokenizer, preferences, config: DPOConfig, *, reference=No
     steps = config.steps or batches.steps(epochs=config.epochs)
     optim = OptimConfig(steps=steps, optimizer=config.optimizer, lr=config.lr, max_grad_norm=config.max_grad_norm,
                         seed=config.seed)
-    tracker = _Tracker(tokenizer, pairs[:config.track], pad_id, config)
+    tracker = PairTracker(tokenizer, pairs[:config.track], pad_id, top_k=config.top_k)
     tracker.record(0, policy)
 
     def step_loss(step, generator):
@@ -161,11 +161,12 @@ def next_token_probs(model, prompts: list[list[int]], pad_id: int) -> torch.Tens
     return torch.softmax(logits[torch.arange(len(prompts), device=ids.device), last].double(), dim=-1).cpu()
 
 
-class _Tracker:
-    """Per-example records of the tracked pairs (see the module docstring)."""
+class PairTracker:
+    """Per-example records of tracked, encoded pairs (see the module docstring): :meth:`record` appends one row per
+    pair to ``rows`` (also used by :mod:`rmlab.integrations.trl`'s DPO callback)."""
 
-    def __init__(self, tokenizer, pairs, pad_id, config: DPOConfig):
-        self.tokenizer, self.pairs, self.pad_id, self.top_k = tokenizer, pairs, pad_id, config.top_k
+    def __init__(self, tokenizer, pairs, pad_id, *, top_k: int = 5):
+        self.tokenizer, self.pairs, self.pad_id, self.top_k = tokenizer, pairs, pad_id, top_k
         eos = tokenizer.eos_token_id
         self.single = [i for i, (_, c, r) in enumerate(pairs) if len(c) == len(r) == 2 and c[-1] == r[-1] == eos]
         self.first = self.previous = None

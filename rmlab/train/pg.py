@@ -112,9 +112,12 @@ class PGResult:
 
 
 def train_pg(policy, tokenizer, prompts: list[str], reward_fn: RewardFn, config: PGConfig, *,
-             gold_fn: RewardFn | None = None, chat_template: bool = False, progress=True, callback=None) -> PGResult:
+             gold_fn: RewardFn | None = None, chat_template: bool = False, progress=True, callback=None,
+             sampler=None) -> PGResult:
     """Train ``policy`` in place with RLOO or GRPO on ``prompts`` against ``reward_fn(prompts, responses)``.
-    ``callback(step, model, metrics)`` runs after each update (e.g. an evaluation every epoch)."""
+    ``callback(step, model, metrics)`` runs after each update (e.g. an evaluation every epoch). ``sampler``: a
+    function with :func:`rmlab.lm.sample.sample_token_ids`' signature (default: that one), e.g. a
+    :mod:`rmlab.lm.backends` backend's ``sample_token_ids``."""
     prompts = list(prompts)
     if not prompts:
         raise UserError("no prompts to train on")
@@ -125,7 +128,8 @@ def train_pg(policy, tokenizer, prompts: list[str], reward_fn: RewardFn, config:
     pad_id, eos_ids = padding_id(tokenizer), eos_token_ids(policy, tokenizer)
     sampling = dict(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_k=config.top_k,
                     top_p=config.top_p, chat_template=chat_template, progress=False)
-    shift, scale = _normalization(policy, tokenizer, prompts, reward_fn, config, sampling, eos_ids)
+    sample = sampler or sample_token_ids
+    shift, scale = _normalization(policy, tokenizer, prompts, reward_fn, config, sampling, eos_ids, sample)
     batches = EpochBatches(len(prompts), config.batch_prompts)
     steps = config.steps or batches.steps(epochs=config.epochs)
     optim = OptimConfig(steps=steps, optimizer=config.optimizer, lr=config.lr, max_grad_norm=config.max_grad_norm,
@@ -135,8 +139,8 @@ def train_pg(policy, tokenizer, prompts: list[str], reward_fn: RewardFn, config:
     def step_loss(step, generator):
         batch = batches.next(generator)
         policy.eval()
-        ids = sample_token_ids(policy, tokenizer, [prompts[i] for i in batch], config.k, indices=batch,
-                               seed=_step_seed(config.seed, step), batch_size=len(batch) * config.k, **sampling)
+        ids = sample(policy, tokenizer, [prompts[i] for i in batch], config.k, indices=batch,
+                     seed=_step_seed(config.seed, step), batch_size=len(batch) * config.k, **sampling)
         policy.train()
         pairs = [(encoded[i], response) for i, group in zip(batch, ids) for response in group]     # P*K
         texts = [decode_response(tokenizer, response, eos_ids) for _, response in pairs]
@@ -173,15 +177,15 @@ def _step_seed(seed: int, step: int) -> int:
     return int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
 
 
-def _normalization(policy, tokenizer, prompts, reward_fn, config: PGConfig, sampling: dict,
-                   eos_ids) -> tuple[float, float]:
+def _normalization(policy, tokenizer, prompts, reward_fn, config: PGConfig, sampling: dict, eos_ids,
+                   sample) -> tuple[float, float]:
     """``(shift, scale)``: the mean and ``sqrt(unbiased var + 1e-8)`` of the reward on the initial policy's ``k``
     samples of the first ``normalization_prompts`` prompts, or ``(0, 1)`` when normalisation is off."""
     if not config.normalize_rewards:
         return 0.0, 1.0
     subset = prompts[:config.normalization_prompts]
     policy.eval()
-    ids = sample_token_ids(policy, tokenizer, subset, config.k, seed=_step_seed(config.seed, 0), **sampling)
+    ids = sample(policy, tokenizer, subset, config.k, seed=_step_seed(config.seed, 0), **sampling)
     texts = [decode_response(tokenizer, response, eos_ids) for group in ids for response in group]
     values = score_rewards("reward function", reward_fn, [p for p in subset for _ in range(config.k)], texts)
     return float(values.mean()), float(math.sqrt(values.var(ddof=1) + NORMALIZATION_EPS))
