@@ -22,7 +22,7 @@ check the closed forms against the dynamics themselves.
 >>> h, W = rng.normal(size=(1, 4)), rng.normal(size=(1, 6, 4))
 >>> plus, minus = np.array([0]), np.array([1])
 >>> closed = rate_preferred(h, W, plus, minus, ell_prime=np.array([-0.05]))
->>> bool(np.allclose(closed, exact_rates(h, W, plus, minus, ell_prime=np.array([-0.05]))[0]))
+>>> bool(np.allclose(closed, exact_rates(h, W, plus, minus, ell_prime=np.array([-0.05]))[:, 0]))
 True
 """
 
