@@ -11,12 +11,12 @@ from rmlab.cli import main
 from rmlab.lm.batching import padding_id
 from rmlab.lm.ches import encode_preference_pairs
 from rmlab.lm.data import load_preferences
-from rmlab.lm.displacement import feature_problem, first_order_rates, predict_displacement
+from rmlab.lm.displacement import feature_problem, first_order_rates, predict_displacement, rmsprop_step
 from rmlab.lm.load import load_causal_lm
 from rmlab.train.losses import dpo_loss
 
 
-def _brute_force(model, pairs, pad_id, beta):
+def _brute_force(model, pairs, pad_id, beta, direction):
     """Free features keyed by prefix, built one sequence at a time from output_hidden_states; L and every
     grad ln pi(y+_i) by reverse-mode autograd, one backward per pair."""
     keys, states = {}, []
@@ -45,6 +45,8 @@ def _brute_force(model, pairs, pad_id, beta):
     rejected = torch.stack([logp(p, r) for p, _, r in pairs])
     loss = dpo_loss(chosen, rejected, chosen.detach(), rejected.detach(), beta=beta).mean()
     g_features, g_W = torch.autograd.grad(loss, (features, W), retain_graph=True)
+    if direction == "rmsprop":
+        g_features, g_W = (g / (0.1 * g.abs() + 1e-8) for g in (g_features, g_W))
     rates = []
     for i in range(len(pairs)):
         a, b = torch.autograd.grad(chosen[i], (features, W), retain_graph=True)
@@ -52,14 +54,15 @@ def _brute_force(model, pairs, pad_id, beta):
     return np.array(rates)
 
 
-@pytest.mark.parametrize("arch", ["gpt_neox", "llama"])
-def test_prediction_equals_brute_force_autograd(tiny, arch):
+@pytest.mark.parametrize("arch,direction", [("gpt_neox", "gradient"), ("llama", "gradient"), ("gpt2", "rmsprop")])
+def test_prediction_equals_brute_force_autograd(tiny, arch, direction):
     model, tokenizer = load_causal_lm(tiny.causal_lm(arch), dtype="float64")
     prefs = random_pairs(6, seed=1, max_words=4) + [{"prompt": "the cat", "chosen": "sat on", "rejected": "sat"}]
     pairs = encode_preference_pairs(tokenizer, load_preferences(prefs))
     problem = feature_problem(model, pairs, padding_id(tokenizer), batch_size=3)
-    chosen, _ = first_order_rates(problem, beta=0.1, chunk=5)
-    np.testing.assert_allclose(chosen, _brute_force(model, pairs, padding_id(tokenizer), 0.1), rtol=1e-8, atol=1e-12)
+    chosen, _ = first_order_rates(problem, beta=0.1, chunk=5, direction=direction)
+    expected = _brute_force(model, pairs, padding_id(tokenizer), 0.1, direction)
+    np.testing.assert_allclose(chosen, expected, rtol=1e-8, atol=1e-12)
 
 
 def test_prediction_is_first_order_change_of_the_feature_model(tiny):
@@ -80,6 +83,13 @@ def test_prediction_is_first_order_change_of_the_feature_model(tiny):
     observed = (after - sums.detach()).numpy()
     np.testing.assert_allclose(observed[0::2] / lr, chosen, rtol=1e-3, atol=1e-6)
     np.testing.assert_allclose(observed[1::2] / lr, rejected, rtol=1e-3, atol=1e-6)
+
+
+def test_rmsprop_direction_is_torchs_first_rmsprop_step():
+    weight = torch.nn.Parameter(torch.tensor([3.0, -1e-3, 0.0, 2e-9]))
+    weight.grad = torch.tensor([3.0, -1e-3, 0.0, 2e-9])
+    torch.optim.RMSprop([weight], lr=1.0).step()
+    np.testing.assert_allclose(weight.detach() - weight.grad, -rmsprop_step(weight.grad), rtol=1e-6, atol=1e-7)
 
 
 def test_public_function_and_cli_column(tiny, tmp_path):

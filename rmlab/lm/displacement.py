@@ -34,6 +34,12 @@ from rmlab.lm.data import load_preferences
 from rmlab.lm.load import context_length
 
 PREDICTOR_COLUMNS = ("index", "predicted_dlogp_chosen", "predicted_dlogp_rejected")
+DIRECTIONS = ("gradient", "rmsprop")
+
+
+def rmsprop_step(grad: torch.Tensor, *, alpha: float = 0.99, eps: float = 1e-8) -> torch.Tensor:
+    """RMSprop's first update direction per unit learning rate (``torch.optim.RMSprop``, square average from 0)."""
+    return grad / (torch.sqrt((1 - alpha) * grad ** 2) + eps)
 
 
 class FeatureProblem:
@@ -59,9 +65,14 @@ class FeatureProblem:
 
 
 def first_order_rates(problem: FeatureProblem, *, loss: str = "dpo", beta: float = 0.1, reference=None,
-                      chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+                      chunk: int = 256, direction: str = "gradient") -> tuple[np.ndarray, np.ndarray]:
     """``(d/dt ln pi(y+_i), d/dt ln pi(y-_i))`` ``[N]`` each, along ``-grad L`` (see the module docstring).
-    ``reference``: ``(ref_chosen [N], ref_rejected [N])`` summed log-probs; default: the features' own."""
+    ``reference``: ``(ref_chosen [N], ref_rejected [N])`` summed log-probs; default: the features' own.
+    ``direction="rmsprop"``: along RMSprop's first update per unit learning rate instead (torch defaults alpha 0.99,
+    eps 1e-8): ``-g / (sqrt(1 - alpha) |g| + eps)``, about ``-10 sign(g)`` -- every coordinate moves by the same
+    amount whatever the size of its gradient, as in the paper's optimiser."""
+    if direction not in DIRECTIONS:
+        raise UserError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
     chunks = [slice(s, s + chunk) for s in range(0, len(problem.entry_row), chunk)]
     with torch.no_grad():
         sums = problem.sequence_sums(torch.cat([problem.entry_logprobs(problem.features, problem.W, c)
@@ -75,7 +86,8 @@ def first_order_rates(problem: FeatureProblem, *, loss: str = "dpo", beta: float
     for c in chunks:
         surrogate = (weight[problem.entry_sequence[c]] * problem.entry_logprobs(features, W, c)).sum()
         surrogate.backward()                                                           # accumulates grad L
-    tangent = (-features.grad, -W.grad)
+    tangent = (-features.grad, -W.grad) if direction == "gradient" else (-rmsprop_step(features.grad),
+                                                                          -rmsprop_step(W.grad))
     rates = torch.zeros(len(problem.entry_row), dtype=torch.float64)
     for c in chunks:
         _, rates[c] = jvp(lambda f, w: problem.entry_logprobs(f, w, c), (problem.features, problem.W), tangent)
@@ -130,7 +142,7 @@ def feature_problem(model, pairs, pad_id: int, *, batch_size: int = 16, progress
 
 def predict_displacement(model, tokenizer, preferences, *, loss: str = "dpo", beta: float = 0.1,
                          chat_template: bool = False, max_length=None, batch_size: int = 16, chunk: int = 256,
-                         progress=False) -> pd.DataFrame:
+                         direction: str = "gradient", progress=False) -> pd.DataFrame:
     """First-order change of ln pi(y+) and ln pi(y-) per pair under one full-batch DPO/IPO step on all of
     ``preferences`` (anything ``load_preferences`` accepts), per unit learning rate; columns
     ``PREDICTOR_COLUMNS``. Negative ``predicted_dlogp_chosen``: the pair is predicted to be displaced.
@@ -141,6 +153,6 @@ def predict_displacement(model, tokenizer, preferences, *, loss: str = "dpo", be
     pairs = encode_preference_pairs(tokenizer, preferences, chat_template=chat_template, max_length=max_length,
                                     context=context_length(model))
     problem = feature_problem(model, pairs, padding_id(tokenizer), batch_size=batch_size, progress=progress)
-    chosen, rejected = first_order_rates(problem, loss=loss, beta=beta, chunk=chunk)
+    chosen, rejected = first_order_rates(problem, loss=loss, beta=beta, chunk=chunk, direction=direction)
     return pd.DataFrame({"index": np.arange(len(pairs)), "predicted_dlogp_chosen": chosen,
                          "predicted_dlogp_rejected": rejected}, columns=list(PREDICTOR_COLUMNS))

@@ -11,10 +11,19 @@ The official runs discard runs whose training loss increased at any step; ``loss
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
+import os
 from dataclasses import asdict
+from pathlib import Path
 
+import numpy as np
+import torch
+import transformers
+
+from rmlab._io import atomic_write_json
 from rmlab.lm.batching import padding_id
-from rmlab.lm.data import encode_pairs
+from rmlab.lm.data import encode_pairs, load_preferences
 from rmlab.lm.load import context_length
 from rmlab.lm.score import response_logprobs
 from rmlab.theory.displacement import peak_to_trough, projections
@@ -77,8 +86,8 @@ def single_prompt_run(model, tokenizer, prompt: str, chosen: str, rejected: str,
     sft_metrics = sft(policy, tokenizer, prompt, chosen, steps=sft_steps, lr=sft_lr, optimizer=dpo.optimizer,
                       chat_template=chat_template, seed=dpo.seed) if sft_steps else []
     config = DPOConfig(**{**asdict(dpo), "track_every": 1, "top_k": top_k, "batch_size": 1})
-    result = train_dpo(policy, tokenizer, [{"prompt": prompt, "chosen": chosen, "rejected": rejected}], config,
-                       chat_template=chat_template, progress=False)
+    pair = load_preferences([{"prompt": prompt, "chosen": chosen, "rejected": rejected}])
+    result = train_dpo(policy, tokenizer, pair, config, chat_template=chat_template, progress=False)
     records = sorted(result.tracking, key=lambda row: row["step"])
     if "top_gainers" not in records[0]:
         raise ValueError(f"{chosen!r} / {rejected!r} are not single tokens after the prompt under this tokenizer")
@@ -115,3 +124,74 @@ def unembedding_geometry(model, tokenizer, chosen_token: str, rejected_token: st
         raise ValueError(f"not in the vocabulary: {unknown}")
     W = model.get_output_embeddings().weight.detach().double()
     return {name: float(value) for name, value in projections(W[ids[0]].numpy(), W[ids[1]].numpy()).items()}
+
+
+def cache_dir() -> Path:
+    """Where finished Table 1 runs are kept: ``$RMLAB_CACHE/displacement`` (default ``~/.cache/rmlab/...``)."""
+    return Path(os.environ.get("RMLAB_CACHE") or Path.home() / ".cache" / "rmlab").expanduser() / "displacement"
+
+
+def cached_single_prompt_run(model_id: str, model, tokenizer, prompt: str, chosen: str, rejected: str, *,
+                             sft_steps: int, sft_lr: float, dpo: DPOConfig, chat_template: bool = False,
+                             top_k: int = 3) -> dict:
+    """:func:`single_prompt_run`, its result kept as JSON keyed by everything that determines it (``model_id``
+    names the weights: a registered name or a folder; torch and transformers versions included), so a rerun of a
+    notebook skips the runs it already did. ``result["cached"]`` says whether it was read back."""
+    key = {"model": model_id, "prompt": prompt, "chosen": chosen, "rejected": rejected, "sft_steps": sft_steps,
+           "sft_lr": sft_lr, "dpo": asdict(dpo), "chat_template": chat_template, "top_k": top_k,
+           "torch": torch.__version__, "transformers": transformers.__version__}
+    path = cache_dir() / f"{hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]}.json"
+    if path.is_file():
+        return {**json.loads(path.read_text(encoding="utf-8"))["result"], "cached": True}
+    result = single_prompt_run(model, tokenizer, prompt, chosen, rejected, sft_steps=sft_steps, sft_lr=sft_lr,
+                               dpo=dpo, chat_template=chat_template, top_k=top_k)
+    atomic_write_json(path, {"key": key, "result": result})
+    return {**result, "cached": False}
+
+
+def run_summary(result: dict) -> dict:
+    """One Table 1 row of a run: the pair, pi(y+) at the peak and the trough, the drop, its steps, stability and the
+    top gainers (at the trough, since the start of DPO) by kind."""
+    gainers = result["gainers_at_trough"] if result["peak_to_trough"] > 0 else result["gainers_at_end"]
+    by_kind = {kind: ", ".join(g["token"] for g in gainers if g["kind"] == kind and g["gain"] > 0)
+               for kind in ("benign", "catastrophic", "other")}
+    return {"pair": f"{result['chosen']} ≻ {result['rejected']}", "drop": result["peak_to_trough"],
+            "from": result["peak_prob"], "to": result["trough_prob"], "peak_step": result["peak_step"],
+            "trough_step": result["trough_step"], "start": result["prob_chosen"][0], "end": result["prob_chosen"][-1],
+            "loss_increased": result["loss_increased"], "top_gainers": ", ".join(g["token"] for g in gainers),
+            **{f"{kind}_gainers": value for kind, value in by_kind.items()}}
+
+
+def displaced_fraction(results: list[dict], *, threshold: float = 0.2) -> float:
+    """Share of runs that are stable (the loss never increased: the official runs discard the others) and whose
+    pi(y+) fell peak-to-trough by at least ``threshold``; unstable runs count as not displaced."""
+    if not results:
+        return 0.0
+    return sum(not r["loss_increased"] and r["peak_to_trough"] >= threshold for r in results) / len(results)
+
+
+def plot_runs(results: list[dict], *, title: str):
+    """pi(y+) over the DPO steps, one line per run, one colour per pair; the peak-to-trough drop marked."""
+    from rmlab import plotting
+
+    fig, ax = plotting.subplots(1, 1, width=6.0, height=3.6)
+    pairs = list(dict.fromkeys(f"{r['chosen']} ≻ {r['rejected']}" for r in results))
+    for r in results:
+        colour = plotting.PALETTE[pairs.index(f"{r['chosen']} ≻ {r['rejected']}") % len(plotting.PALETTE)]
+        ax.plot(r["prob_chosen"], color=colour, lw=1.2, ls=":" if r["loss_increased"] else "-", alpha=0.8)
+        if r["peak_to_trough"] > 0:
+            ax.plot([r["peak_step"], r["trough_step"]], [r["peak_prob"], r["trough_prob"]], "v", color=colour, ms=4)
+    for i, pair in enumerate(pairs):
+        ax.plot([], [], color=plotting.PALETTE[i % len(plotting.PALETTE)], label=pair)
+    ax.plot([], [], color="0.4", ls=":", label="loss rose at some step")
+    ax.set(xlabel="DPO step (0 = after SFT)", ylabel="π(y⁺ | x)", ylim=(0, 1), title=title)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def observed_chosen_change(result) -> np.ndarray:
+    """``ln pi(y+_i)`` after the last step minus at step 0, per tracked pair, from a :class:`DPOResult`."""
+    last = max(row["step"] for row in result.tracking)
+    logp = {(row["step"], row["index"]): row["logp_chosen"] for row in result.tracking}
+    indices = sorted({row["index"] for row in result.tracking})
+    return np.array([logp[last, i] - logp[0, i] for i in indices])
