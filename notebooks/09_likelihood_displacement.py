@@ -156,7 +156,7 @@ fig
 # *Learning rates.* The paper used 1e-7 on 1–8B models. Measured here: at 1e-6 with RMSprop, $\pi$("Yes") rose from
 # 0.011 to 0.047 in 4 steps and began to fall at step 5 — fast enough to see a peak within a CPU budget, slow enough
 # that the loss falls at every step. One SFT step at 1e-5 (RMSprop's first step moves every weight by about 10 × lr)
-# moves $\pi(y^+)$ up before DPO starts. *Budget.* One step (forward + backward of two ~60-token sequences, plus the
+# raises $\pi(y^+)$ before DPO starts (measured: $\pi$("No") 0.56 at DPO's step 0 for the first prompt). *Budget.* One step (forward + backward of two ~60-token sequences, plus the
 # tracking forward) costs 3–6 s on 2 idle cores, so quick mode runs one pair once and full mode 3 pairs × 3 prompts,
 # 15 DPO steps each. Finished runs are cached (``$RMLAB_CACHE/displacement``) and reread on the next run.
 
@@ -222,8 +222,10 @@ fig
 #
 # The world's yes/no questions have the paper's answer families as single tokens (``Yes yes Sure Certainly …`` and
 # ``No no Never Nope …``, plus ``_Yes``/``_No`` variants). Its tiny models run the protocol in seconds, so every pair
-# gets 10 prompts (runs), 100 DPO steps each (the paper's Table 1 length), RMSprop at the largest of {3e-4, 1e-3}
-# that moves $\pi(y^+)$ within 100 steps (3e-4 barely does).
+# gets 10 prompts (runs), 100 DPO steps each (the paper's Table 1 length), RMSprop at 1e-3 (tried here: at 3e-4 most
+# drops stayed below 0.2 and the first-token mass went mostly to the EOS token, which rmlab's answer + EOS responses
+# train; 1e-3 is the larger of the two, and a few of its runs have a step where the loss rises: they count as not
+# displaced).
 
 # %%
 world = build_world(quick_config(SEED) if QUICK else WorldConfig(seed=SEED), progress=False)
