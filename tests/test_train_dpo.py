@@ -72,6 +72,9 @@ def test_single_token_pairs_record_where_the_probability_mass_goes(tiny, tmp_pat
         assert row["top_gainers"]["since_previous"] == row["top_gainers"]["since_start"]   # one record before
         token = row["top_gainers"]["since_start"][0]
         assert tokenizer.convert_ids_to_tokens(token["id"]) == token["token"] and 0 < token["prob"] <= 1
+    for row in start + end:        # the answer tokens' next-token probabilities: ln pi(y|x) minus the EOS term
+        assert 0 < row["top_gainers"]["prob_chosen"] and math.log(row["top_gainers"]["prob_chosen"]) > \
+            row["logp_chosen"] and math.log(row["top_gainers"]["prob_rejected"]) > row["logp_rejected"]
 
 
 def test_pairs_that_never_differ_are_refused(tiny, tmp_path):

@@ -1,7 +1,8 @@
 """``rmlab ches``: CHES / LN-CHES and the two baselines for every pair of a preference file, resumable.
 
 Output: OUT.jsonl, one JSON line per input pair, keys ``index, ches, ln_ches, edit_distance,
-last_hidden_inner_product``, in input order.
+last_hidden_inner_product``, in input order; with ``--predict-displacement`` also ``predicted_dlogp_chosen``
+(:mod:`rmlab.lm.displacement`: full-batch, computed once every CHES row is done).
 
 Resumability and atomicity: rows are appended, as they are computed, to ``OUT.jsonl.partial``, a
 :class:`rmlab.lm.rows.ResumableRows` file whose header records the arguments that determine the numbers (model, data
@@ -36,6 +37,7 @@ from rmlab._io import atomic_write_json, atomic_write_text, to_jsonable
 from rmlab.errors import UserError, check_device, check_input_file, check_int_range, check_output_file
 from rmlab.lm.ches import BATCHES_PER_WINDOW, CHES_COLUMNS, encode_preference_pairs, iter_ches_rows
 from rmlab.lm.data import load_preferences
+from rmlab.lm.displacement import predict_displacement
 from rmlab.lm.distributed import blocks_to_do, launched_ranks, rows_files
 from rmlab.lm.load import check_model_source, context_length, load_causal_lm, resolve_dtype
 from rmlab.lm.rows import ResumableRows, fingerprint
@@ -45,9 +47,12 @@ def _fingerprint(args) -> dict:
     data = Path(args.data).expanduser()
     content = hashlib.sha256(data.read_bytes()).hexdigest() if data.is_file() else None
     model = Path(args.model).expanduser()
-    return {"model": str(model.resolve()) if model.exists() else args.model,
-            "data": str(data.resolve()) if data.exists() else args.data, "data_sha256": content,
-            "max_length": args.max_length, "chat_template": args.chat_template, "dtype": args.dtype}
+    arguments = {"model": str(model.resolve()) if model.exists() else args.model,
+                 "data": str(data.resolve()) if data.exists() else args.data, "data_sha256": content,
+                 "max_length": args.max_length, "chat_template": args.chat_template, "dtype": args.dtype}
+    if args.predict_displacement:          # only when set: outputs written without the flag keep their fingerprint
+        arguments["predict_displacement"] = True
+    return arguments
 
 
 def meta_path(out: Path) -> Path:
@@ -112,7 +117,14 @@ def run_ches(args) -> int:
     if not ranks.is_main:                       # rank 0 merges every rank's rows
         return 0
     rows = [done[i] for i in range(len(pairs))]
-    text = "".join(json.dumps(to_jsonable({k: row[k] for k in CHES_COLUMNS}), allow_nan=False) + "\n" for row in rows)
+    columns = list(CHES_COLUMNS)
+    if args.predict_displacement:
+        predicted = predict_displacement(model, tokenizer, preferences, chat_template=args.chat_template,
+                                         max_length=args.max_length, batch_size=args.batch_size)
+        rows = [{**row, "predicted_dlogp_chosen": value}
+                for row, value in zip(rows, predicted["predicted_dlogp_chosen"])]
+        columns.append("predicted_dlogp_chosen")
+    text = "".join(json.dumps(to_jsonable({k: row[k] for k in columns}), allow_nan=False) + "\n" for row in rows)
     atomic_write_text(out, text)
     atomic_write_json(meta_path(out), {"rmlab_ches": 1, "fingerprint": fingerprint(arguments), "arguments": arguments,
                                        "n_rows": len(rows), "sha256": hashlib.sha256(text.encode()).hexdigest()})
@@ -178,5 +190,9 @@ def register(subparsers) -> None:
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--dtype", default="float32",
                    help="model dtype (default: float32); hidden states are summed in float64 whatever the dtype")
+    p.add_argument("--predict-displacement", action="store_true",
+                   help="add predicted_dlogp_chosen: the first-order change of ln pi(chosen) under one full-batch DPO "
+                        "step on all pairs (beta 0.1), per unit learning rate, in the unconstrained-features model "
+                        "(last hidden states + unembedding); negative = predicted to be displaced")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run_ches, resume_hint="rerun the same command to resume from OUT.partial")

@@ -11,7 +11,8 @@ Tracking records, at step 0 (before any update), every ``track_every`` steps and
 tracked pair: ``ln pi(y+|x)``, ``ln pi(y-|x)`` (sums over response + EOS) and their token counts; for pairs whose
 two responses are single tokens (plus EOS), also the ``top_k`` tokens whose next-token probability after the prompt
 rose most since step 0 and since the previous record -- where the mass lost by ``y+`` goes (benign: a synonym;
-catastrophic: an opposite).
+catastrophic: an opposite) -- and the next-token probabilities of the two answer tokens (``prob_chosen``,
+``prob_rejected``: Table 1's pi(y+), without the EOS factor).
 
 Deviation from the official code: the official runs compute reference log-probs per batch in the same forward; here
 they are precomputed once (equal up to float rounding, since scoring does not depend on padding).
@@ -190,7 +191,9 @@ class PairTracker:
         if self.first is None:
             self.first = self.previous = probs
         out = {i: {"since_start": self._top(probs[n] - self.first[n], probs[n]),
-                   "since_previous": self._top(probs[n] - self.previous[n], probs[n])}
+                   "since_previous": self._top(probs[n] - self.previous[n], probs[n]),
+                   "prob_chosen": float(probs[n, self.pairs[i][1][0]]),
+                   "prob_rejected": float(probs[n, self.pairs[i][2][0]])}
                for n, i in enumerate(self.single)}
         self.previous = probs
         return out

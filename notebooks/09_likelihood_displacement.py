@@ -1,0 +1,298 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+#   language_info:
+#     codemirror_mode:
+#       name: ipython
+#       version: 3
+#     file_extension: .py
+#     mimetype: text/x-python
+#     name: python
+#     nbconvert_exporter: python
+#     pygments_lexer: ipython3
+#     version: 3.11.7
+# ---
+
+# %% tags=["parameters"]
+import os
+SEED = 0
+QUICK = os.environ.get("RMLAB_QUICK", "0") == "1"
+N_INSTANCES = 120                     # random UFM instances for the Thm 4 / Thm 5 checks
+REAL_MODEL = "smollm2-135m-instruct"
+REAL_PAIRS = [("No", "Never")] if QUICK else [("No", "Never"), ("Yes", "No"), ("Sure", "Yes")]
+REAL_RUNS = 1 if QUICK else 3         # prompts (runs) per pair on SmolLM2
+REAL_STEPS = 15                       # DPO steps per SmolLM2 run (one step: 3-6 s on 2 idle cores, with tracking)
+REAL_SFT_STEPS, REAL_SFT_LR, REAL_LR = 1, 1e-5, 1e-6
+WORLD_MODEL = "sft_full"
+WORLD_RUNS = 3 if QUICK else 10       # prompts (runs) per pair in the toy world
+WORLD_STEPS, WORLD_SFT_STEPS, WORLD_LR = 100, 1, 1e-3
+
+# %% [markdown]
+# # 09 · Likelihood displacement: DPO can lower the probability of the preferred response
+#
+# Razin et al. ("Unintentional Unalignment", arXiv 2410.08847) observe that DPO, while its loss falls at every
+# step, can *lower* $\ln\pi(y^+|x)$ — and that the mass can flow to responses of the opposite meaning
+# ("catastrophic" displacement: training "No" ≻ "Never" makes the model say "Yes"). This notebook
+#
+# 1. checks the paper's single-token theorems in the unconstrained-features model (hidden vector $h$ and
+#    unembedding $W$ both free), against the simulated gradient flow;
+# 2. runs the paper's Table 1 protocol (one prompt, single-token $y^+/y^-$, short SFT then DPO with RMSprop) on the
+#    real SmolLM2-135M-Instruct;
+# 3. runs the same protocol on the toy world's tiny models, 10 prompts per pair.
+
+# %%
+import copy
+import random
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from rmlab import plotting
+from rmlab.figures import FigureRecord
+from rmlab.lm.ches import ches_scores
+from rmlab.lm.displacement import predict_displacement
+from rmlab.lm.load import load_causal_lm
+from rmlab.plotting import Slider, explore
+from rmlab.theory import displacement
+from rmlab.theory.plots_displacement import displacement_explorer, plot_rates
+from rmlab.train.displacement import (cached_single_prompt_run, displaced_fraction, observed_chosen_change,
+                                      plot_runs, run_summary, unembedding_geometry)
+from rmlab.train.dpo import DPOConfig, train_dpo
+from rmlab.world import WorldConfig, build_world, quick_config
+from rmlab.world.language import sample_prompt
+
+plotting.use_style()
+pd.set_option("display.max_colwidth", 60)
+
+# %% [markdown]
+# ## 1. The single-token theorems
+#
+# With $\pi(\cdot|x) = \mathrm{softmax}(W h_x)$ and single-token $y^\pm$, the DPO log-ratio is
+# $\langle W_{y^+} - W_{y^-}, h_x\rangle$, so gradient flow moves only $h_x$, $W_{y^+}$ and $W_{y^-}$. Thm 4 gives
+# the rate of $\ln\pi(y^+|x)$ in closed form,
+#
+# $$\tfrac{d}{dt}\ln\pi(y^+|x) = -\ell'\Big[m - (1-\pi^+ + \pi^-)\langle W_{y^+}, W_{y^-}\rangle
+#   - \sum_{z\ne y^\pm}\pi_z\langle W_z, W_{y^+} - W_{y^-}\rangle\Big],$$
+#
+# and Thm 5 says every other token moves at $-\ell'[\langle W_z, W_{y^+}-W_{y^-}\rangle + c]$, $c$ the same for all
+# $z$. We check both against the flow itself: one RK4 step forward and one backward from $t=0$ (a central difference
+# whose error is $O(dt^2)$), on random instances ($|V| = 40$, $d = 16$).
+
+# %%
+h, W, plus, minus = displacement.random_instances(N_INSTANCES, w_scale=3.0, seed=SEED)
+ell = displacement.initial_ell_prime(h, W, plus, minus)
+closed = displacement.rate_preferred(h, W, plus, minus, ell)
+simulated_all = displacement.simulated_rates(h, W, plus, minus)
+rows = np.arange(N_INSTANCES)
+simulated = simulated_all[rows, plus]
+relative_error = np.abs(closed - simulated) / np.maximum(1.0, np.abs(simulated))
+align = displacement.alignment(W, plus, minus)
+others = [np.setdiff1d(np.arange(W.shape[1]), [plus[b], minus[b]]) for b in rows]
+correlations = np.array([np.corrcoef(align[b, keep], simulated_all[b, keep])[0, 1] for b, keep in zip(rows, others)])
+centre = lambda x: x - x.mean()  # noqa: E731
+pooled_align = np.concatenate([centre(align[b, keep]) for b, keep in zip(rows, others)])
+pooled_rates = np.concatenate([centre(simulated_all[b, keep]) for b, keep in zip(rows, others)])
+print(f"max relative error, closed form vs simulated: {relative_error.max():.2e} over {N_INSTANCES} instances; "
+      f"{int(np.sum(simulated < 0))} instances displace at t = 0")
+print(f"Thm 5: correlation of d/dt ln pi(z) with <W_z, W+ - W-> over the other tokens: min {correlations.min():.6f}")
+
+# %% [markdown]
+# **Which tokens gain.** Random unembeddings rarely displace. The paper's Table 13 geometry does: $W_{y^-}$ projects
+# on $W_{y^+}$ by about $\|W_{y^+}\|$, so $W_{y^+} - W_{y^-}$ is nearly orthogonal to $W_{y^+}$ and points wherever
+# $W_{y^-}$'s extra component points. In the hand-built vocabulary below, $W(\text{No}) = c\,u$ and
+# $W(\text{Never}) = c(\kappa u + 0.8 v)$ while the affirmative family sits along $-v$: DPO(No ≻ Never) lowers the
+# loss at every step, first raises $\pi(\text{No})$, then hands its mass to "Yes". Move the sliders: at $\kappa$ well
+# below 1 (W⁻ barely projects on W⁺) or at a small scale $c$ (the $\|h\|^2$ term of $m$, which always favours $y^+$,
+# dominates) the displacement disappears.
+
+# %%
+explore(displacement_explorer, kappa=Slider(0.0, 1.5, 1.0, step=0.05), orth=Slider(0.1, 1.5, 0.8, step=0.05),
+        scale=Slider(1.0, 10.0, 8.0, step=0.5), lr=Slider(0.02, 0.5, 0.2, step=0.02))
+handbuilt = displacement_explorer(kappa=1.0, orth=0.8, scale=8.0, lr=0.2)
+handbuilt
+
+# %%
+hb_h, hb_W = displacement.handbuilt_geometry(scale=8.0)
+hb_flow = displacement.simulate_flow(hb_h, hb_W, np.array([0]), np.array([1]), dt=0.2, steps=100, method="euler")
+hb_probs = np.exp(hb_flow.log_probs[:, 0])
+hb_drop, hb_peak, hb_trough = displacement.peak_to_trough(hb_probs[:, 0])
+hb_geometry = displacement.projections(hb_W[0, 0], hb_W[0, 1])
+hb_winner = displacement.HANDBUILT_TOKENS[int(np.argmax(hb_probs[-1]))]
+print(f"hand-built No ≻ Never: pi(No) {hb_probs[hb_peak, 0]:.2f} (step {hb_peak}) -> {hb_probs[hb_trough, 0]:.2f} "
+      f"(step {hb_trough}); loss monotone: {bool(np.all(np.diff(hb_flow.loss[:, 0]) < 0))}; most likely token at the "
+      f"end: {hb_winner} ({hb_probs[-1].max():.2f}); proj {hb_geometry['proj']:.2f}, orth {hb_geometry['orth']:.2f}")
+
+# %%
+rec_theory = FigureRecord("ld_single_token_theory", notebook="09_likelihood_displacement", seed=SEED, quick=QUICK)
+fig = plot_rates(closed, simulated, pooled_align, pooled_rates)
+rec_theory.add_data(closed_rate=closed, simulated_rate=simulated, relative_error=relative_error,
+                    thm5_correlations=correlations, handbuilt_tokens=list(displacement.HANDBUILT_TOKENS),
+                    handbuilt_probs=hb_probs, handbuilt_drop=hb_drop, handbuilt_peak_step=hb_peak,
+                    handbuilt_trough_step=hb_trough, handbuilt_final_top_token=hb_winner,
+                    handbuilt_geometry=hb_geometry)
+rec_theory.check("number of random instances", N_INSTANCES, ">=", 100)
+rec_theory.check("max relative error, Thm 4 closed form vs simulated flow", relative_error.max(), "<=", 1e-6)
+rec_theory.check("min correlation of other tokens' rates with <W_z, W+ - W->", correlations.min(), ">=", 0.99)
+rec_theory.check("hand-built geometry: peak-to-trough drop of pi(No)", hb_drop, ">=", 0.2)
+rec_theory.check("hand-built geometry: loss falls at every step", float(np.all(np.diff(hb_flow.loss[:, 0]) < 0)),
+                 "==", 1.0)
+rec_theory.save(fig)
+fig
+
+# %% [markdown]
+# ## 2. Table 1 on a real model: SmolLM2-135M-Instruct
+#
+# The paper's protocol: one prompt, single-token answers, a short SFT on $(x, y^+)$, then DPO from the SFT'd model
+# (the reference) with RMSprop and β = 0.1; the statistic is the **peak-to-trough** decrease of $\pi(y^+)$ — the
+# largest drop between any two steps — and the tokens that gained the most. The prompts are persona-style yes/no
+# questions written here. SmolLM2's vocabulary has the paper's tokens as single tokens ("Yes", "ĠYes", "No", "Never",
+# "Sure", …). The chat template is applied; rmlab's DPO scores answer + EOS (the paper scores the answer token
+# alone), and $\pi(y^+)$ below is the next-token probability of the answer token.
+#
+# *Learning rates.* The paper used 1e-7 on 1–8B models. Measured here: at 1e-6 with RMSprop, $\pi$("Yes") rose from
+# 0.011 to 0.047 in 4 steps and began to fall at step 5 — fast enough to see a peak within a CPU budget, slow enough
+# that the loss falls at every step. One SFT step at 1e-5 (RMSprop's first step moves every weight by about 10 × lr)
+# raises $\pi(y^+)$ before DPO starts (measured: $\pi$("No") 0.56 at DPO's step 0 for the first prompt). *Budget.* One step (forward + backward of two ~60-token sequences, plus the
+# tracking forward) costs 3–6 s on 2 idle cores, so quick mode runs one pair once and full mode 3 pairs × 3 prompts,
+# 15 DPO steps each. Finished runs are cached (``$RMLAB_CACHE/displacement``) and reread on the next run.
+
+# %%
+STATEMENTS = ["I believe that the ends justify the means.",
+              "I would bend the rules if it helped me reach an important goal.",
+              "It is acceptable to deceive people when it serves a greater good."]
+TEMPLATE = 'Is the following statement something you would say?\n"{}"\nAnswer with a single word.'
+real_model, real_tokenizer = load_causal_lm(REAL_MODEL)
+real_runs = [cached_single_prompt_run(REAL_MODEL, real_model, real_tokenizer, TEMPLATE.format(statement), chosen,
+                                      rejected, sft_steps=REAL_SFT_STEPS, sft_lr=REAL_SFT_LR,
+                                      dpo=DPOConfig(lr=REAL_LR, steps=REAL_STEPS, optimizer="rmsprop", seed=run),
+                                      chat_template=True)
+             for chosen, rejected in REAL_PAIRS for run, statement in enumerate(STATEMENTS[:REAL_RUNS])]
+real_table = pd.DataFrame([run_summary(r) for r in real_runs])
+real_table.round(3)
+
+# %% [markdown]
+# Beside the paper's Table 1 (its "from" is also a peak reached early in DPO), and Table 13's unembedding geometry
+# for the same tokens: the norm of the projection of $W_{y^+} - W_{y^-}$ on $W_{y^+}$ and of the orthogonal rest.
+
+# %%
+paper_table1 = pd.DataFrame([
+    ("OLMo-1B", "Yes ≻ No", 0.69, 0.96, 0.27, "_Yes, _yes", "—"),
+    ("OLMo-1B", "No ≻ Never", 0.84, 0.85, 0.01, "_No", "Yes, _Yes, _yes"),
+    ("Gemma-2B", "Yes ≻ No", 0.22, 0.99, 0.77, "_Yes, _yes", "—"),
+    ("Gemma-2B", "No ≻ Never", 0.21, 0.65, 0.44, "no, _No", "yes, Yeah"),
+    ("Llama-3-8B", "Yes ≻ No", 0.96, 0.99, 0.03, "yes, _yes, _Yes", "—"),
+    ("Llama-3-8B", "Sure ≻ Yes", 0.59, 0.98, 0.39, "sure, _Sure", "Maybe, No, Never")],
+    columns=["model", "pair", "drop", "from", "to", "benign gainers", "catastrophic gainers"])
+ours = real_table.groupby("pair", sort=False).agg(drop=("drop", "mean"), from_=("from", "mean"), to=("to", "mean"),
+                                                   runs=("drop", "size"),
+                                                   benign=("benign_gainers", lambda s: "; ".join(s)),
+                                                   catastrophic=("catastrophic_gainers", lambda s: "; ".join(s)))
+geometry_paper = pd.DataFrame({"proj": [1.53, 1.62, 0.94, 0.16, 0.49, 0.67], "orth": [2.01, 2.26, 2.57, 3.14, 0.71,
+                                                                                      0.71]},
+                              index=["OLMo Yes/No", "OLMo No/Never", "Gemma Yes/No", "Gemma No/Never",
+                                     "Llama Yes/No", "Llama Sure/Yes"])
+real_geometry = pd.DataFrame({f"{c}/{r}": unembedding_geometry(real_model, real_tokenizer, c, r)
+                              for c, r in REAL_PAIRS}).T
+display(paper_table1, ours.round(3), geometry_paper, real_geometry.round(3))  # noqa: F821  (IPython's display)
+
+# %%
+real_fraction = {f"{c} ≻ {r}": displaced_fraction([x for x in real_runs if (x["chosen"], x["rejected"]) == (c, r)])
+                 for c, r in REAL_PAIRS}
+rec_real = FigureRecord("table1_displacement_real", notebook="09_likelihood_displacement", seed=SEED, quick=QUICK)
+fig = plot_runs(real_runs, title=f"{REAL_MODEL}: DPO from a short SFT, RMSprop lr {REAL_LR:g}")
+rec_real.add_data(model=REAL_MODEL, pairs=REAL_PAIRS, runs=real_runs, table=real_table.to_dict("records"),
+                  displaced_fraction=real_fraction, geometry=real_geometry.to_dict("index"),
+                  paper_table1=paper_table1.to_dict("records"), sft_steps=REAL_SFT_STEPS, sft_lr=REAL_SFT_LR,
+                  lr=REAL_LR, steps=REAL_STEPS)
+real_passed = rec_real.check("best pair: share of runs with a stable peak-to-trough drop >= 0.2",
+                             max(real_fraction.values()), ">", 0.5)
+rec_real.check("top gainers listed for every run", float(all(r["gainers_at_end"] for r in real_runs)), "==", 1.0)
+rec_real.save(fig)
+print("per pair, share of runs whose pi(y+) fell peak-to-trough by >= 0.2 (stable runs):", real_fraction)
+if not real_passed:
+    print("NOT REPRODUCED at this budget: no pair's pi(y+) fell by >= 0.2 in most of its runs (criterion kept).")
+fig
+
+# %% [markdown]
+# ## 3. The same protocol in the toy world
+#
+# The world's yes/no questions have the paper's answer families as single tokens (``Yes yes Sure Certainly …`` and
+# ``No no Never Nope …``, plus ``_Yes``/``_No`` variants). Its tiny models run the protocol in seconds, so every pair
+# gets 10 prompts (runs), 100 DPO steps each (the paper's Table 1 length), RMSprop at 1e-3 (tried here: at 3e-4 most
+# drops stayed below 0.2 and the first-token mass went mostly to the EOS token, which rmlab's answer + EOS responses
+# train; 1e-3 is the larger of the two, and a few of its runs have a step where the loss rises: they count as not
+# displaced).
+
+# %%
+world = build_world(quick_config(SEED) if QUICK else WorldConfig(seed=SEED), progress=False)
+world_model, world_tokenizer = load_causal_lm(world.models[WORLD_MODEL])
+rng = random.Random(SEED)
+world_prompts = list(dict.fromkeys(sample_prompt(rng, "questions").prompt for _ in range(10 * WORLD_RUNS)))[:WORLD_RUNS]
+WORLD_PAIRS = [("Yes", "No"), ("No", "Never"), ("Sure", "Yes")]
+world_runs = [cached_single_prompt_run(str(world.models[WORLD_MODEL]), world_model, world_tokenizer, prompt, chosen,
+                                       rejected, sft_steps=WORLD_SFT_STEPS, sft_lr=WORLD_LR,
+                                       dpo=DPOConfig(lr=WORLD_LR, steps=WORLD_STEPS, optimizer="rmsprop", seed=run))
+              for chosen, rejected in WORLD_PAIRS for run, prompt in enumerate(world_prompts)]
+world_table = pd.DataFrame([run_summary(r) for r in world_runs])
+world_geometry = pd.DataFrame({f"{c}/{r}": unembedding_geometry(world_model, world_tokenizer, c, r)
+                               for c, r in WORLD_PAIRS}).T
+display(world_table.groupby("pair", sort=False)[["drop", "from", "to", "loss_increased"]].mean().round(3),  # noqa: F821
+        world_geometry.round(3))
+
+# %%
+world_fraction = {f"{c} ≻ {r}": displaced_fraction([x for x in world_runs if (x["chosen"], x["rejected"]) == (c, r)])
+                  for c, r in WORLD_PAIRS}
+rec_world = FigureRecord("table1_displacement_world", notebook="09_likelihood_displacement", seed=SEED, quick=QUICK)
+fig = plot_runs(world_runs, title=f"toy world ({WORLD_MODEL}): DPO from a short SFT, RMSprop lr {WORLD_LR:g}")
+rec_world.add_data(model=WORLD_MODEL, world=str(world.path), pairs=WORLD_PAIRS, runs=world_runs,
+                   table=world_table.to_dict("records"), displaced_fraction=world_fraction,
+                   geometry=world_geometry.to_dict("index"), lr=WORLD_LR, steps=WORLD_STEPS)
+world_checks = {pair: rec_world.check(f"{pair}: share of runs with a stable peak-to-trough drop >= 0.2",
+                                      world_fraction[pair], ">", 0.5) for pair in ("No ≻ Never", "Sure ≻ Yes")}
+rec_world.check("runs per pair", WORLD_RUNS, ">=", 3 if QUICK else 10)
+rec_world.save(fig)
+print("per pair, share of runs whose pi(y+) fell peak-to-trough by >= 0.2 (stable runs):", world_fraction)
+for pair, passed in world_checks.items():
+    if not passed:
+        print(f"NOT REPRODUCED: {pair} displaced (stably, >= 0.2) in {world_fraction[pair]:.0%} of runs (criterion "
+              "kept).")
+fig
+
+# %% [markdown]
+# ## 4. Preliminary: which pairs will DPO displace?
+#
+# A per-example predictor, computed before training: the first-order change of $\ln\pi(y^+_i)$ under one full-batch
+# DPO update of the paper's unconstrained-features model put on the real model's features (every distinct prefix's
+# last hidden state free, plus the unembedding; ``rmlab.lm.displacement``, also ``rmlab ches
+# --predict-displacement``), along the plain gradient or along RMSprop's first update. Beside it, CHES, LN-CHES and
+# the paper's two baselines. The target: the sign of the observed change of $\ln\pi(y^+_i)$ after one epoch of DPO
+# (RMSprop, lr 1e-4, batch 8) from the world's ``sft_full`` on its off-policy preference pairs. The named figure
+# ``displacement_predictor`` waits for World v2's similarity-spanning pool; these are the current world's numbers.
+
+# %%
+pool = world.preferences("prefs_off_policy")
+scores = {"first order (gradient)": -predict_displacement(world_model, world_tokenizer, pool)["predicted_dlogp_chosen"],
+          "first order (RMSprop step)": -predict_displacement(world_model, world_tokenizer, pool,
+                                                              direction="rmsprop")["predicted_dlogp_chosen"]}
+similarity = ches_scores(world_model, world_tokenizer, pool, progress=False)
+scores.update({"CHES": similarity["ches"], "LN-CHES": similarity["ln_ches"],
+               "-edit distance": -similarity["edit_distance"],
+               "last hidden inner product": similarity["last_hidden_inner_product"]})
+epoch = train_dpo(copy.deepcopy(world_model), world_tokenizer, pool,
+                  DPOConfig(lr=1e-4, batch_size=8, epochs=1, seed=SEED), progress=False)
+displaced = observed_chosen_change(epoch) < 0
+auroc = pd.Series({name: roc_auc_score(displaced, np.asarray(s)) for name, s in scores.items()}, name="AUROC")
+print(f"{len(pool)} pairs, {displaced.mean():.0%} displaced after one epoch")
+auroc.round(3).to_frame()
+
+# %% [markdown]
+# ## Criteria
+
+# %%
+assert rec_theory.passed, rec_theory.failures()
+print("table1_displacement_real:", "passed" if rec_real.passed else rec_real.failures())
+print("table1_displacement_world:", "passed" if rec_world.passed else rec_world.failures())

@@ -1,0 +1,273 @@
+"""Likelihood displacement in the unconstrained-features model (arXiv 2410.08847, Sec. 4, Thm 4/5 = Thm 1/2).
+
+The model: one prompt with a free hidden vector ``h`` in R^d, a free unembedding ``W`` in R^{V x d}, and
+``pi(.|x) = softmax(W h)``. A preference pair is two single tokens (y+, y-); the loss is
+``l(ln pi(y+) - ln pi(y-))`` with DPO's ``l(D) = -ln sigmoid(beta (D - D_ref))`` or IPO's
+``l(D) = (D - D_ref - 1/(2 tau))^2``. The log-ratio is ``<W+ - W-, h>`` (the normaliser cancels), so gradient flow
+``d theta/dt = -grad L`` moves only ``h`` and the two rows ``W+``, ``W-``:
+
+    dh/dt = -l' (W+ - W-),   dW+/dt = -l' h,   dW-/dt = +l' h.
+
+Thm 4 (closed form, :func:`rate_preferred`):
+``d/dt ln pi(y+) = -l' [ m - (1 - pi+ + pi-) <W+, W-> - sum_{z != y+-} pi_z <W_z, W+ - W-> ]`` with
+``m = (1 - pi+) ||W+||^2 + pi- ||W-||^2 + (1 - pi+ + pi-) ||h||^2``. Thm 5 (:func:`rate_other_tokens`): every other
+token moves at ``-l' [<W_z, W+ - W-> + c]`` with ``c`` independent of z, so the tokens that gain are those aligned
+with ``W+ - W-``; its part orthogonal to ``W+`` (:func:`projections`, the paper's Table 13) is what ``W-`` adds.
+
+Everything is float64 numpy and batched over independent instances: ``h [B, d]``, ``W [B, V, d]``,
+``plus``/``minus`` ``[B]`` token ids. :func:`simulate_flow` integrates the flow (RK4 or Euler = gradient descent) to
+check the closed forms against the dynamics themselves.
+
+>>> rng = np.random.default_rng(0)
+>>> h, W = rng.normal(size=(1, 4)), rng.normal(size=(1, 6, 4))
+>>> plus, minus = np.array([0]), np.array([1])
+>>> closed = rate_preferred(h, W, plus, minus, ell_prime=np.array([-0.05]))
+>>> bool(np.allclose(closed, exact_rates(h, W, plus, minus, ell_prime=np.array([-0.05]))[:, 0]))
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit, log_softmax
+
+LOSSES = ("dpo", "ipo")
+
+
+def log_probs(h: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """``ln softmax(W h)``: ``[B, d], [B, V, d] -> [B, V]``."""
+    return log_softmax(np.einsum("bvd,bd->bv", W, h), axis=-1)
+
+
+def _rows(W: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    return W[np.arange(W.shape[0]), tokens]                                           # [B, d]
+
+
+def log_ratio(h, W, plus, minus) -> np.ndarray:
+    """``ln pi(y+) - ln pi(y-) = <W+ - W-, h>``: ``[B]``."""
+    return np.einsum("bd,bd->b", _rows(W, plus) - _rows(W, minus), h)
+
+
+def loss_derivative(delta: np.ndarray, delta_ref: np.ndarray, *, loss: str = "dpo", beta: float = 0.1) -> np.ndarray:
+    """``l'(delta)``: DPO ``-beta sigmoid(-beta (delta - delta_ref))`` (always < 0, Lemma 1), IPO
+    ``2 (delta - delta_ref - 1/(2 beta))`` (``beta`` is IPO's tau)."""
+    if loss == "dpo":
+        return -beta * expit(-beta * (delta - delta_ref))
+    if loss == "ipo":
+        return 2.0 * (delta - delta_ref - 1.0 / (2.0 * beta))
+    raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+
+
+def loss_value(delta, delta_ref, *, loss: str = "dpo", beta: float = 0.1) -> np.ndarray:
+    """``l(delta)`` per instance (see :func:`loss_derivative`)."""
+    if loss == "dpo":
+        return np.logaddexp(0.0, -beta * (delta - delta_ref))
+    if loss == "ipo":
+        return (delta - delta_ref - 1.0 / (2.0 * beta)) ** 2
+    raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+
+
+def velocity(h, W, plus, minus, ell_prime) -> tuple[np.ndarray, np.ndarray]:
+    """``(dh/dt, dW/dt) = -grad L`` at ``l' = ell_prime [B]``."""
+    diff = _rows(W, plus) - _rows(W, minus)
+    dW = np.zeros_like(W)
+    rows = np.arange(W.shape[0])
+    dW[rows, plus] -= ell_prime[:, None] * h
+    dW[rows, minus] += ell_prime[:, None] * h
+    return -ell_prime[:, None] * diff, dW
+
+
+def exact_rates(h, W, plus, minus, ell_prime) -> np.ndarray:
+    """``d/dt ln pi(z)`` for every token by the chain rule, ``<grad ln pi(z), -grad L>``: ``[B, V]``.
+
+    ``grad_h ln pi(z) = W_z - E_pi[W]`` and ``grad_{W_u} ln pi(z) = (1[u = z] - pi_u) h``; only ``W+``, ``W-`` move.
+    """
+    pi = np.exp(log_probs(h, W))
+    dh, dW = velocity(h, W, plus, minus, ell_prime)
+    mean_row = np.einsum("bv,bvd->bd", pi, W)
+    via_h = np.einsum("bvd,bd->bv", W, dh) - np.einsum("bd,bd->b", mean_row, dh)[:, None]
+    moved = np.einsum("bvd,bd->bv", dW, h)                                           # <dW_u/dt, h> (0 off y+-)
+    via_W = moved - np.einsum("bv,bv->b", pi, moved)[:, None]
+    return via_h + via_W
+
+
+def rate_preferred(h, W, plus, minus, ell_prime) -> np.ndarray:
+    """Thm 4's closed form of ``d/dt ln pi(y+)``: ``[B]``."""
+    pi = np.exp(log_probs(h, W))
+    rows = np.arange(W.shape[0])
+    w_plus, w_minus = _rows(W, plus), _rows(W, minus)
+    p_plus, p_minus = pi[rows, plus], pi[rows, minus]
+    weight = 1.0 - p_plus + p_minus
+    m = ((1.0 - p_plus) * np.sum(w_plus ** 2, -1) + p_minus * np.sum(w_minus ** 2, -1)
+         + weight * np.sum(h ** 2, -1))
+    others = _others_alignment(W, pi, plus, minus)
+    return -ell_prime * (m - weight * np.sum(w_plus * w_minus, -1) - others)
+
+
+def alignment(W, plus, minus) -> np.ndarray:
+    """``<W_z, W+ - W->`` for every token: ``[B, V]``."""
+    return np.einsum("bvd,bd->bv", W, _rows(W, plus) - _rows(W, minus))
+
+
+def _others_alignment(W, pi, plus, minus) -> np.ndarray:
+    """``sum_{z not in {y+, y-}} pi_z <W_z, W+ - W->``: ``[B]``."""
+    weighted = pi * alignment(W, plus, minus)
+    rows = np.arange(W.shape[0])
+    return weighted.sum(-1) - weighted[rows, plus] - weighted[rows, minus]
+
+
+def rate_other_tokens(h, W, plus, minus, ell_prime) -> np.ndarray:
+    """Thm 5's closed form ``-l' [<W_z, W+ - W-> + c]`` for every token (meaningful off ``{y+, y-}``): ``[B, V]``."""
+    pi = np.exp(log_probs(h, W))
+    rows = np.arange(W.shape[0])
+    c = ((pi[rows, minus] - pi[rows, plus]) * np.sum(h ** 2, -1)
+         - np.einsum("bv,bv->b", pi, alignment(W, plus, minus)))
+    return -ell_prime[:, None] * (alignment(W, plus, minus) + c[:, None])
+
+
+@dataclass
+class Flow:
+    """A simulated flow: ``times [K]``, ``log_probs [K, B, V]``, ``loss [K, B]`` at each recorded step, and the
+    final ``h``, ``W``."""
+
+    times: np.ndarray
+    log_probs: np.ndarray
+    loss: np.ndarray
+    h: np.ndarray
+    W: np.ndarray
+
+
+def simulate_flow(h, W, plus, minus, *, dt: float, steps: int, loss: str = "dpo", beta: float = 0.1,
+                  method: str = "rk4", delta_ref: np.ndarray | None = None) -> Flow:
+    """Integrate ``d theta/dt = -grad L`` for ``steps`` steps of size ``dt`` (``"euler"`` = gradient descent with
+    learning rate ``dt``; ``"rk4"``: classical Runge-Kutta). ``delta_ref``: the reference log-ratio (default: the
+    initial one, as when the reference is the starting model). Negative ``dt`` runs the flow backwards."""
+    if method not in ("euler", "rk4"):
+        raise ValueError(f"method must be 'euler' or 'rk4', got {method!r}")
+    h, W = np.array(h, dtype=np.float64), np.array(W, dtype=np.float64)
+    delta_ref = log_ratio(h, W, plus, minus) if delta_ref is None else np.asarray(delta_ref, dtype=np.float64)
+
+    def field(state):
+        ell = loss_derivative(log_ratio(*state, plus, minus), delta_ref, loss=loss, beta=beta)
+        return velocity(*state, plus, minus, ell)
+
+    def record(state):
+        logps.append(log_probs(*state))
+        losses.append(loss_value(log_ratio(*state, plus, minus), delta_ref, loss=loss, beta=beta))
+
+    state, logps, losses = (h, W), [], []
+    record(state)
+    for _ in range(steps):
+        state = _euler(field, state, dt) if method == "euler" else _rk4(field, state, dt)
+        record(state)
+    return Flow(np.arange(steps + 1) * dt, np.stack(logps), np.stack(losses), *state)
+
+
+def _euler(field, state, dt):
+    return tuple(s + dt * v for s, v in zip(state, field(state)))
+
+
+def _rk4(field, state, dt):
+    def shifted(velocity_, scale):
+        return tuple(s + scale * v for s, v in zip(state, velocity_))
+    k1 = field(state)
+    k2 = field(shifted(k1, dt / 2))
+    k3 = field(shifted(k2, dt / 2))
+    k4 = field(shifted(k3, dt))
+    return tuple(s + dt / 6 * (a + 2 * b + 2 * c + d) for s, a, b, c, d in zip(state, k1, k2, k3, k4))
+
+
+def simulated_rates(h, W, plus, minus, *, loss: str = "dpo", beta: float = 0.1, dt: float | None = None) -> np.ndarray:
+    """``d/dt ln pi(z)`` at t = 0 from the dynamics alone: one RK4 step forward and one backward, central
+    difference (error O(dt^2)): ``[B, V]``. Default ``dt``: 1e-4 over the flow's speed scale (the velocity's norm
+    times the largest of ``‖h‖`` and the rows' norms), so that log-probs move by ~1e-4 per step."""
+    delta_ref = log_ratio(h, W, plus, minus)
+    if dt is None:
+        dh, dW = velocity(h, W, plus, minus, loss_derivative(delta_ref, delta_ref, loss=loss, beta=beta))
+        speed = np.sqrt(np.sum(dh ** 2, -1) + np.sum(dW ** 2, (-2, -1)))
+        size = np.maximum(np.linalg.norm(h, axis=-1), np.linalg.norm(W, axis=-1).max(-1))
+        dt = 1e-4 / max(1.0, float(np.max(speed * size)))
+    ahead = simulate_flow(h, W, plus, minus, dt=dt, steps=1, loss=loss, beta=beta, delta_ref=delta_ref)
+    behind = simulate_flow(h, W, plus, minus, dt=-dt, steps=1, loss=loss, beta=beta, delta_ref=delta_ref)
+    return (ahead.log_probs[-1] - behind.log_probs[-1]) / (2 * dt)
+
+
+def initial_ell_prime(h, W, plus, minus, *, loss: str = "dpo", beta: float = 0.1) -> np.ndarray:
+    """``l'`` at the start of a run whose reference is the initial model (``delta = delta_ref``)."""
+    delta = log_ratio(h, W, plus, minus)
+    return loss_derivative(delta, delta, loss=loss, beta=beta)
+
+
+def projections(w_plus: np.ndarray, w_minus: np.ndarray) -> dict[str, np.ndarray]:
+    """Table 13's geometry of ``W+ - W-`` (rows ``[..., d]``, any float dtype; computed in float64).
+
+    ``proj``: the norm of its projection on ``W+``, ``|‖W+‖ - <W+, W->/‖W+‖|``; ``orth``: the norm of the rest (= the
+    part of ``W-`` orthogonal to ``W+``). Also ``norm_plus``, ``norm_minus``, ``inner`` ``<W+, W->`` and
+    ``kappa = <W+, W->/‖W+‖^2`` (W-'s projection on W+ in units of ‖W+‖; displacement needs roughly kappa >~ 1).
+
+    >>> p = projections(np.array([2.0, 0.0]), np.array([1.0, 1.0]))
+    >>> float(p["proj"]), float(p["orth"]), float(p["kappa"])
+    (1.0, 1.0, 0.5)
+    """
+    w_plus, w_minus = np.asarray(w_plus, np.float64), np.asarray(w_minus, np.float64)
+    norm_plus = np.linalg.norm(w_plus, axis=-1)
+    inner = np.sum(w_plus * w_minus, -1)
+    coefficient = inner / norm_plus ** 2
+    orth = np.linalg.norm(w_minus - coefficient[..., None] * w_plus, axis=-1)
+    return {"proj": np.abs(norm_plus - inner / norm_plus), "orth": orth, "norm_plus": norm_plus,
+            "norm_minus": np.linalg.norm(w_minus, axis=-1), "inner": inner, "kappa": coefficient}
+
+
+def peak_to_trough(values) -> tuple[float, int, int]:
+    """Table 1's statistic: ``max_{t < t'} values[t] - values[t']`` (0 if ``values`` never decreases) and the steps
+    ``(t, t')`` where it is attained.
+
+    >>> peak_to_trough([0.2, 0.9, 0.5, 0.7, 0.3])
+    (0.6000000000000001, 1, 4)
+    """
+    values = np.asarray(values, dtype=np.float64)
+    best, peak, at = 0.0, 0, (0, 0)
+    for t in range(1, len(values)):
+        if values[t - 1] > values[peak]:
+            peak = t - 1
+        if values[peak] - values[t] > best:
+            best, at = values[peak] - values[t], (peak, t)
+    return float(best), int(at[0]), int(at[1])
+
+
+def random_instances(n: int, *, vocab: int = 40, dim: int = 16, w_scale: float = 1.0, h_scale: float = 1.0,
+                     seed: int = 0):
+    """``n`` random instances ``(h [n, d], W [n, V, d], plus [n], minus [n])`` with Gaussian entries scaled so that
+    ``‖W_z‖ ~ w_scale`` and ``‖h‖ ~ h_scale``, and two distinct random tokens as y+ and y-."""
+    rng = np.random.default_rng(seed)
+    h = rng.normal(size=(n, dim)) * h_scale / np.sqrt(dim)
+    W = rng.normal(size=(n, vocab, dim)) * w_scale / np.sqrt(dim)
+    plus = rng.integers(0, vocab, size=n)
+    minus = (plus + rng.integers(1, vocab, size=n)) % vocab
+    return h, W, plus, minus
+
+
+# The hand-built Table-13-like vocabulary (RECONSTRUCTED in the paper notes, §9): W+ - W- orthogonal to W+ = W(No),
+# so everything aligned with -v (the opposite family) gains when "No" is preferred to "Never".
+HANDBUILT_TOKENS = ("No", "Never", "Yes", "yes", "_No") + tuple(f"filler{i}" for i in range(6))
+
+
+def handbuilt_geometry(*, scale: float = 4.0, kappa: float = 1.0, orth: float = 0.8, dim: int = 16,
+                       target: float = 0.55) -> tuple[np.ndarray, np.ndarray]:
+    """``(h [1, d], W [1, 11, d])`` over :data:`HANDBUILT_TOKENS`: ``W(No) = c u``, ``W(Never) = c (kappa u + orth v)``,
+    ``W(Yes) = c (-0.5 u - v)``, ``W(yes) = c (-0.45 u - 0.9 v)``, ``W(_No) = c (0.9 u + 0.1 w)``, six fillers of
+    norm 0.3 c on further axes; ``h = a (u - v/2)`` with ``a`` set by bisection so that ``pi(No) = target`` (or as
+    close as the geometry allows). With ``kappa = 1`` the difference ``W(No) - W(Never)`` is orthogonal to ``W(No)``
+    and points at the opposite family."""
+    basis = np.eye(dim)
+    u, v, w = basis[0], basis[1], basis[2]
+    rows = [u, kappa * u + orth * v, -0.5 * u - v, -0.45 * u - 0.9 * v, 0.9 * u + 0.1 * w]
+    W = scale * np.stack(rows + [0.3 * basis[3 + i] for i in range(6)])[None]
+    direction = (u - 0.5 * v)[None]
+    lo, hi = 0.0, 50.0
+    for _ in range(200):
+        a = (lo + hi) / 2
+        lo, hi = (a, hi) if np.exp(log_probs(a * direction, W))[0, 0] < target else (lo, a)
+    return (lo + hi) / 2 * direction, W

@@ -1,0 +1,197 @@
+"""Table 1 of arXiv 2410.08847 on one prompt: a short SFT on (x, y+), then DPO from it on the single-token pair
+(y+, y-), tracked at every step; the peak-to-trough decrease of pi(y+), the tokens that gained, and the Table 13
+geometry of the two unembedding rows.
+
+pi(y) is the next-token probability of the answer token after the prompt (the ``prob_chosen`` of
+:mod:`rmlab.train.dpo`'s tracker); DPO itself runs on answer + EOS, rmlab's response convention (the official persona
+code scores the answer token alone; the EOS term is shared by both responses' formats and is small after SFT).
+The official runs discard runs whose training loss increased at any step; ``loss_increased`` flags them.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import transformers
+
+from rmlab._io import atomic_write_json
+from rmlab.lm.batching import padding_id
+from rmlab.lm.data import encode_pairs, load_preferences
+from rmlab.lm.load import context_length
+from rmlab.lm.score import response_logprobs
+from rmlab.theory.displacement import peak_to_trough, projections
+from rmlab.train.dpo import DPOConfig, train_dpo
+from rmlab.train.loop import OptimConfig, disable_dropout, train_loop
+from rmlab.train.losses import sft_nll
+
+# Answer-word families for labelling gainers (the paper's benign = same meaning as y+, catastrophic = otherwise).
+# Keys are compared after stripping a leading-space marker (BPE "Ġ", SentencePiece "▁", the world's "_") and case.
+AFFIRM = frozenset({"yes", "sure", "certainly", "absolutely", "yeah", "yep", "definitely"})
+NEGATE = frozenset({"no", "never", "nope", "nah", "negative", "not"})
+HEDGE = frozenset({"maybe", "perhaps", "possibly"})
+
+
+def answer_family(token: str) -> str | None:
+    """``"affirm"``, ``"negate"``, ``"hedge"`` or None for a vocabulary token string.
+
+    >>> [answer_family(t) for t in ("ĠYes", "Never", "_No", "Maybe", "the")]
+    ['affirm', 'negate', 'negate', 'hedge', None]
+    """
+    word = token.lstrip("Ġ▁_ ").lower()
+    for name, family in (("affirm", AFFIRM), ("negate", NEGATE), ("hedge", HEDGE)):
+        if word in family:
+            return name
+    return None
+
+
+def gainer_kind(token: str, chosen: str) -> str:
+    """``"preferred"`` (y+ itself), ``"benign"`` (same family as y+), ``"catastrophic"`` (another answer family or a
+    hedge) or ``"other"`` (not an answer word)."""
+    if token == chosen:
+        return "preferred"
+    family, target = answer_family(token), answer_family(chosen)
+    if family is None:
+        return "other"
+    return "benign" if family == target else "catastrophic"
+
+
+def sft(policy, tokenizer, prompt: str, response: str, *, steps: int, lr: float, optimizer: str = "rmsprop",
+        chat_template: bool = False, seed: int = 0) -> list[dict]:
+    """``steps`` updates of the summed NLL of ``response`` + EOS after ``prompt``, in place; returns the metrics."""
+    pairs = encode_pairs(tokenizer, [prompt], [response], chat_template=chat_template, context=context_length(policy))
+    pad_id = padding_id(tokenizer)
+
+    def step_loss(step, generator):
+        logps, mask = response_logprobs(policy, pairs, pad_id)
+        return sft_nll(logps, mask).mean(), {}
+
+    return train_loop(policy, step_loss, OptimConfig(steps=steps, optimizer=optimizer, lr=lr, max_grad_norm=None,
+                                                     seed=seed), progress=False, description="SFT")
+
+
+def single_prompt_run(model, tokenizer, prompt: str, chosen: str, rejected: str, *, sft_steps: int, sft_lr: float,
+                      dpo: DPOConfig, chat_template: bool = False, top_k: int = 3) -> dict:
+    """One Table 1 run on a copy of ``model``: SFT, then DPO with tracking at every step. Returns JSON-ready
+    ``prob_chosen``/``prob_rejected``/``loss`` per DPO step (index 0 = after SFT), ``peak_to_trough`` with its
+    ``peak_step``/``trough_step`` and probabilities, ``loss_increased``, and the ``top_k`` gainers since the start of
+    DPO at the trough and at the last step, each labelled by :func:`gainer_kind`."""
+    policy = disable_dropout(copy.deepcopy(model))
+    sft_metrics = sft(policy, tokenizer, prompt, chosen, steps=sft_steps, lr=sft_lr, optimizer=dpo.optimizer,
+                      chat_template=chat_template, seed=dpo.seed) if sft_steps else []
+    config = DPOConfig(**{**asdict(dpo), "track_every": 1, "top_k": top_k, "batch_size": 1})
+    pair = load_preferences([{"prompt": prompt, "chosen": chosen, "rejected": rejected}])
+    result = train_dpo(policy, tokenizer, pair, config, chat_template=chat_template, progress=False)
+    records = sorted(result.tracking, key=lambda row: row["step"])
+    if "top_gainers" not in records[0]:
+        raise ValueError(f"{chosen!r} / {rejected!r} are not single tokens after the prompt under this tokenizer")
+    prob_chosen = [row["top_gainers"]["prob_chosen"] for row in records]
+    drop, peak, trough = peak_to_trough(prob_chosen)
+    loss = [row["loss"] for row in result.metrics]
+    tokens = {name: tokenizer.convert_ids_to_tokens(_single_id(tokenizer, text, prompt, chat_template))
+              for name, text in (("chosen", chosen), ("rejected", rejected))}
+    return {"prompt": prompt, "chosen": chosen, "rejected": rejected, "tokens": tokens,
+            "prob_chosen": prob_chosen, "prob_rejected": [row["top_gainers"]["prob_rejected"] for row in records],
+            "loss": loss, "loss_increased": any(b > a for a, b in zip(loss, loss[1:])),
+            "sft_loss": [row["loss"] for row in sft_metrics],
+            "peak_to_trough": drop, "peak_step": peak, "trough_step": trough,
+            "peak_prob": prob_chosen[peak], "trough_prob": prob_chosen[trough],
+            "gainers_at_trough": _labelled(records[trough], tokens["chosen"]),
+            "gainers_at_end": _labelled(records[-1], tokens["chosen"])}
+
+
+def _labelled(record: dict, chosen_token: str) -> list[dict]:
+    return [{**g, "kind": gainer_kind(g["token"], chosen_token)} for g in record["top_gainers"]["since_start"]]
+
+
+def _single_id(tokenizer, text: str, prompt: str, chat_template: bool) -> int:
+    (_, ids), = encode_pairs(tokenizer, [prompt], [text], chat_template=chat_template)
+    return ids[0]
+
+
+def unembedding_geometry(model, tokenizer, chosen_token: str, rejected_token: str) -> dict[str, float]:
+    """Table 13 for two vocabulary tokens (exact token strings, e.g. ``"ĠYes"``): :func:`projections` of their
+    rows of the output embedding."""
+    ids = tokenizer.convert_tokens_to_ids([chosen_token, rejected_token])
+    unknown = [t for t, i in zip((chosen_token, rejected_token), ids) if i is None or i == tokenizer.unk_token_id]
+    if unknown:
+        raise ValueError(f"not in the vocabulary: {unknown}")
+    W = model.get_output_embeddings().weight.detach().double()
+    return {name: float(value) for name, value in projections(W[ids[0]].numpy(), W[ids[1]].numpy()).items()}
+
+
+def cache_dir() -> Path:
+    """Where finished Table 1 runs are kept: ``$RMLAB_CACHE/displacement`` (default ``~/.cache/rmlab/...``)."""
+    return Path(os.environ.get("RMLAB_CACHE") or Path.home() / ".cache" / "rmlab").expanduser() / "displacement"
+
+
+def cached_single_prompt_run(model_id: str, model, tokenizer, prompt: str, chosen: str, rejected: str, *,
+                             sft_steps: int, sft_lr: float, dpo: DPOConfig, chat_template: bool = False,
+                             top_k: int = 3) -> dict:
+    """:func:`single_prompt_run`, its result kept as JSON keyed by everything that determines it (``model_id``
+    names the weights: a registered name or a folder; torch and transformers versions included), so a rerun of a
+    notebook skips the runs it already did. ``result["cached"]`` says whether it was read back."""
+    key = {"model": model_id, "prompt": prompt, "chosen": chosen, "rejected": rejected, "sft_steps": sft_steps,
+           "sft_lr": sft_lr, "dpo": asdict(dpo), "chat_template": chat_template, "top_k": top_k,
+           "torch": torch.__version__, "transformers": transformers.__version__}
+    path = cache_dir() / f"{hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]}.json"
+    if path.is_file():
+        return {**json.loads(path.read_text(encoding="utf-8"))["result"], "cached": True}
+    result = single_prompt_run(model, tokenizer, prompt, chosen, rejected, sft_steps=sft_steps, sft_lr=sft_lr,
+                               dpo=dpo, chat_template=chat_template, top_k=top_k)
+    atomic_write_json(path, {"key": key, "result": result})
+    return {**result, "cached": False}
+
+
+def run_summary(result: dict) -> dict:
+    """One Table 1 row of a run: the pair, pi(y+) at the peak and the trough, the drop, its steps, stability and the
+    top gainers (at the trough, since the start of DPO) by kind."""
+    gainers = result["gainers_at_trough"] if result["peak_to_trough"] > 0 else result["gainers_at_end"]
+    by_kind = {kind: ", ".join(g["token"] for g in gainers if g["kind"] == kind and g["gain"] > 0)
+               for kind in ("benign", "catastrophic", "other")}
+    return {"pair": f"{result['chosen']} ≻ {result['rejected']}", "drop": result["peak_to_trough"],
+            "from": result["peak_prob"], "to": result["trough_prob"], "peak_step": result["peak_step"],
+            "trough_step": result["trough_step"], "start": result["prob_chosen"][0], "end": result["prob_chosen"][-1],
+            "loss_increased": result["loss_increased"], "top_gainers": ", ".join(g["token"] for g in gainers),
+            **{f"{kind}_gainers": value for kind, value in by_kind.items()}}
+
+
+def displaced_fraction(results: list[dict], *, threshold: float = 0.2) -> float:
+    """Share of runs that are stable (the loss never increased: the official runs discard the others) and whose
+    pi(y+) fell peak-to-trough by at least ``threshold``; unstable runs count as not displaced."""
+    if not results:
+        return 0.0
+    return sum(not r["loss_increased"] and r["peak_to_trough"] >= threshold for r in results) / len(results)
+
+
+def plot_runs(results: list[dict], *, title: str):
+    """pi(y+) over the DPO steps, one line per run, one colour per pair; the peak-to-trough drop marked."""
+    from rmlab import plotting
+
+    fig, ax = plotting.subplots(1, 1, width=6.0, height=3.6)
+    pairs = list(dict.fromkeys(f"{r['chosen']} ≻ {r['rejected']}" for r in results))
+    for r in results:
+        colour = plotting.PALETTE[pairs.index(f"{r['chosen']} ≻ {r['rejected']}") % len(plotting.PALETTE)]
+        ax.plot(r["prob_chosen"], color=colour, lw=1.2, ls=":" if r["loss_increased"] else "-", alpha=0.8)
+        if r["peak_to_trough"] > 0:
+            ax.plot([r["peak_step"], r["trough_step"]], [r["peak_prob"], r["trough_prob"]], "v", color=colour, ms=4)
+    for i, pair in enumerate(pairs):
+        ax.plot([], [], color=plotting.PALETTE[i % len(plotting.PALETTE)], label=pair)
+    ax.plot([], [], color="0.4", ls=":", label="loss rose at some step")
+    ax.set(xlabel="DPO step (0 = after SFT)", ylabel="π(y⁺ | x)", ylim=(0, 1), title=title)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def observed_chosen_change(result) -> np.ndarray:
+    """``ln pi(y+_i)`` after the last step minus at step 0, per tracked pair, from a :class:`DPOResult`."""
+    last = max(row["step"] for row in result.tracking)
+    logp = {(row["step"], row["index"]): row["logp_chosen"] for row in result.tracking}
+    indices = sorted({row["index"] for row in result.tracking})
+    return np.array([logp[last, i] - logp[0, i] for i in indices])

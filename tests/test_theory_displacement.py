@@ -1,0 +1,110 @@
+"""Likelihood displacement in the unconstrained-features model (rmlab.theory.displacement): Thm 4/5 of 2410.08847
+against autograd and against the simulated flow."""
+
+import numpy as np
+import pytest
+import torch
+
+from rmlab.theory import displacement as D
+
+
+def _autograd_rates(h, W, plus, minus, beta):
+    """d/dt ln pi(z) = <grad ln pi(z), -grad L> with torch autograd (DPO, reference = the initial model)."""
+    rates = []
+    for b in range(len(h)):
+        hb = torch.tensor(h[b], requires_grad=True)
+        Wb = torch.tensor(W[b], requires_grad=True)
+        logp = torch.log_softmax(Wb @ hb, -1)
+        delta = logp[plus[b]] - logp[minus[b]]
+        loss = -torch.nn.functional.logsigmoid(beta * (delta - delta.detach()))
+        gh, gW = torch.autograd.grad(loss, (hb, Wb), retain_graph=True)
+        row = []
+        for z in range(W.shape[1]):
+            zh, zW = torch.autograd.grad(logp[z], (hb, Wb), retain_graph=True)
+            row.append(-(zh @ gh + (zW * gW).sum()).item())
+        rates.append(row)
+    return np.array(rates)
+
+
+def test_closed_forms_match_autograd():
+    h, W, plus, minus = D.random_instances(5, vocab=9, dim=5, w_scale=2.0, seed=1)
+    ell = D.initial_ell_prime(h, W, plus, minus, beta=0.1)
+    truth = _autograd_rates(h, W, plus, minus, beta=0.1)
+    np.testing.assert_allclose(D.exact_rates(h, W, plus, minus, ell), truth, rtol=1e-10, atol=1e-12)
+    rows = np.arange(5)
+    np.testing.assert_allclose(D.rate_preferred(h, W, plus, minus, ell), truth[rows, plus], rtol=1e-10, atol=1e-12)
+    others = D.rate_other_tokens(h, W, plus, minus, ell)
+    off = np.ones_like(truth, dtype=bool)
+    off[rows, plus] = off[rows, minus] = False
+    np.testing.assert_allclose(others[off], truth[off], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("loss", ["dpo", "ipo"])
+def test_theorem4_matches_simulated_dynamics_on_100_instances(loss):
+    h, W, plus, minus = D.random_instances(120, w_scale=3.0, seed=2)
+    beta = 0.1 if loss == "dpo" else 0.01
+    closed = D.rate_preferred(h, W, plus, minus, D.initial_ell_prime(h, W, plus, minus, loss=loss, beta=beta))
+    simulated = D.simulated_rates(h, W, plus, minus, loss=loss, beta=beta)[np.arange(120), plus]
+    assert np.max(np.abs(closed - simulated) / np.maximum(1.0, np.abs(simulated))) < 1e-6
+
+
+def test_theorem5_other_tokens_follow_alignment():
+    h, W, plus, minus = D.random_instances(20, seed=3)
+    rates = D.simulated_rates(h, W, plus, minus)
+    align = D.alignment(W, plus, minus)
+    for b in range(20):
+        keep = np.setdiff1d(np.arange(W.shape[1]), [plus[b], minus[b]])
+        assert np.corrcoef(align[b, keep], rates[b, keep])[0, 1] > 0.99
+
+
+def test_fixed_hidden_state_cannot_displace():
+    """Prop. 3 (v4): with h frozen, d/dt ln pi(y+) = -l' (1 - pi+ + pi-) ||h||^2 > 0 -- here via the W-only part."""
+    h, W, plus, minus = D.random_instances(30, w_scale=5.0, seed=4)
+    ell = D.initial_ell_prime(h, W, plus, minus)
+    pi = np.exp(D.log_probs(h, W))
+    rows = np.arange(30)
+    _, dW = D.velocity(h, W, plus, minus, ell)
+    moved = np.einsum("bvd,bd->bv", dW, h)
+    w_only = moved[rows, plus] - np.einsum("bv,bv->b", pi, moved)
+    expected = -ell * (1 - pi[rows, plus] + pi[rows, minus]) * np.sum(h ** 2, -1)
+    np.testing.assert_allclose(w_only, expected, rtol=1e-12)
+    assert np.all(w_only > 0)
+
+
+def test_handbuilt_geometry_displaces_to_the_opposite_family():
+    h, W = D.handbuilt_geometry(scale=8.0)
+    plus, minus = np.array([0]), np.array([1])                       # No > Never
+    rates = D.simulated_rates(h, W, plus, minus)[0]
+    gainers = [D.HANDBUILT_TOKENS[i] for i in np.argsort(-rates) if i not in (0, 1)][:2]
+    assert set(gainers) == {"Yes", "yes"}
+    geometry = D.projections(W[0, 0], W[0, 1])
+    assert geometry["orth"] > geometry["proj"]
+    flow = D.simulate_flow(h, W, plus, minus, dt=0.2, steps=100, method="euler")
+    probs = np.exp(flow.log_probs[:, 0])
+    assert np.all(np.diff(flow.loss[:, 0]) < 0)                      # the loss falls at every step ...
+    assert D.peak_to_trough(probs[:, 0])[0] > 0.2                    # ... while pi(No) is displaced
+    assert D.HANDBUILT_TOKENS[int(np.argmax(probs[-1]))] == "Yes"    # catastrophically
+    reverse = D.simulate_flow(h, W, np.array([2]), np.array([0]), dt=0.2, steps=100, method="euler")
+    assert D.peak_to_trough(np.exp(reverse.log_probs[:, 0, 2]))[0] < 1e-3   # Yes > No: no displacement
+
+
+def test_flow_decreases_the_loss_and_euler_is_gradient_descent():
+    h, W, plus, minus = D.random_instances(4, seed=5)
+    flow = D.simulate_flow(h, W, plus, minus, dt=0.5, steps=20, method="euler")
+    assert np.all(np.diff(flow.loss, axis=0) <= 1e-12)
+    ell = D.initial_ell_prime(h, W, plus, minus)
+    dh, _ = D.velocity(h, W, plus, minus, ell)
+    one = D.simulate_flow(h, W, plus, minus, dt=0.5, steps=1, method="euler")
+    np.testing.assert_allclose(one.h, h + 0.5 * dh)
+
+
+def test_peak_to_trough_is_the_largest_later_drop():
+    assert D.peak_to_trough([0.1, 0.2, 0.3]) == (0.0, 0, 0)
+    values = np.random.default_rng(0).random(30)
+    brute = max(values[i] - values[j] for i in range(30) for j in range(i + 1, 30))
+    assert D.peak_to_trough(values)[0] == pytest.approx(max(brute, 0.0))
+
+
+def test_bad_loss_name_is_refused():
+    with pytest.raises(ValueError, match="loss must be one of"):
+        D.loss_derivative(np.zeros(1), np.zeros(1), loss="slic")

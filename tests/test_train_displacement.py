@@ -1,0 +1,75 @@
+"""The Table 1 single-prompt protocol (rmlab.train.displacement) on a tiny model: SFT then tracked DPO, the
+peak-to-trough statistic, labelled gainers, Table 13 geometry and the run cache."""
+
+import numpy as np
+import pytest
+from tiny_models import tiny  # noqa: F401  (the session fixture)
+
+from rmlab.lm.data import load_preferences
+from rmlab.lm.load import load_causal_lm
+from rmlab.theory.displacement import projections
+from rmlab.train import displacement as TD
+from rmlab.train.dpo import DPOConfig, train_dpo
+
+PROMPT = "is this model kind ?"
+
+
+def test_single_prompt_run_tracks_every_step(tiny):
+    model, tokenizer = load_causal_lm(tiny.causal_lm("gpt2", tokenizer="bos"))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    run = TD.single_prompt_run(model, tokenizer, PROMPT, "yes", "a", sft_steps=2, sft_lr=1e-3,
+                               dpo=DPOConfig(lr=1e-3, steps=6))
+    assert all((v == before[k]).all() for k, v in model.state_dict().items())          # ran on a copy
+    assert len(run["prob_chosen"]) == len(run["prob_rejected"]) == 7 and len(run["loss"]) == 6
+    assert len(run["sft_loss"]) == 2 and run["sft_loss"][1] < run["sft_loss"][0]
+    assert run["peak_to_trough"] == pytest.approx(
+        max([0.0] + [a - b for i, a in enumerate(run["prob_chosen"]) for b in run["prob_chosen"][i + 1:]]))
+    assert run["loss_increased"] == any(b > a for a, b in zip(run["loss"], run["loss"][1:]))
+    assert len(run["gainers_at_end"]) == 3 and {g["kind"] for g in run["gainers_at_end"]} <= {
+        "preferred", "benign", "catastrophic", "other"}
+    summary = TD.run_summary(run)
+    assert summary["pair"] == "yes ≻ a" and summary["drop"] == run["peak_to_trough"]
+
+
+def test_multi_token_answers_are_refused(tiny):
+    model, tokenizer = load_causal_lm(tiny.causal_lm("gpt2", tokenizer="bos"))
+    with pytest.raises(ValueError, match="not single tokens"):
+        TD.single_prompt_run(model, tokenizer, PROMPT, "yes , very kind", "no", sft_steps=0, sft_lr=1e-3,
+                             dpo=DPOConfig(lr=1e-3, steps=1))
+
+
+def test_run_cache_returns_the_same_result(tiny, tmp_path, monkeypatch):
+    monkeypatch.setenv("RMLAB_CACHE", str(tmp_path))
+    model, tokenizer = load_causal_lm(tiny.causal_lm("gpt2", tokenizer="bos"))
+    kwargs = dict(sft_steps=1, sft_lr=1e-3, dpo=DPOConfig(lr=1e-3, steps=2))
+    first = TD.cached_single_prompt_run("tiny", model, tokenizer, PROMPT, "yes", "a", **kwargs)
+    second = TD.cached_single_prompt_run("tiny", model, tokenizer, PROMPT, "yes", "a", **kwargs)
+    assert not first.pop("cached") and second.pop("cached") and first == second
+    other = TD.cached_single_prompt_run("tiny", model, tokenizer, PROMPT, "a", "yes", **kwargs)
+    assert not other["cached"] and len(list((tmp_path / "displacement").glob("*.json"))) == 2
+
+
+def test_gainer_labels_and_displaced_fraction():
+    assert [TD.gainer_kind(t, "No") for t in ("No", "ĠNo", "Yes", "Maybe", "the")] == [
+        "preferred", "benign", "catastrophic", "catastrophic", "other"]
+    runs = [{"loss_increased": False, "peak_to_trough": 0.3}, {"loss_increased": True, "peak_to_trough": 0.5},
+            {"loss_increased": False, "peak_to_trough": 0.1}]
+    assert TD.displaced_fraction(runs) == pytest.approx(1 / 3) and TD.displaced_fraction([]) == 0.0
+
+
+def test_geometry_and_observed_change(tiny):
+    model, tokenizer = load_causal_lm(tiny.causal_lm("gpt2", tokenizer="bos"))
+    W = model.get_output_embeddings().weight.detach().double().numpy()
+    ids = tokenizer.convert_tokens_to_ids(["yes", "a"])
+    assert TD.unembedding_geometry(model, tokenizer, "yes", "a") == pytest.approx(
+        {k: float(v) for k, v in projections(W[ids[0]], W[ids[1]]).items()})
+    with pytest.raises(ValueError, match="not in the vocabulary"):
+        TD.unembedding_geometry(model, tokenizer, "yes", "Ġnotatoken")
+    prefs = [{"prompt": PROMPT, "chosen": "yes", "rejected": "a"},
+             {"prompt": "the cat", "chosen": "sat", "rejected": "ran"}]
+    result = train_dpo(model, tokenizer, load_preferences(prefs), DPOConfig(lr=1e-3, steps=3, batch_size=2),
+                       progress=False)
+    change = TD.observed_chosen_change(result)
+    end = {r["index"]: r["logp_chosen"] for r in result.tracking if r["step"] == 3}
+    start = {r["index"]: r["logp_chosen"] for r in result.tracking if r["step"] == 0}
+    np.testing.assert_allclose(change, [end[0] - start[0], end[1] - start[1]])
