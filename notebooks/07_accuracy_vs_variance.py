@@ -82,10 +82,10 @@ print(f"{len(rl_prompts)} RL prompts, {len(eval_prompts)} evaluation prompts; po
 # (a seeded hash of the prompt) by 0.001.
 
 # %%
-zoo = T.train_zoo(world, data, policy=POLICY)
-rms = T.zoo_rewards(world, zoo)
-properties = T.properties_cached(world, POLICY, rms, rl_prompts, preferences=off_heldout, k=REPORT_K, seed=SEED,
-                                 tag=f"07:{sorted(str(p) for p in zoo.values())}")
+settings = T.RunSettings(algo="rloo", k=2, kl_coef=0.05, lr=LR, epochs=EPOCHS, eval_k=EVAL_K,
+                         max_new_tokens=world.config.max_new_tokens)
+experiment = T.zoo_experiment(world, data, settings, SEEDS, report_k=REPORT_K, seed=SEED)   # cached after a run
+rms, properties, grid = experiment.rms, experiment.properties, experiment.grid
 PAPER_TABLE1 = pd.DataFrame({   # arXiv 2503.15477 Table 1 (Pythia-2.8B, AlpacaFarm SFT)
     "paper variance": [0.616, 0.602, 0.555, 0.535, 0.412, 0.111, 0.274],
     "paper on-acc": [0.666, 0.650, 0.633, 0.611, 0.559, 1.0, 1.0],
@@ -130,10 +130,6 @@ rec1.criteria
 # RM is trained in: divided by its std on the initial policy) and the gold reward.
 
 # %%
-settings = T.RunSettings(algo="rloo", k=2, kl_coef=0.05, lr=LR, epochs=EPOCHS, eval_k=EVAL_K,
-                         max_new_tokens=world.config.max_new_tokens)
-grid = T.run_grid(world, {POLICY: world.models[POLICY]}, rms, rl_prompts, eval_prompts, settings, SEEDS,
-                  tag=f"07:{sorted(str(p) for p in zoo.values())}")
 summary = grid.groupby(["rm", "epoch"])[["proxy_increase", "gold_increase", "kl"]].agg(["mean", "std"])
 summary.unstack("epoch").round(3)
 

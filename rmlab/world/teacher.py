@@ -307,7 +307,7 @@ def run_rl(policy_path, reward_fn, gold, rl_prompts, eval_prompts, settings: Run
                 trained.train()
 
         result = train_pg(model, tokenizer, rl_prompts, reward_fn, settings.pg_config(seed, n_rl, steps),
-                          progress=False, callback=callback)
+                          gold_fn=gold, progress=False, callback=callback)
     scale = result.normalization["scale"]
     out = {"evals": evals, "normalization": result.normalization, "metrics": result.metrics,
            "proxy_increase": [(e["proxy"] - evals[0]["proxy"]) / scale for e in evals],
@@ -476,3 +476,28 @@ def selection_experiment(world: World, policy: str, reward_fn, rm_name: str, rl_
                       "proxy_increase": p} for e, g, p in zip(run["evals"], run["gold_increase"],
                                                               run["proxy_increase"])]
     return pd.DataFrame(rows), per_prompt_variance(rewards)
+
+
+@dataclass
+class ZooExperiment:
+    """Table 1 / Figure 2's experiment on one policy: the teachers, their properties under the policy and the runs."""
+
+    policy: str
+    rms: dict
+    properties: pd.DataFrame
+    grid: pd.DataFrame
+
+
+def zoo_experiment(world: World, data: TeacherData, settings: RunSettings, seeds, *, report_k: int = 8,
+                   seed: int = 0) -> ZooExperiment:
+    """Train (or load) the RM zoo from the world's on-policy policy, measure the seven teachers under it on the RL
+    prompts (off-policy accuracy on the held-out off-policy pairs), and run RL with each for every seed (cached)."""
+    policy = world.config.on_policy_from
+    rl_prompts, eval_prompts = data.prompts(world)
+    zoo = train_zoo(world, data, policy=policy)
+    rms = zoo_rewards(world, zoo)
+    tag = f"zoo:{sorted(str(path) for path in zoo.values())}"
+    properties = properties_cached(world, policy, rms, rl_prompts, preferences=data.pools(world)[2], k=report_k,
+                                   seed=seed, max_new_tokens=settings.max_new_tokens, tag=tag)
+    grid = run_grid(world, {policy: world.models[policy]}, rms, rl_prompts, eval_prompts, settings, seeds, tag=tag)
+    return ZooExperiment(policy, rms, properties, grid)
