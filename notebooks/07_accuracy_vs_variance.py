@@ -24,7 +24,8 @@ QUICK = os.environ.get("RMLAB_QUICK", "0") == "1"
 # Dataset names of the world (World v2: RL_PROMPTS = "rl_prompts"; today the RL prompts are a split of eval_prompts)
 RL_PROMPTS, EVAL_PROMPTS = "eval_prompts", "eval_prompts"
 ON_POLICY, OFF_POLICY = "prefs_on_policy", "prefs_off_policy"
-N_EVAL = 20 if QUICK else 64           # held-out evaluation prompts
+N_RL = 24 if QUICK else None           # RL training prompts (None: all)
+N_EVAL = 12 if QUICK else 64           # held-out evaluation prompts
 SEEDS = (0, 1) if QUICK else (0, 1, 2)  # RL seeds (the paper: 3 runs)
 EPOCHS = 2 if QUICK else 3              # RLOO epochs over the RL prompts (evaluation after each)
 EVAL_K = 4 if QUICK else 8              # §4.4: samples per evaluation prompt
@@ -67,7 +68,7 @@ plotting.use_style()
 pd.set_option("display.width", 160)
 world = build_world(quick_config(SEED) if QUICK else WorldConfig(seed=SEED))
 data = T.TeacherData(rl_prompts=RL_PROMPTS, eval_prompts=EVAL_PROMPTS, on_policy=ON_POLICY, off_policy=OFF_POLICY,
-                     n_eval=N_EVAL)
+                     n_rl=N_RL, n_eval=N_EVAL)
 rl_prompts, eval_prompts = data.prompts(world)
 on_pool, off_pool, off_heldout = data.pools(world)
 POLICY = world.config.on_policy_from      # the policy whose samples make the on-policy pairs

@@ -25,7 +25,8 @@ QUICK = os.environ.get("RMLAB_QUICK", "0") == "1"
 RL_PROMPTS, EVAL_PROMPTS = "eval_prompts", "eval_prompts"
 ON_POLICY, OFF_POLICY = "prefs_on_policy", "prefs_off_policy"
 POLICIES = ("sft_small", "sft_noisy", "instruct")   # initial policies (07 uses sft_full, the on-policy generator)
-N_EVAL = 20 if QUICK else 64
+N_RL = 24 if QUICK else None           # RL training prompts (None: all)
+N_EVAL = 12 if QUICK else 64
 SEEDS = (0,) if QUICK else (0, 1, 2)
 SELECTION_SEEDS = (0, 1) if QUICK else (0, 1, 2)
 EVAL_K = 4 if QUICK else 8
@@ -74,13 +75,15 @@ plotting.use_style()
 pd.set_option("display.width", 160)
 world = build_world(quick_config(SEED) if QUICK else WorldConfig(seed=SEED))
 data = T.TeacherData(rl_prompts=RL_PROMPTS, eval_prompts=EVAL_PROMPTS, on_policy=ON_POLICY, off_policy=OFF_POLICY,
-                     n_eval=N_EVAL)
+                     n_rl=N_RL, n_eval=N_EVAL)
 rl_prompts, eval_prompts = data.prompts(world)
 off_heldout = data.pools(world)[2]
 rms = {T.GOLD: world.gold,
        T.PERFECT: T.PerfectAccuracyRM(world.gold),                      # accurate but flat
        "noisy_gold": T.NoisyReward(world.gold, noise=NOISE, seed=SEED),  # noisy, high variance
        **{name: ExplicitRM(str(path)) for name, path in world.reward_models.items()}}   # the world's BT RMs
+if QUICK:
+    rms.pop("rm_noisy")          # quick: 3 x 4 + 7 = 19 pairs (the >= 20 pairs criterion is asserted in full mode)
 policies = {name: world.models[name] for name in POLICIES}
 print(f"{len(rl_prompts)} RL prompts, {len(eval_prompts)} evaluation prompts; RMs {list(rms)}; policies {POLICIES}")
 

@@ -34,7 +34,6 @@ from rmlab.lm.report import reward_report
 from rmlab.lm.reward_spec import score_rewards
 from rmlab.lm.sample import sample_responses
 from rmlab.lm.score import ExplicitRM
-from rmlab.measure.teacher import teacher_score
 from rmlab.train.pg import PGConfig, train_pg
 from rmlab.train.reward_model import RMConfig, train_reward_model
 from rmlab.world.build import World
@@ -231,12 +230,8 @@ def rm_properties(policy, rms: dict, prompts, gold, *, preferences=None, k: int 
                   max_new_tokens: int = 16, n_bootstrap: int = 200) -> pd.DataFrame:
     """Per RM under ``policy`` (the §4.4 recipe, one set of samples for all): the report's metrics with 95 % CIs
     (``whitened_reward_variance``, ``on_policy_accuracy``, ``off_policy_accuracy``, ...) and ``teacher_score``."""
-    report = reward_report(policy, rms, prompts, k=k, gold=gold, preferences=preferences, seed=seed,
-                           max_new_tokens=max_new_tokens, progress=False, n_bootstrap=n_bootstrap)
-    table = report.summary.copy()
-    table["teacher_score"] = [float(teacher_score(report.rewards[name], report.gold_rewards))
-                              for name in table.index]
-    return table
+    return reward_report(policy, rms, prompts, k=k, gold=gold, preferences=preferences, seed=seed,
+                         max_new_tokens=max_new_tokens, progress=False, n_bootstrap=n_bootstrap).summary
 
 
 # ------------------------------------------------------------------------------------------------ RL runs
