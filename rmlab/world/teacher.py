@@ -63,15 +63,15 @@ class TeacherData:
     off_policy_heldout: float = 0.4   # share of the off-policy pool kept out of RM training, for off-policy accuracy
 
     def prompts(self, world: World) -> tuple[list[str], list[str]]:
-        """``(rl_prompts, eval_prompts)``, disjoint."""
-        evaluation = world.prompts(self.eval_prompts)
+        """``(rl_prompts, eval_prompts)``: distinct prompts (first occurrences), the two lists disjoint."""
+        evaluation = list(dict.fromkeys(world.prompts(self.eval_prompts)))
         if self.rl_prompts == self.eval_prompts:
             if len(evaluation) < self.n_eval + 2:
                 raise ValueError(f"{self.eval_prompts} has {len(evaluation)} prompts: too few to keep {self.n_eval} "
                                  "for evaluation and train on the rest")
             rl, evaluation = evaluation[:-self.n_eval], evaluation[-self.n_eval:]
         else:
-            rl, evaluation = world.prompts(self.rl_prompts), evaluation[:self.n_eval]
+            rl, evaluation = list(dict.fromkeys(world.prompts(self.rl_prompts))), evaluation[:self.n_eval]
         overlap = set(rl) & set(evaluation)
         rl = [p for p in rl if p not in overlap]
         return rl[:self.n_rl], evaluation
