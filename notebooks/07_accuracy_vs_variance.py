@@ -31,9 +31,16 @@ EPOCHS = 2 if QUICK else 3              # RLOO epochs over the RL prompts (evalu
 EVAL_K = 4 if QUICK else 8              # §4.4: samples per evaluation prompt
 REPORT_K = 8                            # samples per prompt for the RM properties (the paper: 10)
 LR = 3e-4                               # Adam (tiny models need a far larger step than the paper's 1e-7)
-# Criteria that fail on today's world for lack of RL headroom (measured values are printed and recorded in the
-# figures' JSON; empty this set when World v2 lands and the notebook asserts every criterion)
-EXPECTED_FAILURES = {"table2_correlations", "fig2_reward_increase", "fig4_kl_efficiency", "table1_rm_properties"}
+# Criteria that fail on today's world (too little RL headroom: the gold reward hardly moves in a few epochs), as
+# (figure, criterion): printed with their measured values and recorded as passed=False in the figures' JSON, not
+# asserted. Every other criterion is asserted. Empty these sets when World v2 lands.
+EXPECTED_FAILURES = {("table1_rm_properties", "perfect-acc variance minus lowest other RM's"),
+                     ("table1_rm_properties", "Spearman(100->0% on-policy, variance)"),
+                     ("fig2_reward_increase", "epoch 1 gold: lowest trained RM minus perfect-acc"),
+                     ("fig2_reward_increase", "epoch 2 gold: lowest trained RM minus perfect-acc"),
+                     ("table2_correlations", "Pearson(variance, proxy increase @1)"),
+                     ("table2_correlations", "Pearson(variance, gold increase @1)"),
+                     ("fig4_kl_efficiency", "RMs whose KL follows off-policy accuracy")}
 
 # %% [markdown]
 # # 07 · More accurate reward models are not necessarily better teachers
@@ -100,10 +107,10 @@ var, on_acc, off_acc = (properties[c] for c in cols[:3])
 position = np.arange(len(trained))       # 0 = 100 % on-policy ... 4 = 0 % on-policy
 
 rec1 = FigureRecord("table1_rm_properties", notebook="07_accuracy_vs_variance", seed=SEED, quick=QUICK)
-rec1.check("perfect-acc RM: on-policy accuracy", on_acc[T.PERFECT], "==", 1.0)
-rec1.check("perfect-acc RM variance minus the lowest other RM's", var[T.PERFECT] - var.drop(T.PERFECT).min(), "<", 0)
-rec1.check("Spearman(100% -> 0% on-policy, variance), 5 BT RMs", spearmanr(position, var[trained])[0], "<=", -0.8)
-rec1.check("Spearman(100% -> 0% on-policy, off-policy acc.), 5 BT RMs", spearmanr(position, off_acc[trained])[0],
+rec1.check("perfect-acc on-policy accuracy", on_acc[T.PERFECT], "==", 1.0)
+rec1.check("perfect-acc variance minus lowest other RM's", var[T.PERFECT] - var.drop(T.PERFECT).min(), "<", 0)
+rec1.check("Spearman(100->0% on-policy, variance)", spearmanr(position, var[trained])[0], "<=", -0.8)
+rec1.check("Spearman(100->0% on-policy, off-policy acc.)", spearmanr(position, off_acc[trained])[0],
            ">=", 0.8)
 rec1.add_data(properties=properties.to_dict(orient="index"), paper=PAPER_TABLE1.to_dict(orient="index"),
               n_prompts=len(rl_prompts), k=REPORT_K, n_offpolicy_pairs=len(off_heldout),
@@ -139,7 +146,7 @@ rec2 = FigureRecord("fig2_reward_increase", notebook="07_accuracy_vs_variance", 
 gold_mean = grid.groupby(["rm", "epoch"])["gold_increase"].mean().unstack("epoch")
 for epoch in (1, 2):
     margin = gold_mean[epoch][trained].min() - gold_mean.loc[T.PERFECT, epoch]
-    rec2.check(f"epoch {epoch}: lowest trained-RM gold increase minus perfect-acc RM's", margin, ">", 0)
+    rec2.check(f"epoch {epoch} gold: lowest trained RM minus perfect-acc", margin, ">", 0)
 rec2.add_data(runs=grid.to_dict(orient="list"), settings=settings.__dict__, seeds=list(SEEDS))
 fig, axes = plotting.subplots(1, 2, width=11, height=3.8)
 for ax, metric, title in zip(axes, ["proxy_increase", "gold_increase"], ["proxy reward increase",
@@ -170,9 +177,9 @@ PAPER_TABLE2 = pd.DataFrame({  # proxy Pearson / Spearman, gold Pearson / Spearm
     ("paper gold", "pearson"): [0.834, -0.283, -0.507, -0.397, 0.940],
     ("paper gold", "spearman"): [0.714, 0.200, -0.543, 0.200, 0.828]}, index=table2.index)
 rec3 = FigureRecord("table2_correlations", notebook="07_accuracy_vs_variance", seed=SEED, quick=QUICK)
-rec3.check("Pearson(variance, proxy increase after epoch 1), 6 RMs",
+rec3.check("Pearson(variance, proxy increase @1)",
            table2.loc["Reward variance", ("proxy_increase", "pearson")], ">", 0.8)
-rec3.check("Pearson(variance, gold increase after epoch 1), 6 RMs",
+rec3.check("Pearson(variance, gold increase @1)",
            table2.loc["Reward variance", ("gold_increase", "pearson")], ">", 0)
 rec3.add_data(table=table2.to_dict(), paper=PAPER_TABLE2.to_dict(), increases=after1.to_dict(orient="index"),
               measures=measures.to_dict(orient="index"))
@@ -197,7 +204,7 @@ table2.join(PAPER_TABLE2).round(3)
 curve = grid.groupby(["rm", "epoch"])[["kl", "gold_increase"]].mean()
 efficiency = T.kl_efficiency(curve.loc[non_gt], off_acc[non_gt])
 rec4 = FigureRecord("fig4_kl_efficiency", notebook="07_accuracy_vs_variance", seed=SEED, quick=QUICK)
-rec4.check("RMs whose KL at matched gold follows off-policy accuracy (of 6)", efficiency["n_follow"], ">=", 4)
+rec4.check("RMs whose KL follows off-policy accuracy", efficiency["n_follow"], ">=", 4)
 rec4.add_data(curves=curve.reset_index().to_dict(orient="list"), **efficiency,
               off_policy_accuracy=off_acc.to_dict())
 fig, ax = plotting.subplots(1, 1, width=6, height=4)
@@ -226,7 +233,7 @@ for rec in records:
         print(f"{'PASS' if c['passed'] else 'FAIL'}  {rec.figure}: {c['name']}: {c['value']:.4g} {c['op']} "
               f"{c['threshold']:g}")
 print(f"notebook time so far: {time.time() - START:.0f} s")
-unexpected = [f for rec in records if rec.figure not in EXPECTED_FAILURES for f in rec.failures()]
-now_passing = [rec.figure for rec in records if rec.figure in EXPECTED_FAILURES and rec.passed]
-print("expected to fail but passing now:", now_passing or "none")
+outcomes = {(rec.figure, c["name"]): c["passed"] for rec in records for c in rec.criteria}
+print("expected to fail, passing now:", [k for k in EXPECTED_FAILURES if outcomes.get(k)] or "none")
+unexpected = [k for k, passed in outcomes.items() if not passed and k not in EXPECTED_FAILURES]
 assert not unexpected, unexpected

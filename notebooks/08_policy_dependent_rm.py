@@ -37,9 +37,13 @@ SELECTION_FRACTION = 0.25        # share of the RL prompts kept by variance sele
 SELECTION_POLICY, SELECTION_RM = "sft_small", "rm_accurate"
 # 07's settings, to gather its (policy, RM) pairs for the teacher-score validation (cache hits after 07 ran)
 ZOO_EPOCHS = 2 if QUICK else 3
-# Criteria that fail on today's world for lack of RL headroom (printed and recorded with their measured values;
-# empty this set when World v2 lands)
-EXPECTED_FAILURES = {"fig3_policy_dependent", "prompt_selection_speedup", "teacher_score_validation"}
+# Criteria that fail on today's world (too little RL headroom), as (figure, criterion): printed with their measured
+# values and recorded as passed=False in the figures' JSON, not asserted; every other criterion is asserted. In quick
+# mode the grid has 19 pairs (the >= 20 criterion is for full mode). Empty these sets when World v2 lands.
+EXPECTED_FAILURES = {("teacher_score_validation", "Spearman(score, gold increase @1)"),
+                     ("teacher_score_validation", "Spearman(score) minus Spearman(off-policy accuracy alone)")}
+if QUICK:
+    EXPECTED_FAILURES |= {("teacher_score_validation", "(policy, RM) pairs")}
 
 # %% [markdown]
 # # 08 · The best reward model depends on the policy — and a score that picks it before training
@@ -135,7 +139,7 @@ def bars(axes, increases, title):
 
 best = {name: best_per_policy(f) for name, f in final.items()}
 rec = FigureRecord("fig3_policy_dependent", notebook="08_policy_dependent_rm", seed=SEED, quick=QUICK)
-rec.check("distinct gold-best RMs over the policies (RLOO)", best["rloo"].nunique(), ">=", 2)
+rec.check("distinct gold-best RMs over policies (RLOO)", best["rloo"].nunique(), ">=", 2)
 rec.add_data(best_rm=best["rloo"].to_dict(), increases=final["rloo"].reset_index().to_dict(orient="list"),
              properties=properties.reset_index().to_dict(orient="list"), settings=rloo.__dict__, seeds=list(SEEDS))
 fig, axes = plotting.subplots(1, 2, width=12, height=3.8)
@@ -166,7 +170,7 @@ curves, variances = T.selection_experiment(world, SELECTION_POLICY, rms[SELECTIO
                                            k=REPORT_K, steps=steps, eval_every=max(1, steps // 4))
 last = curves[curves.step == curves.step.max()].pivot(index="seed", columns="condition", values="gold_increase")
 recs = FigureRecord("prompt_selection_speedup", notebook="08_policy_dependent_rm", seed=SEED, quick=QUICK)
-recs.check("seeds where top-variance beats random prompts (final gold increase) minus all seeds",
+recs.check("seeds where top-variance beats random, minus all seeds",
            int((last["top variance"] > last["random"]).sum()) - len(last), "==", 0)
 recs.add_data(curves=curves.to_dict(orient="list"), per_prompt_variance=variances, steps=steps,
               fraction=SELECTION_FRACTION, policy=SELECTION_POLICY, rm=SELECTION_RM)
@@ -198,7 +202,7 @@ pairs = pd.concat([
 validation = T.teacher_validation(pairs)
 recv = FigureRecord("teacher_score_validation", notebook="08_policy_dependent_rm", seed=SEED, quick=QUICK)
 recv.check("(policy, RM) pairs", len(pairs), ">=", 20)
-recv.check("Spearman(teacher score, gold increase after epoch 1)", validation.loc["teacher score", "spearman"], ">=",
+recv.check("Spearman(score, gold increase @1)", validation.loc["teacher score", "spearman"], ">=",
            0.8)
 for single in ["variance alone", "on-policy accuracy alone", "off-policy accuracy alone"]:
     recv.check(f"Spearman(score) minus Spearman({single})",
@@ -231,7 +235,7 @@ for r in records:
         print(f"{'PASS' if c['passed'] else 'FAIL'}  {r.figure}: {c['name']}: {c['value']:.4g} {c['op']} "
               f"{c['threshold']:g}")
 print(f"notebook time so far: {time.time() - START:.0f} s")
-unexpected = [f for r in records if r.figure not in EXPECTED_FAILURES for f in r.failures()]
-print("expected to fail but passing now:", [r.figure for r in records if r.figure in EXPECTED_FAILURES and r.passed]
-      or "none")
+outcomes = {(r.figure, c["name"]): c["passed"] for r in records for c in r.criteria}
+print("expected to fail, passing now:", [k for k in EXPECTED_FAILURES if outcomes.get(k)] or "none")
+unexpected = [k for k, passed in outcomes.items() if not passed and k not in EXPECTED_FAILURES]
 assert not unexpected, unexpected
