@@ -38,8 +38,8 @@ test-fresh:
 test-lowest:
 	d=$$(mktemp -d) && git clone -q . $$d && $(MAKE) -C $$d test PINS="$$($(PYTHON) .ci/lowest_pins.py)"
 
-notebooks: $(STAMP)  ## regenerate each notebooks/*.ipynb from its py:percent source (no outputs)
-	$(BIN)/jupytext --to ipynb notebooks/*.py
+notebooks: $(STAMP)  ## regenerate each notebooks/*.ipynb from its py:percent source (no outputs; notebooks/_*.py are drafts)
+	$(BIN)/jupytext --to ipynb $(filter-out notebooks/_%,$(wildcard notebooks/*.py))
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do $(BIN)/python $$b --quick || exit 1; done

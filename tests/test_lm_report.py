@@ -315,3 +315,21 @@ def test_resumable_rows_rules(tmp_path):
     path.write_text(lines[0] + "not json\n" + lines[2])
     with pytest.raises(ValueError, match="line 2 is not a valid row"):
         ResumableRows(path, {"k": 4, "seed": 0}).load()
+
+
+# ------------------------------------------------------------------------------------------------- config
+def test_a_report_config_and_keyword_settings_give_the_same_report_and_the_config_is_recorded(models):
+    from rmlab.lm.report import ReportConfig
+    rms = {"words": "py:test_lm_report:noisy_length"}
+    config = ReportConfig(k=K, max_new_tokens=6, n_bootstrap=50, seed=3)
+    by_config = reward_report(models["policy"], rms, PROMPTS, config, progress=False)
+    by_settings = reward_report(models["policy"], rms, PROMPTS, k=K, max_new_tokens=6, n_bootstrap=50, seed=3,
+                                progress=False)
+    assert by_config.to_dict() == by_settings.to_dict()
+    assert by_config.to_dict()["config"] == {**config.__dict__}
+    overridden = reward_report(models["policy"], rms, PROMPTS, config, seed=4, progress=False)
+    assert overridden.config["seed"] == 4 and config.seed == 3
+    with pytest.raises(ValueError, match=r"unknown report setting\(s\) \['samples'\]"):
+        reward_report(models["policy"], rms, PROMPTS, config, samples=4)
+    with pytest.raises(ValueError, match="k .* is required"):
+        reward_report(models["policy"], rms, PROMPTS)

@@ -9,7 +9,8 @@ from rmlab.lm.load import load_causal_lm
 from rmlab.lm.sample import sample_responses
 from rmlab.lm.data import encode_pairs
 from rmlab.lm.batching import pad_batch, padding_id
-from rmlab.lm.score import CallableReward, ExplicitRM, ImplicitRM, response_logprobs, sequence_logprobs
+from rmlab.lm.score import (CallableReward, ExplicitRM, ImplicitRM, response_logprobs, response_logprobs_and_entropy,
+                            sequence_logprobs)
 from tiny_models import ARCHITECTURES, PAIRS, build_tokenizer, tiny  # noqa: F401  (tiny is a fixture)
 
 PROMPTS = [p for p, _, _ in PAIRS]
@@ -68,6 +69,23 @@ def test_response_logprobs_core_per_token_both_paddings_and_differentiable(tiny,
     torch.where(mask, logps, 0.0).sum().backward()
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads) and any(g.abs().sum() > 0 for g in grads)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 2.0])
+def test_tempered_logprobs_and_entropy_match_the_softmax_of_scaled_logits(tiny, temperature):
+    model, tokenizer = load_causal_lm(tiny.causal_lm("llama", tokenizer="bos"), dtype="float64")
+    prompt, response = PROMPTS[0], RESPONSES[0]
+    (pair,) = encode_pairs(tokenizer, [prompt], [response])
+    with torch.no_grad():
+        logits = model(torch.tensor([list(pair[0]) + list(pair[1])])).logits[0, len(pair[0]) - 1:-1]   # [R, V]
+        logps, entropy, mask = response_logprobs_and_entropy(model, [pair], padding_id(tokenizer),
+                                                             temperature=temperature)
+        plain, _ = response_logprobs(model, [pair], padding_id(tokenizer), temperature=temperature)
+    expected = torch.log_softmax(logits / temperature, dim=-1)
+    torch.testing.assert_close(logps[0], expected.gather(-1, torch.tensor(pair[1])[:, None]).squeeze(-1))
+    torch.testing.assert_close(entropy[0], -(expected.exp() * expected).sum(-1))
+    torch.testing.assert_close(plain, logps)
+    assert mask.all() and entropy.min() > 0
 
 
 def test_implicit_reward_of_identical_policy_and_reference_is_exactly_zero(tiny):

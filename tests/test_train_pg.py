@@ -76,6 +76,24 @@ def test_logged_statistics_are_those_of_the_raw_task_reward_within_groups(tiny):
     assert result.metrics[0]["kl"] == pytest.approx(0.0, abs=1e-5)      # the policy starts as its reference
 
 
+def test_the_entropy_bonus_alone_raises_the_entropy(tiny):
+    constant = lambda p, r: [0.0] * len(r)             # noqa: E731  zero advantages: only the bonus can move
+    config = PGConfig(**{**CONFIG.__dict__, "steps": 6, "lr": 1e-2, "kl_coef": 0.0})
+    frozen, _, plain = run(tiny, config, reward=constant)
+    start, _ = load_causal_lm(str(tiny.causal_lm("llama", tokenizer="bos")))
+    assert all(torch.equal(a, b) for a, b in zip(frozen.state_dict().values(), start.state_dict().values()))
+    _, _, bonus = run(tiny, PGConfig(**{**config.__dict__, "entropy_coef": 1.0}), reward=constant)
+    assert bonus.metrics[0]["entropy"] == pytest.approx(plain.metrics[0]["entropy"])
+    assert bonus.metrics[-1]["entropy"] > bonus.metrics[0]["entropy"] + 1e-3
+
+
+def test_a_tempered_policy_is_its_own_reference_at_the_first_step(tiny):
+    _, _, plain = run(tiny, CONFIG)
+    _, _, hot = run(tiny, PGConfig(**{**CONFIG.__dict__, "temperature": 2.0}))
+    assert hot.metrics[0]["kl"] == pytest.approx(0.0, abs=1e-5)       # both sides scored at T = 2
+    assert hot.metrics[0]["entropy"] > plain.metrics[0]["entropy"]
+
+
 @pytest.mark.parametrize("reward, words", [
     (lambda p, r: [float("nan")] * len(r), "NaN or infinite"), (lambda p, r: [1.0], "returned shape")])
 def test_a_reward_that_returns_nonsense_is_named(tiny, reward, words):
@@ -84,7 +102,8 @@ def test_a_reward_that_returns_nonsense_is_named(tiny, reward, words):
 
 
 @pytest.mark.parametrize("change, words", [(dict(k=1), "k must be an integer >= 2"), (dict(lr=0.0), "lr must be"),
-                                           (dict(algo="ppo"), "algo must be one of"), (dict(top_p=0.0), "top_p")])
+                                           (dict(algo="ppo"), "algo must be one of"), (dict(top_p=0.0), "top_p"),
+                                           (dict(entropy_coef=-0.1), "entropy_coef must be")])
 def test_bad_configuration_is_refused(change, words):
     with pytest.raises(UserError, match=words):
         PGConfig(**change)
@@ -116,6 +135,7 @@ def test_cli_writes_the_model_metrics_and_config(tiny, tmp_path, capsys):
 
 @pytest.mark.parametrize("extra, words", [
     (["--k", "1"], "--k must be an integer >= 2"), (["--lr", "-1"], "--lr must be a finite number > 0"),
+    (["--entropy-coef", "-1"], "--entropy-coef must be a finite number >= 0"),
     (["--rm", "x=py:tiny_models:nope"], "nope")])
 def test_cli_bad_input_names_it_and_writes_nothing(tiny, tmp_path, capsys, extra, words):
     assert _cli(tiny, tmp_path, *extra) == 2

@@ -30,6 +30,31 @@ def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int, *, side: str = "r
     return (input_ids.to(device), attention_mask.long().to(device), position_ids.to(device), starts.to(device))
 
 
+def pad_prompt_response_batch(pairs: Sequence[tuple[Sequence[int], Sequence[int]]], pad_id: int, *,
+                              side: str = "right", device=None):
+    """Pad ``(prompt_ids, response_ids)`` pairs as one sequence each and locate their response positions: the one
+    home of "which columns are the response" for scoring, training and CHES.
+
+    Returns ``input_ids, attention_mask, position_ids`` (as :func:`pad_batch`), ``columns [B, R]`` and
+    ``response_mask [B, R]`` (R: the longest response). ``columns[i, j]`` is the column whose output predicts
+    response token j of pair i -- the last prompt token for j = 0, then the response tokens -- so the target of
+    ``columns[i, j]`` is ``input_ids[i, columns[i, j] + 1]``; entries past a response's end (``response_mask``
+    false) are clamped into the sequence and must be masked by the caller.
+
+    >>> ids, _, _, columns, mask = pad_prompt_response_batch([([5, 6], [7, 8, 9]), ([5], [7])], pad_id=0)
+    >>> ids.tolist(), columns.tolist(), mask.tolist()
+    ([[5, 6, 7, 8, 9], [5, 7, 0, 0, 0]], [[1, 2, 3], [0, 1, 2]], [[True, True, True], [True, False, False]])
+    """
+    input_ids, attention_mask, position_ids, starts = pad_batch([list(p) + list(r) for p, r in pairs], pad_id,
+                                                                side=side, device=device)
+    device = input_ids.device
+    prompt_len = torch.tensor([len(p) for p, _ in pairs], device=device)
+    response_len = torch.tensor([len(r) for _, r in pairs], device=device)
+    offsets = torch.arange(int(response_len.max()), device=device)
+    columns = ((starts + prompt_len - 1)[:, None] + offsets).clamp(max=input_ids.shape[1] - 2)
+    return input_ids, attention_mask, position_ids, columns, offsets < response_len[:, None]
+
+
 def padding_id(tokenizer) -> int:
     """The id used to fill padding (never attended to, never read): the pad token, else EOS."""
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id

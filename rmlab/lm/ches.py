@@ -50,7 +50,7 @@ from transformers.cache_utils import DynamicLayer
 from rmlab.lm.data import encode_pairs, load_preferences
 from rmlab.lm.load import context_length
 from rmlab.lm.batching import (cache_keyword, last_hidden_state, length_sorted_batches, model_device, pad_batch,
-                                padding_id)
+                                pad_prompt_response_batch, padding_id)
 from rmlab.measure.ches import ches_from_sums, normalized_edit_distances, span_sums
 
 CHES_COLUMNS = ("index", "ches", "ln_ches", "edit_distance", "last_hidden_inner_product")
@@ -91,16 +91,11 @@ def _full_sequence_states(model, pad_id, pairs, batch, padding_side):
     """Hidden states ``[2B, R, d]`` (rows: B chosen, then B rejected; R: longest response ids) whose column j is the
     position predicting response token j (0-based): the last prompt token, then the response tokens. Prompt +
     response run as one sequence."""
-    device = model_device(model)
-    prompt_len = [len(pairs[i][0]) for i in batch] * 2
-    sequences = [pairs[i][0] + pairs[i][k] for k in (1, 2) for i in batch]                  # 2B sequences
-    ids, mask, positions, starts = pad_batch(sequences, pad_id, side=padding_side, device=device)
+    both = [(pairs[i][0], pairs[i][k]) for k in (1, 2) for i in batch]                      # 2B sequences
+    ids, mask, positions, columns, _ = pad_prompt_response_batch(both, pad_id, side=padding_side,
+                                                                 device=model_device(model))
     hidden = last_hidden_state(model, ids, mask, positions)                                    # [2B, T, d]
-    first = starts + torch.tensor(prompt_len, device=device) - 1                              # last prompt token
-    width = max(len(pairs[i][k]) for k in (1, 2) for i in batch)                               # R
-    columns = first[:, None] + torch.arange(width, device=device)                              # [2B, R]
-    columns = columns.clamp(max=hidden.shape[1] - 1)                # past a row's end: clamped, never summed
-    return hidden[torch.arange(len(sequences), device=device)[:, None], columns]               # [2B, R, d]
+    return hidden[torch.arange(len(both), device=ids.device)[:, None], columns]                # [2B, R, d]
 
 
 def _shared_prompt_states(model, pad_id, pairs, batch, padding_side):

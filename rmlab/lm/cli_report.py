@@ -19,29 +19,19 @@ the device, the inputs, the outputs (never an input, never a folder), the kind o
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
+from rmlab.lm.report_config import default
+from rmlab.lm.reward_spec import SPEC_HELP, named_spec
+from rmlab.measure.accuracy import TIE_RULES
 from rmlab.errors import (UserError, check_device, check_input_file, check_int_range, check_output_file,
                           check_positive_finite)
-
-SPEC_HELP = ("SPEC is a local folder / hub id of a sequence-classification reward model, "
-             "implicit:POLICY:REF:BETA[:sum|mean] (REF 'none' = reference-free), or py:MODULE:FUNCTION "
-             "(a callable f(prompts, responses) -> one float per pair)")
-
 
 def default_rows_path(out) -> Path:
     """Where the resumable per-prompt rows go without ``--per-prompt``: ``REPORT.json`` -> ``REPORT.rows.jsonl``."""
     out = Path(out)
     stem = out.name[:-len(".json")] if out.name.endswith(".json") else out.name
     return out.with_name(stem + ".rows.jsonl")
-
-
-def _parse_rm(value: str) -> tuple[str, str]:
-    name, sep, spec = value.partition("=")
-    if not sep or not name.strip() or not spec.strip():
-        raise argparse.ArgumentTypeError(f"expected NAME=SPEC, got {value!r}; {SPEC_HELP}")
-    return name.strip(), spec.strip()
 
 
 def register(subparsers) -> None:
@@ -54,7 +44,7 @@ def register(subparsers) -> None:
                     + SPEC_HELP + ".",
         epilog="Per-prompt rows are written as they are computed; rerunning the same command resumes.")
     p.add_argument("--policy", required=True, metavar="M", help="policy: local folder or hub id of a causal LM")
-    p.add_argument("--rm", required=True, action="append", type=_parse_rm, metavar="NAME=SPEC",
+    p.add_argument("--rm", required=True, action="append", type=named_spec, metavar="NAME=SPEC",
                    help="a reward model to evaluate (repeat for several)")
     p.add_argument("--prompts", required=True, metavar="FILE", help="prompts: .jsonl (field 'prompt'), .json, .txt")
     p.add_argument("--samples", required=True, type=int, metavar="K", help="responses per prompt (>= 2)")
@@ -62,19 +52,24 @@ def register(subparsers) -> None:
     p.add_argument("--preferences", metavar="FILE",
                    help="preference pairs (prompt/chosen/rejected; .jsonl/.json/.parquet or hub id) for off-policy "
                         "accuracy; gold scores: --gold, else score_chosen/score_rejected columns, else chosen wins")
-    p.add_argument("--seed", type=int, default=0, help="sampling and bootstrap seed (default 0)")
+    p.add_argument("--seed", type=int, default=default("seed"),
+                   help="sampling and bootstrap seed (default %(default)s)")
     p.add_argument("--out", required=True, metavar="REPORT.json", help="report JSON (written atomically)")
     p.add_argument("--per-prompt", metavar="ROWS.jsonl",
                    help="resumable per-prompt rows (default: OUT with .json replaced by .rows.jsonl)")
-    p.add_argument("--max-new-tokens", type=int, default=64, help="sampling length limit (paper: 512)")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (paper: 1; top-k/top-p off)")
-    p.add_argument("--batch-size", type=int, default=16, help="sequences per forward pass")
+    p.add_argument("--max-new-tokens", type=int, default=default("max_new_tokens"),
+                   help="sampling length limit (default %(default)s; paper: 512)")
+    p.add_argument("--temperature", type=float, default=default("temperature"),
+                   help="sampling temperature (default %(default)s = the paper's; top-k/top-p off)")
+    p.add_argument("--batch-size", type=int, default=default("batch_size"),
+                   help="sequences per forward pass (default %(default)s)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     p.add_argument("--chat-template", action="store_true", help="wrap prompts in the tokenizers' chat templates")
-    p.add_argument("--ties", choices=("paper", "half"), default="paper",
+    p.add_argument("--ties", choices=TIE_RULES, default=default("ties"),
                    help="accuracy tie rule: 'paper' (sign agreement, arXiv 2503.15477) or 'half' (RM ties count "
                         "1/2, arXiv 2507.07981)")
-    p.add_argument("--bootstrap", type=int, default=1000, metavar="B", help="bootstrap resamples (default 1000)")
+    p.add_argument("--bootstrap", type=int, default=default("n_bootstrap"), metavar="B",
+                   help="bootstrap resamples (default %(default)s)")
     p.add_argument("--trust-remote-code", action="store_true", help="allow custom model code from the hub")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run, resume_hint="rerun the same command to resume from the rows written so far")
@@ -115,17 +110,17 @@ def validate(args) -> Path:
 
 def run(args) -> int:
     from rmlab.lm.data import load_prompts
-    from rmlab.lm.report import reward_report
+    from rmlab.lm.report import ReportConfig, reward_report
 
     rows_path = validate(args)
     out = Path(args.out)
     prompts = load_prompts(args.prompts)
-    report = reward_report(
-        args.policy, dict(args.rm), prompts, k=args.samples, gold=args.gold, preferences=args.preferences,
-        seed=args.seed, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, rows_path=rows_path,
-        progress=not args.quiet, chat_template=args.chat_template, temperature=args.temperature,
-        device=args.device, ties=args.ties, n_bootstrap=args.bootstrap,
-        trust_remote_code=args.trust_remote_code)
+    config = ReportConfig(k=args.samples, seed=args.seed, max_new_tokens=args.max_new_tokens,
+                          batch_size=args.batch_size, chat_template=args.chat_template, temperature=args.temperature,
+                          ties=args.ties, n_bootstrap=args.bootstrap, device=args.device,
+                          trust_remote_code=args.trust_remote_code)
+    report = reward_report(args.policy, dict(args.rm), prompts, config, gold=args.gold, preferences=args.preferences,
+                           rows_path=rows_path, progress=not args.quiet)
     report.save_json(out)
     columns = ["reward_variance", "whitened_reward_variance", "frac_zero_variance", "on_policy_accuracy",
                "off_policy_accuracy"]

@@ -48,6 +48,7 @@ the policy's tokenizer sees as nothing but its unknown token are allowed, with a
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -60,16 +61,15 @@ import pandas as pd
 from rmlab._headless import tqdm
 
 from rmlab._io import atomic_write_json, to_jsonable
-from rmlab.errors import UserError, check_device, check_int_range, check_positive_finite
+from rmlab.errors import UserError
 from rmlab.lm.data import encode_prompt, load_preferences
 from rmlab.lm.load import as_model_and_tokenizer, check_model_source, context_length, load_causal_lm
+from rmlab.lm.report_config import ReportConfig
 from rmlab.lm.reward_spec import check_reward_spec, resolve_reward, score_rewards
 from rmlab.lm.rows import ResumableRows
 from rmlab.lm.sample import sample_responses
-from rmlab.measure import variance as V
 from rmlab.measure.summary import METRICS, summarize
-from rmlab.measure.accuracy import TIE_RULES, on_policy_accuracy_per_prompt, preference_correct
-from rmlab.measure.bootstrap import DEFAULT_RESAMPLES
+from rmlab.measure.accuracy import on_policy_accuracy_per_prompt, preference_correct
 
 # ------------------------------------------------------------------------------------------------ report
 @dataclass
@@ -94,14 +94,16 @@ class RewardReport:
     n_preference_pairs: int | None = None
     gold_summary: dict | None = None
     arguments: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """The REPORT.json content: ``n_prompts, n_samples, reward_models: {NAME: {metrics..., ci95: {...}}}``
-        (+ ``n_preference_pairs``, ``gold_reward``, ``arguments``); NaN / not computable -> null."""
+        (+ ``n_preference_pairs``, ``gold_reward``, ``arguments``, ``config``: the :class:`ReportConfig` as a dict);
+        NaN / not computable -> null."""
         models = {name: _metrics_dict(row) for name, row in self.summary.iterrows()}
         return to_jsonable({"n_prompts": self.n_prompts, "n_samples": self.n_samples, "reward_models": models,
                             "n_preference_pairs": self.n_preference_pairs, "gold_reward": self.gold_summary,
-                            "arguments": self.arguments})
+                            "arguments": self.arguments, "config": self.config})
 
     def save_json(self, path) -> Path:
         """Write ``to_dict()`` atomically (a reader never sees a partial file)."""
@@ -185,21 +187,6 @@ def _blocks_to_do(n: int, size: int, kind: str, done: dict) -> list[list[int]]:
     return [block for block in blocks if any((kind, i) not in done for i in block)]
 
 
-def _check_report_arguments(*, k, temperature, max_new_tokens, batch_size, n_bootstrap, seed, ties, device) -> int:
-    """The numeric and choice arguments of :func:`reward_report` (named as its parameters); returns k as an int."""
-    if isinstance(k, bool) or not isinstance(k, (int, float)) or int(k) != k or k < 2:
-        raise UserError(f"k (samples per prompt) must be an integer >= 2 to estimate a variance, got {k}")
-    check_positive_finite(temperature, "temperature")
-    check_int_range(max_new_tokens, "max_new_tokens", minimum=1)
-    check_int_range(batch_size, "batch_size", minimum=1)
-    check_int_range(n_bootstrap, "n_bootstrap", minimum=1)
-    check_int_range(seed, "seed", minimum=0)
-    if ties not in TIE_RULES:
-        raise UserError(f"ties must be one of {TIE_RULES}, got {ties!r}")
-    check_device(device, "device")
-    return int(k)
-
-
 def _checked_prompts(prompts) -> list[str]:
     """The prompts as a list of non-empty strings; duplicates are allowed but warned about (once, with a count)."""
     prompts = list(prompts)
@@ -229,22 +216,20 @@ def _check_pair_lengths(reward_fns: dict, pairs: dict) -> None:
                 raise UserError(f"reward model {name!r}: {err}") from None
 
 
-def reward_report(policy, reward_models: dict, prompts, *, k: int, gold=None, preferences=None, seed: int = 0,
-                  max_new_tokens: int = 64, batch_size: int = 16, rows_path=None, progress: bool = True,
-                  chat_template: bool = False, temperature: float = 1.0, device=None, ties: str = "paper",
-                  n_bootstrap: int = DEFAULT_RESAMPLES, zero_std_atol: float = V.ZERO_STD_ATOL,
-                  trust_remote_code: bool = False) -> RewardReport:
+def reward_report(policy, reward_models: dict, prompts, config: ReportConfig | None = None, *, gold=None,
+                  preferences=None, rows_path=None, progress: bool = True, **settings) -> RewardReport:
     """Sample k responses per prompt from ``policy`` once, score them with every reward model (and ``gold``), and
     summarise (module docstring).
 
     policy: a path / hub id, or a ``(model, tokenizer)`` pair. reward_models: ``{name: spec string or reward fn}``.
-    gold: a spec / reward fn (on-policy accuracy) or None. preferences: anything ``load_preferences`` accepts, or
-    None. batch_size: sequences per forward pass (sampling and scoring). rows_path: JSONL file for resumable
-    per-prompt rows (None: keep everything in memory). temperature: 1 is the paper's (plain sampling; top_k/top_p
-    off). Everything is validated (k, specs, prompts, preference file) before anything is sampled or written.
+    config: a :class:`ReportConfig`; ``settings`` (its field names, e.g. ``k=8, seed=1``) build one or replace
+    fields of ``config``. gold: a spec / reward fn (on-policy accuracy) or None. preferences: anything
+    ``load_preferences`` accepts, or None. rows_path: JSONL file for resumable per-prompt rows (None: keep everything
+    in memory). Everything is validated (settings, specs, prompts, preference file) before anything is sampled or
+    written.
     """
-    k = _check_report_arguments(k=k, temperature=temperature, max_new_tokens=max_new_tokens, batch_size=batch_size,
-                                n_bootstrap=n_bootstrap, seed=seed, ties=ties, device=device)
+    config = ReportConfig.from_settings(config, settings)
+    k, seed, batch_size, ties = config.k, config.seed, config.batch_size, config.ties
     prompts = _checked_prompts(prompts)
     if not reward_models:
         raise UserError("no reward models: pass at least one {name: spec}")
@@ -265,19 +250,20 @@ def reward_report(policy, reward_models: dict, prompts, *, k: int, gold=None, pr
         for side in ("chosen", "rejected"):
             _gold_column(pairs[f"score_{side}"], list(range(n_pairs)), f"score_{side}")
 
-    options = dict(device=device, batch_size=batch_size, chat_template=chat_template,
-                   trust_remote_code=trust_remote_code)
+    options = dict(device=config.device, batch_size=batch_size, chat_template=config.chat_template,
+                   trust_remote_code=config.trust_remote_code)
     resolved = {name: resolve_reward(value, **options) for name, value in reward_models.items()}
     gold_fn, gold_description = resolve_reward(gold, **options) if gold is not None else (None, None)
     model, tokenizer = as_model_and_tokenizer(policy, loader=lambda p, device=None: load_causal_lm(
-        p, device=device, trust_remote_code=trust_remote_code), device=device)
-    _check_prompt_lengths(model, tokenizer, prompts, max_new_tokens, chat_template=chat_template)
+        p, device=device, trust_remote_code=config.trust_remote_code), device=config.device)
+    _check_prompt_lengths(model, tokenizer, prompts, config.max_new_tokens, chat_template=config.chat_template)
     if pairs is not None:
         _check_pair_lengths({**{name: fn for name, (fn, _) in resolved.items()}, "gold": gold_fn}, pairs)
     arguments = {
         "policy": _describe_policy(policy), "reward_models": {n: d for n, (_, d) in resolved.items()},
         "gold": gold_description, "prompts_sha256": _sha256(prompts), "n_prompts": len(prompts), "k": k,
-        "seed": seed, "max_new_tokens": max_new_tokens, "temperature": temperature, "chat_template": chat_template,
+        "seed": seed, "max_new_tokens": config.max_new_tokens, "temperature": config.temperature,
+        "chat_template": config.chat_template,
         "ties": ties,  # the rows store per-prompt accuracies
         "preferences_sha256": None if pairs is None else _sha256(pairs),
     }
@@ -290,9 +276,10 @@ def reward_report(policy, reward_models: dict, prompts, *, k: int, gold=None, pr
     per_chunk = max(1, batch_size // k) * 4
     blocks = _blocks_to_do(len(prompts), per_chunk, "prompt", done)
     for chunk in tqdm(blocks, desc="report: prompts", disable=not progress or not blocks):
-        responses = sample_responses(model, tokenizer, [prompts[i] for i in chunk], k, max_new_tokens=max_new_tokens,
-                                     temperature=temperature, seed=seed, batch_size=batch_size,
-                                     chat_template=chat_template, progress=False, indices=chunk)
+        responses = sample_responses(model, tokenizer, [prompts[i] for i in chunk], k,
+                                     max_new_tokens=config.max_new_tokens, temperature=config.temperature, seed=seed,
+                                     batch_size=batch_size, chat_template=config.chat_template, progress=False,
+                                     indices=chunk)
         flat_prompts = [prompts[i] for i in chunk for _ in range(k)]
         flat_responses = [r for group in responses for r in group]
         scores = {name: score_rewards(name, fn, flat_prompts, flat_responses).reshape(len(chunk), k)
@@ -328,9 +315,8 @@ def reward_report(policy, reward_models: dict, prompts, *, k: int, gold=None, pr
                 store.append(rows)
             done.update({("pair", row["index"]): row for row in rows})
 
-    return _assemble(done, list(resolved), len(prompts), k, n_pairs,
-                     gold=gold_fn is not None, arguments=arguments, seed=seed, ties=ties, n_bootstrap=n_bootstrap,
-                     zero_std_atol=zero_std_atol)
+    return _assemble(done, list(resolved), len(prompts), n_pairs, gold=gold_fn is not None, arguments=arguments,
+                     config=config)
 
 
 def _check_prompt_lengths(model, tokenizer, prompts, max_new_tokens: int, *, chat_template: bool) -> None:
@@ -383,8 +369,8 @@ def _prompt_row(index: int, prompt: str, responses: list[str], rewards: dict[str
     return row
 
 
-def _assemble(done: dict, names: list[str], n_prompts: int, k: int, n_pairs: int | None, *, gold: bool,
-              arguments: dict, seed: int, ties: str, n_bootstrap: int, zero_std_atol: float) -> RewardReport:
+def _assemble(done: dict, names: list[str], n_prompts: int, n_pairs: int | None, *, gold: bool, arguments: dict,
+              config: ReportConfig) -> RewardReport:
     prompt_rows = [done[("prompt", i)] for i in range(n_prompts)]
     rewards = {name: np.array([row["rewards"][name] for row in prompt_rows], dtype=np.float64) for name in names}
     gold_rewards = np.array([row["gold"] for row in prompt_rows], dtype=np.float64) if gold else None
@@ -397,16 +383,18 @@ def _assemble(done: dict, names: list[str], n_prompts: int, k: int, n_pairs: int
             scores = np.array([r["rewards"][name] for r in pair_rows], dtype=np.float64)  # [n_pairs, 2]
             credit[name] = preference_correct(scores[:, 0], scores[:, 1],
                                               *((gold_pairs[:, 0], gold_pairs[:, 1]) if gold_pairs is not None
-                                                else ()), ties=ties)
-    summary, per_prompt, gold_summary = summarize(rewards, gold_rewards, credit, n_bootstrap=n_bootstrap, seed=seed,
-                                                  ties=ties, zero_std_atol=zero_std_atol)
-    return RewardReport(summary=summary, per_prompt=per_prompt, n_prompts=n_prompts, n_samples=k, rewards=rewards,
-                        gold_rewards=gold_rewards, responses=[row["responses"] for row in prompt_rows],
-                        n_preference_pairs=n_pairs, gold_summary=gold_summary, arguments=arguments)
+                                                else ()), ties=config.ties)
+    summary, per_prompt, gold_summary = summarize(rewards, gold_rewards, credit, n_bootstrap=config.n_bootstrap,
+                                                  seed=config.seed, ties=config.ties,
+                                                  zero_std_atol=config.zero_std_atol)
+    return RewardReport(summary=summary, per_prompt=per_prompt, n_prompts=n_prompts, n_samples=config.k,
+                        rewards=rewards, gold_rewards=gold_rewards, responses=[row["responses"] for row in prompt_rows],
+                        n_preference_pairs=n_pairs, gold_summary=gold_summary, arguments=arguments,
+                        config=dataclasses.asdict(config))
 
 
-def compare_policies(policies: dict, reward_models: dict, prompts, *, k: int, rows_dir=None,
-                     **kwargs) -> pd.DataFrame:
+def compare_policies(policies: dict, reward_models: dict, prompts, config: ReportConfig | None = None, *,
+                     rows_dir=None, **kwargs) -> pd.DataFrame:
     """``reward_report`` for several policies on the same prompts and RMs; one summary, indexed by
     ``(policy, reward_model)``. rows_dir: folder for one resumable rows file per policy (``<policy>.rows.jsonl``)."""
     if not policies:
@@ -414,5 +402,5 @@ def compare_policies(policies: dict, reward_models: dict, prompts, *, k: int, ro
     frames = {}
     for name, policy in policies.items():
         rows_path = None if rows_dir is None else Path(rows_dir) / f"{name}.rows.jsonl"
-        frames[name] = reward_report(policy, reward_models, prompts, k=k, rows_path=rows_path, **kwargs).summary
+        frames[name] = reward_report(policy, reward_models, prompts, config, rows_path=rows_path, **kwargs).summary
     return pd.concat(frames, names=["policy", "reward_model"])

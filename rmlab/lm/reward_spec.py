@@ -8,6 +8,7 @@ Forms (:data:`SPEC_FORMS`): a local folder or hub id of a one-score sequence cla
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import inspect
 import math
@@ -19,14 +20,29 @@ from typing import Callable
 import numpy as np
 
 from rmlab.errors import UserError
-from rmlab.lm.load import check_model_source, load_causal_lm, load_sequence_classifier
-from rmlab.lm.score import CallableReward, ExplicitRM, ImplicitRM
+
+# rmlab.lm.load and rmlab.lm.score (torch, transformers) are imported where a spec is checked or loaded, so that the
+# command line builds its help from SPEC_FORMS without them
 
 SPEC_FORMS = ("a local folder or hub id of a sequence-classification reward model (e.g. ./my-rm, org/name)",
               "implicit:POLICY:REF:BETA[:sum|mean] (DPO implicit reward beta*(log pi - log pi_ref); REF 'none' "
               "for reference-free beta*log pi)",
               "py:MODULE:FUNCTION (a Python callable f(prompts, responses) -> one float per pair)")
+SPEC_HELP = "SPEC is one of: " + "; ".join(SPEC_FORMS)
 RewardFn = Callable[[list, list], np.ndarray]
+
+
+def named_spec(value: str) -> tuple[str, str]:
+    """``"NAME=SPEC"`` -> ``(NAME, SPEC)``, both stripped (the ``--rm`` argument of ``rmlab report`` / ``rloo``); the
+    spec itself is checked later by :func:`check_reward_spec`.
+
+    >>> named_spec("rm = ./my-rm")
+    ('rm', './my-rm')
+    """
+    name, sep, spec = value.partition("=")
+    if not sep or not name.strip() or not spec.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=SPEC, got {value!r}; {SPEC_HELP}")
+    return name.strip(), spec.strip()
 
 
 def _spec_error(spec: str, why: str) -> UserError:
@@ -60,6 +76,7 @@ def check_reward_spec(spec: str) -> str:
 
 
 def _model_in_spec(spec: str, path: str, kind: str) -> None:
+    from rmlab.lm.load import check_model_source
     try:
         check_model_source(path, kind=kind)
     except UserError as err:
@@ -79,6 +96,9 @@ def parse_reward_spec(spec: str, *, device=None, batch_size: int = 16, chat_temp
 
     >>> fn = parse_reward_spec("py:rmlab.measure.variance:per_prompt_mean")  # any importable callable  # doctest: +SKIP
     """
+    from rmlab.lm.load import load_sequence_classifier
+    from rmlab.lm.score import CallableReward, ExplicitRM
+
     spec = check_reward_spec(spec)
     if spec.startswith("py:"):
         return CallableReward(_python_callable(spec), name=spec)
@@ -151,6 +171,9 @@ def _implicit_parts(spec: str) -> tuple[str, str, float, str]:
 
 
 def _implicit_reward(spec: str, **options) -> RewardFn:
+    from rmlab.lm.load import load_causal_lm
+    from rmlab.lm.score import ImplicitRM
+
     policy, reference, beta, reduction = _implicit_parts(spec)
     device, trust = options.pop("device"), options.pop("trust_remote_code")
     try:

@@ -23,13 +23,14 @@ import torch
 from rmlab._headless import tqdm
 
 from rmlab.errors import UserError
-from rmlab.lm.batching import last_hidden_state, length_sorted_batches, model_device, pad_batch, padding_id
+from rmlab.lm.batching import (last_hidden_state, length_sorted_batches, model_device, pad_batch,
+                                pad_prompt_response_batch, padding_id)
 from rmlab.lm.data import encode_pairs
 from rmlab.lm.load import as_model_and_tokenizer, context_length, load_causal_lm, load_sequence_classifier
 
 
 def response_logprobs(model, pairs: Sequence[tuple[Sequence[int], Sequence[int]]], pad_id: int, *,
-                      padding_side: str = "right") -> tuple[torch.Tensor, torch.Tensor]:
+                      padding_side: str = "right", temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """The log-prob core shared by measuring and training: one batched forward of ``(prompt_ids, response_ids)``
     pairs (response ids end with the EOS, the convention of :mod:`rmlab.lm.data`).
 
@@ -37,23 +38,39 @@ def response_logprobs(model, pairs: Sequence[tuple[Sequence[int], Sequence[int]]
     for response token j of pair i, in float32 (or the model's dtype if wider), and ``mask`` true on real response
     tokens (entries past a response's end are finite filler). Differentiable when called with gradients enabled;
     padding-invariant on either side (explicit ``position_ids``); only the response positions are normalised.
+    ``temperature``: the log-probs of the tempered policy ``softmax(logits / temperature)`` (what sampling at that
+    temperature draws from; TRL's RL trainers score their samples the same way).
     """
-    device = model_device(model)
-    prompt_len = torch.tensor([len(p) for p, _ in pairs], device=device)
-    response_len = torch.tensor([len(r) for _, r in pairs], device=device)
-    input_ids, mask, positions, starts = pad_batch([list(p) + list(r) for p, r in pairs], pad_id,
-                                                   side=padding_side, device=device)
+    logits, targets, mask = _response_logits(model, pairs, pad_id, padding_side, temperature)
+    return logits.gather(-1, targets[..., None]).squeeze(-1) - torch.logsumexp(logits, dim=-1), mask
+
+
+def response_logprobs_and_entropy(model, pairs: Sequence[tuple[Sequence[int], Sequence[int]]], pad_id: int, *,
+                                  padding_side: str = "right",
+                                  temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`response_logprobs` plus the exact entropy of each next-token distribution it scores: ``(logps [B, R],
+    entropy [B, R], mask [B, R])``, from the same forward pass; ``entropy[i, j] = H(pi(. | x, y_<j))`` in nats,
+    differentiable (an entropy bonus)."""
+    logits, targets, mask = _response_logits(model, pairs, pad_id, padding_side, temperature)
+    log_probs = torch.log_softmax(logits, dim=-1)                                     # [B, R, V]
+    entropy = -(log_probs.exp() * log_probs).sum(dim=-1)
+    return log_probs.gather(-1, targets[..., None]).squeeze(-1), entropy, mask
+
+
+def _response_logits(model, pairs, pad_id: int, padding_side: str, temperature: float):
+    """The logits that predict each response token, divided by ``temperature`` (``[B, R, V]``, float32 or wider),
+    the response tokens ``[B, R]`` and their mask ``[B, R]``."""
+    if not temperature > 0:
+        raise UserError(f"temperature must be > 0, got {temperature!r}")
+    input_ids, mask, positions, columns, response_mask = pad_prompt_response_batch(
+        pairs, pad_id, side=padding_side, device=model_device(model))
     logits = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=False).logits
-    width = int(response_len.max())
-    offsets = torch.arange(width, device=device)
-    columns = (starts + prompt_len - 1)[:, None] + offsets                            # [B, R] predicts y_j
-    columns = columns.clamp(max=logits.shape[1] - 2)                                  # past the end: filler
-    rows = torch.arange(len(pairs), device=device)[:, None]
+    rows = torch.arange(len(pairs), device=input_ids.device)[:, None]
     selected = logits[rows, columns]                                                  # [B, R, V]
     selected = selected.to(torch.promote_types(selected.dtype, torch.float32))
-    targets = input_ids[rows, columns + 1]                                            # [B, R]
-    logps = selected.gather(-1, targets[..., None]).squeeze(-1) - torch.logsumexp(selected, dim=-1)
-    return logps, offsets < response_len[:, None]
+    if temperature != 1.0:
+        selected = selected / temperature
+    return selected, input_ids[rows, columns + 1], response_mask
 
 
 @torch.no_grad()

@@ -94,3 +94,24 @@ def normalized_edit_distance(a: Sequence[int], b: Sequence[int]) -> float:
     0.5
     """
     return float(normalized_edit_distances([a], [b])[0])
+
+
+def quantile_window(scores, q: float, size: int) -> np.ndarray:
+    """Indices of the ``size`` pairs around the ``q``-quantile of ``scores`` (arXiv 2410.08847 §5, the official
+    ``__quantile_slice``): sort ascending (stable), centre a window of ``size`` consecutive pairs on position
+    ``round(q (N - 1))``, shifted to stay inside the sorted list (q = 0: the ``size`` lowest, q = 1: the highest).
+
+    >>> scores = [5.0, 1.0, 4.0, 2.0, 3.0]
+    >>> quantile_window(scores, 0.0, 2).tolist(), quantile_window(scores, 0.5, 3).tolist()
+    ([1, 3], [3, 4, 2])
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if not 0.0 <= q <= 1.0:
+        raise ValueError(f"q must be in [0, 1], got {q}")
+    if not 1 <= size <= len(scores):
+        raise ValueError(f"window size must be in [1, {len(scores)}] (the number of pairs), got {size}")
+    order = np.argsort(scores, kind="stable")
+    centre = int(round(q * (len(scores) - 1)))
+    start = min(max(centre - size // 2, 0), len(scores) - size)
+    return order[start:start + size]
+

@@ -2,13 +2,13 @@
 
     rmlab rloo --policy M --rm NAME=SPEC [--gold SPEC] --prompts FILE --out DIR [--k 2] [--kl-coef 0.05] [--lr LR]
                [--optimizer adam|adamw|rmsprop|sgd] [--batch-prompts N] [--epochs E | --steps S] [--seed S]
-               [--algo rloo|grpo] [--scale group|batch|none]
+               [--algo rloo|grpo] [--scale group|batch|none] [--temperature T] [--entropy-coef C]
 
-DIR receives ``model/`` (the trained policy, a Hugging Face folder), ``metrics.jsonl`` (one line per step: ``step,
-loss, reward, gold_reward, kl, response_length, within_std_mean, within_std_p10, within_std_p50, within_std_p90,
-frac_zero_std, grad_norm, lr``; ``gold_reward`` only with --gold; every reward statistic is of the raw task reward,
-within groups of k samples of one prompt) and ``config.json`` (the configuration, the reward normalisation, the
-inputs and the torch/transformers versions), written atomically as a whole.
+DIR receives ``model/`` (the trained policy, a Hugging Face folder), ``metrics.jsonl`` (one line per step:
+``step, loss, reward, gold_reward, kl, entropy, response_length, within_std_mean, within_std_p10, within_std_p50,
+within_std_p90, frac_zero_std, grad_norm, lr``; ``gold_reward`` only with --gold; every reward statistic is of the
+raw task reward, within groups of k samples of one prompt) and ``config.json`` (the configuration, the reward
+normalisation, the inputs and the torch/transformers versions), written atomically as a whole.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ SCALE_HELP = "GRPO only: divide advantages by the group std (group, TRL's defaul
 
 
 def register(subparsers) -> None:
-    from rmlab.lm.cli_report import SPEC_HELP, _parse_rm
+    from rmlab.lm.reward_spec import SPEC_HELP, named_spec
 
     p = subparsers.add_parser(
         "rloo", help="RLOO / GRPO training against a reward model, logging within-group reward statistics",
@@ -31,7 +31,7 @@ def register(subparsers) -> None:
                     "2503.15477. " + SPEC_HELP + ". " + __doc__.split("\n\n", 2)[2].replace("\n", " ")
                     .replace("``", ""))
     p.add_argument("--policy", required=True, metavar="M", help="policy: local folder or hub id of a causal LM")
-    p.add_argument("--rm", required=True, type=_parse_rm, metavar="NAME=SPEC", help="the reward to maximise")
+    p.add_argument("--rm", required=True, type=named_spec, metavar="NAME=SPEC", help="the reward to maximise")
     p.add_argument("--gold", metavar="SPEC", help="a gold reward to log alongside (not trained on)")
     p.add_argument("--prompts", required=True, metavar="FILE", help="prompts: .jsonl (field 'prompt'), .json, .txt")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder of the run")
@@ -46,7 +46,9 @@ def register(subparsers) -> None:
     length.add_argument("--epochs", type=int, default=1, help="passes over the prompts (default 1)")
     length.add_argument("--steps", type=int, default=None, help="optimiser steps (instead of --epochs)")
     p.add_argument("--max-new-tokens", type=int, default=32, help="sampled tokens per response at most (default 32)")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1: plain)")
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="temperature of the sampled and trained policy softmax(logits/T) (default 1: plain)")
+    p.add_argument("--entropy-coef", type=float, default=0.0, help="entropy bonus coefficient (default 0: off)")
     p.add_argument("--no-normalize", action="store_true", help="train on raw rewards (no standardisation)")
     p.add_argument("--seed", type=int, default=0, help="seed of the prompt order and the samples (default 0)")
     add_run_flags(p, run_rloo)
@@ -59,7 +61,8 @@ def pg_config(args):
     return config_from_flags(lambda: PGConfig(
         algo=args.algo, k=args.k, scale=args.scale, kl_coef=args.kl_coef, normalize_rewards=not args.no_normalize,
         batch_prompts=args.batch_prompts, epochs=args.epochs, steps=args.steps, max_new_tokens=args.max_new_tokens,
-        temperature=args.temperature, optimizer=args.optimizer, lr=args.lr, seed=args.seed))
+        temperature=args.temperature, entropy_coef=args.entropy_coef, optimizer=args.optimizer, lr=args.lr,
+        seed=args.seed))
 
 
 def validate(args):

@@ -33,6 +33,23 @@ def sft_nll(token_logps: torch.Tensor, mask: torch.Tensor, *, reduction: str = "
     raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
 
 
+def expected_policy_gradient_loss(logits: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:
+    """REINFORCE with the expectation over outputs taken exactly, for a single-step softmax policy: the surrogate
+    ``-sum_y p(y) (r(y) - V) log p(y)`` with ``p`` and ``V = sum_y p(y) r(y)`` held constant, whose gradient is
+    exactly ``-grad V`` (the ``expected_reinforce`` objective of 2310.20703's controlled experiments; the baseline
+    ``V`` leaves the gradient unchanged). ``[B, Y]`` logits and rewards -> ``[B]``; only its gradient is meaningful.
+
+    >>> logits = torch.tensor([[0.0, 1.0]], requires_grad=True)
+    >>> expected_policy_gradient_loss(logits, torch.tensor([[1.0, -1.0]])).sum().backward()
+    >>> logits.grad    # -grad of 2 p(y_0) - 1 with p(y_0) = 0.269
+    tensor([[-0.3932,  0.3932]])
+    """
+    logp = torch.log_softmax(logits, dim=-1)
+    probs = logp.exp().detach()
+    value = (probs * rewards).sum(dim=-1, keepdim=True)
+    return -(probs * (rewards - value) * logp).sum(dim=-1)
+
+
 def bradley_terry_loss(reward_chosen: torch.Tensor, reward_rejected: torch.Tensor) -> torch.Tensor:
     """Bradley-Terry negative log-likelihood ``-log sigmoid(r(x, y+) - r(x, y-))`` of the preference (Ouyang et al.
     2022, Eq. 1; the loss of TRL's ``RewardTrainer`` without margin)."""

@@ -6,11 +6,17 @@ One step: draw ``batch_prompts`` prompts (consecutive random permutations, from 
 unless told otherwise), score the decoded texts with the reward function, normalise the rewards by the mean and std
 of the same reward on the *initial* policy's samples (2503.15477 §4.4 / App. F: ``(r - mean) / sqrt(var + 1e-8)``),
 subtract ``kl_coef`` times the sequence KL estimate to the initial policy (the KL-in-reward form of the official
-RLOO code, k3 estimator), and take a REINFORCE step ``-mean(A * ln pi(y|x))`` with the RLOO or GRPO advantages ``A``
-of :mod:`rmlab.train.losses`.
+RLOO code, k3 estimator), and take a REINFORCE step ``-mean(A * ln pi(y|x)) - entropy_coef * H`` with the RLOO or
+GRPO advantages ``A`` of :mod:`rmlab.train.losses` and ``H`` the mean exact entropy of the policy's next-token
+distributions over the sampled response tokens (an entropy bonus, the ``ent_coef`` of RL4LMs' PPO; 0 by default).
+
+Temperature: with ``temperature = T`` the policy that is sampled *and* trained is ``softmax(logits / T)``: log-probs,
+the entropy and both sides of the KL are scored at ``T`` (as TRL's RL trainers do), so the REINFORCE gradient is
+unbiased for the tempered policy; ``T = 1`` is plain sampling. (``top_k`` / ``top_p`` filter the samples only.)
 
 Logged per step (names stable; ``rmlab rloo`` writes them to ``metrics.jsonl``): ``reward`` (mean raw proxy
-reward), ``gold_reward`` (when a gold function is given), ``kl`` (mean sequence KL estimate), ``response_length``,
+reward), ``gold_reward`` (when a gold function is given), ``kl`` (mean sequence KL estimate), ``entropy`` (mean
+per-token entropy ``H`` above), ``response_length``,
 and the within-group statistics of the raw proxy reward (:func:`rmlab.measure.variance.within_group_std_summary`:
 ``within_std_mean``, ``within_std_p10/p50/p90``, ``frac_zero_std``) -- TRL's ``frac_reward_zero_std`` on the task
 reward, not on KL-shaped rewards.
@@ -33,7 +39,7 @@ from rmlab.lm.data import encode_prompts
 from rmlab.lm.reward_spec import RewardFn, score_rewards
 from rmlab.lm.sample import decode_response, eos_token_ids, sample_token_ids
 from rmlab.lm.batching import padding_id
-from rmlab.lm.score import response_logprobs
+from rmlab.lm.score import response_logprobs, response_logprobs_and_entropy
 from rmlab.measure.variance import within_group_std_summary
 from rmlab.train.loop import EpochBatches, OPTIMIZERS, OptimConfig, disable_dropout, train_loop
 from rmlab.train.losses import GRPO_SCALES, grpo_advantages, kl_k1, kl_k3, rloo_advantages
@@ -61,7 +67,10 @@ class PGConfig:
     steps: int | None = field(default=None, metadata={"help": "optimiser steps; default epochs * ceil(prompts / "
                                                                "batch_prompts)"})
     max_new_tokens: int = field(default=32, metadata={"help": "sampled tokens per response at most"})
-    temperature: float = field(default=1.0, metadata={"help": "sampling temperature (plain sampling: 1)"})
+    temperature: float = field(default=1.0, metadata={"help": "temperature of the policy that is sampled and "
+                                                                "trained, softmax(logits / T) (plain sampling: 1)"})
+    entropy_coef: float = field(default=0.0, metadata={"help": "entropy bonus: subtract this times the mean "
+                                                                "per-token entropy of the policy (RL4LMs' ent_coef)"})
     top_k: int = field(default=0, metadata={"help": "top-k filter, 0 = off"})
     top_p: float = field(default=1.0, metadata={"help": "nucleus filter, 1 = off"})
     optimizer: str = field(default="adam", metadata={"help": "adam (2503.15477) | adamw | rmsprop | sgd"})
@@ -84,8 +93,10 @@ class PGConfig:
             check_int_range(self.steps, "steps", minimum=1)
         check_positive_finite(self.lr, "lr")
         check_positive_finite(self.temperature, "temperature")
-        if not (math.isfinite(self.kl_coef) and self.kl_coef >= 0):
-            raise UserError(f"kl_coef must be a finite number >= 0, got {self.kl_coef!r}")
+        for name in ("kl_coef", "entropy_coef"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise UserError(f"{name} must be a finite number >= 0, got {value!r}")
         if not 0 < self.top_p <= 1:
             raise UserError(f"top_p must be in (0, 1], got {self.top_p!r}")
 
@@ -131,17 +142,21 @@ def train_pg(policy, tokenizer, prompts: list[str], reward_fn: RewardFn, config:
         texts = [decode_response(tokenizer, response, eos_ids) for _, response in pairs]
         repeated = [prompts[i] for i in batch for _ in range(config.k)]
         raw = score_rewards("reward function", reward_fn, repeated, texts)
-        logps, mask = response_logprobs(policy, pairs, pad_id)                                     # [P*K, R]
+        logps, entropy, mask = response_logprobs_and_entropy(policy, pairs, pad_id,
+                                                             temperature=config.temperature)        # [P*K, R]
         with torch.no_grad():
-            ref_logps, _ = response_logprobs(reference, pairs, pad_id)
+            ref_logps, _ = response_logprobs(reference, pairs, pad_id, temperature=config.temperature)
         kl = torch.where(mask, estimator(logps.detach(), ref_logps), 0.0).sum(dim=1)               # [P*K]
         shaped = torch.as_tensor((raw - shift) / scale, dtype=kl.dtype, device=kl.device) - config.kl_coef * kl
         grouped = shaped.view(len(batch), config.k)
         advantages = rloo_advantages(grouped) if config.algo == "rloo" else grpo_advantages(grouped,
                                                                                              scale=config.scale)
         sequence_logps = torch.where(mask, logps, 0.0).sum(dim=1)
+        mean_entropy = entropy[mask].mean()
         loss = -(advantages.flatten().detach() * sequence_logps).mean()
-        metrics = {"reward": float(raw.mean()), "kl": float(kl.mean()),
+        if config.entropy_coef > 0:                 # else the entropy stays out of the backward pass
+            loss = loss - config.entropy_coef * mean_entropy
+        metrics = {"reward": float(raw.mean()), "kl": float(kl.mean()), "entropy": float(mean_entropy.detach()),
                    "response_length": float(mask.sum(dim=1).float().mean()),
                    **within_group_std_summary(raw.reshape(len(batch), config.k))}
         if gold_fn is not None:

@@ -1,0 +1,88 @@
+"""Figures of the vanishing-gradient experiments (notebook 13); each function returns a Figure."""
+
+from __future__ import annotations
+
+from rmlab import plotting
+
+METHOD_COLORS = {"rft": 0, "sft": 1}
+METHOD_NAMES = {"rft": "RFT (exact expected gradient)", "sft": "SFT"}
+
+
+def plot_controlled(panels: dict[str, dict[str, list[dict]]]):
+    """``vg_controlled``: one row per panel (e.g. ``{"Adam": {...}, "SGD": {...}}``), each mapping a method to its
+    :func:`rmlab.train.controlled.finetune` history. Columns: train accuracy on the modified (solid) and unmodified
+    (dashed) images; the modified images' mean reward std; the norm of their gradient (log scale)."""
+    fig, axes = plotting.subplots(len(panels), 3, width=4.0, height=3.0, squeeze=False)
+    for row, (panel, histories) in zip(axes, panels.items()):
+        for method, history in histories.items():
+            color = plotting.PALETTE[METHOD_COLORS[method]]
+            epochs = [h["epoch"] for h in history]
+            row[0].plot(epochs, [h["acc_modified"] for h in history], color=color,
+                        label=f"{METHOD_NAMES[method]}, modified")
+            row[0].plot(epochs, [h["acc_unmodified"] for h in history], color=color, ls="--",
+                        label=f"{METHOD_NAMES[method]}, unmodified")
+            row[1].plot(epochs, [h["reward_std_modified"] for h in history], color=color, label=METHOD_NAMES[method])
+            row[2].semilogy(epochs, [h["grad_norm_modified"] for h in history], color=color,
+                            label=METHOD_NAMES[method])
+        row[0].set(title=f"{panel}: train accuracy", xlabel="epoch", ylabel="accuracy", ylim=(-0.03, 1.03))
+        row[1].set(title=f"{panel}: reward std, modified", xlabel="epoch", ylabel="mean STD_y~p[r]")
+        row[2].set(title=f"{panel}: gradient norm, modified", xlabel="epoch", ylabel="‖∇ objective‖")
+        for ax in row:
+            ax.legend(fontsize=7)
+    return fig
+
+
+def plot_grue_like(initial, after: dict, families: dict[str, dict], correlations: dict[str, float]):
+    """``vg_grue_like``: the reward mean-std scatter per prompt before finetuning and after each method
+    (``after``: method -> :class:`rmlab.train.rft_vs_sft.PromptRewardStats`); per family, the fraction of
+    near-zero-std prompts and the RFT - SFT gain gap; corr(initial std, gain) per method."""
+    fig, axes = plotting.subplots(1, len(after) + 3, width=3.4, height=3.2)
+    panels = [("initial policy", initial), *after.items()]
+    for ax, (name, stats) in zip(axes, panels):
+        ax.scatter(stats.mean, stats.std, s=8, alpha=0.6, color=plotting.PALETTE[0])
+        ax.set(title=name, xlabel="reward mean", ylabel="reward std")
+    names = list(families)
+    ax = axes[len(panels)]
+    ax.bar(names, [families[f]["frac_near_zero_std"] for f in names], color=plotting.PALETTE[2])
+    ax.set(title="near-zero std (initial)", ylabel="fraction of prompts", ylim=(0, 1))
+    ax = axes[len(panels) + 1]
+    ax.bar(names, [families[f].get("rft_minus_sft", float("nan")) for f in names], color=plotting.PALETTE[3])
+    ax.axhline(0, color="0.4", lw=1)
+    ax.set(title="RFT − SFT gain", ylabel="mean reward gain gap")
+    for a in axes[len(panels):len(panels) + 2]:
+        a.tick_params(axis="x", labelrotation=30)
+    ax = axes[-1]
+    methods = list(correlations)
+    ax.bar(methods, [correlations[m] for m in methods], color=[plotting.PALETTE[i % 10] for i in range(len(methods))])
+    ax.axhline(0, color="0.4", lw=1)
+    ax.set(title="corr(initial std, gain)", ylabel="Pearson r")
+    return fig
+
+
+def plot_heuristics(variants: dict[str, float], reference: float, reference_name: str = "SFT→RFT"):
+    """``vg_heuristics``: the final reward on the flat-and-far prompts of each RFT variant (name -> reward), with the
+    reference method's reward and half of it as lines."""
+    fig, ax = plotting.subplots(1, 1, width=6.0, height=3.4)
+    names = list(variants)
+    ax.bar(names, [variants[n] for n in names], color=plotting.PALETTE[0])
+    ax.axhline(reference, color=plotting.PALETTE[1], label=reference_name)
+    ax.axhline(reference / 2, color=plotting.PALETTE[1], ls="--", label=f"half of {reference_name}")
+    ax.set(title="RFT heuristics on flat-and-far prompts", ylabel="reward (scaled to [0, 1])")
+    ax.tick_params(axis="x", labelrotation=30)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_partial_sft(rewards: dict[tuple[float, float], float], full_reference: float):
+    """``vg_partial_sft``: the reward after partial SFT then RFT, one line per fraction of prompts (x: the fraction
+    of SFT steps), with 90 % of full SFT then RFT as a dashed line. ``rewards``: (prompt fraction, step fraction) ->
+    reward."""
+    fig, ax = plotting.subplots(1, 1, width=5.0, height=3.4)
+    for i, fraction in enumerate(sorted({f for f, _ in rewards})):
+        steps = sorted(s for f, s in rewards if f == fraction)
+        ax.plot(steps, [rewards[(fraction, s)] for s in steps], "o-", color=plotting.PALETTE[i],
+                label=f"SFT on {fraction:.0%} of prompts")
+    ax.axhline(0.9 * full_reference, color="0.3", ls="--", label="90 % of SFT(100 %)→RFT")
+    ax.set(title="partial SFT, then RFT", xlabel="fraction of SFT steps", ylabel="reward (scaled to [0, 1])")
+    ax.legend(fontsize=8)
+    return fig

@@ -1,0 +1,91 @@
+"""rmlab.train.controlled: the exact expected policy gradient, the relabelled task, determinism, and the paper's
+separation (RFT leaves the low-std images alone, SFT fits them) at a small scale."""
+
+import pytest
+import torch
+
+from rmlab._threads import single_torch_thread
+from rmlab.errors import UserError
+from rmlab.train.controlled import (N_CLASSES, ControlledConfig, evaluate, finetune, label_rewards, make_mlp,
+                                    make_task, pretrain, summarize)
+from rmlab.train.losses import expected_policy_gradient_loss
+
+SMALL = ControlledConfig(n_train=300, hidden=(64,), batch_size=300, pretrain_epochs=600, pretrain_lr=1e-2,
+                         epochs=1000, lr=1e-3, log_every=50)
+
+
+def _grads(loss, parameters):
+    return torch.cat([g.flatten() for g in torch.autograd.grad(loss, parameters)])
+
+
+def test_expected_policy_gradient_is_the_gradient_of_the_expected_reward():
+    gen = torch.Generator().manual_seed(0)
+    model = make_mlp((16, 8), seed=1, n_in=5)
+    x = torch.randn(7, 5, generator=gen)
+    rewards = torch.rand(7, N_CLASSES, generator=gen) * 2 - 1
+    parameters = list(model.parameters())
+    surrogate = _grads(expected_policy_gradient_loss(model(x), rewards).mean(), parameters)
+    expected_reward = _grads((torch.softmax(model(x), dim=-1) * rewards).sum(dim=-1).mean(), parameters)
+    torch.testing.assert_close(surrogate, -expected_reward, rtol=1e-5, atol=1e-7)
+    assert expected_reward.norm() > 1e-3        # a real gradient, not two zeros
+
+
+def test_the_relabelled_images_get_a_label_outside_their_class_set():
+    task = make_task(ControlledConfig(n_train=500, frac_modified=0.1, seed=3))
+    assert int(task.modified.sum()) == 50 and task.x.shape == (500, 64) and 0 <= task.x.min() <= task.x.max() <= 1
+    in_set = (task.label_sets == task.labels[:, None]).any(dim=1)
+    assert not in_set[task.modified].any()
+    assert torch.equal(task.labels[~task.modified], task.label_sets[~task.modified, 0])     # own class kept
+    assert all(len(set(row.tolist())) == 5 for row in task.label_sets)
+    assert torch.equal(label_rewards(torch.tensor([2])), torch.tensor([[-1.0, -1, 1] + [-1.0] * 7]))
+
+
+def test_same_seed_same_run_other_seed_other_run():
+    config = ControlledConfig(n_train=80, hidden=(16,), batch_size=32, pretrain_epochs=3, epochs=3, log_every=1)
+
+    def run(cfg):
+        task = make_task(cfg)
+        with single_torch_thread():
+            return finetune(pretrain(task, cfg), task, "rft", cfg)
+
+    first = run(config)
+    assert first == run(config) and len(first) == 4
+    assert first != run(config.replace(seed=1))
+
+
+def test_pretraining_spreads_the_mass_over_the_class_set_and_leaves_the_relabelled_images_flat():
+    task = make_task(SMALL)
+    with single_torch_thread():
+        model = pretrain(task, SMALL)
+    before = evaluate(model, task, "rft")
+    assert before["acc_modified"] == 0.0 and before["reward_modified"] < -0.99
+    assert before["reward_std_modified"] < 0.1 < 0.5 < before["reward_std_unmodified"]
+
+
+def test_rft_leaves_the_low_std_images_and_sft_fits_them():
+    task = make_task(SMALL)
+    with single_torch_thread():
+        model = pretrain(task, SMALL)
+        rft, sft = finetune(model, task, "rft", SMALL), finetune(model, task, "sft", SMALL)
+    assert rft[-1]["epoch"] == sft[-1]["epoch"] == SMALL.epochs
+    summary = summarize({"rft": rft, "sft": sft})
+    assert summary["rft_acc_modified"] < 0.1 and summary["rft_acc_unmodified"] > 0.95
+    assert summary["sft_acc_modified"] > 0.95
+    assert summary["rft_max_reward_std_modified"] < 0.1 < summary["sft_max_reward_std_modified"]
+    assert summary["rft_mean_relative_grad_norm_modified"] < 0.1 < summary["sft_mean_relative_grad_norm_modified"]
+
+
+@pytest.mark.parametrize("change, words", [
+    (dict(labels_per_class=10), "labels_per_class must be < 10"), (dict(frac_modified=0.0), "frac_modified"),
+    (dict(n_train=5000), "at most 1797"), (dict(optimizer="lbfgs"), "optimizer must be one of"),
+    (dict(lr=-1.0), "lr must be")])
+def test_bad_configuration_is_refused(change, words):
+    with pytest.raises(UserError, match=words):
+        ControlledConfig(**change)
+
+
+def test_unknown_method_is_refused():
+    config = ControlledConfig(n_train=20, hidden=(4,), pretrain_epochs=1, epochs=1)
+    task = make_task(config)
+    with pytest.raises(UserError, match="method must be one of"):
+        finetune(make_mlp((4,), 0), task, "ppo", config)
