@@ -39,8 +39,9 @@ EXPECTED_FAILURES = {("table1_rm_properties", "perfect-acc variance minus lowest
                      ("fig2_reward_increase", "epoch 1 gold: lowest trained RM minus perfect-acc"),
                      ("fig2_reward_increase", "epoch 2 gold: lowest trained RM minus perfect-acc"),
                      ("table2_correlations", "Pearson(variance, proxy increase @1)"),
-                     ("table2_correlations", "Pearson(variance, gold increase @1)"),
                      ("fig4_kl_efficiency", "RMs whose KL follows off-policy accuracy")}
+EXPECTED_FAILURES |= ({("table2_correlations", "Pearson(variance, gold increase @1)")} if QUICK else
+                      {("table1_rm_properties", "Spearman(100->0% on-policy, off-policy acc.)")})
 
 # %% [markdown]
 # # 07 · More accurate reward models are not necessarily better teachers
