@@ -315,11 +315,10 @@ def run_rl(policy_path, reward_fn, gold, rl_prompts, eval_prompts, settings: Run
 def run_grid(world: World, policies: dict, rms: dict, rl_prompts, eval_prompts, settings: RunSettings, seeds,
              *, progress=None, tag: str = "") -> pd.DataFrame:
     """RL for every (policy, RM, seed): one row per evaluation with ``policy, rm, seed, step, epoch,
-    proxy_increase, gold_increase, kl`` (``rms[policy]`` may be a dict of RMs per policy). Cached per run."""
+    proxy_increase, gold_increase, kl, gold``. Cached per run."""
     rows = []
     for policy_name, policy_path in policies.items():
-        policy_rms = rms.get(policy_name, rms) if all(isinstance(v, dict) for v in rms.values()) else rms
-        for rm_name, reward_fn in policy_rms.items():
+        for rm_name, reward_fn in rms.items():
             for seed in seeds:
                 run = run_rl(policy_path, reward_fn, world.gold, rl_prompts, eval_prompts, settings, seed=seed,
                              cache=cache_root(world), cache_key=[tag, policy_name, rm_name, rl_prompts, eval_prompts])
@@ -334,12 +333,6 @@ def run_grid(world: World, policies: dict, rms: dict, rl_prompts, eval_prompts, 
 
 
 # ------------------------------------------------------------------------------------------------ analyses
-def increase_summary(grid: pd.DataFrame, *, epoch: int | None = None) -> pd.DataFrame:
-    """Mean and std over seeds of the proxy and gold increase (and KL) per (policy, rm, epoch)."""
-    frame = grid if epoch is None else grid[grid.epoch == epoch]
-    return frame.groupby(["policy", "rm", "epoch"])[["proxy_increase", "gold_increase", "kl"]].agg(["mean", "std"])
-
-
 PROPERTY_COLUMNS = {"Reward variance": "whitened_reward_variance", "On-policy acc.": "on_policy_accuracy",
                     "Off-policy acc.": "off_policy_accuracy"}
 
