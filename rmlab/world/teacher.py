@@ -405,7 +405,7 @@ def properties_cached(world: World, policy: str, rms: dict, prompts, *, preferen
     with single_torch_thread(), quiet_transformers():
         table = rm_properties(str(world.models[policy]), rms, prompts, world.gold, preferences=preferences, k=k,
                               seed=seed, max_new_tokens=max_new_tokens)
-    atomic_write_json(path, json.loads(table.to_json(orient="split")))
+    atomic_write_json(path, json.loads(table.to_json(orient="split", double_precision=15)))
     return table
 
 
