@@ -5,9 +5,15 @@
     accelerate launch --num_processes N -m rmlab report ...     (data parallel: see rmlab.lm.distributed)
 
 REPORT.json: ``n_prompts, n_samples, reward_models: {NAME: {reward_variance, whitened_reward_variance,
-within_prompt_variance, between_prompt_variance, total_variance, frac_zero_variance, on_policy_accuracy,
-off_policy_accuracy, ci95: {metric: [lo, hi]}}}`` (accuracies null when not computable), plus ``n_preference_pairs``,
-``gold_reward`` and ``arguments``. It is written atomically at the end, never partially.
+within_prompt_variance, between_prompt_variance, total_variance, frac_zero_variance, teacher_score,
+on_policy_accuracy, off_policy_accuracy, ci95: {metric: [lo, hi]}}}`` (teacher score and accuracies null when not
+computable), plus ``n_preference_pairs``, ``gold_reward`` and ``arguments``. It is written atomically at the end,
+never partially.
+
+Prompt selection by reward variance: ``--select-prompts N [--select-by NAME] [--selected FILE]`` also writes the N
+prompts on which the RM ``NAME`` (default: the first ``--rm``) varies most within prompt under the policy, one JSON
+line each (``prompt``, ``index`` in the prompt file, ``rank``, ``reward_variance``; highest first), to FILE -- by
+default ``<OUT without .json>.selected.jsonl``: a prompt file ``rmlab rloo --prompts`` reads.
 
 Per-prompt rows (one JSON line per prompt with its k responses and every RM's rewards, then one per preference pair)
 go to ``--per-prompt`` -- by default ``<OUT without .json>.rows.jsonl`` next to REPORT.json -- as they are computed.
@@ -72,10 +78,29 @@ def register(subparsers) -> None:
                         "1/2, arXiv 2507.07981)")
     p.add_argument("--bootstrap", type=int, default=default("n_bootstrap"), metavar="B",
                    help="bootstrap resamples (default %(default)s)")
+    p.add_argument("--select-prompts", type=int, metavar="N",
+                   help="also write the N prompts with the highest within-prompt reward variance (see --select-by)")
+    p.add_argument("--select-by", metavar="NAME", help="the --rm whose variance ranks the prompts (default: the first)")
+    p.add_argument("--selected", metavar="FILE",
+                   help="where the selected prompts go (default: OUT with .json replaced by .selected.jsonl)")
     p.add_argument("--trust-remote-code", action="store_true", help="allow custom model code from the hub")
     p.add_argument("--backend", default=default("backend"), choices=BACKENDS, help=BACKEND_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run, resume_hint="rerun the same command to resume from the rows written so far")
+
+
+def selected_by(args) -> str:
+    """The RM whose within-prompt variance ranks the prompts: ``--select-by``, else the first ``--rm``."""
+    return args.select_by if args.select_by is not None else args.rm[0][0]
+
+
+def selected_path(args, out) -> Path:
+    """Where the selected prompts go: ``--selected``, else ``REPORT.json`` -> ``REPORT.selected.jsonl``."""
+    if args.selected:
+        return Path(args.selected)
+    out = Path(out)
+    stem = out.name[:-len(".json")] if out.name.endswith(".json") else out.name
+    return out.with_name(stem + ".selected.jsonl")
 
 
 def validate(args) -> Path:
@@ -103,6 +128,14 @@ def validate(args) -> Path:
     rows_path = Path(args.per_prompt) if args.per_prompt else default_rows_path(out)
     check_output_file(rows_path, "--per-prompt" if args.per_prompt else "the rows file (--per-prompt)",
                       inputs={**inputs, "--out": out})
+    if args.select_prompts is not None:
+        check_int_range(args.select_prompts, "--select-prompts", minimum=1)
+        if selected_by(args) not in names:
+            raise UserError(f"--select-by {args.select_by!r} names no --rm; the --rm names are {names}")
+        check_output_file(selected_path(args, out), "--selected" if args.selected else "the selected-prompts file "
+                          "(--selected)", inputs={**inputs, "--out": out, "--per-prompt": rows_path})
+    elif args.select_by is not None or args.selected is not None:
+        raise UserError("--select-by and --selected need --select-prompts N")
     check_model_source(args.policy, kind="causal_lm", name="--policy")
     check_backend(args.backend, model_path=args.policy)
     for name, spec in args.rm:
@@ -120,6 +153,8 @@ def run(args) -> int:
     rows_path = validate(args)
     out = Path(args.out)
     prompts = load_prompts(args.prompts)
+    if args.select_prompts is not None and args.select_prompts > len(prompts):
+        raise UserError(f"--select-prompts {args.select_prompts} exceeds the {len(prompts)} prompts of {args.prompts}")
     config = ReportConfig(k=args.samples, seed=args.seed, max_new_tokens=args.max_new_tokens,
                           batch_size=args.batch_size, chat_template=args.chat_template, temperature=args.temperature,
                           ties=args.ties, n_bootstrap=args.bootstrap, device=args.device,
@@ -130,8 +165,24 @@ def run(args) -> int:
     if report is None:                         # another rank than 0: its rows are written, rank 0 reports
         return 0
     report.save_json(out)
-    columns = ["reward_variance", "whitened_reward_variance", "frac_zero_variance", "on_policy_accuracy",
-               "off_policy_accuracy"]
+    columns = ["reward_variance", "whitened_reward_variance", "frac_zero_variance", "teacher_score",
+               "on_policy_accuracy", "off_policy_accuracy"]
     print(report.summary[columns].to_string(float_format=lambda v: f"{v:.4f}"))
     print(f"wrote {out} and {rows_path}")
+    if args.select_prompts is not None:
+        path = _write_selection(report, prompts, selected_by(args), args.select_prompts, selected_path(args, out))
+        print(f"wrote the {args.select_prompts} highest-variance prompts under {selected_by(args)!r} to {path}")
     return 0
+
+
+def _write_selection(report, prompts: list[str], name: str, size: int, path: Path) -> Path:
+    import json
+
+    from rmlab._io import atomic_write_text
+    from rmlab.measure.variance import per_prompt_variance
+
+    variance = per_prompt_variance(report.rewards[name])
+    chosen = sorted(report.select_prompts(name, size), key=lambda i: -variance[i])
+    rows = [{"prompt": prompts[i], "index": int(i), "rank": rank, "reward_variance": float(variance[i])}
+            for rank, i in enumerate(chosen, start=1)]
+    return atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in rows))

@@ -11,6 +11,9 @@ exact (prompt, response) pairs. Per reward model the report gives (``rmlab.measu
   (population variance of the per-prompt means), ``total_variance`` (population variance of all n·k rewards pooled;
   TRL's ``reward_std`` is √ of this with ddof=1): the law of total variance, within + between = total;
 * ``frac_zero_variance``: fraction of prompts whose k rewards have std <= ``zero_std_atol`` (1e-8, as TRL);
+* ``teacher_score``: mean over prompts of the within-prompt covariance of the whitened RM reward with the gold reward
+  (:mod:`rmlab.measure.teacher`: the first-order rate at which this RM raises the gold reward of this policy; null
+  without gold);
 * ``on_policy_accuracy``: vs the gold reward over all k(k−1)/2 pairs of each prompt, averaged over prompts (NaN /
   null without gold);
 * ``off_policy_accuracy``: on a preference dataset (null without one), against the gold reward's scores of chosen and
@@ -70,6 +73,7 @@ from rmlab.lm.report_config import ReportConfig
 from rmlab.lm.reward_spec import check_reward_spec, resolve_reward, score_rewards
 from rmlab.lm.rows import ResumableRows
 from rmlab.lm.sample import sample_responses
+from rmlab.measure.selection import select_prompts_by_variance
 from rmlab.measure.summary import METRICS, summarize
 from rmlab.measure.accuracy import on_policy_accuracy_per_prompt, preference_correct
 
@@ -97,6 +101,18 @@ class RewardReport:
     gold_summary: dict | None = None
     arguments: dict = field(default_factory=dict)
     config: dict = field(default_factory=dict)
+
+    def select_prompts(self, reward_model: str, size: int | None = None, *, fraction: float | None = None
+                       ) -> np.ndarray:
+        """Indices (input order) of the ``size`` (or ``fraction`` of the) prompts with the highest within-prompt
+        variance of ``reward_model``'s rewards under the policy: the prompts on which RLOO / GRPO with this RM can
+        move at all (:func:`rmlab.measure.selection.select_prompts_by_variance`)."""
+        if reward_model not in self.rewards:
+            raise UserError(f"no reward model {reward_model!r} in the report; it has {sorted(self.rewards)}")
+        try:
+            return select_prompts_by_variance(self.rewards[reward_model], size, fraction=fraction)
+        except ValueError as err:
+            raise UserError(f"prompt selection: {err}") from None
 
     def to_dict(self) -> dict:
         """The REPORT.json content: ``n_prompts, n_samples, reward_models: {NAME: {metrics..., ci95: {...}}}``

@@ -1,5 +1,6 @@
 """The reward report's statistics from reward arrays alone (no model): per reward model, the variance metrics of
-arXiv 2503.15477 §4.4 and on/off-policy accuracy, each with a bootstrap CI over prompts (:func:`summarize`)."""
+arXiv 2503.15477 §4.4, on/off-policy accuracy and the teacher score (:mod:`rmlab.measure.teacher`; needs the gold
+reward), each with a bootstrap CI over prompts (:func:`summarize`)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import pandas as pd
 from rmlab.measure import variance as V
 from rmlab.measure.accuracy import nanmean_last, on_policy_accuracy_per_prompt
 from rmlab.measure.bootstrap import DEFAULT_RESAMPLES, bootstrap_ci
+from rmlab.measure.teacher import teacher_score
 
 METRICS = ("reward_variance", "whitened_reward_variance", "within_prompt_variance", "between_prompt_variance",
-           "total_variance", "frac_zero_variance", "on_policy_accuracy", "off_policy_accuracy")
+           "total_variance", "frac_zero_variance", "teacher_score", "on_policy_accuracy", "off_policy_accuracy")
 
 
 def _variance_metrics(*, zero_std_atol: float) -> dict[str, Callable]:
@@ -43,6 +45,12 @@ def summarize(rewards: dict[str, np.ndarray], gold_rewards: np.ndarray | None = 
             record[metric] = float(stat(R))
             record[f"{metric}_ci_low"], record[f"{metric}_ci_high"] = bootstrap_ci(stat, R, n_resamples=n_bootstrap,
                                                                                    seed=seed)
+        if gold_rewards is None:
+            record["teacher_score"] = record["teacher_score_ci_low"] = record["teacher_score_ci_high"] = float("nan")
+        else:
+            record["teacher_score"] = float(teacher_score(R, gold_rewards))
+            record["teacher_score_ci_low"], record["teacher_score_ci_high"] = bootstrap_ci(
+                teacher_score, R, gold_rewards, n_resamples=n_bootstrap, seed=seed)
         accuracy = (on_policy_accuracy_per_prompt(R, gold_rewards, ties=ties) if gold_rewards is not None
                     else np.full(R.shape[0], np.nan))
         credit = None if preference_credit is None else preference_credit[name]

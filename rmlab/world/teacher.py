@@ -1,0 +1,491 @@
+"""The teacher experiments of arXiv 2503.15477 §4 on the embedded world: an RM zoo, RLOO/GRPO runs with a per-epoch
+evaluation, and the analyses of Table 1/2, Figures 2-4, Figure 3 / Tables 10 and 12, prompt selection by reward
+variance and the teacher score (:mod:`rmlab.measure.teacher`).
+
+Everything trains with :mod:`rmlab.train` (``train_reward_model`` for the Bradley-Terry RMs, ``train_pg`` for RLOO /
+GRPO: k samples per prompt, KL to the initial policy, Adam, each RM standardised on the initial policy's samples) and
+measures with :func:`rmlab.lm.report.reward_report` (the §4.4 recipe: K samples per prompt, whitened variance,
+on-policy accuracy over all sample pairs, off-policy accuracy on gold-labelled pairs, bootstrap CIs).
+
+Datasets are named, never assumed (:class:`TeacherData`): today's world trains RL on one part of ``eval_prompts`` and
+evaluates on the rest; World v2's ``rl_prompts`` replaces the first name and nothing else changes.
+
+Trained RMs and RL runs are cached under ``<cache>/teacher/`` (``$RMLAB_CACHE``, see
+:func:`rmlab.world.build.default_cache_dir`), keyed by a hash of the world and of every setting that changes them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from rmlab._io import atomic_write_json, replace_dir, temporary_dir
+from rmlab._threads import single_torch_thread
+from rmlab.lm.load import load_causal_lm, new_reward_model, quiet_transformers
+from rmlab.lm.report import reward_report
+from rmlab.lm.reward_spec import score_rewards
+from rmlab.lm.sample import sample_responses
+from rmlab.lm.score import ExplicitRM
+from rmlab.train.pg import PGConfig, train_pg
+from rmlab.train.reward_model import RMConfig, train_reward_model
+from rmlab.world.build import World
+
+PAPER_FRACTIONS = (1.0, 0.75, 0.5, 0.25, 0.0)
+PERFECT = "perfect_acc"
+GOLD = "GT"
+
+
+def zoo_name(fraction: float) -> str:
+    """``100%`` ... ``0%``: the name of the BT RM trained on that fraction of on-policy pairs."""
+    return f"{round(100 * fraction)}%"
+
+
+# ------------------------------------------------------------------------------------------------ data
+@dataclass(frozen=True)
+class TeacherData:
+    """Which world datasets the experiments use. When ``rl_prompts == eval_prompts`` (today's world has no RL prompt
+    set) the list is split: the last ``n_eval`` prompts evaluate, the ones before them train."""
+
+    rl_prompts: str = "eval_prompts"
+    eval_prompts: str = "eval_prompts"
+    on_policy: str = "prefs_on_policy"
+    off_policy: str = "prefs_off_policy"
+    n_rl: int | None = None        # None: all (after the split)
+    n_eval: int = 64
+    off_policy_heldout: float = 0.4   # share of the off-policy pool kept out of RM training, for off-policy accuracy
+
+    def prompts(self, world: World) -> tuple[list[str], list[str]]:
+        """``(rl_prompts, eval_prompts)``: distinct prompts (first occurrences), the two lists disjoint."""
+        evaluation = list(dict.fromkeys(world.prompts(self.eval_prompts)))
+        if self.rl_prompts == self.eval_prompts:
+            if len(evaluation) < self.n_eval + 2:
+                raise ValueError(f"{self.eval_prompts} has {len(evaluation)} prompts: too few to keep {self.n_eval} "
+                                 "for evaluation and train on the rest")
+            rl, evaluation = evaluation[:-self.n_eval], evaluation[-self.n_eval:]
+        else:
+            rl, evaluation = list(dict.fromkeys(world.prompts(self.rl_prompts))), evaluation[:self.n_eval]
+        overlap = set(rl) & set(evaluation)
+        rl = [p for p in rl if p not in overlap]
+        return rl[:self.n_rl], evaluation
+
+    def pools(self, world: World) -> tuple[datasets.Dataset, datasets.Dataset, datasets.Dataset]:
+        """``(on_policy, off_policy_train, off_policy_heldout)``: the RMs train on the first two; off-policy
+        accuracy is measured on the third (pairs no RM saw; seeded split)."""
+        off = world.preferences(self.off_policy)
+        order = np.random.default_rng(237).permutation(len(off))
+        n_heldout = round(self.off_policy_heldout * len(off))
+        return world.preferences(self.on_policy), off.select(order[n_heldout:]), off.select(order[:n_heldout])
+
+
+def mixed_preferences(on_policy: datasets.Dataset, off_policy: datasets.Dataset, fraction: float, n_pairs: int, *,
+                      seed: int = 182) -> datasets.Dataset:
+    """``n_pairs`` pairs of which ``round(fraction * n_pairs)`` are drawn from the on-policy pool and the rest from
+    the off-policy pool (seeded, without replacement; 2503.15477 App. F: same pair count for every mix).
+
+    >>> on = datasets.Dataset.from_dict({"prompt": ["a"] * 4, "chosen": ["on"] * 4, "rejected": ["x"] * 4})
+    >>> off = datasets.Dataset.from_dict({"prompt": ["b"] * 4, "chosen": ["off"] * 4, "rejected": ["y"] * 4})
+    >>> sorted(mixed_preferences(on, off, 0.25, 4)["chosen"])
+    ['off', 'off', 'off', 'on']
+    """
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"fraction must be in [0, 1], got {fraction}")
+    n_on = round(fraction * n_pairs)
+    if n_on > len(on_policy) or n_pairs - n_on > len(off_policy):
+        raise ValueError(f"{n_pairs} pairs at {fraction:.0%} on-policy need {n_on} on- and {n_pairs - n_on} "
+                         f"off-policy pairs; the pools hold {len(on_policy)} and {len(off_policy)}")
+    rng = np.random.default_rng(seed)
+    columns = ["prompt", "chosen", "rejected", "score_chosen", "score_rejected"]
+    parts = [pool.select(rng.permutation(len(pool))[:n]).select_columns([c for c in columns if c in pool.features])
+             for pool, n in ((on_policy, n_on), (off_policy, n_pairs - n_on))]
+    mixed = datasets.concatenate_datasets([p for p in parts if len(p)])
+    return mixed.select(rng.permutation(len(mixed)))
+
+
+# ------------------------------------------------------------------------------------------------ reward models
+class PerfectAccuracyRM:
+    """The "perfectly accurate, low variance" RM of 2503.15477 §4.1: the gold reward with the rewards of half the
+    prompts multiplied by ``factor`` (0.001). Which prompts is a fixed function of the prompt text (a seeded hash
+    below ``fraction``), so the RM is defined on every prompt -- training, evaluation and preference pairs alike --
+    and scales about ``fraction`` of any prompt set (:meth:`scaled_fraction` says how many exactly)."""
+
+    def __init__(self, gold, *, fraction: float = 0.5, factor: float = 1e-3, seed: int = 8122):
+        self.gold, self.fraction, self.factor, self.seed = gold, fraction, factor, seed
+        self.__name__ = PERFECT
+
+    def __repr__(self):
+        return f"PerfectAccuracyRM(fraction={self.fraction}, factor={self.factor}, seed={self.seed})"
+
+    def is_scaled(self, prompt: str) -> bool:
+        return _unit_hash(self.seed, prompt) < self.fraction
+
+    def scaled_fraction(self, prompts) -> float:
+        distinct = set(prompts)
+        return sum(map(self.is_scaled, distinct)) / len(distinct)
+
+    def __call__(self, prompts, responses) -> np.ndarray:
+        factors = np.array([self.factor if self.is_scaled(p) else 1.0 for p in prompts])
+        return np.asarray(self.gold(prompts, responses), dtype=np.float64) * factors
+
+
+def _unit_hash(seed: int, *texts: str) -> float:
+    """A number in [0, 1) that is a fixed function of ``seed`` and the texts."""
+    digest = hashlib.sha256("\x00".join([str(seed), *texts]).encode()).digest()
+    return int.from_bytes(digest[:8], "little") / 2**64
+
+
+class NoisyReward:
+    """A noisy, high-variance teacher: the gold reward plus Gaussian noise of std ``noise``, a fixed function of
+    (prompt, response) (seeded hash), so that the same sample always gets the same reward."""
+
+    def __init__(self, gold, *, noise: float = 1.0, seed: int = 0, name: str = "noisy_gold"):
+        self.gold, self.noise, self.seed, self.__name__ = gold, noise, seed, name
+
+    def _noise(self, prompt: str, response: str) -> float:
+        return float(stats.norm.ppf(np.clip(_unit_hash(self.seed, prompt, response), 1e-12, 1 - 1e-12)))
+
+    def __repr__(self):
+        return f"NoisyReward(noise={self.noise}, seed={self.seed})"
+
+    def __call__(self, prompts, responses) -> np.ndarray:
+        noise = np.array([self._noise(p, r) for p, r in zip(prompts, responses)])
+        return np.asarray(self.gold(prompts, responses), dtype=np.float64) + self.noise * noise
+
+
+class Standardized:
+    """``(reward - shift) / scale``: a reward standardised once, outside the trainer."""
+
+    def __init__(self, reward_fn, shift: float, scale: float):
+        self.reward_fn, self.shift, self.scale = reward_fn, shift, scale
+
+    def __repr__(self):
+        return f"Standardized({_describe(self.reward_fn)}, {self.shift!r}, {self.scale!r})"
+
+    def __call__(self, prompts, responses) -> np.ndarray:
+        return (np.asarray(self.reward_fn(prompts, responses), dtype=np.float64) - self.shift) / self.scale
+
+
+def _describe(reward_fn) -> str:
+    """A stable description of a reward function for cache keys (its repr when its class defines one)."""
+    if type(reward_fn).__repr__ is not object.__repr__:
+        return repr(reward_fn)
+    return f"{type(reward_fn).__module__}.{type(reward_fn).__qualname__}:{getattr(reward_fn, '__name__', '')}"
+
+
+def _digest(payload) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def cache_root(world: World) -> Path:
+    """Where trained RMs and runs of this world are cached: ``<world cache>/teacher/<world key>``."""
+    return world.path.parent / "teacher" / world.path.name
+
+
+def train_zoo(world: World, data: TeacherData, *, policy: str | None = None, fractions=PAPER_FRACTIONS,
+              n_pairs: int | None = None, config: RMConfig = RMConfig(lr=1e-3, epochs=8, batch_size=16),
+              seed: int = 0) -> dict[str, Path]:
+    """Bradley-Terry RMs on ``fractions`` of on-policy pairs (same pair count each: ``n_pairs``, default the
+    smaller pool), each initialised from ``policy`` (default: the world's ``on_policy_from``, whose samples made the
+    on-policy pairs, as the paper initialises its RMs from the SFT policy). Returns ``{name: folder}``; cached."""
+    policy = policy or world.config.on_policy_from
+    on, off, _ = data.pools(world)
+    n_pairs = n_pairs or min(len(on), len(off))
+    key = _digest({"policy": policy, "fractions": list(fractions), "n_pairs": n_pairs, "config": asdict(config),
+                   "seed": seed, "pools": [data.on_policy, data.off_policy, data.off_policy_heldout]})
+    folder = cache_root(world) / f"zoo-{key}"
+    names = [zoo_name(f) for f in fractions]
+    if not all((folder / name / "model.safetensors").exists() for name in names):
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temporary_dir(folder.parent, f".zoo-{key}-")
+        with single_torch_thread(), quiet_transformers():
+            for fraction, name in zip(fractions, names):
+                model, tokenizer = new_reward_model(str(world.models[policy]), seed=seed)
+                pairs = mixed_preferences(on, off, fraction, n_pairs, seed=182 + seed)
+                trained = train_reward_model(model, tokenizer, pairs, config, progress=False)
+                trained.model.save_pretrained(tmp / name)
+                tokenizer.save_pretrained(tmp / name)
+        atomic_write_json(tmp / "zoo.json", {"policy": policy, "n_pairs": n_pairs, "config": asdict(config),
+                                             "fractions": list(fractions), "seed": seed})
+        replace_dir(tmp, folder)
+    return {name: folder / name for name in names}
+
+
+def zoo_rewards(world: World, zoo: dict[str, Path]) -> dict:
+    """Table 1's seven teachers as reward functions: the zoo's BT RMs, the perfect-accuracy RM and r_G (``GT``)."""
+    rms = {name: ExplicitRM(str(path)) for name, path in zoo.items()}
+    rms[PERFECT] = PerfectAccuracyRM(world.gold)
+    rms[GOLD] = world.gold
+    return rms
+
+
+# ------------------------------------------------------------------------------------------------ properties
+def rm_properties(policy, rms: dict, prompts, gold, *, preferences=None, k: int = 8, seed: int = 0,
+                  max_new_tokens: int = 16, n_bootstrap: int = 200) -> pd.DataFrame:
+    """Per RM under ``policy`` (the §4.4 recipe, one set of samples for all): the report's metrics with 95 % CIs
+    (``whitened_reward_variance``, ``on_policy_accuracy``, ``off_policy_accuracy``, ...) and ``teacher_score``."""
+    return reward_report(policy, rms, prompts, k=k, gold=gold, preferences=preferences, seed=seed,
+                         max_new_tokens=max_new_tokens, progress=False, n_bootstrap=n_bootstrap).summary
+
+
+# ------------------------------------------------------------------------------------------------ RL runs
+@dataclass(frozen=True)
+class RunSettings:
+    """One RL run besides its RM, policy and seed: the trainer's settings and the per-epoch evaluation."""
+
+    algo: str = "rloo"
+    k: int = 2
+    kl_coef: float = 0.05
+    lr: float = 1e-3
+    batch_prompts: int = 8
+    epochs: int = 2
+    grpo_scale: str = "none"       # Table 12: advantages not divided by the group std
+    eval_k: int = 8                # §4.4: K samples per evaluation prompt
+    max_new_tokens: int = 16
+    kl_window: int = 20            # Fig. 4: KL of an epoch = mean over its last (at most) 20 steps
+    normalize: bool = True         # standardise the RM on the initial policy's samples of the training prompts
+
+    def pg_config(self, seed: int, n_prompts: int, steps: int | None = None) -> PGConfig:
+        return PGConfig(algo=self.algo, k=self.k, scale=self.grpo_scale, kl_coef=self.kl_coef, lr=self.lr,
+                        batch_prompts=self.batch_prompts, epochs=self.epochs, steps=steps,
+                        max_new_tokens=self.max_new_tokens, normalization_prompts=n_prompts, seed=seed,
+                        normalize_rewards=self.normalize)
+
+
+def _evaluate(model, tokenizer, reward_fn, gold, prompts, settings: RunSettings, seed: int) -> dict:
+    model.eval()
+    responses = sample_responses(model, tokenizer, prompts, settings.eval_k, max_new_tokens=settings.max_new_tokens,
+                                 seed=seed, progress=False)
+    flat_prompts = [p for p in prompts for _ in range(settings.eval_k)]
+    flat = [r for group in responses for r in group]
+    return {"proxy": float(score_rewards("reward model", reward_fn, flat_prompts, flat).mean()),
+            "gold": float(score_rewards("gold", gold, flat_prompts, flat).mean())}
+
+
+def run_rl(policy_path, reward_fn, gold, rl_prompts, eval_prompts, settings: RunSettings, *, seed: int,
+           steps: int | None = None, eval_every: int | None = None, cache: Path | None = None,
+           cache_key=None) -> dict:
+    """Train the policy at ``policy_path`` against ``reward_fn`` and evaluate proxy and gold reward on
+    ``eval_prompts`` before training and after every epoch (or every ``eval_every`` steps).
+
+    Returns ``{"evals": [{"step", "proxy", "gold", "kl"}...], "proxy_increase": [...], "gold_increase": [...],
+    "normalization": {...}, "metrics": [per-step train metrics]}``; the proxy increase is in the RM's training
+    units (divided by its initial-policy std), the gold increase in gold units; ``kl`` is the mean training KL over
+    the last ``kl_window`` steps before the evaluation. Cached as JSON when ``cache`` and ``cache_key`` are given.
+    """
+    key = _digest([cache_key, _describe(reward_fn), str(policy_path), asdict(settings), seed, steps, eval_every])
+    path = None if cache is None else cache / f"run-{key}.json"
+    if path is not None and path.exists():
+        return json.loads(path.read_text())
+    n_rl = len(rl_prompts)
+    per_epoch = math.ceil(n_rl / settings.batch_prompts)
+    every = eval_every or per_epoch
+    eval_seed = 10_000 + seed
+    with single_torch_thread(), quiet_transformers():
+        model, tokenizer = load_causal_lm(str(policy_path))
+        evals = [{"step": 0, **_evaluate(model, tokenizer, reward_fn, gold, eval_prompts, settings, eval_seed),
+                  "kl": 0.0}]
+        history = []
+
+        def callback(step, trained, record):
+            history.append(record)
+            if step % every == 0:
+                window = [m["kl"] for m in history[-min(every, settings.kl_window):]]
+                evals.append({"step": step, **_evaluate(trained, tokenizer, reward_fn, gold, eval_prompts, settings,
+                                                        eval_seed), "kl": float(np.mean(window))})
+                trained.train()
+
+        result = train_pg(model, tokenizer, rl_prompts, reward_fn, settings.pg_config(seed, n_rl, steps),
+                          gold_fn=gold, progress=False, callback=callback)
+    scale = result.normalization["scale"]
+    out = {"evals": evals, "normalization": result.normalization, "metrics": result.metrics,
+           "proxy_increase": [(e["proxy"] - evals[0]["proxy"]) / scale for e in evals],
+           "gold_increase": [e["gold"] - evals[0]["gold"] for e in evals], "seed": seed}
+    if path is not None:
+        atomic_write_json(path, out)
+    return out
+
+
+def run_grid(world: World, policies: dict, rms: dict, rl_prompts, eval_prompts, settings: RunSettings, seeds,
+             *, progress=None, tag: str = "") -> pd.DataFrame:
+    """RL for every (policy, RM, seed): one row per evaluation with ``policy, rm, seed, step, epoch,
+    proxy_increase, gold_increase, kl, gold``. Cached per run."""
+    rows = []
+    for policy_name, policy_path in policies.items():
+        for rm_name, reward_fn in rms.items():
+            for seed in seeds:
+                run = run_rl(policy_path, reward_fn, world.gold, rl_prompts, eval_prompts, settings, seed=seed,
+                             cache=cache_root(world), cache_key=[tag, policy_name, rm_name, rl_prompts, eval_prompts])
+                for epoch, (e, proxy, gold) in enumerate(zip(run["evals"], run["proxy_increase"],
+                                                             run["gold_increase"])):
+                    rows.append({"policy": policy_name, "rm": rm_name, "seed": seed, "step": e["step"],
+                                 "epoch": epoch, "proxy_increase": proxy, "gold_increase": gold, "kl": e["kl"],
+                                 "gold": e["gold"]})
+                if progress is not None:
+                    progress.update(1)
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------------------------ analyses
+PROPERTY_COLUMNS = {"Reward variance": "whitened_reward_variance", "On-policy acc.": "on_policy_accuracy",
+                    "Off-policy acc.": "off_policy_accuracy"}
+
+
+def property_measures(properties: pd.DataFrame) -> pd.DataFrame:
+    """Table 2's five measures per RM: variance, on-policy, off-policy accuracy, their mean ("On- & off-policy
+    acc.") and the mean of variance and that ("Reward variance & acc."), as in 2503.15477 Table 2."""
+    out = pd.DataFrame({label: properties[column] for label, column in PROPERTY_COLUMNS.items()})
+    out["On- & off-policy acc."] = (out["On-policy acc."] + out["Off-policy acc."]) / 2
+    out["Reward variance & acc."] = (out["Reward variance"] + out["On- & off-policy acc."]) / 2
+    return out
+
+
+def correlations(measures: pd.DataFrame, increases: pd.DataFrame) -> pd.DataFrame:
+    """Pearson and Spearman of every measure (columns of ``measures``) with every increase (columns of
+    ``increases``, same index): one row per measure, columns ``(increase, pearson|spearman)``."""
+    data = {}
+    for target in increases.columns:
+        y = increases[target].loc[measures.index].to_numpy(dtype=float)
+        for method, fn in (("pearson", stats.pearsonr), ("spearman", stats.spearmanr)):
+            data[(target, method)] = [float(fn(measures[m].to_numpy(dtype=float), y)[0]) for m in measures.columns]
+    return pd.DataFrame(data, index=measures.columns)
+
+
+def kl_at_gold(kl: np.ndarray, gold: np.ndarray, target: float) -> float:
+    """KL at which the piecewise-linear curve through ``(0, 0), (kl_i, gold_i)`` first reaches gold increase
+    ``target`` (inf if it never does).
+
+    >>> kl_at_gold(np.array([1.0, 2.0]), np.array([0.1, 0.3]), 0.2)
+    1.5
+    """
+    xs, ys = np.concatenate([[0.0], kl]), np.concatenate([[0.0], gold])
+    for i in range(1, len(xs)):
+        if ys[i] >= target:
+            if ys[i] == ys[i - 1]:
+                return float(xs[i])
+            t = (target - ys[i - 1]) / (ys[i] - ys[i - 1])
+            return float(xs[i - 1] + max(0.0, t) * (xs[i] - xs[i - 1]))
+    return math.inf
+
+
+def kl_efficiency(summary: pd.DataFrame, off_policy_accuracy: pd.Series) -> dict:
+    """Fig. 4: at a matched gold increase (the median over RMs of their final seed-mean gold increase), the KL each
+    RM needs (inf: never reached), and for each RM whether it "follows" the paper's claim: in the majority of its
+    comparisons with the other RMs, the more off-policy-accurate RM of the pair needs less KL. ``summary``: one row
+    per (rm, epoch) with ``kl`` and ``gold_increase`` (seed means)."""
+    names = list(off_policy_accuracy.index)
+    curves = {rm: summary.loc[rm].sort_index() for rm in names}
+    target = float(np.median([curves[rm]["gold_increase"].iloc[-1] for rm in names]))
+    kl = {rm: kl_at_gold(curves[rm]["kl"].to_numpy()[1:], curves[rm]["gold_increase"].to_numpy()[1:], target)
+          for rm in names}
+    follows = {}
+    for rm in names:
+        others = [o for o in names if o != rm and off_policy_accuracy[o] != off_policy_accuracy[rm] and kl[o] != kl[rm]]
+        agree = sum((off_policy_accuracy[rm] > off_policy_accuracy[o]) == (kl[rm] < kl[o]) for o in others)
+        follows[rm] = bool(others) and agree > len(others) / 2
+    return {"target_gold_increase": target, "kl_at_target": kl, "follows": follows,
+            "n_follow": int(sum(follows.values()))}
+
+
+def properties_cached(world: World, policy: str, rms: dict, prompts, *, preferences=None, k: int, seed: int = 0,
+                      max_new_tokens: int = 16, tag: str = "") -> pd.DataFrame:
+    """:func:`rm_properties` of the world policy ``policy``, cached as JSON (keyed by ``tag``, the RM names, the
+    prompts, k and the seed: give RMs that differ a different ``tag``)."""
+    key = _digest([tag, policy, {name: _describe(fn) for name, fn in rms.items()}, list(prompts), k, seed,
+                   max_new_tokens, preferences is not None])
+    path = cache_root(world) / f"properties-{key}.json"
+    if path.exists():
+        return pd.read_json(path, orient="split")
+    with single_torch_thread(), quiet_transformers():
+        table = rm_properties(str(world.models[policy]), rms, prompts, world.gold, preferences=preferences, k=k,
+                              seed=seed, max_new_tokens=max_new_tokens)
+    atomic_write_json(path, json.loads(table.to_json(orient="split", double_precision=15)))
+    return table
+
+
+def epoch_increases(grid: pd.DataFrame, epoch: int = 1) -> pd.DataFrame:
+    """Seed-mean proxy and gold increase after ``epoch`` per (policy, rm): columns ``proxy_increase``,
+    ``gold_increase`` (and their std over seeds, ``*_std``)."""
+    at = grid[grid.epoch == epoch].groupby(["policy", "rm"])[["proxy_increase", "gold_increase"]]
+    mean, std = at.mean(), at.std(ddof=1)
+    return mean.join(std.add_suffix("_std"))
+
+
+def teacher_validation(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Spearman and Pearson, over (policy, RM) pairs, between the gold increase after the first epoch and each
+    pre-training measure: ``teacher_score``, variance, on-policy accuracy, off-policy accuracy (rows)."""
+    measures = {"teacher score": "teacher_score", "variance alone": "whitened_reward_variance",
+                "on-policy accuracy alone": "on_policy_accuracy", "off-policy accuracy alone": "off_policy_accuracy"}
+    y = pairs["gold_increase"].to_numpy(dtype=float)
+    rows = {}
+    for label, column in measures.items():
+        x = pairs[column].to_numpy(dtype=float)
+        ok = np.isfinite(x)
+        rows[label] = {"spearman": float(stats.spearmanr(x[ok], y[ok])[0]),
+                       "pearson": float(stats.pearsonr(x[ok], y[ok])[0]), "n_pairs": int(ok.sum())}
+    return pd.DataFrame(rows).T
+
+
+def selection_experiment(world: World, policy: str, reward_fn, rm_name: str, rl_prompts, eval_prompts,
+                         settings: RunSettings, seeds, *, fraction: float = 0.25, k: int = 8, steps: int,
+                         eval_every: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """RLOO on the top-variance ``fraction`` of ``rl_prompts`` (ranked by ``reward_fn``'s within-prompt variance
+    under ``policy``, :func:`rmlab.measure.selection.select_prompts_by_variance`), on a random subset of the same
+    size (a new one per seed) and on all prompts, ``steps`` steps each. Returns (one row per evaluation:
+    ``condition, seed, step, gold_increase, proxy_increase``; the per-prompt variances used for the ranking)."""
+    from rmlab.measure.selection import random_prompt_subset, select_prompts_by_variance
+    from rmlab.measure.variance import per_prompt_variance
+
+    with single_torch_thread(), quiet_transformers():
+        report = reward_report(str(world.models[policy]), {rm_name: reward_fn}, rl_prompts, k=k, seed=0,
+                               max_new_tokens=settings.max_new_tokens, progress=False, n_bootstrap=1)
+    rewards = report.rewards[rm_name]
+    top = select_prompts_by_variance(rewards, fraction=fraction)
+    # one standardisation for every condition (the initial policy's samples of all prompts), so that a subset's own
+    # statistics do not rescale its rewards
+    standardized = Standardized(reward_fn, float(rewards.mean()), float(rewards.std(ddof=1)))
+    settings = replace(settings, normalize=False)
+    rows = []
+    for seed in seeds:
+        subsets = {"top variance": top, "random": random_prompt_subset(len(rl_prompts), len(top), seed=seed),
+                   "all prompts": np.arange(len(rl_prompts))}
+        for condition, index in subsets.items():
+            chosen = [rl_prompts[i] for i in index]
+            run = run_rl(world.models[policy], standardized, world.gold, chosen, eval_prompts, settings, seed=seed,
+                         steps=steps, eval_every=eval_every, cache=cache_root(world),
+                         cache_key=["selection", policy, rm_name, chosen, eval_prompts])
+            rows += [{"condition": condition, "seed": seed, "step": e["step"], "gold_increase": g,
+                      "proxy_increase": p} for e, g, p in zip(run["evals"], run["gold_increase"],
+                                                              run["proxy_increase"])]
+    return pd.DataFrame(rows), per_prompt_variance(rewards)
+
+
+@dataclass
+class ZooExperiment:
+    """Table 1 / Figure 2's experiment on one policy: the teachers, their properties under the policy and the runs."""
+
+    policy: str
+    rms: dict
+    properties: pd.DataFrame
+    grid: pd.DataFrame
+
+
+def zoo_experiment(world: World, data: TeacherData, settings: RunSettings, seeds, *, report_k: int = 8,
+                   seed: int = 0) -> ZooExperiment:
+    """Train (or load) the RM zoo from the world's on-policy policy, measure the seven teachers under it on the RL
+    prompts (off-policy accuracy on the held-out off-policy pairs), and run RL with each for every seed (cached)."""
+    policy = world.config.on_policy_from
+    rl_prompts, eval_prompts = data.prompts(world)
+    zoo = train_zoo(world, data, policy=policy)
+    rms = zoo_rewards(world, zoo)
+    tag = f"zoo:{sorted(str(path) for path in zoo.values())}"
+    properties = properties_cached(world, policy, rms, rl_prompts, preferences=data.pools(world)[2], k=report_k,
+                                   seed=seed, max_new_tokens=settings.max_new_tokens, tag=tag)
+    grid = run_grid(world, {policy: world.models[policy]}, rms, rl_prompts, eval_prompts, settings, seeds, tag=tag)
+    return ZooExperiment(policy, rms, properties, grid)

@@ -1,0 +1,150 @@
+"""rmlab.world.teacher at small scale: the RM zoo's data mix, the constructed teachers, cached RL runs with a
+per-epoch evaluation, and the analyses behind Table 2, Figure 4, prompt selection and the teacher score."""
+
+import datasets
+import numpy as np
+import pandas as pd
+import pytest
+
+from rmlab.measure.accuracy import on_policy_accuracy
+from rmlab.measure.variance import whitened_reward_variance
+from rmlab.world import PolicySpec, RewardModelSpec, build_world, quick_config
+from rmlab.world import teacher as T
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A world that builds in seconds (the pipeline, not the numbers, is under test)."""
+    config = quick_config().replace(corpus_docs=300, pretrain_steps=20,
+                                    policies=(PolicySpec("sft_full", 0.0, 20, 5), PolicySpec("instruct", 0, 20, 5)),
+                                    reward_models=(RewardModelSpec("rm_accurate", 40, 0.0, 5),),
+                                    preference_prompts=24, eval_prompts=24)
+    return build_world(config, cache_dir=tmp_path_factory.mktemp("teacher-world"), progress=False)
+
+
+def _pool(tag, n):
+    return datasets.Dataset.from_dict({"prompt": [f"{tag}{i}" for i in range(n)], "chosen": [tag] * n,
+                                       "rejected": ["x"] * n, "score_chosen": [1.0] * n, "score_rejected": [0.0] * n})
+
+
+@pytest.mark.parametrize("fraction, n_on", [(1.0, 10), (0.75, 8), (0.5, 5), (0.25, 2), (0.0, 0)])
+def test_every_mix_has_the_same_pair_count_and_its_share_of_on_policy_pairs(fraction, n_on):
+    mixed = T.mixed_preferences(_pool("on", 12), _pool("off", 30), fraction, 10)
+    assert len(mixed) == 10 and mixed["chosen"].count("on") == n_on
+    assert len(set(mixed["prompt"])) == 10                              # drawn without replacement
+
+
+def test_a_mix_the_pools_cannot_fill_is_refused():
+    with pytest.raises(ValueError, match="pools hold 12 and 30"):
+        T.mixed_preferences(_pool("on", 12), _pool("off", 30), 1.0, 20)
+
+
+def _gold_like(n=200, k=6, seed=0):
+    rng = np.random.default_rng(seed)
+    prompts = [f"prompt {i}" for i in range(n)]
+    return prompts, 2.0 + rng.normal(size=(n, 1)) * 0.5 + rng.normal(size=(n, k))
+
+
+def test_perfect_accuracy_rm_is_accurate_and_flatter_than_gold():
+    prompts, gold = _gold_like()
+    table = {(p, str(j)): gold[i, j] for i, p in enumerate(prompts) for j in range(gold.shape[1])}
+    gold_fn = lambda ps, rs: np.array([table[(p, r)] for p, r in zip(ps, rs)])   # noqa: E731
+    rm = T.PerfectAccuracyRM(gold_fn)
+    flat_p = [p for p in prompts for _ in range(gold.shape[1])]
+    flat_r = [str(j) for _ in prompts for j in range(gold.shape[1])]
+    rewards = rm(flat_p, flat_r).reshape(gold.shape)
+    assert float(on_policy_accuracy(rewards, gold)) == 1.0
+    assert 0.4 < rm.scaled_fraction(prompts) < 0.6
+    scaled = np.array([rm.is_scaled(p) for p in prompts])
+    np.testing.assert_allclose(rewards[scaled], 1e-3 * gold[scaled])
+    np.testing.assert_array_equal(rewards[~scaled], gold[~scaled])
+    # the scaled prompts collapse towards 0, far from the others' mean (2): a between-prompt spread that lowers the
+    # within-prompt share, i.e. the whitened variance (with rewards centred at 0 it need not fall)
+    assert whitened_reward_variance(rewards) < 0.5 * whitened_reward_variance(gold)
+
+
+def test_noisy_reward_is_a_fixed_function_of_the_sample():
+    gold = lambda ps, rs: np.zeros(len(ps))   # noqa: E731
+    noisy = T.NoisyReward(gold, noise=2.0, seed=1)
+    prompts, responses = [f"p{i}" for i in range(2000)], ["r"] * 2000
+    first = noisy(prompts, responses)
+    np.testing.assert_array_equal(first, noisy(prompts, responses))
+    assert abs(first.mean()) < 0.15 and first.std() == pytest.approx(2.0, rel=0.1)
+    assert not np.array_equal(first, T.NoisyReward(gold, noise=2.0, seed=2)(prompts, responses))
+
+
+def test_rl_and_evaluation_prompts_are_disjoint(world):
+    data = T.TeacherData(n_eval=8)
+    rl, evaluation = data.prompts(world)
+    assert len(evaluation) == 8 and rl and not set(rl) & set(evaluation)
+    with pytest.raises(ValueError, match="too few"):
+        T.TeacherData(n_eval=1000).prompts(world)
+    on, off, heldout = data.pools(world)
+    assert not set(zip(off["prompt"], off["chosen"])) & set(zip(heldout["prompt"], heldout["chosen"]))
+
+
+def test_zoo_trains_once_and_rl_runs_are_evaluated_every_epoch_and_cached(world):
+    data = T.TeacherData(n_eval=8)
+    small = T.RMConfig(lr=1e-3, epochs=1, batch_size=4)
+    zoo = T.train_zoo(world, data, fractions=(1.0, 0.0), n_pairs=4, config=small)
+    assert set(zoo) == {"100%", "0%"} and all((p / "model.safetensors").exists() for p in zoo.values())
+    stamp = (zoo["0%"] / "model.safetensors").stat().st_mtime_ns
+    assert T.train_zoo(world, data, fractions=(1.0, 0.0), n_pairs=4, config=small) == zoo
+    assert (zoo["0%"] / "model.safetensors").stat().st_mtime_ns == stamp          # a cache hit
+
+    rms = T.zoo_rewards(world, zoo)
+    assert list(rms) == ["100%", "0%", T.PERFECT, T.GOLD]
+    rl, evaluation = data.prompts(world)
+    settings = T.RunSettings(epochs=2, batch_prompts=4, eval_k=2, max_new_tokens=6)
+    grid = T.run_grid(world, {"sft_full": world.models["sft_full"]}, {T.GOLD: world.gold}, rl, evaluation,
+                      settings, seeds=(0,))
+    per_epoch = -(-len(rl) // 4)
+    assert grid.epoch.tolist() == [0, 1, 2] and grid.step.tolist() == [0, per_epoch, 2 * per_epoch]
+    assert grid.loc[0, "gold_increase"] == grid.loc[0, "proxy_increase"] == grid.loc[0, "kl"] == 0
+    assert (T.cache_root(world)).glob("run-*.json")
+    again = T.run_grid(world, {"sft_full": world.models["sft_full"]}, {T.GOLD: world.gold}, rl, evaluation,
+                       settings, seeds=(0,))
+    pd.testing.assert_frame_equal(grid, again)
+    run = T.run_rl(world.models["sft_full"], world.gold, world.gold, rl, evaluation, settings, seed=0)
+    assert {"within_std_mean", "frac_zero_std", "kl", "gold_reward"} <= set(run["metrics"][0])
+    # proxy = gold: both increases are the same numbers, the proxy one divided by the initial-policy std
+    np.testing.assert_allclose(np.array(run["proxy_increase"]) * run["normalization"]["scale"],
+                               run["gold_increase"], atol=1e-12)
+
+
+def test_properties_carry_the_teacher_score(world):
+    rl, _ = T.TeacherData(n_eval=8).prompts(world)
+    table = T.rm_properties(str(world.models["sft_full"]), {"r_G": world.gold, "flat": T.PerfectAccuracyRM(world.gold)},
+                            rl[:6], world.gold, k=3, n_bootstrap=5)
+    assert {"whitened_reward_variance", "on_policy_accuracy", "teacher_score"} <= set(table.columns)
+    assert table.loc["r_G", "on_policy_accuracy"] == table.loc["flat", "on_policy_accuracy"] == 1.0
+
+
+def test_kl_at_matched_gold_interpolates_and_is_inf_when_never_reached():
+    assert T.kl_at_gold(np.array([1.0, 2.0]), np.array([0.2, 0.4]), 0.1) == pytest.approx(0.5)
+    assert T.kl_at_gold(np.array([1.0, 2.0]), np.array([0.2, 0.1]), 0.3) == np.inf
+
+
+def test_kl_efficiency_counts_rms_whose_kl_follows_off_policy_accuracy():
+    rows = []
+    for rm, kl_per_epoch in {"a": 1.0, "b": 2.0, "c": 3.0, "d": 4.0}.items():
+        rows += [{"rm": rm, "epoch": e, "kl": kl_per_epoch * e, "gold_increase": 0.1 * e} for e in range(3)]
+    curve = pd.DataFrame(rows).set_index(["rm", "epoch"])
+    accurate_first = T.kl_efficiency(curve, pd.Series({"a": 0.9, "b": 0.8, "c": 0.7, "d": 0.6}))
+    assert accurate_first["n_follow"] == 4 and accurate_first["kl_at_target"]["a"] == pytest.approx(2.0)
+    assert T.kl_efficiency(curve, pd.Series({"a": 0.6, "b": 0.7, "c": 0.8, "d": 0.9}))["n_follow"] == 0
+
+
+def test_correlation_tables():
+    measures = pd.DataFrame({"v": [1.0, 2.0, 3.0, 4.0], "w": [4.0, 3.0, 1.0, 2.0]}, index=list("abcd"))
+    increases = pd.DataFrame({"gold": [0.1, 0.2, 0.3, 0.5]}, index=list("abcd"))
+    table = T.correlations(measures, increases)
+    assert table.loc["v", ("gold", "spearman")] == pytest.approx(1.0)
+    assert table.loc["w", ("gold", "spearman")] == pytest.approx(-0.8)
+    pairs = pd.DataFrame({"teacher_score": [1, 2, 3, 4], "whitened_reward_variance": [4, 3, 2, 1],
+                          "on_policy_accuracy": [1, 3, 2, 4], "off_policy_accuracy": [np.nan, 1, 2, 3],
+                          "gold_increase": [0.1, 0.2, 0.3, 0.4]})
+    validation = T.teacher_validation(pairs)
+    assert validation.loc["teacher score", "spearman"] == pytest.approx(1.0)
+    assert validation.loc["variance alone", "spearman"] == pytest.approx(-1.0)
+    assert validation.loc["off-policy accuracy alone", "n_pairs"] == 3
