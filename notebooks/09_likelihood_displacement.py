@@ -267,6 +267,13 @@ for pair, passed in world_checks.items():
 fig
 
 # %% [markdown]
+# *Measured (2026-11-29, World v2, torch 2.13.0):* in full mode (default world, 10 prompts per pair) π(y⁺) fell
+# stably by ≥ 0.2 in 5 of 10 runs for No ≻ Never and for Sure ≻ Yes (6 of 10 for the control Yes ≻ No): half the
+# runs, not most, so the criterion is recorded as failed. The quick world's models (3 prompts) displaced in none.
+# The unembedding rows of the answer tokens are nearly parallel (κ ≈ 1) but short (‖W‖ ≈ 1), so the projection
+# term of Table 13 is small; the drops, where they come, come in the first few steps after a fast rise.
+
+# %% [markdown]
 # ## 4. Which pairs will DPO displace? Figure `displacement_predictor`
 #
 # A per-example predictor, computed before training: the first-order change of $\ln\pi(y^+_i)$ under one full-batch
@@ -309,6 +316,13 @@ rec_pred.save(fig)
 if not rec_pred.passed:
     print("NOT REPRODUCED:", rec_pred.failures(), "(criterion kept)")
 fig
+
+# %% [markdown]
+# *Measured (2026-11-29, full mode, 1000 pairs, 40 % displaced):* AUROC 0.66 for the first-order prediction along
+# RMSprop's first step (the best), 0.57 CHES, 0.55 LN-CHES, 0.55 last-hidden inner product, 0.50 −edit distance, and
+# 0.26 for the first-order prediction along the plain gradient — *below* chance: under RMSprop training the plain
+# gradient's first-order sign points the wrong way for most pairs (its flipped score is not used: that would choose
+# the sign after seeing the outcome). The best predictor beats CHES but stays below the 0.8 criterion, kept.
 
 # %% [markdown]
 # ## Criteria
