@@ -29,6 +29,8 @@ REAL_SFT_STEPS, REAL_SFT_LR, REAL_LR = 1, 1e-5, 1e-6
 WORLD_MODEL = "sft_full"
 WORLD_RUNS = 3 if QUICK else 10       # prompts (runs) per pair in the toy world
 WORLD_STEPS, WORLD_SFT_STEPS, WORLD_LR = 100, 1, 1e-3
+POOL_PAIRS = 200 if QUICK else 1000   # pairs of the similarity pool for the displacement predictor
+POOL_LR, POOL_BATCH = 1e-4, 8         # one DPO epoch (RMSprop) on them, from WORLD_MODEL
 
 # %% [markdown]
 # # 09 · Likelihood displacement: DPO can lower the probability of the preferred response
@@ -41,15 +43,15 @@ WORLD_STEPS, WORLD_SFT_STEPS, WORLD_LR = 100, 1, 1e-3
 #    unembedding $W$ both free), against the simulated gradient flow;
 # 2. runs the paper's Table 1 protocol (one prompt, single-token $y^+/y^-$, short SFT then DPO with RMSprop) on the
 #    real SmolLM2-135M-Instruct;
-# 3. runs the same protocol on the toy world's tiny models, 10 prompts per pair.
+# 3. runs the same protocol on the toy world's tiny models, 10 prompts per pair;
+# 4. predicts, before training, which pairs of a preference dataset DPO will displace (figure
+#    ``displacement_predictor``).
 
 # %%
 import copy
-import random
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 from rmlab import plotting
 from rmlab.figures import FigureRecord
@@ -60,10 +62,9 @@ from rmlab.plotting import Slider, explore
 from rmlab.theory import displacement
 from rmlab.theory.plots_displacement import displacement_explorer, plot_rates
 from rmlab.train.displacement import (cached_single_prompt_run, displaced_fraction, observed_chosen_change,
-                                      plot_runs, run_summary, unembedding_geometry)
+                                      plot_runs, predictor_roc, run_summary, unembedding_geometry)
 from rmlab.train.dpo import DPOConfig, train_dpo
 from rmlab.world import WorldConfig, build_world, quick_config
-from rmlab.world.language import sample_prompt
 
 plotting.use_style()
 pd.set_option("display.max_colwidth", 60)
@@ -156,7 +157,8 @@ fig
 # *Learning rates.* The paper used 1e-7 on 1–8B models. Measured here: at 1e-6 with RMSprop, $\pi$("Yes") rose from
 # 0.011 to 0.047 in 4 steps and began to fall at step 5 — fast enough to see a peak within a CPU budget, slow enough
 # that the loss falls at every step. One SFT step at 1e-5 (RMSprop's first step moves every weight by about 10 × lr)
-# raises $\pi(y^+)$ before DPO starts (measured: $\pi$("No") 0.56 at DPO's step 0 for the first prompt). *Budget.* One step (forward + backward of two ~60-token sequences, plus the
+# raises $\pi(y^+)$ before DPO starts (measured: $\pi$("No") 0.56 at DPO's step 0 for the first prompt).
+# *Budget.* One step (forward + backward of two ~60-token sequences, plus the
 # tracking forward) costs 3–6 s on 2 idle cores, so quick mode runs one pair once and full mode 3 pairs × 3 prompts,
 # 15 DPO steps each. Finished runs are cached (``$RMLAB_CACHE/displacement``) and reread on the next run.
 
@@ -220,8 +222,10 @@ fig
 # %% [markdown]
 # ## 3. The same protocol in the toy world
 #
-# The world's yes/no questions have the paper's answer families as single tokens (``Yes yes Sure Certainly …`` and
-# ``No no Never Nope …``, plus ``_Yes``/``_No`` variants). Its tiny models run the protocol in seconds, so every pair
+# World v2's ``yes_no_questions`` (48 questions whose right and wrong answers are single tokens) are the prompts; the
+# world's vocabulary has the paper's answer families as single tokens (``Yes yes Sure Certainly …`` and
+# ``No no Never Nope …``, plus ``_Yes``/``_No`` variants). The near-synonym pairs (the criterion's) are No ≻ Never and
+# Sure ≻ Yes; Yes ≻ No is the paper's control. Its tiny models run the protocol in seconds, so every pair
 # gets 10 prompts (runs), 100 DPO steps each (the paper's Table 1 length), RMSprop at 1e-3 (tried here: at 3e-4 most
 # drops stayed below 0.2 and the first-token mass went mostly to the EOS token, which rmlab's answer + EOS responses
 # train; 1e-3 is the larger of the two, and a few of its runs have a step where the loss rises: they count as not
@@ -230,8 +234,8 @@ fig
 # %%
 world = build_world(quick_config(SEED) if QUICK else WorldConfig(seed=SEED), progress=False)
 world_model, world_tokenizer = load_causal_lm(world.models[WORLD_MODEL])
-rng = random.Random(SEED)
-world_prompts = list(dict.fromkeys(sample_prompt(rng, "questions").prompt for _ in range(10 * WORLD_RUNS)))[:WORLD_RUNS]
+yes_no = pd.read_json(world.datasets["yes_no_questions"], lines=True)
+world_prompts = yes_no.sample(n=WORLD_RUNS, random_state=SEED)["prompt"].tolist()
 WORLD_PAIRS = [("Yes", "No"), ("No", "Never"), ("Sure", "Yes")]
 world_runs = [cached_single_prompt_run(str(world.models[WORLD_MODEL]), world_model, world_tokenizer, prompt, chosen,
                                        rejected, sft_steps=WORLD_SFT_STEPS, sft_lr=WORLD_LR,
@@ -263,18 +267,27 @@ for pair, passed in world_checks.items():
 fig
 
 # %% [markdown]
-# ## 4. Preliminary: which pairs will DPO displace?
+# *Measured (2026-11-29, World v2, torch 2.13.0):* in full mode (default world, 10 prompts per pair) π(y⁺) fell
+# stably by ≥ 0.2 in 5 of 10 runs for No ≻ Never and for Sure ≻ Yes (6 of 10 for the control Yes ≻ No): half the
+# runs, not most, so the criterion is recorded as failed. The quick world's models (3 prompts) displaced in none.
+# The unembedding rows of the answer tokens are nearly parallel (κ ≈ 1) but short (‖W‖ ≈ 1), so the projection
+# term of Table 13 is small; the drops, where they come, come in the first few steps after a fast rise.
+
+# %% [markdown]
+# ## 4. Which pairs will DPO displace? Figure `displacement_predictor`
 #
 # A per-example predictor, computed before training: the first-order change of $\ln\pi(y^+_i)$ under one full-batch
 # DPO update of the paper's unconstrained-features model put on the real model's features (every distinct prefix's
 # last hidden state free, plus the unembedding; ``rmlab.lm.displacement``, also ``rmlab ches
 # --predict-displacement``), along the plain gradient or along RMSprop's first update. Beside it, CHES, LN-CHES and
 # the paper's two baselines. The target: the sign of the observed change of $\ln\pi(y^+_i)$ after one epoch of DPO
-# (RMSprop, lr 1e-4, batch 8) from the world's ``sft_full`` on its off-policy preference pairs. The named figure
-# ``displacement_predictor`` waits for World v2's similarity-spanning pool; these are the current world's numbers.
+# (RMSprop, lr 1e-4, batch 8) from the world's ``sft_full`` on a seeded random subset of World v2's
+# ``prefs_similarity_pool`` (pairs from near-duplicates to unrelated long responses; 1000 of its 2000 pairs in full
+# mode, 200 in quick mode, for the time budget). The issue's real-model panel is not run here (left out: the time
+# budget of this notebook goes to Table 1 on SmolLM2).
 
 # %%
-pool = world.preferences("prefs_off_policy")
+pool = world.preferences("prefs_similarity_pool").shuffle(seed=SEED).select(range(POOL_PAIRS))
 scores = {"first order (gradient)": -predict_displacement(world_model, world_tokenizer, pool)["predicted_dlogp_chosen"],
           "first order (RMSprop step)": -predict_displacement(world_model, world_tokenizer, pool,
                                                               direction="rmsprop")["predicted_dlogp_chosen"]}
@@ -282,12 +295,34 @@ similarity = ches_scores(world_model, world_tokenizer, pool, progress=False)
 scores.update({"CHES": similarity["ches"], "LN-CHES": similarity["ln_ches"],
                "-edit distance": -similarity["edit_distance"],
                "last hidden inner product": similarity["last_hidden_inner_product"]})
-epoch = train_dpo(copy.deepcopy(world_model), world_tokenizer, pool,
-                  DPOConfig(lr=1e-4, batch_size=8, epochs=1, seed=SEED), progress=False)
-displaced = observed_chosen_change(epoch) < 0
-auroc = pd.Series({name: roc_auc_score(displaced, np.asarray(s)) for name, s in scores.items()}, name="AUROC")
-print(f"{len(pool)} pairs, {displaced.mean():.0%} displaced after one epoch")
-auroc.round(3).to_frame()
+pool_config = DPOConfig(lr=POOL_LR, batch_size=POOL_BATCH, epochs=1, optimizer="rmsprop", seed=SEED)
+epoch = train_dpo(copy.deepcopy(world_model), world_tokenizer, pool, pool_config, progress=False)
+observed = observed_chosen_change(epoch)
+displaced = observed < 0
+aurocs, fig = predictor_roc(displaced, scores, title=f"{len(pool)} pool pairs: will ln π(y⁺) fall in one DPO epoch?")
+best = max(aurocs, key=aurocs.get)
+print(f"{len(pool)} pairs, {displaced.mean():.0%} displaced after one epoch; best predictor: {best}")
+pd.Series(aurocs, name="AUROC").round(3).to_frame()
+
+# %%
+rec_pred = FigureRecord("displacement_predictor", notebook="09_likelihood_displacement", seed=SEED, quick=QUICK)
+rec_pred.add_data(model=WORLD_MODEL, pool="prefs_similarity_pool", n_pairs=len(pool), dpo=pool_config.__dict__,
+                  pair_kind=list(pool["pair_kind"]), observed_dlogp_chosen=observed, displaced=displaced,
+                  scores={name: np.asarray(s) for name, s in scores.items()}, auroc=aurocs, best=best,
+                  real_model_panel="not run (time budget)")
+rec_pred.check(f"best predictor ({best}): AUROC for 'delta ln pi(y+) < 0'", aurocs[best], ">=", 0.8)
+rec_pred.check("best predictor's AUROC minus CHES's", aurocs[best] - aurocs["CHES"], ">", 0.0)
+rec_pred.save(fig)
+if not rec_pred.passed:
+    print("NOT REPRODUCED:", rec_pred.failures(), "(criterion kept)")
+fig
+
+# %% [markdown]
+# *Measured (2026-11-29, full mode, 1000 pairs, 40 % displaced):* AUROC 0.66 for the first-order prediction along
+# RMSprop's first step (the best), 0.57 CHES, 0.55 LN-CHES, 0.55 last-hidden inner product, 0.50 −edit distance, and
+# 0.26 for the first-order prediction along the plain gradient — *below* chance: under RMSprop training the plain
+# gradient's first-order sign points the wrong way for most pairs (its flipped score is not used: that would choose
+# the sign after seeing the outcome). The best predictor beats CHES but stays below the 0.8 criterion, kept.
 
 # %% [markdown]
 # ## Criteria
@@ -296,3 +331,4 @@ auroc.round(3).to_frame()
 assert rec_theory.passed, rec_theory.failures()
 print("table1_displacement_real:", "passed" if rec_real.passed else rec_real.failures())
 print("table1_displacement_world:", "passed" if rec_world.passed else rec_world.failures())
+print("displacement_predictor:", "passed" if rec_pred.passed else rec_pred.failures())

@@ -195,3 +195,25 @@ def observed_chosen_change(result) -> np.ndarray:
     logp = {(row["step"], row["index"]): row["logp_chosen"] for row in result.tracking}
     indices = sorted({row["index"] for row in result.tracking})
     return np.array([logp[last, i] - logp[0, i] for i in indices])
+
+
+def predictor_roc(displaced, scores: dict[str, np.ndarray], *, title: str):
+    """AUROC of each predictor (higher score = more likely displaced) for the boolean ``displaced``, and a figure of
+    their ROC curves. Returns ``(aurocs, figure)``, ``aurocs`` a dict name -> AUROC."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    from rmlab import plotting
+
+    displaced = np.asarray(displaced, dtype=bool)
+    fig, ax = plotting.subplots(1, 1, width=4.6, height=4.0)
+    aurocs = {}
+    for i, (name, score) in enumerate(scores.items()):
+        score = np.asarray(score, dtype=float)
+        aurocs[name] = float(roc_auc_score(displaced, score))
+        fpr, tpr, _ = roc_curve(displaced, score)
+        ax.plot(fpr, tpr, color=plotting.PALETTE[i % len(plotting.PALETTE)], lw=1.4,
+                label=f"{name} ({aurocs[name]:.2f})")
+    ax.plot([0, 1], [0, 1], color="0.6", ls=":", lw=1)
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title)
+    ax.legend(fontsize=7, title="AUROC", title_fontsize=7)
+    return aurocs, fig
