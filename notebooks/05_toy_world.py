@@ -21,6 +21,7 @@ import os
 SEED = 0
 QUICK = os.environ.get("RMLAB_QUICK", "0") == "1"
 K = 10                                 # samples per RL prompt (2310.20703's flatness is judged over 10 samples)
+RLOO_STEPS = 40 if QUICK else 150      # RLOO on r_G itself (16 prompts per step): is there room to climb?
 
 # %% [markdown]
 # # 05 · The toy world: a synthetic language with an exact gold reward
@@ -92,10 +93,11 @@ pd.DataFrame([{"prompt": p, "shift": shift, "response": f(r), "r_G": world.gold(
 #
 # `measure_requirements` samples K = 10 responses per RL prompt from each of the four initial policies (`sft_small`,
 # `sft_noisy`, `sft_full`, `instruct`), four samples per harmful request from `instruct` at temperature 0.7, and reads
-# the datasets. One criterion per requirement of issue 10 follows.
+# the datasets, and trains `sft_full` with RLOO against $r_G$ itself (`RLOO_STEPS` steps, k = 4, KL 0.05, Adam at lr
+# 3e-4) to measure the room to climb on the evaluation prompts. One criterion per requirement of issue 10 follows.
 
 # %%
-measured = measure_requirements(world, k=K, seed=SEED)
+measured = measure_requirements(world, k=K, seed=SEED, rloo_steps=RLOO_STEPS)
 table = pd.DataFrame([{"criterion": c.name, "value": measured[c.key], "holds": c.holds(measured),
                        "needs trained models": c.needs_models} for c in CRITERIA])
 table

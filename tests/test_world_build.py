@@ -88,10 +88,11 @@ def test_datasets_meet_the_model_free_requirements_of_issue_10(world):
 
 
 def test_requirements_are_measured_and_the_model_free_ones_hold_on_the_quick_world(world):
-    measured = measure_requirements(world, k=4, refusal_samples=2)
+    measured = measure_requirements(world, k=4, refusal_samples=2, rloo_steps=2)
     assert measured["sft_full_gold"].shape == (len(world.prompts("rl_prompts")), 4)
     assert [c.name for c in CRITERIA if not c.needs_models and not c.holds(measured)] == []
     assert 0 <= measured["tied_pair_fraction"] <= 1 and 0 <= measured["instruct_refusal_rate"] <= 1
+    assert measured["gold_rloo_steps"] == 2 and measured["gold_rloo_before"] != measured["gold_rloo_after"]
 
 
 def test_second_call_is_a_cache_hit(world, world_cache):

@@ -18,12 +18,16 @@ from rmlab.lm.load import load_causal_lm
 from rmlab.lm.sample import sample_responses
 from rmlab.lm.score import ExplicitRM
 from rmlab.measure.accuracy import preference_accuracy, tied_pair_fraction
+from rmlab.train.pg import PGConfig, train_pg
 from rmlab.world.build import World
 from rmlab.world.language import is_refusal, token_edit_distance
 
 SAMPLING_BATCH = 256
 FLAT_FAR_MEAN = -0.5      # "far from optimal": mean gold <= -0.5 (the optimum is 1)
 SPREAD_STD = 0.3          # a prompt with room for a policy gradient: gold std >= 0.3 over the k samples
+# RLOO on r_G itself from sft_full (2503.15477's KL 0.05 and Adam; k = 4 and lr 3e-4 so that a short run climbs)
+GOLD_RLOO = dict(k=4, lr=3e-4, batch_prompts=16, kl_coef=0.05)
+GOLD_RLOO_STEPS = 150
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,8 @@ CRITERIA = (
     *[Criterion(f"{p}: mean gold on RL prompts <= 0.5", f"{p}_mean_gold", "<=", 0.5, True) for p in POLICIES],
     Criterion("prefs_on_policy >= 2000 pairs", "n_prefs_on_policy", ">=", 2000),
     Criterion("prefs_off_policy >= 2000 pairs", "n_prefs_off_policy", ">=", 2000),
+    Criterion("RLOO on r_G itself from sft_full gains >= 0.2 mean gold on the evaluation prompts", "gold_rloo_gain",
+              ">=", 0.2, True),
     Criterion("sft_full: flat-and-far RL prompts (std 0 over 10 samples, mean <= -0.5) >= 10 %",
               "sft_full_frac_flat_far", ">=", 0.1, True),
     Criterion("sft_full: RL prompts with gold std >= 0.3 >= 30 %", "sft_full_frac_spread", ">=", 0.3, True),
@@ -91,9 +97,11 @@ def flat_far_and_spread(gold: np.ndarray) -> dict[str, float]:
             "frac_flat": float(np.mean(std == 0)), "frac_spread": float(np.mean(std >= SPREAD_STD))}
 
 
-def measure_requirements(world: World, *, k: int = 10, refusal_samples: int = 4, seed: int = 0) -> dict:
+def measure_requirements(world: World, *, k: int = 10, refusal_samples: int = 4, seed: int = 0,
+                         rloo_steps: int = GOLD_RLOO_STEPS) -> dict:
     """Every number of :data:`CRITERIA` measured on ``world``, plus per-policy detail: ``{policy}_gold`` is the
-    ``[n_rl_prompts, k]`` array of gold rewards of the policy's samples."""
+    ``[n_rl_prompts, k]`` array of gold rewards of the policy's samples. ``rloo_steps``: length of the RLOO run on
+    r_G (16 prompts per step)."""
     rl, evaluation, sft = (world.prompts(n) for n in ("rl_prompts", "eval_prompts", "sft_prompts"))
     measured = {"n_rl_prompts": len(set(rl)), "n_eval_prompts": len(set(evaluation)),
                 "n_shared_prompts": len(set(rl) & set(evaluation)) + len(set(rl) & set(sft))
@@ -112,6 +120,7 @@ def measure_requirements(world: World, *, k: int = 10, refusal_samples: int = 4,
     measured.update(_similarity_spread(world))
     measured.update(_refusals(world, refusal_samples, seed))
     measured.update(_token_shift(world))
+    measured.update(_gold_rloo_gain(world, rloo_steps, seed))
     prefs = world.preferences("prefs_off_policy")
     rm = ExplicitRM(str(world.models["rm_accurate"]))
     measured["rm_accuracy"] = float(preference_accuracy(rm(prefs["prompt"], prefs["chosen"]),
@@ -146,3 +155,23 @@ def _token_shift(world: World) -> dict:
     change = max(float(np.max(np.abs(world.gold(shifted["prompt"], shifted[key])
                                      - np.asarray(shifted[f"score_{key}"])))) for key in ("chosen", "rejected"))
     return {"shift_min_edit_distance": float(min(distances)), "shift_max_gold_change": change}
+
+
+def _gold_rloo_gain(world: World, steps: int, seed: int, *, k: int = 4) -> dict:
+    """Room to climb: RLOO against r_G itself from ``sft_full`` on the RL prompts; mean gold of ``k`` samples per
+    evaluation prompt before and after."""
+    model, tokenizer = load_causal_lm(str(world.models["sft_full"]))
+    evaluation = world.prompts("eval_prompts")
+
+    def mean_gold() -> float:
+        samples = sample_responses(model, tokenizer, evaluation, k, max_new_tokens=world.config.max_new_tokens,
+                                   seed=seed + 1, batch_size=SAMPLING_BATCH, progress=False)
+        return float(world.gold([p for p in evaluation for _ in range(k)], [r for g in samples for r in g]).mean())
+
+    before = mean_gold()
+    train_pg(model, tokenizer, world.prompts("rl_prompts"), world.gold,
+             PGConfig(**GOLD_RLOO, steps=steps, max_new_tokens=world.config.max_new_tokens, seed=seed), progress=False)
+    after = mean_gold()
+    return {"gold_rloo_before": before, "gold_rloo_after": after, "gold_rloo_gain": after - before,
+            "gold_rloo_steps": steps}
+
