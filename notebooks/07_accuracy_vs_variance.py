@@ -130,6 +130,9 @@ for ax, column, label in zip(axes, cols[:3], ["whitened reward variance", "on-po
     ax.set_title(label)
 axes[0].legend()
 rec1.save(fig)
+fig
+
+# %%
 rec1.criteria
 
 # %% [markdown]
@@ -160,6 +163,9 @@ for ax, metric, title in zip(axes, ["proxy_increase", "gold_increase"], ["proxy 
     ax.set_title(title)
 axes[1].legend(fontsize="small")
 rec2.save(fig)
+fig
+
+# %%
 rec2.criteria
 
 # %% [markdown]
@@ -193,6 +199,9 @@ for ax, target in zip(axes, ["proxy_increase", "gold_increase"]):
     ax.set_xlabel("whitened reward variance (initial policy)")
     ax.set_ylabel(target.replace("_", " ") + " after epoch 1")
 rec3.save(fig)
+fig
+
+# %%
 table2.join(PAPER_TABLE2).round(3)
 
 # %% [markdown]
@@ -218,6 +227,9 @@ ax.set_xlabel("KL from the initial policy")
 ax.set_ylabel("gold reward increase")
 ax.legend(fontsize="small")
 rec4.save(fig)
+fig
+
+# %%
 pd.DataFrame({"KL at matched gold": efficiency["kl_at_target"], "follows": efficiency["follows"],
               "off-policy acc.": off_acc[non_gt]})
 

@@ -125,36 +125,26 @@ pd.concat({name: f[["gold_increase", "gold_increase_std", "proxy_increase"]].uns
            for name, f in final.items()}).round(3)
 
 # %%
-def best_per_policy(increases):
-    return increases["gold_increase"].unstack("rm").idxmax(axis=1)
-
-
-def bars(axes, increases, title):
-    for ax, metric in zip(axes, ["proxy_increase", "gold_increase"]):
-        table = increases[metric].unstack("rm")
-        err = increases.get(f"{metric}_std", increases[metric] * 0).unstack("rm").fillna(0)
-        table.plot.bar(ax=ax, yerr=err, capsize=2, legend=False, color=plotting.PALETTE[:table.shape[1]])
-        ax.set_title(f"{title}: {metric.replace('_', ' ')} after 2 epochs")
-        ax.tick_params(axis="x", rotation=0)
-    axes[-1].legend(fontsize="small")
-
-
-best = {name: best_per_policy(f) for name, f in final.items()}
+best = {name: T.best_rm_per_policy(f) for name, f in final.items()}
 rec = FigureRecord("fig3_policy_dependent", notebook="08_policy_dependent_rm", seed=SEED, quick=QUICK)
 rec.check("distinct gold-best RMs over policies (RLOO)", best["rloo"].nunique(), ">=", 2)
 rec.add_data(best_rm=best["rloo"].to_dict(), increases=final["rloo"].reset_index().to_dict(orient="list"),
              properties=properties.reset_index().to_dict(orient="list"), settings=rloo.__dict__, seeds=list(SEEDS))
-fig, axes = plotting.subplots(1, 2, width=12, height=3.8)
-bars(axes, final["rloo"], "RLOO")
+fig = T.plot_increases(final["rloo"], "RLOO after 2 epochs")
 rec.save(fig)
+fig
+
+# %%
 rec12 = FigureRecord("table12_grpo", notebook="08_policy_dependent_rm", seed=SEED, quick=QUICK)
 rec12.add_data(best_rm=best["grpo"].to_dict(), increases=final["grpo"].reset_index().to_dict(orient="list"),
                settings=grpo.__dict__, seeds=list(SEEDS),
                note="GRPO without the group-std division (scale='none'): the std division would make every k=2 "
                     "advantage +-1/sqrt(2) and normalise the reward variance away")
-fig12, axes12 = plotting.subplots(1, 2, width=12, height=3.8)
-bars(axes12, final["grpo"], "GRPO (no std division)")
-rec12.save(fig12)
+fig = T.plot_increases(final["grpo"], "GRPO (no std division) after 2 epochs")
+rec12.save(fig)
+fig
+
+# %%
 pd.DataFrame(best)
 
 # %% [markdown]
@@ -184,6 +174,9 @@ ax.set_xlabel("RLOO step")
 ax.set_ylabel("gold reward increase")
 ax.legend()
 recs.save(fig)
+fig
+
+# %%
 last
 
 # %% [markdown]
@@ -221,6 +214,9 @@ for ax, (label, column) in zip(axes, [("teacher score", "teacher_score"),
 axes[0].set_ylabel("gold increase after epoch 1")
 axes[-1].legend(fontsize="small")
 recv.save(fig)
+fig
+
+# %%
 validation.round(3)
 
 # %% [markdown]
