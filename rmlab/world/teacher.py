@@ -417,6 +417,27 @@ def epoch_increases(grid: pd.DataFrame, epoch: int = 1) -> pd.DataFrame:
     return mean.join(std.add_suffix("_std"))
 
 
+def best_rm_per_policy(increases: pd.DataFrame) -> pd.Series:
+    """The RM with the largest mean gold increase, per policy, from an :func:`epoch_increases` table."""
+    return increases["gold_increase"].unstack("rm").idxmax(axis=1)
+
+
+def plot_increases(increases: pd.DataFrame, title: str):
+    """Bar charts of the proxy and gold increase per policy (groups) and RM (bars, ± std over seeds) from an
+    :func:`epoch_increases` table; returns the figure."""
+    from rmlab import plotting
+
+    fig, axes = plotting.subplots(1, 2, width=12, height=3.8)
+    for ax, metric in zip(axes, ["proxy_increase", "gold_increase"]):
+        table = increases[metric].unstack("rm")
+        err = increases.get(f"{metric}_std", increases[metric] * 0).unstack("rm").fillna(0)
+        table.plot.bar(ax=ax, yerr=err, capsize=2, legend=False, color=plotting.PALETTE[:table.shape[1]])
+        ax.set_title(f"{title}: {metric.replace('_', ' ')}")
+        ax.tick_params(axis="x", rotation=0)
+    axes[-1].legend(fontsize="small")
+    return fig
+
+
 def teacher_validation(pairs: pd.DataFrame) -> pd.DataFrame:
     """Spearman and Pearson, over (policy, RM) pairs, between the gold increase after the first epoch and each
     pre-training measure: ``teacher_score``, variance, on-policy accuracy, off-policy accuracy (rows)."""
