@@ -29,19 +29,20 @@ LOG_EVERY = 10 if QUICK else 25
 # language experiments on the world (World v2's rl_prompts)
 DATASET = "rl_prompts"                 # World v2: >= 500 RL prompts, one family flat-and-far for sft_full
 INITIAL_POLICY = "sft_full"
-N_PROMPTS = 60 if QUICK else 500
+N_PROMPTS = 40 if QUICK else 500
 K_STATS = 10                           # samples per prompt for the reward mean/std (the paper's 10)
 MAX_NEW_TOKENS = 16
 STD_EPS, MIN_GAP = 0.05, 1.0           # flat: std <= 0.05; far: mean <= best - 1 (gold in [-1, 1])
-RFT_STEPS = 10 if QUICK else 40
+RFT_STEPS = 8 if QUICK else 40
 RFT_LR = 1e-4
 SFT_EPOCHS = 1 if QUICK else 3
 SFT_LR = 1e-3
-LR_FACTORS = (1, 10, 100)
-TEMPERATURES = (1.0, 1.5, 2.0)
-ENTROPY_COEFS = (0.0, 0.01, 0.1)
+# the heuristics (quick mode: only the strongest setting of each knob) and the partial-SFT grid
+LR_FACTORS = (1, 100) if QUICK else (1, 10, 100)
+TEMPERATURES = (1.0, 2.0) if QUICK else (1.0, 1.5, 2.0)
+ENTROPY_COEFS = (0.0, 0.1) if QUICK else (0.0, 0.01, 0.1)
 SFT_FRACTIONS = (0.01, 0.1, 1.0)
-SFT_STEP_FRACTIONS = (0.4, 1.0) if QUICK else (0.1, 0.4, 1.0)
+SFT_STEP_FRACTIONS = (1.0,) if QUICK else (0.1, 0.4, 1.0)
 
 # %% [markdown]
 # # Vanishing gradients in reinforcement finetuning: the experiments
@@ -66,7 +67,8 @@ SFT_STEP_FRACTIONS = (0.4, 1.0) if QUICK else (0.1, 0.4, 1.0)
 #
 # **Where this differs from the paper.** `load_digits` (1,797 8×8 images) instead of MNIST; pretraining at Adam
 # $10^{-3}$ instead of $10^{-4}$ (fewer epochs for the same fit); the SGD variant at learning rate 0.1 instead of
-# 0.01 (64 inputs in $[0,1]$ instead of 784 pixels; chosen so that SFT moves visibly within the budget). In quick mode: 500 images, 400 pretraining and 1,000 finetuning epochs, Adam at $10^{-3}$ for
+# 0.01 (64 inputs in $[0,1]$ instead of 784 pixels; chosen so that SFT moves visibly within the budget).
+# In quick mode: 500 images, 400 pretraining and 1,000 finetuning epochs, Adam at $10^{-3}$ for
 # finetuning.
 
 # %%
@@ -163,8 +165,6 @@ fig
 # %%
 import json
 import random
-
-import numpy as np
 
 from rmlab.lm.load import load_causal_lm
 from rmlab.train import rft_vs_sft
@@ -280,13 +280,24 @@ partial = {(f, s): mean_reward(after["sft_rft"]) if (f, s) == (1.0, 1.0) else
            for f in SFT_FRACTIONS for s in SFT_STEP_FRACTIONS}
 rec_partial = FigureRecord("vg_partial_sft", notebook="13_vanishing_gradients_experiments", seed=SEED, quick=QUICK)
 fig = plot_partial_sft(partial, partial[(1.0, 1.0)])
-rec_partial.add_data(rewards=[{"sft_fraction": f, "sft_step_fraction": s, "reward": r} for (f, s), r in partial.items()],
+rec_partial.add_data(rewards=[{"sft_fraction": f, "sft_step_fraction": s, "reward": r}
+                              for (f, s), r in partial.items()],
                      rft_reward=mean_reward(after["rft"]))
 rec_partial.check("SFT(1 %)→RFT / SFT(100 %)→RFT", partial[(0.01, 1.0)] / partial[(1.0, 1.0)], ">=", 0.9)
 for c in rec_partial.criteria:
     print(f"{'PASS' if c['passed'] else 'FAIL'}: {c['name']} = {c['value']:.4g} (needs {c['op']} {c['threshold']})")
 rec_partial.save(fig)
 fig
+
+# %% [markdown]
+# **What was measured, and what is asserted.** A quick-mode run on World v2 (60 prompts, 10 RFT steps, the full
+# heuristics grid, 2 × 3 partial-SFT grid; 8 min of CPU on a contended 2-core machine, over the 3-min quick budget,
+# hence the smaller quick settings above) gave: 7 flat-and-far prompts (12 %, all of the rare `count` task);
+# corr(initial std, gain) 0.29 for RFT vs −0.01 for SFT; on the flat-and-far prompts a mean gold gain of 0 for RFT vs
+# 0.007 for SFT (passes, but SFT barely moves them either after one epoch); every heuristic variant 0 on the
+# flat-and-far prompts vs 0.029 for SFT→RFT (scaled reward); SFT(1 %)→RFT reached only 63 % of SFT(100 %)→RFT, so
+# the `vg_partial_sft` criterion fails at this scale: it is recorded (and printed above) but not asserted. Full mode
+# has not been run on World v2 yet.
 
 # %%
 assert rec_controlled.passed, rec_controlled.failures()
