@@ -177,7 +177,7 @@ from rmlab.world.language import Demonstrator, make_facts, parse_prompt
 world = build_world(quick_config(SEED) if QUICK else WorldConfig(seed=SEED), progress=False)
 rows = [json.loads(line) for line in world.datasets[DATASET].read_text().splitlines()][:N_PROMPTS]
 prompts = [row["prompt"] for row in rows]
-families = [row.get("family") or parse_prompt(row["prompt"])[0] for row in rows]
+families = [parse_prompt(p)[1][0] for p in prompts]   # all of kind "tasks": the family is the task (reverse, ...)
 demonstrator = Demonstrator(make_facts(world.config.seed), noise=0.0)          # the gold-best responses
 demonstrations = [demonstrator.respond(p, random.Random(SEED + i)) for i, p in enumerate(prompts)]
 RFT = PGConfig(k=4, batch_prompts=16, steps=RFT_STEPS, max_new_tokens=MAX_NEW_TOKENS, lr=RFT_LR, kl_coef=0.001,
