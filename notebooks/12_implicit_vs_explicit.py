@@ -23,7 +23,8 @@ QUICK = os.environ.get("RMLAB_QUICK", "0") == "1"
 THEORY_STEPS = 150 if QUICK else 400       # Adam steps of the single-token instance (Thm 2)
 THM1_VERTICES = 7                          # Thm 1 by enumeration: all 7! = 5040 orderings
 SHIFT_SEEDS = (0, 1, 2, 3, 4)              # RMs per kind in the shift experiment (the criteria need >= 5)
-SHIFT_EPOCHS = 10                          # same optimiser, lr and epochs for both kinds
+SHIFT_STEPS = 150 if QUICK else 400        # same optimiser, lr, batch and steps for both kinds
+SHIFT_BATCH = 32 if QUICK else 64
 SHIFT_LR = 1e-3
 
 # %% [markdown]
@@ -188,7 +189,7 @@ fig
 
 # %%
 world = build_world(quick_config(SEED) if QUICK else WorldConfig(seed=SEED))
-shift_config = rm_shifts.ShiftGridConfig(seeds=SHIFT_SEEDS, epochs=SHIFT_EPOCHS, lr=SHIFT_LR)
+shift_config = rm_shifts.ShiftGridConfig(seeds=SHIFT_SEEDS, steps=SHIFT_STEPS, batch_size=SHIFT_BATCH, lr=SHIFT_LR)
 table = rm_shifts.shift_grid(world, shift_config)
 print(f"{table.attrs['n_train_pairs']} training pairs; evaluation pairs:",
       table.groupby("eval_set", sort=False).n_pairs.first().to_dict())
