@@ -43,7 +43,7 @@ SHIFT_LR = 1e-3
 # the paper's full text was not available, so the one-step formula is re-derived and checked numerically, not copied).
 # The learned Hamiltonian-cycle model is a 2-layer CPU model with one token per edge (the paper: Pythia-1B, vertex
 # lists; see `rmlab.world.verify_task` for why). The shift experiment runs on the toy world's small preference sets
-# (today's world: its synonym shift changes only some pairs) and tiny models, not UltraFeedback on 1–8B models.
+# (World v2: 2000 off-policy pairs, a synonym shift that rewrites every response) and tiny models, not UltraFeedback on 1–8B models.
 
 # %%
 import numpy as np
@@ -182,10 +182,12 @@ fig
 # ## 3. Token-level vs domain shift on the toy world
 #
 # Per seed, an EX-RM and an IM-RM are trained from the world's base LM on the same gold-labelled pairs
-# (`prefs_off_policy` + `prefs_on_policy`, held-out prompts removed) with the same AdamW learning rate and epochs, and
-# evaluated in distribution (the held-out prompts), under the token-level shift `prefs_shift_synonyms` (items replaced
-# by their synonyms; rewrites of held-out pairs only) and under the domain shift `prefs_domain_shift` (the held-out
-# `tools` topic). Hatched bars: the paper's UltraFeedback averages.
+# (`prefs_off_policy`, held-out prompts removed) with the same AdamW learning rate, batch and number of steps, and
+# evaluated in distribution (the held-out prompts), under the token-level shift `prefs_shift_synonyms` (both responses
+# rewritten: items to synonyms, template words to paraphrases, answer words to another word of their family, numbers
+# to digits; rewrites of held-out pairs only) and under the domain shift `prefs_domain_shift` (the held-out `tools`
+# topic). Hatched bars: the paper's UltraFeedback averages. The on-policy pairs are not trained on: pooled with them
+# (2808 pairs) the EX-RM reached only 0.58-0.60 held out, against 0.71 on the off-policy pairs alone (one seed).
 
 # %%
 world = build_world(quick_config(SEED) if QUICK else WorldConfig(seed=SEED))
