@@ -27,7 +27,8 @@ class StandInWorld:
 
 def test_split_holds_out_prompts_and_drops_trained_prompts_from_every_evaluation_set(tiny, tmp_path):
     world = StandInWorld(tmp_path, tiny.causal_lm("gpt_neox", tokenizer="bos"))
-    train, evals = rm_shifts.split_pairs(world, rm_shifts.ShiftGridConfig(held_out_fraction=0.4))
+    train, evals = rm_shifts.split_pairs(world, rm_shifts.ShiftGridConfig(
+        train_sets=("prefs_off_policy", "prefs_on_policy"), held_out_fraction=0.4))
     trained = set(train["prompt"])
     assert len(train) > 0 and len(evals[rm_shifts.IN_DISTRIBUTION]) > 0
     assert len(train) + len(evals[rm_shifts.IN_DISTRIBUTION]) == 40
