@@ -220,10 +220,12 @@ fig
 # 2026-11-29, 5 seeds): the IM-RM is slightly ahead in distribution (0.668 vs 0.635 for the EX-RM, far below the
 # 0.85 of the world's `rm_accurate`, trained on 4000 pairs); under the token-level shift the EX-RM is ahead in 3 of 5
 # seeds (gaps 0.000, +0.034, +0.027, -0.027, +0.010), so that criterion **fails** (needs 4); under the domain shift
-# the IM-RM is 0.005 behind, within the criterion's 0.05. Full mode (400 steps of 64 pairs), one seed probed: EX-RM
-# 0.712 / 0.578 / 0.550, IM-RM 0.690 / 0.532 / 0.566 (in distribution / token-level / domain), the paper's pattern;
-# the 5-seed full run was not finished when this was written. The criteria below are recorded in the figure's JSON
-# and printed either way; the shift criteria are not asserted (see Pass criteria).
+# the IM-RM is 0.005 behind, within the criterion's 0.05. Full mode (400 steps of 64 pairs, 5 seeds, measured
+# 2026-11-29): in distribution EX-RM 0.679 ± 0.034, IM-RM 0.698 ± 0.012; token-level shift EX-RM 0.559, IM-RM 0.522,
+# the EX-RM ahead in 4 of 5 seeds (gaps +0.046, +0.034, +0.090, +0.029, −0.012): **passes**; domain shift EX-RM
+# 0.549, IM-RM 0.555 (IM-RM slightly ahead, as in the paper): **passes**. Both RMs stay far below `rm_accurate`, so
+# these are small effects on weak RMs. The criteria are recorded in the figure's JSON and printed either way; the
+# shift criteria are asserted in full mode (see Pass criteria).
 
 # %%
 in_distribution = mean_accuracy[rm_shifts.IN_DISTRIBUTION]
@@ -233,10 +235,11 @@ print(f"in distribution: EX-RM {in_distribution['explicit']:.3f}, IM-RM {in_dist
 # %% [markdown]
 # ## Pass criteria
 #
-# Asserted: every theory criterion and the verify-without-generating criteria. Recorded and printed above but not
-# asserted: the two shift criteria. The token-level one fails in quick mode (3 of 5 seeds); neither has a measured
-# 5-seed full-mode value yet.
+# Asserted: every theory criterion and the verify-without-generating criteria; the two shift criteria in full mode,
+# where both pass. In quick mode (150 steps) the token-level one fails (3 of 5 seeds): it is recorded and printed
+# above, not asserted.
 
 # %%
 assert rec_theory.passed, rec_theory.failures()
 assert rec_verify.passed, rec_verify.failures()
+assert QUICK or rec_shift.passed, rec_shift.failures()
