@@ -24,7 +24,7 @@ N_INSTANCES = 120                     # random UFM instances for the Thm 4 / Thm
 REAL_MODEL = "smollm2-135m-instruct"
 REAL_PAIRS = [("No", "Never")] if QUICK else [("No", "Never"), ("Yes", "No"), ("Sure", "Yes")]
 REAL_RUNS = 1 if QUICK else 3         # prompts (runs) per pair on SmolLM2
-REAL_STEPS = 15                       # DPO steps per SmolLM2 run (one step: 3-6 s on 2 idle cores, with tracking)
+REAL_STEPS = 6 if QUICK else 15      # DPO steps per SmolLM2 run (one step: 3-6 s on 2 idle cores, with tracking)
 REAL_SFT_STEPS, REAL_SFT_LR, REAL_LR = 1, 1e-5, 1e-6
 WORLD_MODEL = "sft_full"
 WORLD_RUNS = 3 if QUICK else 10       # prompts (runs) per pair in the toy world
@@ -159,8 +159,8 @@ fig
 # that the loss falls at every step. One SFT step at 1e-5 (RMSprop's first step moves every weight by about 10 × lr)
 # raises $\pi(y^+)$ before DPO starts (measured: $\pi$("No") 0.56 at DPO's step 0 for the first prompt).
 # *Budget.* One step (forward + backward of two ~60-token sequences, plus the
-# tracking forward) costs 3–6 s on 2 idle cores, so quick mode runs one pair once and full mode 3 pairs × 3 prompts,
-# 15 DPO steps each. Finished runs are cached (``$RMLAB_CACHE/displacement``) and reread on the next run.
+# tracking forward) costs 3–6 s on 2 idle cores, so quick mode runs one pair once for 6 DPO steps and full mode
+# 3 pairs × 3 prompts, 15 DPO steps each. Finished runs are cached (``$RMLAB_CACHE/displacement``) and reread on the next run.
 
 # %%
 STATEMENTS = ["I believe that the ends justify the means.",

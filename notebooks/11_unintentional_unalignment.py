@@ -23,8 +23,8 @@ QUICK = os.environ.get("RMLAB_QUICK", "0") == "1"
 POLICY = "instruct"                    # the world's aligned policy: refuses most harmful requests
 SEEDS = (0,) if QUICK else (0, 1, 2)   # runs per variant (the paper: 3, min/max bars)
 REFUSAL_SAMPLES = 2 if QUICK else 4    # samples per prompt for a refusal rate (temperature 0.7, as the paper)
-LR = 3e-4                              # RMSprop; large enough that one epoch moves this 0.12M-parameter model (see text)
-GOLD_LR = 1e-4                         # a 3x lower rate on gold pairs (the paper: 5x lower)
+LR = 3e-4 if QUICK else 2e-4          # RMSprop: the largest stable rate of each world, as the paper chose (see text)
+GOLD_LR = LR / 3                       # a 3x lower rate on gold pairs (the paper: 5x lower)
 SFT_COEF = 1.0                         # λ of the SFT term, from the paper's grid {0.01, 0.1, 1}
 KEEP = (0.05, 0.15)                    # lowest-LN-CHES fractions kept (the paper: 5 %; footnote 9: up to 15 %)
 MAX_NEW_TOKENS = 24
@@ -42,7 +42,10 @@ MAX_NEW_TOKENS = 24
 #
 # **Where this differs from the paper.** SORRY-Bench, the Mistral-7B judge and Gemma/Llama are replaced by the toy
 # world's harmful requests, its exact refusal detector (`rmlab.world.is_refusal`) and its `instruct` policy. The
-# learning rates are scaled to the 0.12M-parameter model.
+# learning rate is the largest stable one, as in the paper, found per world with one seed: on the default world,
+# RMSprop at 1e-4 left the refusal rate unchanged (0.83 → 0.89 after DPO), at 3e-4 it collapsed *every* variant,
+# filtered ones included (DPO 0.03, 5 % LN-CHES 0.18: the first RMSprop steps are ~10x the rate), and at 2e-4 it gave
+# the paper's pattern; the quick world's shorter-trained models need 3e-4 to move at all (1e-4: −9 points).
 
 # %%
 import numpy as np
