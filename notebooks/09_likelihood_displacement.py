@@ -112,9 +112,7 @@ print(f"Thm 5: correlation of d/dt ln pi(z) with <W_z, W+ - W-> over the other t
 
 # %%
 explore(displacement_explorer, kappa=Slider(0.0, 1.5, 1.0, step=0.05), orth=Slider(0.1, 1.5, 0.8, step=0.05),
-        scale=Slider(1.0, 10.0, 8.0, step=0.5), lr=Slider(0.02, 0.5, 0.2, step=0.02))
-handbuilt = displacement_explorer(kappa=1.0, orth=0.8, scale=8.0, lr=0.2)
-handbuilt
+        scale=Slider(1.0, 10.0, 8.0, step=0.5), lr=Slider(0.02, 0.5, 0.2, step=0.02));
 
 # %%
 hb_h, hb_W = displacement.handbuilt_geometry(scale=8.0)

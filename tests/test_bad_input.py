@@ -321,7 +321,8 @@ def test_ches_device_cuda_without_cuda(files, tmp, capsys):
 
 
 def test_ches_ctrl_c_exits_130_with_a_resume_line(files, tmp_path):        # item 7, a real SIGINT
-    data = write_jsonl(tmp_path / "pairs.jsonl", random_pairs(400, seed=4, min_words=20, max_words=40))
+    # enough pairs that the run is still going when the signal comes, however loaded the machine
+    data = write_jsonl(tmp_path / "pairs.jsonl", random_pairs(4000, seed=4, min_words=20, max_words=40))
     out = tmp_path / "out.jsonl"
     partial = tmp_path / "out.jsonl.partial"
     argv = [sys.executable, "-m", "rmlab", "ches", "--model", files["policy"], "--data", str(data),

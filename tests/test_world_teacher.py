@@ -18,7 +18,7 @@ def world(tmp_path_factory):
     config = quick_config().replace(corpus_docs=300, pretrain_steps=20,
                                     policies=(PolicySpec("sft_full", 0.0, 20, 5), PolicySpec("instruct", 0, 20, 5)),
                                     reward_models=(RewardModelSpec("rm_accurate", 40, 0.0, 5),),
-                                    preference_prompts=24, eval_prompts=24)
+                                    pool_pairs=24, rl_prompts=24, eval_prompts=24)
     return build_world(config, cache_dir=tmp_path_factory.mktemp("teacher-world"), progress=False)
 
 
