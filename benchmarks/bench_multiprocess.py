@@ -13,7 +13,9 @@ measurement time (``rmlab ches`` reports it: from the first pair to the written 
 others included), pairs/s for both, and the ratios. Target: N=2 processes measure >= 1.6x the pairs/s of one
 process (checked without --quick: the exit code is 1 when missed). Check: the two outputs are byte-identical.
 
-Usage: ``python benchmarks/bench_multiprocess.py [--quick] [--pairs N] [--processes N] [--batch-size B]``.
+Each is run ``--repeats`` times (default 3), alternating, and the medians are compared.
+
+Usage: ``python benchmarks/bench_multiprocess.py [--quick] [--pairs N] [--processes N] [--batch-size B] [--repeats R]``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,6 +55,7 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=None, help="pairs to score (default 65,536; 8,192 with --quick)")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each, alternated; the medians are compared")
     args = parser.parse_args()
     n_pairs = args.pairs or (8192 if args.quick else 65536)
     world = build_world(quick_config() if args.quick else WorldConfig())
@@ -63,16 +67,21 @@ def main() -> int:
                                 + "\n" for i in range(n_pairs)))
         common = ["ches", "--model", str(world.models["sft_full"]), "--data", str(data), "--quiet", "--batch-size",
                   str(args.batch_size), "--device", "cpu"]
-        one = run([sys.executable, "-m", "rmlab", *common, "--out", f"{tmp}/one.jsonl"], env)
         launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
                     str(args.processes), "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
                     "--num_cpu_threads_per_process", "1", "-m", "rmlab"]
-        many = run([*launcher, *common, "--out", f"{tmp}/many.jsonl"], env)
+        timings = {"one": [], "many": []}
+        for repeat in range(args.repeats):          # alternated, so that a slow spell of the machine hits both
+            for name, command in (("one", [sys.executable, "-m", "rmlab"]), ("many", launcher)):
+                Path(f"{tmp}/{name}.jsonl").unlink(missing_ok=True)
+                timings[name].append(run([*command, *common, "--out", f"{tmp}/{name}.jsonl"], env))
         identical = Path(f"{tmp}/one.jsonl").read_bytes() == Path(f"{tmp}/many.jsonl").read_bytes()
-    print(f"rmlab ches, world sft_full, {n_pairs} pairs, batch {args.batch_size}, 1 thread per process")
-    for label, (wall, measured) in (("1 process", one), (f"{args.processes} processes", many)):
+    print(f"rmlab ches, world sft_full, {n_pairs} pairs, batch {args.batch_size}, 1 thread per process, "
+          f"median of {args.repeats} alternated runs")
+    one, many = (tuple(statistics.median(t[i] for t in timings[name]) for i in (0, 1)) for name in ("one", "many"))
+    for label, name, (wall, measured) in (("1 process", "one", one), (f"{args.processes} processes", "many", many)):
         print(f"  {label:<12} end to end {wall:7.1f} s ({n_pairs / wall:7.1f} pairs/s)   measurement {measured:7.1f} s "
-              f"({n_pairs / measured:7.1f} pairs/s)")
+              f"({n_pairs / measured:7.1f} pairs/s)   runs: " + ", ".join(f"{m:.1f}" for _, m in timings[name]))
     ratio, ratio_wall = one[1] / many[1], one[0] / many[0]
     print(f"  speed-up: measurement {ratio:.2f}x (target >= {TARGET}x), end to end {ratio_wall:.2f}x")
     print(f"  outputs byte-identical: {identical}")

@@ -147,18 +147,17 @@ def _score_share(model, tokenizer, pairs, args, ranks, partial: Path, arguments:
     if done and ranks.is_main:
         print(f"resuming: {len(done)} of {len(pairs)} pairs already in {partial}", file=sys.stderr)
     window = args.batch_size * BATCHES_PER_WINDOW
-    blocks = ranks.share(blocks_to_do(len(pairs), window, "pair", {("pair", i) for i in done}))
+    blocks = blocks_to_do(len(pairs), window, "pair", {("pair", i) for i in done})
     with tqdm(total=sum(map(len, blocks)), desc="CHES", disable=args.quiet or not ranks.is_main) as bar:
-        for block in blocks:
+        for block in ranks.claim(blocks, progress=bar):
             for chunk in iter_ches_rows(model, tokenizer, [pairs[i] for i in block], block,
                                         batch_size=args.batch_size, progress=False):
                 store.append([{"kind": "pair", **row} for row in chunk if row["index"] not in done])
                 done.update((row["index"], row) for row in chunk)
-                bar.update(len(chunk))
     ranks.barrier()                             # every rank's rows are on disk
-    if ranks.is_main and ranks.world_size > 1:
-        done = {index: row for path in rows_files(partial)
-                for (_, index), row in ResumableRows(path, arguments).read().items()}
+    if ranks.is_main and ranks.world_size > 1:          # its own rows are in ``done`` already
+        done.update((index, row) for path in rows_files(partial) if path != store.path
+                    for (_, index), row in ResumableRows(path, arguments).read().items())
     return done
 
 

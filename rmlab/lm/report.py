@@ -299,8 +299,9 @@ def reward_report(policy, reward_models: dict, prompts, config: ReportConfig | N
     # prompts are fixed by the prompt order (never by what an earlier run finished): a resumed run recomputes its
     # interrupted block whole, with the same batches, so its scores equal an uninterrupted run's bit for bit.
     per_chunk = max(1, batch_size // k) * 4
-    blocks = ranks.share(blocks_to_do(len(prompts), per_chunk, "prompt", done))
-    for chunk in tqdm(blocks, desc="report: prompts", disable=not progress or not blocks):
+    blocks = blocks_to_do(len(prompts), per_chunk, "prompt", done)
+    bar = tqdm(total=sum(map(len, blocks)), desc="report: prompts", disable=not progress or not blocks)
+    for chunk in ranks.claim(blocks, progress=bar):
         responses = sample_responses(model, tokenizer, [prompts[i] for i in chunk], k,
                                      max_new_tokens=config.max_new_tokens, temperature=config.temperature, seed=seed,
                                      batch_size=batch_size, chat_template=config.chat_template, progress=False,
@@ -317,11 +318,13 @@ def reward_report(policy, reward_models: dict, prompts, config: ReportConfig | N
         if store is not None:
             store.append(rows)
         done.update({("prompt", row["index"]): row for row in rows})
+    bar.close()
 
     # --- off-policy pairs: each RM (and the gold reward) scores chosen and rejected
     if pairs is not None:
-        blocks = ranks.share(blocks_to_do(n_pairs, 4 * batch_size, "pair", done))
-        for chunk in tqdm(blocks, desc="report: pairs", disable=not progress or not blocks):
+        blocks = blocks_to_do(n_pairs, 4 * batch_size, "pair", done)
+        bar = tqdm(total=sum(map(len, blocks)), desc="report: pairs", disable=not progress or not blocks)
+        for chunk in ranks.claim(blocks, progress=bar):
             chunk_prompts = [pairs["prompt"][j] for j in chunk]
             both = {side: [pairs[side][j] for j in chunk] for side in ("chosen", "rejected")}
             scored = {name: {side: score_rewards(name, fn, chunk_prompts, texts) for side, texts in both.items()}
@@ -339,6 +342,7 @@ def reward_report(policy, reward_models: dict, prompts, config: ReportConfig | N
             if store is not None:
                 store.append(rows)
             done.update({("pair", row["index"]): row for row in rows})
+        bar.close()
 
     if rows_path is not None and (ranks.world_size > 1 or len(rows_files(rows_path)) > 1):
         ranks.barrier()                        # every rank's rows are on disk
