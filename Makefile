@@ -34,7 +34,7 @@ test: $(STAMP) $(CHROMIUM)
 test-fresh:
 	d=$$(mktemp -d) && git clone -q . $$d && $(MAKE) -C $$d test
 
-# the same with the lowest versions of the tested range of torch, transformers, tokenizers and datasets
+# the same with the lowest versions of the tested range of torch, transformers, tokenizers, datasets and scikit-learn
 test-lowest:
 	d=$$(mktemp -d) && git clone -q . $$d && $(MAKE) -C $$d test PINS="$$($(PYTHON) .ci/lowest_pins.py)"
 

@@ -5,7 +5,7 @@ import re
 import tomllib
 from pathlib import Path
 
-RANGED = ("torch", "transformers", "tokenizers", "datasets")
+RANGED = ("torch", "transformers", "tokenizers", "datasets", "scikit-learn")
 
 
 def lowest_pins(pyproject: Path = Path(__file__).resolve().parent.parent / "pyproject.toml") -> list[str]:
