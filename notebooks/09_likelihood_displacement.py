@@ -50,6 +50,7 @@ POOL_LR, POOL_BATCH = 1e-4, 8         # one DPO epoch (RMSprop) on them, from WO
 
 # %%
 import copy
+import dataclasses
 
 import numpy as np
 import pandas as pd
@@ -229,20 +230,21 @@ fig
 # ``No no Never Nope …``, plus ``_Yes``/``_No`` variants). The near-synonym pairs (the criterion's) are No ≻ Never and
 # Sure ≻ Yes; Yes ≻ No is the paper's control.
 #
-# The SFT phase is the official persona plans': one SFT run over *every* yes/no question, each answer drawn at random
-# from the family that matches it (the world's truth: true → ``Yes yes Sure Certainly Absolutely Yeah``, false →
-# ``No no Never Nope Nah Negative``), RMSprop; then DPO from that one SFT'd model on a single prompt per run. As in the
+# The SFT phase is the official persona plans': SFT over *every* yes/no question, each answer drawn at random from
+# the family that matches it (the world's truth: true → ``Yes yes Sure Certainly Absolutely Yeah``, false →
+# ``No no Never Nope Nah Negative``), RMSprop; then DPO from the SFT'd model on a single prompt per run. As in the
 # paper, a pair's prompts are those whose SFT family holds $y^+$ (No ≻ Never on false statements; Yes ≻ No and
-# Sure ≻ Yes on true ones). Its tiny models run the protocol in seconds, so every pair gets 10 prompts (runs), 100 DPO
+# Sure ≻ Yes on true ones). The paper SFTs once; here run $i$ uses its own SFT draw (answers and batch order seeded
+# by $i$), because the outcome depends mostly on that draw (below), so the share of runs estimates it over draws
+# instead of conditioning on one. Its tiny models run the protocol in seconds, so every pair gets 10 prompts (runs), 100 DPO
 # steps each (the paper's Table 1 length), RMSprop at 1e-3 for both phases (3 epochs of SFT, batch 32: six updates).
 #
 # *Settings tried (default world, 10 runs per pair; share of stable drops ≥ 0.2 for No ≻ Never / Sure ≻ Yes /
 # Yes ≻ No).* The previous round's setting — one SFT step on the run's own $(x, y^+)$ at 1e-3, prompts drawn
 # regardless of truth — gave 0.5 / 0.5 / 0.6 on its prompt sample (seed 0) but 0.4 / 0.2 / 0.3 and 0.3 / 0.0 / 0.1
 # on two other samples; RMSprop's first update moves every weight by ~10x the rate, and after that one step
-# $\pi$(Sure) was ≈ 0 on true statements. The paper's SFT phase (this cell) gave 0.8 / 0.6 / 0.4, 0.6 / 0.0 / 0.7
-# and, in this cell's answer draw, 0.0 / 0.0 / 0.0 over three draws of the SFT answers and batch order; a fresh SFT
-# draw per run gave 0.3 for No ≻ Never. Variants — SFT at 3e-4 for 10 epochs, 20 epochs at 1e-3, one epoch in
+# $\pi$(Sure) was ≈ 0 on true statements. The paper's SFT phase, one draw for all runs, gave 0.8 / 0.6 / 0.4,
+# 0.6 / 0.0 / 0.7 and 0.0 / 0.0 / 0.0 over three draws of the SFT answers and batch order. Variants — SFT at 3e-4 for 10 epochs, 20 epochs at 1e-3, one epoch in
 # batches of 8, only three tokens per family, DPO at 3e-3 — gave 0.0–0.5 for No ≻ Never and 0.0–1.0 for Sure ≻ Yes,
 # none a majority for both. At this scale whether a run displaces depends mostly on the SFT draw, not on these
 # knobs: about 0.4 of runs for No ≻ Never and 0.2 for Sure ≻ Yes on average, under either SFT.
@@ -253,18 +255,19 @@ world_model, world_tokenizer = load_causal_lm(world.models[WORLD_MODEL])
 yes_no = pd.read_json(world.datasets["yes_no_questions"], lines=True)
 world_sft = SFTConfig(epochs=WORLD_SFT_EPOCHS, batch_size=WORLD_SFT_BATCH, optimizer="rmsprop", lr=WORLD_LR,
                       max_grad_norm=None, seed=SEED)
-table1_model, sft_name = family_sft(world_model, world_tokenizer, yes_no["prompt"].tolist(),
-                                    [AFFIRM if truth else NEGATE for truth in yes_no["truth"]], world_sft, seed=SEED)
+families = [AFFIRM if truth else NEGATE for truth in yes_no["truth"]]
+sft_models = [family_sft(world_model, world_tokenizer, yes_no["prompt"].tolist(), families,
+                         dataclasses.replace(world_sft, seed=SEED + run), seed=SEED + run) for run in range(WORLD_RUNS)]
 WORLD_PAIRS = [("Yes", "No"), ("No", "Never"), ("Sure", "Yes")]
 world_prompts = {chosen: yes_no[yes_no["truth"] == (chosen in AFFIRM)].sample(n=WORLD_RUNS, random_state=SEED)
                  ["prompt"].tolist() for chosen, _ in WORLD_PAIRS}
-world_runs = [cached_single_prompt_run(f"{world.models[WORLD_MODEL]}+{sft_name}", table1_model, world_tokenizer,
-                                       prompt, chosen, rejected, sft_steps=0, sft_lr=WORLD_LR,
+world_runs = [cached_single_prompt_run(f"{world.models[WORLD_MODEL]}+{sft_models[run][1]}", sft_models[run][0],
+                                       world_tokenizer, prompt, chosen, rejected, sft_steps=0, sft_lr=WORLD_LR,
                                        dpo=DPOConfig(lr=WORLD_LR, steps=WORLD_STEPS, optimizer="rmsprop", seed=run))
               for chosen, rejected in WORLD_PAIRS for run, prompt in enumerate(world_prompts[chosen])]
 world_table = pd.DataFrame([run_summary(r) for r in world_runs])
-world_geometry = pd.DataFrame({f"{c}/{r}": unembedding_geometry(table1_model, world_tokenizer, c, r)
-                               for c, r in WORLD_PAIRS}).T
+world_geometry = pd.DataFrame({f"{c}/{r}": unembedding_geometry(sft_models[0][0], world_tokenizer, c, r)
+                               for c, r in WORLD_PAIRS}).T                    # after the first run's SFT
 display(world_table.groupby("pair", sort=False)[["drop", "from", "to", "loss_increased"]].mean().round(3),  # noqa: F821
         world_geometry.round(3))
 
@@ -276,7 +279,8 @@ fig = plot_runs(world_runs, title=f"toy world ({WORLD_MODEL} + SFT on all questi
 rec_world.add_data(model=WORLD_MODEL, world=str(world.path), pairs=WORLD_PAIRS, runs=world_runs,
                    table=world_table.to_dict("records"), displaced_fraction=world_fraction,
                    geometry=world_geometry.to_dict("index"), lr=WORLD_LR, steps=WORLD_STEPS,
-                   sft={"config": world_sft.__dict__, "name": sft_name, "questions": len(yes_no)})
+                   sft={"config": world_sft.__dict__, "names": [name for _, name in sft_models],
+                        "questions": len(yes_no)})
 world_checks = {pair: rec_world.check(f"{pair}: share of runs with a stable peak-to-trough drop >= 0.2",
                                       world_fraction[pair], ">", 0.5) for pair in ("No ≻ Never", "Sure ≻ Yes")}
 rec_world.check("runs per pair", WORLD_RUNS, ">=", 3 if QUICK else 10)
@@ -289,12 +293,13 @@ for pair, passed in world_checks.items():
 fig
 
 # %% [markdown]
-# *Measured (2026-11-29, World v2, torch 2.13.0):* in full mode (default world, 10 prompts per pair, the paper's
-# SFT phase) π(y⁺) fell stably by ≥ 0.2 in 0 of 10 runs for No ≻ Never, Sure ≻ Yes and the control Yes ≻ No: after
-# this SFT draw DPO lifts π(y⁺) (No to 0.4–0.8, Sure to 0.5–0.7) and it stays there, and the top gainers are
-# ``<eos>`` and non-answer words. Other draws of the same SFT displace in 60–80 % of the No ≻ Never runs (see the
-# settings above), so the criterion is recorded as failed, not asserted. The answer tokens' unembedding rows are
-# nearly parallel (κ ≈ 1) but short (‖W‖ ≈ 1.0–1.1), so the projection term of Table 13 is small (0.005–0.05).
+# *Measured (2026-11-29, World v2, torch 2.13.0):* in full mode (default world, 10 runs per pair, each with its own
+# SFT draw) π(y⁺) fell stably by ≥ 0.2 in 3 of 10 runs for No ≻ Never, 1 of 10 for Sure ≻ Yes and 3 of 10 for the
+# control Yes ≻ No — not most, so the criterion is recorded as failed, not asserted. Where No ≻ Never displaces, the
+# mass goes to "no" (benign) or "Yes" (catastrophic) or to ``<eos>``; in the other runs DPO lifts π(No) to 0.4–0.7 and
+# it stays. Sure ≻ Yes often ends with π(Sure) near 0 (4 of 10 runs end below their start), but from a peak under
+# 0.2, the mass going to ``<eos>`` and language-B words. The answer tokens' unembedding rows are nearly parallel
+# (κ ≈ 1) but short (‖W‖ ≈ 1.0–1.1), so the projection term of Table 13 is small (0.005–0.05).
 
 # %% [markdown]
 # ## 4. Which pairs will DPO displace? Figure `displacement_predictor`

@@ -128,3 +128,9 @@ def test_public_function_and_cli_column(tiny, tmp_path):
     np.testing.assert_allclose([r["predicted_dlogp_chosen"] for r in rows], frame["predicted_dlogp_chosen"],
                                rtol=1e-6)
     assert "ln_ches" in rows[0]
+    out_weights = tmp_path / "ches_weights.jsonl"
+    assert main(["ches", "--model", str(path), "--data", str(data), "--out", str(out_weights), "--quiet",
+                 "--predict-displacement", "--predict-scope", "weights", "--predict-direction", "rmsprop"]) == 0
+    weights = predict_displacement(model, tokenizer, data, scope="weights", direction="rmsprop")
+    np.testing.assert_allclose([json.loads(line)["predicted_dlogp_chosen"] for line in
+                                out_weights.read_text().splitlines()], weights["predicted_dlogp_chosen"], rtol=1e-6)
