@@ -223,6 +223,14 @@ if not real_passed:
 fig
 
 # %% [markdown]
+# *Measured (2026-11-29, CPU):* full mode at 1e-6 (3 pairs × 3 prompts, 15 steps) — the largest drop was 0.003.
+# Probes at higher rates on the first prompt, No ≻ Never, after the same SFT step ($\pi$(No) = 0.56 at DPO's step 0):
+# at 1e-5, $\pi$(No) reached 0.996 after one DPO step, dipped to 0.853 at step 4 (a drop of 0.143) and climbed back
+# to 0.994 by step 30, the loss falling at every step and the gainers benign ("ĠNo", "Ġno"); at 3e-5 it reached 0.995
+# after one step and fell by only 0.025 in 8 steps, the loss already 3e-4. Higher rates saturate the loss at once;
+# lower ones barely move $\pi$ in the CPU budget. The criterion is kept.
+
+# %% [markdown]
 # ## 3. The same protocol in the toy world
 #
 # World v2's ``yes_no_questions`` (48 questions whose right and wrong answers are single tokens) are the prompts; the
@@ -236,8 +244,9 @@ fig
 # paper, a pair's prompts are those whose SFT family holds $y^+$ (No ≻ Never on false statements; Yes ≻ No and
 # Sure ≻ Yes on true ones). The paper SFTs once; here run $i$ uses its own SFT draw (answers and batch order seeded
 # by $i$), because the outcome depends mostly on that draw (below), so the share of runs estimates it over draws
-# instead of conditioning on one. Its tiny models run the protocol in seconds, so every pair gets 10 prompts (runs), 100 DPO
-# steps each (the paper's Table 1 length), RMSprop at 1e-3 for both phases (3 epochs of SFT, batch 32: six updates).
+# instead of conditioning on one. Its tiny models run the protocol in seconds, so every pair gets 10 prompts (runs),
+# 100 DPO steps each (the paper's Table 1 length), RMSprop at 1e-3 for both phases (3 epochs of SFT, batch 32: six
+# updates).
 #
 # *Settings tried (default world, 10 runs per pair; share of stable drops ≥ 0.2 for No ≻ Never / Sure ≻ Yes /
 # Yes ≻ No).* The previous round's setting — one SFT step on the run's own $(x, y^+)$ at 1e-3, prompts drawn
