@@ -371,7 +371,8 @@ fig
 # plain-gradient feature score stays *below* chance (its flipped score is not used: that would choose the sign after
 # seeing the outcome). A linearised RMSprop epoch (every batch's gradient at the initial weights, accumulated with
 # RMSprop's running average in the true batch order) was also tried in a probe: 0.885 full, 0.93 quick — no better
-# than the one-step score, which needs no batch order, so it is not used.
+# than the one-step score, which needs no batch order, so it is not used. Another pool subset and batch order (seed 1,
+# full mode): 0.89 for the best, CHES 0.56. The criterion passes and is asserted.
 
 # %% [markdown]
 # ## Criteria
@@ -380,4 +381,4 @@ fig
 assert rec_theory.passed, rec_theory.failures()
 print("table1_displacement_real:", "passed" if rec_real.passed else rec_real.failures())
 print("table1_displacement_world:", "passed" if rec_world.passed else rec_world.failures())
-print("displacement_predictor:", "passed" if rec_pred.passed else rec_pred.failures())
+assert rec_pred.passed, rec_pred.failures()
