@@ -28,7 +28,8 @@ REAL_STEPS = 6 if QUICK else 15      # DPO steps per SmolLM2 run (one step: 3-6 
 REAL_SFT_STEPS, REAL_SFT_LR, REAL_LR = 1, 1e-5, 1e-6
 WORLD_MODEL = "sft_full"
 WORLD_RUNS = 3 if QUICK else 10       # prompts (runs) per pair in the toy world
-WORLD_STEPS, WORLD_SFT_STEPS, WORLD_LR = 100, 1, 1e-3
+WORLD_STEPS, WORLD_LR = 100, 1e-3   # DPO steps per run and RMSprop rate (SFT and DPO)
+WORLD_SFT_EPOCHS, WORLD_SFT_BATCH = 3, 32   # the SFT phase: every yes/no question, answers drawn from their family
 POOL_PAIRS = 200 if QUICK else 1000   # pairs of the similarity pool for the displacement predictor
 POOL_LR, POOL_BATCH = 1e-4, 8         # one DPO epoch (RMSprop) on them, from WORLD_MODEL
 
@@ -49,6 +50,7 @@ POOL_LR, POOL_BATCH = 1e-4, 8         # one DPO epoch (RMSprop) on them, from WO
 
 # %%
 import copy
+import dataclasses
 
 import numpy as np
 import pandas as pd
@@ -61,10 +63,13 @@ from rmlab.lm.load import load_causal_lm
 from rmlab.plotting import Slider, explore
 from rmlab.theory import displacement
 from rmlab.theory.plots_displacement import displacement_explorer, plot_rates
-from rmlab.train.displacement import (cached_single_prompt_run, displaced_fraction, observed_chosen_change,
-                                      plot_runs, predictor_roc, run_summary, unembedding_geometry)
+from rmlab.train.displacement import (cached_single_prompt_run, displaced_fraction, family_sft,
+                                      observed_chosen_change, plot_runs, predictor_roc, run_summary,
+                                      unembedding_geometry)
 from rmlab.train.dpo import DPOConfig, train_dpo
+from rmlab.train.sft import SFTConfig
 from rmlab.world import WorldConfig, build_world, quick_config
+from rmlab.world.language import AFFIRM, NEGATE
 
 plotting.use_style()
 pd.set_option("display.max_colwidth", 60)
@@ -218,30 +223,60 @@ if not real_passed:
 fig
 
 # %% [markdown]
+# *Measured (2026-11-29, CPU):* full mode at 1e-6 (3 pairs × 3 prompts, 15 steps) — the largest drop was 0.003.
+# Probes at higher rates on the first prompt, No ≻ Never, after the same SFT step ($\pi$(No) = 0.56 at DPO's step 0):
+# at 1e-5, $\pi$(No) reached 0.996 after one DPO step, dipped to 0.853 at step 4 (a drop of 0.143) and climbed back
+# to 0.994 by step 30, the loss falling at every step and the gainers benign ("ĠNo", "Ġno"); at 3e-5 it reached 0.995
+# after one step and fell by only 0.025 in 8 steps, the loss already 3e-4. Higher rates saturate the loss at once;
+# lower ones barely move $\pi$ in the CPU budget. The criterion is kept.
+
+# %% [markdown]
 # ## 3. The same protocol in the toy world
 #
 # World v2's ``yes_no_questions`` (48 questions whose right and wrong answers are single tokens) are the prompts; the
 # world's vocabulary has the paper's answer families as single tokens (``Yes yes Sure Certainly …`` and
 # ``No no Never Nope …``, plus ``_Yes``/``_No`` variants). The near-synonym pairs (the criterion's) are No ≻ Never and
-# Sure ≻ Yes; Yes ≻ No is the paper's control. Its tiny models run the protocol in seconds, so every pair
-# gets 10 prompts (runs), 100 DPO steps each (the paper's Table 1 length), RMSprop at 1e-3 (tried here: at 3e-4 most
-# drops stayed below 0.2 and the first-token mass went mostly to the EOS token, which rmlab's answer + EOS responses
-# train; 1e-3 is the larger of the two, and a few of its runs have a step where the loss rises: they count as not
-# displaced).
+# Sure ≻ Yes; Yes ≻ No is the paper's control.
+#
+# The SFT phase is the official persona plans': SFT over *every* yes/no question, each answer drawn at random from
+# the family that matches it (the world's truth: true → ``Yes yes Sure Certainly Absolutely Yeah``, false →
+# ``No no Never Nope Nah Negative``), RMSprop; then DPO from the SFT'd model on a single prompt per run. As in the
+# paper, a pair's prompts are those whose SFT family holds $y^+$ (No ≻ Never on false statements; Yes ≻ No and
+# Sure ≻ Yes on true ones). The paper SFTs once; here run $i$ uses its own SFT draw (answers and batch order seeded
+# by $i$), because the outcome depends mostly on that draw (below), so the share of runs estimates it over draws
+# instead of conditioning on one. Its tiny models run the protocol in seconds, so every pair gets 10 prompts (runs),
+# 100 DPO steps each (the paper's Table 1 length), RMSprop at 1e-3 for both phases (3 epochs of SFT, batch 32: six
+# updates).
+#
+# *Settings tried (default world, 10 runs per pair; share of stable drops ≥ 0.2 for No ≻ Never / Sure ≻ Yes /
+# Yes ≻ No).* The previous round's setting — one SFT step on the run's own $(x, y^+)$ at 1e-3, prompts drawn
+# regardless of truth — gave 0.5 / 0.5 / 0.6 on its prompt sample (seed 0) but 0.4 / 0.2 / 0.3 and 0.3 / 0.0 / 0.1
+# on two other samples; RMSprop's first update moves every weight by ~10x the rate, and after that one step
+# $\pi$(Sure) was ≈ 0 on true statements. The paper's SFT phase, one draw for all runs, gave 0.8 / 0.6 / 0.4,
+# 0.6 / 0.0 / 0.7 and 0.0 / 0.0 / 0.0 over three draws of the SFT answers and batch order. Variants — SFT at 3e-4 for 10 epochs, 20 epochs at 1e-3, one epoch in
+# batches of 8, only three tokens per family, DPO at 3e-3 — gave 0.0–0.5 for No ≻ Never and 0.0–1.0 for Sure ≻ Yes,
+# none a majority for both. At this scale whether a run displaces depends mostly on the SFT draw, not on these
+# knobs: about 0.4 of runs for No ≻ Never and 0.2 for Sure ≻ Yes on average, under either SFT.
 
 # %%
 world = build_world(quick_config(SEED) if QUICK else WorldConfig(seed=SEED), progress=False)
 world_model, world_tokenizer = load_causal_lm(world.models[WORLD_MODEL])
 yes_no = pd.read_json(world.datasets["yes_no_questions"], lines=True)
-world_prompts = yes_no.sample(n=WORLD_RUNS, random_state=SEED)["prompt"].tolist()
+world_sft = SFTConfig(epochs=WORLD_SFT_EPOCHS, batch_size=WORLD_SFT_BATCH, optimizer="rmsprop", lr=WORLD_LR,
+                      max_grad_norm=None, seed=SEED)
+families = [AFFIRM if truth else NEGATE for truth in yes_no["truth"]]
+sft_models = [family_sft(world_model, world_tokenizer, yes_no["prompt"].tolist(), families,
+                         dataclasses.replace(world_sft, seed=SEED + run), seed=SEED + run) for run in range(WORLD_RUNS)]
 WORLD_PAIRS = [("Yes", "No"), ("No", "Never"), ("Sure", "Yes")]
-world_runs = [cached_single_prompt_run(str(world.models[WORLD_MODEL]), world_model, world_tokenizer, prompt, chosen,
-                                       rejected, sft_steps=WORLD_SFT_STEPS, sft_lr=WORLD_LR,
+world_prompts = {chosen: yes_no[yes_no["truth"] == (chosen in AFFIRM)].sample(n=WORLD_RUNS, random_state=SEED)
+                 ["prompt"].tolist() for chosen, _ in WORLD_PAIRS}
+world_runs = [cached_single_prompt_run(f"{world.models[WORLD_MODEL]}+{sft_models[run][1]}", sft_models[run][0],
+                                       world_tokenizer, prompt, chosen, rejected, sft_steps=0, sft_lr=WORLD_LR,
                                        dpo=DPOConfig(lr=WORLD_LR, steps=WORLD_STEPS, optimizer="rmsprop", seed=run))
-              for chosen, rejected in WORLD_PAIRS for run, prompt in enumerate(world_prompts)]
+              for chosen, rejected in WORLD_PAIRS for run, prompt in enumerate(world_prompts[chosen])]
 world_table = pd.DataFrame([run_summary(r) for r in world_runs])
-world_geometry = pd.DataFrame({f"{c}/{r}": unembedding_geometry(world_model, world_tokenizer, c, r)
-                               for c, r in WORLD_PAIRS}).T
+world_geometry = pd.DataFrame({f"{c}/{r}": unembedding_geometry(sft_models[0][0], world_tokenizer, c, r)
+                               for c, r in WORLD_PAIRS}).T                    # after the first run's SFT
 display(world_table.groupby("pair", sort=False)[["drop", "from", "to", "loss_increased"]].mean().round(3),  # noqa: F821
         world_geometry.round(3))
 
@@ -249,10 +284,12 @@ display(world_table.groupby("pair", sort=False)[["drop", "from", "to", "loss_inc
 world_fraction = {f"{c} ≻ {r}": displaced_fraction([x for x in world_runs if (x["chosen"], x["rejected"]) == (c, r)])
                   for c, r in WORLD_PAIRS}
 rec_world = FigureRecord("table1_displacement_world", notebook="09_likelihood_displacement", seed=SEED, quick=QUICK)
-fig = plot_runs(world_runs, title=f"toy world ({WORLD_MODEL}): DPO from a short SFT, RMSprop lr {WORLD_LR:g}")
+fig = plot_runs(world_runs, title=f"toy world ({WORLD_MODEL} + SFT on all questions): DPO, RMSprop lr {WORLD_LR:g}")
 rec_world.add_data(model=WORLD_MODEL, world=str(world.path), pairs=WORLD_PAIRS, runs=world_runs,
                    table=world_table.to_dict("records"), displaced_fraction=world_fraction,
-                   geometry=world_geometry.to_dict("index"), lr=WORLD_LR, steps=WORLD_STEPS)
+                   geometry=world_geometry.to_dict("index"), lr=WORLD_LR, steps=WORLD_STEPS,
+                   sft={"config": world_sft.__dict__, "names": [name for _, name in sft_models],
+                        "questions": len(yes_no)})
 world_checks = {pair: rec_world.check(f"{pair}: share of runs with a stable peak-to-trough drop >= 0.2",
                                       world_fraction[pair], ">", 0.5) for pair in ("No ≻ Never", "Sure ≻ Yes")}
 rec_world.check("runs per pair", WORLD_RUNS, ">=", 3 if QUICK else 10)
@@ -265,11 +302,13 @@ for pair, passed in world_checks.items():
 fig
 
 # %% [markdown]
-# *Measured (2026-11-29, World v2, torch 2.13.0):* in full mode (default world, 10 prompts per pair) π(y⁺) fell
-# stably by ≥ 0.2 in 5 of 10 runs for No ≻ Never and for Sure ≻ Yes (6 of 10 for the control Yes ≻ No): half the
-# runs, not most, so the criterion is recorded as failed. The quick world's models (3 prompts) displaced in none.
-# The unembedding rows of the answer tokens are nearly parallel (κ ≈ 1) but short (‖W‖ ≈ 1), so the projection
-# term of Table 13 is small; the drops, where they come, come in the first few steps after a fast rise.
+# *Measured (2026-11-29, World v2, torch 2.13.0):* in full mode (default world, 10 runs per pair, each with its own
+# SFT draw) π(y⁺) fell stably by ≥ 0.2 in 3 of 10 runs for No ≻ Never, 1 of 10 for Sure ≻ Yes and 3 of 10 for the
+# control Yes ≻ No — not most, so the criterion is recorded as failed, not asserted. Where No ≻ Never displaces, the
+# mass goes to "no" (benign) or "Yes" (catastrophic) or to ``<eos>``; in the other runs DPO lifts π(No) to 0.4–0.7 and
+# it stays. Sure ≻ Yes often ends with π(Sure) near 0 (4 of 10 runs end below their start), but from a peak under
+# 0.2, the mass going to ``<eos>`` and language-B words. The answer tokens' unembedding rows are nearly parallel
+# (κ ≈ 1) but short (‖W‖ ≈ 1.0–1.1), so the projection term of Table 13 is small (0.005–0.05).
 
 # %% [markdown]
 # ## 4. Which pairs will DPO displace? Figure `displacement_predictor`
@@ -277,8 +316,13 @@ fig
 # A per-example predictor, computed before training: the first-order change of $\ln\pi(y^+_i)$ under one full-batch
 # DPO update of the paper's unconstrained-features model put on the real model's features (every distinct prefix's
 # last hidden state free, plus the unembedding; ``rmlab.lm.displacement``, also ``rmlab ches
-# --predict-displacement``), along the plain gradient or along RMSprop's first update. Beside it, CHES, LN-CHES and
-# the paper's two baselines. The target: the sign of the observed change of $\ln\pi(y^+_i)$ after one epoch of DPO
+# --predict-displacement``), along the plain gradient or along RMSprop's first update. The same first-order change
+# with *every weight* of the model as the parameters (``scope="weights"``): one backward pass over the pool at the
+# initial weights gives the full-batch gradient, and two forward passes at the weights moved a tiny step along it (or
+# along RMSprop's first update of it) give every pair's directional derivative. What each predictor uses: the initial
+# model and the pairs (all of them: the full-batch step), plus, for the "RMSprop step" ones, the optimiser's update
+# rule; none of them updates the model or sees the batch order or the outcome. Beside them, CHES, LN-CHES and the
+# paper's two baselines. The target: the sign of the observed change of $\ln\pi(y^+_i)$ after one epoch of DPO
 # (RMSprop, lr 1e-4, batch 8) from the world's ``sft_full`` on a seeded random subset of World v2's
 # ``prefs_similarity_pool`` (pairs from near-duplicates to unrelated long responses; 1000 of its 2000 pairs in full
 # mode, 200 in quick mode, for the time budget). The issue's real-model panel is not run here (left out: the time
@@ -286,9 +330,12 @@ fig
 
 # %%
 pool = world.preferences("prefs_similarity_pool").shuffle(seed=SEED).select(range(POOL_PAIRS))
-scores = {"first order (gradient)": -predict_displacement(world_model, world_tokenizer, pool)["predicted_dlogp_chosen"],
-          "first order (RMSprop step)": -predict_displacement(world_model, world_tokenizer, pool,
-                                                              direction="rmsprop")["predicted_dlogp_chosen"]}
+PREDICTORS = {"first order (gradient)": dict(scope="features", direction="gradient"),
+              "first order (RMSprop step)": dict(scope="features", direction="rmsprop"),
+              "first order, all weights (gradient)": dict(scope="weights", direction="gradient"),
+              "first order, all weights (RMSprop step)": dict(scope="weights", direction="rmsprop")}
+scores = {name: -predict_displacement(world_model, world_tokenizer, pool, **how)["predicted_dlogp_chosen"]
+          for name, how in PREDICTORS.items()}
 similarity = ches_scores(world_model, world_tokenizer, pool, progress=False)
 scores.update({"CHES": similarity["ches"], "LN-CHES": similarity["ln_ches"],
                "-edit distance": -similarity["edit_distance"],
@@ -316,11 +363,16 @@ if not rec_pred.passed:
 fig
 
 # %% [markdown]
-# *Measured (2026-11-29, full mode, 1000 pairs, 40 % displaced):* AUROC 0.66 for the first-order prediction along
-# RMSprop's first step (the best), 0.57 CHES, 0.55 LN-CHES, 0.55 last-hidden inner product, 0.50 −edit distance, and
-# 0.26 for the first-order prediction along the plain gradient — *below* chance: under RMSprop training the plain
-# gradient's first-order sign points the wrong way for most pairs (its flipped score is not used: that would choose
-# the sign after seeing the outcome). The best predictor beats CHES but stays below the 0.8 criterion, kept.
+# *Measured (2026-11-29, full mode, 1000 pairs, 40 % displaced):* AUROC 0.90 for the first-order prediction over all
+# weights along RMSprop's first update (the best), 0.86 over all weights along the plain gradient; 0.66 and 0.26 for
+# the same two restricted to the last-layer features and the unembedding; 0.57 CHES, 0.55 LN-CHES, 0.55 last-hidden
+# inner product, 0.50 −edit distance (quick mode, 200 pairs of the quick world: 0.92, 0.92, CHES 0.48). The feature
+# model misses what the earlier layers do: under training of every weight, the features are not free. The
+# plain-gradient feature score stays *below* chance (its flipped score is not used: that would choose the sign after
+# seeing the outcome). A linearised RMSprop epoch (every batch's gradient at the initial weights, accumulated with
+# RMSprop's running average in the true batch order) was also tried in a probe: 0.885 full, 0.93 quick — no better
+# than the one-step score, which needs no batch order, so it is not used. Another pool subset and batch order (seed 1,
+# full mode): 0.89 for the best, CHES 0.56. The criterion passes and is asserted.
 
 # %% [markdown]
 # ## Criteria
@@ -329,4 +381,4 @@ fig
 assert rec_theory.passed, rec_theory.failures()
 print("table1_displacement_real:", "passed" if rec_real.passed else rec_real.failures())
 print("table1_displacement_world:", "passed" if rec_world.passed else rec_world.failures())
-print("displacement_predictor:", "passed" if rec_pred.passed else rec_pred.failures())
+assert rec_pred.passed, rec_pred.failures()

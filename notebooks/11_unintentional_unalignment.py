@@ -103,6 +103,26 @@ table = runs.groupby("variant", sort=False)[["train_refusal", "test_refusal", "d
     ["mean", "min", "max"])
 table.round(3)
 
+# %% [markdown]
+# **Beside the paper.** Its text gives the training-set refusal rates before and after plain DPO (the other variants
+# are bars only), and Table 16 the mean change of $\ln\pi(y^+)$ on the training pairs per variant.
+
+# %%
+PAPER_REFUSAL = {"Gemma-2B-IT (paper)": {"initial": 0.805, "DPO": 0.548},
+                 "Llama-3-8B-Instruct (paper)": {"initial": 0.744, "DPO": 0.334}}
+PAPER_DELTA_LOGP = {"Gemma-2B-IT (paper)": {"DPO": -59.2, "DPO + SFT": 20.2, "DPO on gold pairs": 54.6,
+                                            "DPO on lowest 5 % LN-CHES": -45.7},
+                    "Llama-3-8B-Instruct (paper)": {"DPO": -48.1, "DPO + SFT": 28.6, "DPO on gold pairs": 24.9,
+                                                    "DPO on lowest 5 % LN-CHES": -27.7}}
+refusal_beside_paper = pd.DataFrame(PAPER_REFUSAL).reindex(table.index).assign(
+    **{"this world": table[("train_refusal", "mean")]})
+delta_beside_paper = pd.DataFrame(PAPER_DELTA_LOGP).reindex(table.index).assign(
+    **{"this world": table[("delta_logp_chosen", "mean")]})
+print("Training-set refusal rate, paper vs this world (mean over seeds):")
+print(refusal_beside_paper.round(3).to_string(na_rep="—"))
+print("\nMean change of ln π(y+) on the training pairs (the paper's Table 16), paper vs this world:")
+print(delta_beside_paper.round(2).to_string(na_rep="—"))
+
 # %%
 order = list(table.index)
 fig, ax = plotting.subplots(width=7.5, height=3.6)
@@ -128,7 +148,8 @@ filtered = table.loc[f"DPO on lowest {int(100 * KEEP[0])} % LN-CHES", ("train_re
 rec = FigureRecord("fig3_refusal", notebook="11_unintentional_unalignment", seed=SEED, quick=QUICK)
 rec.add_data(policy=POLICY, n_pairs=len(prefs), n_gold_pairs=len(gold), runs=runs.to_dict("records"),
              pair_type_counts=by_type["size"].to_dict(), one_each_auroc=auroc,
-             paper={"gemma_2b_it_refusal": [0.805, 0.548], "llama_3_8b_instruct_refusal": [0.744, 0.334]})
+             paper={"gemma_2b_it_refusal": [0.805, 0.548], "llama_3_8b_instruct_refusal": [0.744, 0.334]},
+             paper_refusal=PAPER_REFUSAL, paper_delta_logp_chosen=PAPER_DELTA_LOGP)
 rec.check("training refusal rate: initial minus after DPO (points)", 100 * (initial - after_dpo), ">=", 20.0)
 rec.check("share of the DPO refusal loss recovered by 5 % lowest-LN-CHES filtering",
           (filtered - after_dpo) / max(initial - after_dpo, 1e-12), ">=", 0.5)

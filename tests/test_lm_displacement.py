@@ -11,8 +11,10 @@ from rmlab.cli import main
 from rmlab.lm.batching import padding_id
 from rmlab.lm.ches import encode_preference_pairs
 from rmlab.lm.data import load_preferences
-from rmlab.lm.displacement import feature_problem, first_order_rates, predict_displacement, rmsprop_step
+from rmlab.lm.displacement import (feature_problem, first_order_rates, predict_displacement, rmsprop_step,
+                                   weight_space_rates)
 from rmlab.lm.load import load_causal_lm
+from rmlab.lm.score import response_logprobs
 from rmlab.train.losses import dpo_loss
 
 
@@ -85,6 +87,25 @@ def test_prediction_is_first_order_change_of_the_feature_model(tiny):
     np.testing.assert_allclose(observed[1::2] / lr, rejected, rtol=1e-3, atol=1e-6)
 
 
+@pytest.mark.parametrize("direction", ["gradient", "rmsprop"])
+def test_weight_space_prediction_equals_per_pair_autograd(tiny, direction):
+    """<grad_theta ln pi(y+_i), -grad_theta L> (or RMSprop's first update) over every weight, one backward per pair."""
+    model, tokenizer = load_causal_lm(tiny.causal_lm("gpt2"), dtype="float64")
+    pairs = encode_preference_pairs(tokenizer, load_preferences(random_pairs(5, seed=2, max_words=4)))
+    pad_id = padding_id(tokenizer)
+    chosen, rejected = weight_space_rates(model, pairs, pad_id, beta=0.1, batch_size=2, direction=direction)
+    weights = [w for w in model.parameters() if w.requires_grad]
+    sums = [torch.where(mask, logps, 0.0).sum(dim=1) for logps, mask in
+            (response_logprobs(model, [(p, y) for p, *ys in pairs for y in ys[k:k + 1]], pad_id) for k in (0, 1))]
+    loss = dpo_loss(*sums, sums[0].detach(), sums[1].detach(), beta=0.1).mean()
+    tangent = [-g if direction == "gradient" else -rmsprop_step(g)
+               for g in torch.autograd.grad(loss, weights, retain_graph=True)]
+    for side, predicted in zip(sums, (chosen, rejected)):
+        expected = [sum((g * t).sum() for g, t in zip(torch.autograd.grad(value, weights, retain_graph=True),
+                                                     tangent)).item() for value in side]
+        np.testing.assert_allclose(predicted, expected, rtol=1e-5, atol=1e-9)
+
+
 def test_rmsprop_direction_is_torchs_first_rmsprop_step():
     weight = torch.nn.Parameter(torch.tensor([3.0, -1e-3, 0.0, 2e-9]))
     weight.grad = torch.tensor([3.0, -1e-3, 0.0, 2e-9])
@@ -107,3 +128,9 @@ def test_public_function_and_cli_column(tiny, tmp_path):
     np.testing.assert_allclose([r["predicted_dlogp_chosen"] for r in rows], frame["predicted_dlogp_chosen"],
                                rtol=1e-6)
     assert "ln_ches" in rows[0]
+    out_weights = tmp_path / "ches_weights.jsonl"
+    assert main(["ches", "--model", str(path), "--data", str(data), "--out", str(out_weights), "--quiet",
+                 "--predict-displacement", "--predict-scope", "weights", "--predict-direction", "rmsprop"]) == 0
+    weights = predict_displacement(model, tokenizer, data, scope="weights", direction="rmsprop")
+    np.testing.assert_allclose([json.loads(line)["predicted_dlogp_chosen"] for line in
+                                out_weights.read_text().splitlines()], weights["predicted_dlogp_chosen"], rtol=1e-6)

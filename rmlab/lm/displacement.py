@@ -21,6 +21,8 @@ Cost: one forward of the model per pair (no grad) plus ~3 (positions x V x d) fl
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import torch
@@ -32,9 +34,11 @@ from rmlab.lm.batching import last_hidden_state, length_sorted_batches, model_de
 from rmlab.lm.ches import encode_preference_pairs
 from rmlab.lm.data import load_preferences
 from rmlab.lm.load import context_length
+from rmlab.lm.score import response_logprobs
 
 PREDICTOR_COLUMNS = ("index", "predicted_dlogp_chosen", "predicted_dlogp_rejected")
 DIRECTIONS = ("gradient", "rmsprop")
+SCOPES = ("features", "weights")
 
 
 def rmsprop_step(grad: torch.Tensor, *, alpha: float = 0.99, eps: float = 1e-8) -> torch.Tensor:
@@ -95,6 +99,49 @@ def first_order_rates(problem: FeatureProblem, *, loss: str = "dpo", beta: float
     return per_sequence[0::2].numpy(), per_sequence[1::2].numpy()
 
 
+def weight_space_rates(model, pairs, pad_id: int, *, loss: str = "dpo", beta: float = 0.1, batch_size: int = 16,
+                       direction: str = "gradient", step: float = 1e-4) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`first_order_rates` with every trainable weight of ``model`` as the parameters instead of the
+    unconstrained features: ``(d/dt ln pi(y+_i), d/dt ln pi(y-_i))`` ``[N]`` along ``-grad_theta L`` (or RMSprop's
+    first update of it), the reference being ``model`` itself. It uses the model at its initial weights only: one
+    backward pass over the pairs for ``grad L`` (the full-batch gradient, the sum of any epoch's batch gradients at
+    the start), then the directional derivative of every pair's log-probs, by a central difference of two forward
+    passes at ``theta +/- step * u`` (``u`` the unit direction; float64 copy of the model, so the difference is
+    exact to ~1e-9 relative)."""
+    if direction not in DIRECTIONS:
+        raise UserError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    model = copy.deepcopy(model).double().eval()
+    weights = [w for w in model.parameters() if w.requires_grad]
+    sequences = [(p, y) for p, c, r in pairs for y in (c, r)]                      # chosen, rejected interleaved
+    batches = length_sorted_batches([len(p) + len(y) for p, y in sequences], batch_size)
+    with torch.no_grad():
+        sums = _sequence_sums(model, sequences, batches, pad_id)
+    delta = sums[0::2] - sums[1::2]
+    weight = _sequence_weights(delta, delta, loss, beta)                              # dL/d ln pi(y_s), [2N]
+    for batch in batches:
+        (weight[batch] * _sequence_sums(model, sequences, [batch], pad_id)[batch]).sum().backward()
+    tangent = [-w.grad if direction == "gradient" else -rmsprop_step(w.grad) for w in weights]
+    norm = torch.sqrt(sum((t ** 2).sum() for t in tangent))
+    initial = [w.detach().clone() for w in weights]
+    moved = []
+    with torch.no_grad():
+        for sign in (1.0, -1.0):
+            for w, w0, t in zip(weights, initial, tangent):
+                w.copy_(w0 + sign * step * t / norm)
+            moved.append(_sequence_sums(model, sequences, batches, pad_id))
+    rates = (moved[0] - moved[1]) / (2 * step) * norm
+    return rates[0::2].numpy(), rates[1::2].numpy()
+
+
+def _sequence_sums(model, sequences, batches, pad_id) -> torch.Tensor:
+    """Summed response log-probs ``[len(sequences)]`` of the sequences in ``batches`` (zero elsewhere)."""
+    sums = torch.zeros(len(sequences), dtype=torch.float64)
+    for batch in batches:
+        logps, mask = response_logprobs(model, [sequences[b] for b in batch], pad_id)
+        sums = sums.index_put((torch.tensor(batch),), torch.where(mask, logps, 0.0).sum(dim=1))
+    return sums
+
+
 def _sequence_weights(delta, delta_ref, loss, beta) -> torch.Tensor:
     """``dL/d ln pi(y+_i) = l'_i / N`` and ``dL/d ln pi(y-_i) = -l'_i / N``, interleaved ``[2N]``."""
     if loss == "dpo":
@@ -142,17 +189,25 @@ def feature_problem(model, pairs, pad_id: int, *, batch_size: int = 16, progress
 
 def predict_displacement(model, tokenizer, preferences, *, loss: str = "dpo", beta: float = 0.1,
                          chat_template: bool = False, max_length=None, batch_size: int = 16, chunk: int = 256,
-                         direction: str = "gradient", progress=False) -> pd.DataFrame:
+                         direction: str = "gradient", scope: str = "features", progress=False) -> pd.DataFrame:
     """First-order change of ln pi(y+) and ln pi(y-) per pair under one full-batch DPO/IPO step on all of
     ``preferences`` (anything ``load_preferences`` accepts), per unit learning rate; columns
     ``PREDICTOR_COLUMNS``. Negative ``predicted_dlogp_chosen``: the pair is predicted to be displaced.
+    ``scope="features"``: the unconstrained-features model (last hidden states + unembedding,
+    :func:`first_order_rates`); ``scope="weights"``: every trainable weight (:func:`weight_space_rates`).
 
     >>> predict_displacement(model, tokenizer, "pairs.jsonl").head()     # doctest: +SKIP
     """
+    if scope not in SCOPES:
+        raise UserError(f"scope must be one of {SCOPES}, got {scope!r}")
     preferences = load_preferences(preferences)
     pairs = encode_preference_pairs(tokenizer, preferences, chat_template=chat_template, max_length=max_length,
                                     context=context_length(model))
-    problem = feature_problem(model, pairs, padding_id(tokenizer), batch_size=batch_size, progress=progress)
-    chosen, rejected = first_order_rates(problem, loss=loss, beta=beta, chunk=chunk, direction=direction)
+    if scope == "weights":
+        chosen, rejected = weight_space_rates(model, pairs, padding_id(tokenizer), loss=loss, beta=beta,
+                                              batch_size=batch_size, direction=direction)
+    else:
+        problem = feature_problem(model, pairs, padding_id(tokenizer), batch_size=batch_size, progress=progress)
+        chosen, rejected = first_order_rates(problem, loss=loss, beta=beta, chunk=chunk, direction=direction)
     return pd.DataFrame({"index": np.arange(len(pairs)), "predicted_dlogp_chosen": chosen,
                          "predicted_dlogp_rejected": rejected}, columns=list(PREDICTOR_COLUMNS))

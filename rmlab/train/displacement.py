@@ -14,6 +14,7 @@ import copy
 import hashlib
 import json
 import os
+import random
 from dataclasses import asdict
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from rmlab.theory.displacement import peak_to_trough, projections
 from rmlab.train.dpo import DPOConfig, train_dpo
 from rmlab.train.loop import OptimConfig, disable_dropout, train_loop
 from rmlab.train.losses import sft_nll
+from rmlab.train.sft import SFTConfig, train_sft
 
 # Answer-word families for labelling gainers (the paper's benign = same meaning as y+, catastrophic = otherwise).
 # Keys are compared after stripping a leading-space marker (BPE "Ġ", SentencePiece "▁", the world's "_") and case.
@@ -74,6 +76,25 @@ def sft(policy, tokenizer, prompt: str, response: str, *, steps: int, lr: float,
 
     return train_loop(policy, step_loss, OptimConfig(steps=steps, optimizer=optimizer, lr=lr, max_grad_norm=None,
                                                      seed=seed), progress=False, description="SFT")
+
+
+def family_sft(model, tokenizer, prompts: list[str], answer_choices: list, config: SFTConfig, *, seed: int = 0,
+               chat_template: bool = False) -> tuple[torch.nn.Module, str]:
+    """The SFT phase before Table 1's DPO, as the official persona plans run it: cross-entropy over *every* prompt of
+    the yes/no set, each answer drawn at random (seeded) from the family of single tokens that matches that prompt
+    (``answer_choices[i]``, a sequence such as ``("No", "Never", "Nope")``). Trains a copy of ``model``; returns it
+    and a fingerprint of the phase (config, prompts, drawn answers) to name the SFT'd weights in a cache key.
+
+    >>> sft_model, name = family_sft(model, tokenizer, ["is it ?"], [("Yes", "Sure")], SFTConfig())  # doctest: +SKIP
+    """
+    if len(prompts) != len(answer_choices):
+        raise ValueError(f"{len(prompts)} prompts but {len(answer_choices)} answer families")
+    rng = random.Random(seed)
+    answers = [rng.choice(list(choices)) for choices in answer_choices]
+    policy = copy.deepcopy(model)
+    train_sft(policy, tokenizer, prompts, answers, config, chat_template=chat_template, progress=False)
+    record = {"config": asdict(config), "seed": seed, "prompts": prompts, "answers": answers}
+    return policy, "family-sft-" + hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def single_prompt_run(model, tokenizer, prompt: str, chosen: str, rejected: str, *, sft_steps: int, sft_lr: float,
