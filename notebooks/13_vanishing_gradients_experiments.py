@@ -33,9 +33,9 @@ N_PROMPTS = 60 if QUICK else 500
 K_STATS = 10                           # samples per prompt for the reward mean/std (the paper's 10)
 MAX_NEW_TOKENS = 16
 STD_EPS, MIN_GAP = 0.05, 1.0           # flat: std <= 0.05; far: mean <= best - 1 (gold in [-1, 1])
-RFT_STEPS = 10 if QUICK else 40
-RFT_LR = 1e-4
-SFT_EPOCHS = 1 if QUICK else 3
+RFT_STEPS = 40 if QUICK else 200
+RFT_LR = 3e-4
+SFT_EPOCHS = 15 if QUICK else 3        # 60 / 96 steps: enough for SFT to fix the flat-and-far prompts (measured)
 SFT_LR = 1e-3
 # the heuristics (quick mode: only the strongest setting of each knob) and the partial-SFT grid
 LR_FACTORS = (1, 100) if QUICK else (1, 10, 100)
