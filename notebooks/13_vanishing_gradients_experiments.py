@@ -255,6 +255,8 @@ rec_heur = FigureRecord("vg_heuristics", notebook="13_vanishing_gradients_experi
 fig = plot_heuristics(heuristic_reward, reference)
 rec_heur.add_data(rewards=heuristic_reward, sft_rft_reward=reference,
                   variants={name: vars(config) for name, config in variants.items()})
+print("flat-and-far reward ([0, 1]):", {name: round(r, 4) for name, r in heuristic_reward.items()},
+      f"SFT→RFT {reference:.4f}")
 rec_heur.check("best heuristic variant / SFT→RFT (flat-and-far, [0, 1] reward)",
                max(heuristic_reward.values()) / reference, "<", 0.5)
 for c in rec_heur.criteria:
@@ -278,11 +280,17 @@ def mean_reward(stats):
 partial = {(f, s): mean_reward(after["sft_rft"]) if (f, s) == (1.0, 1.0) else
            mean_reward(finetuned("sft_rft", sft_fraction=f, sft_step_fraction=s))
            for f in SFT_FRACTIONS for s in SFT_STEP_FRACTIONS}
+subsets = {f: rft_vs_sft.sft_subset(len(prompts), f, SFT.seed) for f in SFT_FRACTIONS}
+for f, subset in subsets.items():
+    print(f"SFT on {f:.0%}: {len(subset)} prompts, {int(flat_far[subset].sum())} of them flat and far; reward "
+          f"after RFT by step fraction:", {s: round(partial[(f, s)], 4) for s in SFT_STEP_FRACTIONS})
 rec_partial = FigureRecord("vg_partial_sft", notebook="13_vanishing_gradients_experiments", seed=SEED, quick=QUICK)
 fig = plot_partial_sft(partial, partial[(1.0, 1.0)])
 rec_partial.add_data(rewards=[{"sft_fraction": f, "sft_step_fraction": s, "reward": r}
                               for (f, s), r in partial.items()],
-                     rft_reward=mean_reward(after["rft"]))
+                     rft_reward=mean_reward(after["rft"]),
+                     sft_subsets=[{"sft_fraction": f, "prompts": subset, "flat_and_far": int(flat_far[subset].sum())}
+                                  for f, subset in subsets.items()])
 rec_partial.check("SFT(1 %)→RFT / SFT(100 %)→RFT", partial[(0.01, 1.0)] / partial[(1.0, 1.0)], ">=", 0.9)
 for c in rec_partial.criteria:
     print(f"{'PASS' if c['passed'] else 'FAIL'}: {c['name']} = {c['value']:.4g} (needs {c['op']} {c['threshold']})")
