@@ -33,9 +33,9 @@ N_PROMPTS = 60 if QUICK else 500
 K_STATS = 10                           # samples per prompt for the reward mean/std (the paper's 10)
 MAX_NEW_TOKENS = 16
 STD_EPS, MIN_GAP = 0.05, 1.0           # flat: std <= 0.05; far: mean <= best - 1 (gold in [-1, 1])
-RFT_STEPS = 10 if QUICK else 40
-RFT_LR = 1e-4
-SFT_EPOCHS = 1 if QUICK else 3
+RFT_STEPS = 40 if QUICK else 200
+RFT_LR = 3e-4
+SFT_EPOCHS = 15 if QUICK else 3        # 60 / 96 steps: enough for SFT to fix the flat-and-far prompts (measured)
 SFT_LR = 1e-3
 # the heuristics (quick mode: only the strongest setting of each knob) and the partial-SFT grid
 LR_FACTORS = (1, 100) if QUICK else (1, 10, 100)
@@ -119,7 +119,7 @@ for name, s in summaries.items():
 # When one of the few modified images that RFT does flip crosses over, its gradient spikes briefly: the largest
 # logged value is printed next to the mean.
 #
-# Measured in full mode (1,000 images, 5,000 epochs; 565 s for the whole notebook on a contended 2-core machine):
+# Measured in full mode (1,000 images, 5,000 epochs; 563 s for this section on a contended 2-core machine):
 # with Adam, RFT ends at 2 % accuracy on the modified images (2 of 100 flipped, around epoch 1,000) and 100 % on the
 # others, SFT at 100 % on both; RFT's mean reward std on the modified images never exceeds 0.015 (0.008 before
 # finetuning), and their gradient norm averages 1.2 % of the unmodified images' initial one (27.9 % at the flip's
@@ -157,6 +157,12 @@ fig
 # SFT targets. **Differences from the paper:** a 2-layer toy transformer instead of T5/GPT-2, RLOO with a single
 # update per batch instead of PPO, the world's gold reward (in $[-1,1]$; scaled to $[0,1]$ where a criterion takes
 # a ratio of rewards) instead of ROUGE/BLEU/METEOR.
+#
+# **Budgets.** SFT: AdamW at $10^{-3}$, batches of 16, 15 epochs over the 60 prompts in quick mode (60 steps), 3 over
+# the 500 in full mode (96 steps). This is enough for SFT to *fix* the flat-and-far prompts (measured: their
+# reward goes from 0 to about 0.85 on the $[0,1]$ scale), so that the criteria below compare real gains; one epoch
+# barely moved them. RFT: RLOO with 4 samples per prompt, 16 prompts per step, Adam at $3\cdot10^{-4}$, 40 steps in
+# quick mode and 200 in full mode.
 #
 # A prompt is **flat** when its reward std under the initial policy is at most 0.05 and **far** when its mean is at
 # least 1 below the best reward (1). Criteria (`vg_grue_like`): per prompt, corr(initial std, RFT gain) >
@@ -255,6 +261,8 @@ rec_heur = FigureRecord("vg_heuristics", notebook="13_vanishing_gradients_experi
 fig = plot_heuristics(heuristic_reward, reference)
 rec_heur.add_data(rewards=heuristic_reward, sft_rft_reward=reference,
                   variants={name: vars(config) for name, config in variants.items()})
+print("flat-and-far reward ([0, 1]):", {name: round(r, 4) for name, r in heuristic_reward.items()},
+      f"SFT→RFT {reference:.4f}")
 rec_heur.check("best heuristic variant / SFT→RFT (flat-and-far, [0, 1] reward)",
                max(heuristic_reward.values()) / reference, "<", 0.5)
 for c in rec_heur.criteria:
@@ -269,6 +277,14 @@ fig
 # Criterion (`vg_partial_sft`): SFT on 1 % of the prompts (all of its steps) then RFT reaches at least 90 % of the
 # reward of SFT on 100 % then RFT (all prompts, rewards scaled to $[0,1]$). The paper (per a secondary source) reports
 # 96 % with 40 % of the steps.
+#
+# **The protocol.** As in the official code (`datapool.frac_train_samples`, a seeded random subset of the train
+# inputs, and `max_steps`), the subset is a seeded random draw of the prompts (`rft_vs_sft.sft_subset`), and "a
+# fraction of the steps" is that fraction of the steps SFT takes on all the prompts, so the small subsets are seen
+# for many epochs. **What 1 % means here:** $\max(1, \mathrm{round}(0.01\,n))$ prompts: one prompt of the 60 in quick
+# mode (0.6 rounded up), five of the 500 in full mode. In the paper 1 % of a GRUE train set is hundreds of inputs, so
+# every kind of input is in the subset; here one to five prompts may hold no flat-and-far prompt at all, and then SFT
+# cannot unlock them. The cell prints how many flat-and-far prompts each subset holds.
 
 # %%
 def mean_reward(stats):
@@ -278,11 +294,17 @@ def mean_reward(stats):
 partial = {(f, s): mean_reward(after["sft_rft"]) if (f, s) == (1.0, 1.0) else
            mean_reward(finetuned("sft_rft", sft_fraction=f, sft_step_fraction=s))
            for f in SFT_FRACTIONS for s in SFT_STEP_FRACTIONS}
+subsets = {f: rft_vs_sft.sft_subset(len(prompts), f, SFT.seed) for f in SFT_FRACTIONS}
+for f, subset in subsets.items():
+    print(f"SFT on {f:.0%}: {len(subset)} prompts, {int(flat_far[subset].sum())} of them flat and far; reward "
+          f"after RFT by step fraction:", {s: round(partial[(f, s)], 4) for s in SFT_STEP_FRACTIONS})
 rec_partial = FigureRecord("vg_partial_sft", notebook="13_vanishing_gradients_experiments", seed=SEED, quick=QUICK)
 fig = plot_partial_sft(partial, partial[(1.0, 1.0)])
 rec_partial.add_data(rewards=[{"sft_fraction": f, "sft_step_fraction": s, "reward": r}
                               for (f, s), r in partial.items()],
-                     rft_reward=mean_reward(after["rft"]))
+                     rft_reward=mean_reward(after["rft"]),
+                     sft_subsets=[{"sft_fraction": f, "prompts": subset, "flat_and_far": int(flat_far[subset].sum())}
+                                  for f, subset in subsets.items()])
 rec_partial.check("SFT(1 %)→RFT / SFT(100 %)→RFT", partial[(0.01, 1.0)] / partial[(1.0, 1.0)], ">=", 0.9)
 for c in rec_partial.criteria:
     print(f"{'PASS' if c['passed'] else 'FAIL'}: {c['name']} = {c['value']:.4g} (needs {c['op']} {c['threshold']})")
@@ -290,15 +312,29 @@ rec_partial.save(fig)
 fig
 
 # %% [markdown]
-# **What was measured, and what is asserted.** A quick-mode run on World v2 (60 prompts, 10 RFT steps, the full
-# heuristics grid, 2 × 3 partial-SFT grid; 8 min of CPU on a contended 2-core machine, over the 3-min quick budget,
-# hence quick mode now runs only the strongest setting of each heuristic and all of the SFT steps, the same seeded
-# runs, still estimated over budget) gave: 7 flat-and-far prompts (12 %, all of the rare `count` task);
-# corr(initial std, gain) 0.29 for RFT vs −0.01 for SFT; on the flat-and-far prompts a mean gold gain of 0 for RFT vs
-# 0.007 for SFT (passes, but SFT barely moves them either after one epoch); every heuristic variant 0 on the
-# flat-and-far prompts vs 0.029 for SFT→RFT (scaled reward); SFT(1 %)→RFT reached only 63 % of SFT(100 %)→RFT, so
-# the `vg_partial_sft` criterion fails at this scale: it is recorded (and printed above) but not asserted. Full mode
-# has not been run on World v2 yet.
+# **What was measured, and what is asserted.** Full mode (500 prompts, 60 of them flat and far, all of the rare `count`
+# task; 200 RFT steps; the whole notebook took 594 s of CPU, 17 min wall on a contended 2-core machine):
+#
+# - `vg_grue_like`: corr(initial std, gain) 0.10 for RFT vs −0.57 for SFT. On the flat-and-far prompts the mean gold
+#   gain is 0 for RFT, 1.69 for SFT and 1.90 for SFT→RFT (of a possible 2). Both criteria pass.
+# - `vg_heuristics`: on the flat-and-far prompts every variant stays at 0 on the $[0,1]$ scale except the entropy
+#   bonuses (0.001 and 0.002), against 0.950 for SFT→RFT. Passes.
+# - `vg_partial_sft`: SFT(100 %)→RFT reaches 0.953, RFT alone 0.745, SFT(10 %)→RFT 0.902 (its 50 prompts hold 6
+#   flat-and-far ones). SFT(1 %)→RFT reaches 0.744: its five prompts hold no flat-and-far prompt, so it leaves them
+#   where RFT does. Ratio 0.78: the criterion **fails** at this seed. In a probe with five other subset seeds, each
+#   five-prompt subset held one `count` prompt; that one demonstration lifted all 60 `count` prompts to about 0.86,
+#   and SFT(1 %)→RFT reached 0.824–0.860, ratios 0.86–0.90 against the reference above. So partial SFT does unlock
+#   the flat-and-far prompts here, but it does not reach 90 % reliably.
+#
+# Quick mode (60 prompts, 7 flat and far, 40 RFT steps): corr 0.40 (RFT) vs −0.35 (SFT); flat-and-far gain 0 (RFT)
+# vs 1.72 (SFT); every heuristic variant 0 vs 0.88 for SFT→RFT. SFT(1 %)→RFT reaches 0.43 of SFT(100 %)→RFT. Its
+# one prompt is a `count` prompt, and that one demonstration does lift all 7 `count` prompts (to 0.79, against 0.88
+# after full SFT). The gap is elsewhere. Full SFT also teaches the quick world's weak `sort` and `reverse` policy,
+# taking `sort` from 0.27 to 0.72. After 60 SFT steps on the one `count` prompt, 40 RFT steps leave `sort` at 0.18
+# and `reverse` at 0.12 (measured in a probe of the same runs).
+#
+# `vg_partial_sft` is therefore recorded in its JSON and printed above, but not asserted. The other three criteria
+# are asserted below, in both modes.
 
 # %%
 assert rec_controlled.passed, rec_controlled.failures()

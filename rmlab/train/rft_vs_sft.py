@@ -9,6 +9,9 @@ methods the paper compares, all on :mod:`rmlab.train` (RLOO/GRPO of :mod:`rmlab.
   ``"sft_rft"`` (SFT, then RL); with ``sft_fraction`` / ``sft_step_fraction`` < 1 the SFT phase is *partial*: it sees
   a seeded random ``sft_fraction`` of the prompts for ``sft_step_fraction`` of the full SFT run's steps (§5.2 of the
   paper: "SFT on as few as 1 % of the inputs").
+
+Both run torch on one thread (:func:`rmlab._threads.single_torch_thread`): these tiny models run several times
+faster so on a shared CPU, and a fixed thread count makes a run repeat bit for bit.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from rmlab._threads import single_torch_thread
 from rmlab.errors import UserError
 from rmlab.lm.reward_spec import RewardFn, score_rewards
 from rmlab.lm.sample import sample_responses
@@ -49,8 +53,10 @@ def prompt_reward_stats(policy, tokenizer, prompts: list[str], reward_fn: Reward
         raise UserError("no prompts to measure")
     if k < 2:
         raise UserError(f"k must be >= 2 to estimate a std, got {k}")
-    samples = sample_responses(policy, tokenizer, prompts, k, max_new_tokens=max_new_tokens, temperature=temperature,
-                               seed=seed, batch_size=batch_size, chat_template=chat_template, progress=progress)
+    with single_torch_thread():
+        samples = sample_responses(policy, tokenizer, prompts, k, max_new_tokens=max_new_tokens,
+                                   temperature=temperature, seed=seed, batch_size=batch_size,
+                                   chat_template=chat_template, progress=progress)
     flat = score_rewards(name, reward_fn, [p for p in prompts for _ in range(k)],
                          [r for group in samples for r in group])
     rewards = flat.reshape(len(prompts), k)
@@ -59,7 +65,8 @@ def prompt_reward_stats(policy, tokenizer, prompts: list[str], reward_fn: Reward
 
 
 def sft_subset(n_prompts: int, fraction: float, seed: int) -> list[int]:
-    """A seeded random ``fraction`` of ``range(n_prompts)`` (at least one index), sorted.
+    """A seeded random ``fraction`` of ``range(n_prompts)``, sorted: ``max(1, round(fraction * n_prompts))``
+    indices (1 % of 60 prompts is 0.6 of a prompt: one prompt; of 500 prompts: five).
 
     >>> sft_subset(10, 0.3, seed=0) == sft_subset(10, 0.3, seed=0), len(sft_subset(200, 0.01, seed=1))
     (True, 2)
@@ -95,15 +102,17 @@ def run_method(method: str, policy, tokenizer, prompts: list[str], demonstration
     if not 0 < sft_step_fraction <= 1:
         raise UserError(f"sft_step_fraction must be in (0, 1], got {sft_step_fraction!r}")
     subset, sft_result, rft_result = [], None, None
-    if method != "rft":
-        subset = sft_subset(len(prompts), sft_fraction, sft.seed)
-        full_steps = sft.steps or EpochBatches(len(prompts), sft.batch_size).steps(epochs=sft.epochs)
-        sft_result = train_sft(policy, tokenizer, [prompts[i] for i in subset], [demonstrations[i] for i in subset],
-                               replace(sft, steps=max(1, round(sft_step_fraction * full_steps))),
-                               chat_template=chat_template, progress=progress)
-    if method != "sft":
-        rft_result = train_pg(policy, tokenizer, prompts, reward_fn, rft, gold_fn=gold_fn,
-                              chat_template=chat_template, progress=progress)
+    with single_torch_thread():
+        if method != "rft":
+            subset = sft_subset(len(prompts), sft_fraction, sft.seed)
+            full_steps = sft.steps or EpochBatches(len(prompts), sft.batch_size).steps(epochs=sft.epochs)
+            sft_result = train_sft(policy, tokenizer, [prompts[i] for i in subset],
+                                   [demonstrations[i] for i in subset],
+                                   replace(sft, steps=max(1, round(sft_step_fraction * full_steps))),
+                                   chat_template=chat_template, progress=progress)
+        if method != "sft":
+            rft_result = train_pg(policy, tokenizer, prompts, reward_fn, rft, gold_fn=gold_fn,
+                                  chat_template=chat_template, progress=progress)
     return MethodRun(method=method, sft_prompts=subset, sft=sft_result, rft=rft_result)
 
 
