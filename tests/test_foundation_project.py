@@ -32,7 +32,7 @@ def test_environment_yml_installs_this_package_with_the_dev_extra():
     assert any(dep.startswith("torch==2.13.0") for dep in project["project"]["dependencies"])
 
 
-RANGED = ("torch", "transformers", "tokenizers", "datasets")
+RANGED = ("torch", "transformers", "tokenizers", "datasets", "scikit-learn")
 
 
 def _requirements() -> dict[str, Requirement]:
