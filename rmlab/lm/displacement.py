@@ -111,6 +111,7 @@ def weight_space_rates(model, pairs, pad_id: int, *, loss: str = "dpo", beta: fl
     if direction not in DIRECTIONS:
         raise UserError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
     model = copy.deepcopy(model).double().eval()
+    model.zero_grad(set_to_none=True)                   # a deep copy keeps any gradient the caller left behind
     weights = [w for w in model.parameters() if w.requires_grad]
     sequences = [(p, y) for p, c, r in pairs for y in (c, r)]                      # chosen, rejected interleaved
     batches = length_sorted_batches([len(p) + len(y) for p, y in sequences], batch_size)
