@@ -27,10 +27,10 @@ POLICIES = ("sft_small", "sft_noisy", "instruct")   # initial policies (07 uses 
 NOISE = 1.0                      # std of the noisy teacher's noise (gold rewards lie in [-1, 1])
 SELECTION_FRACTION = 0.25        # share of the RL prompts kept by variance selection
 SELECTION_POLICY, SELECTION_RM = "sft_small", "rm_accurate"
-# Sizes (rmlab.world.teacher.SCALES, shared with notebook 07, whose runs the teacher-score validation reuses): RL
-# prompts (an epoch is one pass over them), evaluation prompts and samples, seeds, GRPO policies. The RL setting
-# (k = 2, KL 0.05, Adam 3e-4, 16 prompts per step) is rmlab.world.teacher.RunSettings' defaults.
-SCALE_NAME = "quick" if QUICK else "full"
+# Sizes: rmlab.world.teacher.SCALES["quick" or "full"], shared with notebook 07 (whose runs the teacher-score
+# validation reuses): RL prompts (an epoch is one pass over them), evaluation prompts and samples, seeds, GRPO
+# policies. The RL setting (k = 2, KL 0.05, Adam 3e-4, 16 prompts per step) is rmlab.world.teacher.RunSettings'
+# defaults.
 # Criteria that fail at this scale, as (figure, criterion): printed with their measured values and recorded as
 # passed=False in the figures' JSON, not asserted; every other criterion is asserted. In quick mode the grid has 19
 # pairs (the >= 20 criterion is for full mode).
@@ -66,16 +66,13 @@ import pandas as pd
 from rmlab import plotting
 from rmlab.figures import FigureRecord, criteria_summary
 from rmlab.lm.score import ExplicitRM
-from rmlab.world import WorldConfig, build_world, quick_config
 from rmlab.world import teacher as T
 
 START = time.time()
 plotting.use_style()
 pd.set_option("display.width", 160)
-world = build_world(quick_config(SEED) if QUICK else WorldConfig(seed=SEED))
-scale = T.SCALES[SCALE_NAME]
-data = T.TeacherData(rl_prompts=RL_PROMPTS, eval_prompts=EVAL_PROMPTS, on_policy=ON_POLICY, off_policy=OFF_POLICY,
-                     n_rl=scale.n_rl, n_eval=scale.n_eval)
+world, scale, data = T.notebook_setup(QUICK, SEED, rl_prompts=RL_PROMPTS, eval_prompts=EVAL_PROMPTS,
+                                      on_policy=ON_POLICY, off_policy=OFF_POLICY)   # the world, sizes, datasets
 rl_prompts, eval_prompts = data.prompts(world)
 off_heldout = data.pools(world)[2]
 rms = {T.GOLD: world.gold,
@@ -112,7 +109,8 @@ rloo = T.RunSettings(algo="rloo", epochs=2, eval_k=scale.eval_k, max_new_tokens=
 grpo = T.RunSettings(algo="grpo", grpo_scale="none", epochs=2, eval_k=scale.eval_k,
                      max_new_tokens=world.config.max_new_tokens)
 grpo_policies = dict(list(policies.items())[:scale.grpo_policies])     # quick mode: the first policy only
-grids = {name: T.run_grid(world, grid_policies, rms, rl_prompts, eval_prompts, settings, scale.grid_seeds, tag="08")
+grids = {name: T.run_grid(world, grid_policies, rms, rl_prompts, eval_prompts, settings, scale.grid_seeds,
+                          tag="08")
          for name, settings, grid_policies in (("rloo", rloo, policies), ("grpo", grpo, grpo_policies))}
 final = {name: T.epoch_increases(grid, epoch=2) for name, grid in grids.items()}
 pd.concat({name: f[["gold_increase", "gold_increase_std", "proxy_increase"]].unstack("policy")

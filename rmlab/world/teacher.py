@@ -36,7 +36,8 @@ from rmlab.lm.sample import sample_responses
 from rmlab.lm.score import ExplicitRM
 from rmlab.train.pg import PGConfig, train_pg
 from rmlab.train.reward_model import RMConfig, train_reward_model
-from rmlab.world.build import World
+from rmlab.world.build import World, build_world
+from rmlab.world.config import WorldConfig, quick_config
 
 PAPER_FRACTIONS = (1.0, 0.75, 0.5, 0.25, 0.0)
 PERFECT = "perfect_acc"
@@ -294,9 +295,12 @@ SCALES = {"full": Scale(n_rl=320, n_eval=64, eval_k=8, zoo_seeds=(0, 1, 2), zoo_
                          selection_seeds=(0, 1), grpo_policies=1)}
 
 
-def notebook_scale(quick: bool) -> Scale:
-    """:data:`SCALES` ``["quick"]`` or ``["full"]``."""
-    return SCALES["quick" if quick else "full"]
+def notebook_setup(quick: bool, seed: int, **datasets: str) -> tuple[World, Scale, TeacherData]:
+    """Notebooks 07 and 08's start: the world (the quick one in quick mode), their :data:`SCALES` entry and the
+    :class:`TeacherData` of that scale (``datasets``: its dataset-name fields, e.g. ``rl_prompts="rl_prompts"``)."""
+    scale = SCALES["quick" if quick else "full"]
+    world = build_world(quick_config(seed) if quick else WorldConfig(seed=seed))
+    return world, scale, TeacherData(n_rl=scale.n_rl, n_eval=scale.n_eval, **datasets)
 
 
 def _evaluate(model, tokenizer, reward_fn, gold, prompts, settings: RunSettings, seed: int) -> dict:
