@@ -28,16 +28,19 @@ ON_POLICY, OFF_POLICY = "prefs_on_policy", "prefs_off_policy"
 # samples per prompt for the RM properties. The RL setting itself (RLOO, k = 2, KL 0.05, Adam 3e-4, 16 prompts per
 # step) is rmlab.world.teacher.RunSettings' defaults.
 # Criteria that fail at this scale, as (figure, criterion): printed with their measured values and recorded as
-# passed=False in the figures' JSON, not asserted. Every other criterion is asserted.
+# passed=False in the figures' JSON, not asserted. Every other criterion is asserted. Measured on World v2 in both
+# modes. The zoo's BT RMs are near chance on-policy (accuracy 0.52-0.55 full, 0.40-0.44 quick): in full mode every
+# one of them raises its proxy and lowers the gold reward (-0.06 to -0.08 after epoch 1), while RLOO on r_G itself
+# raises it (+0.05, then +0.10).
 EXPECTED_FAILURES = {("table1_rm_properties", "perfect-acc variance minus lowest other RM's"),
                      ("table1_rm_properties", "Spearman(100->0% on-policy, variance)"),
-                     ("table1_rm_properties", "Spearman(100->0% on-policy, off-policy acc.)"),
                      ("fig2_reward_increase", "epoch 1 gold: lowest trained RM minus perfect-acc"),
                      ("fig2_reward_increase", "epoch 2 gold: lowest trained RM minus perfect-acc"),
                      ("table2_correlations", "Pearson(variance, proxy increase @1)"),
+                     ("table2_correlations", "Pearson(variance, gold increase @1)"),
                      ("fig4_kl_efficiency", "RMs whose KL follows off-policy accuracy")}
-if QUICK:   # the quick world's BT RMs are below chance on-policy: the high-variance ones lower the gold reward
-    EXPECTED_FAILURES |= {("table2_correlations", "Pearson(variance, gold increase @1)")}
+if QUICK:   # passes in full mode (0.9), where it is asserted
+    EXPECTED_FAILURES |= {("table1_rm_properties", "Spearman(100->0% on-policy, off-policy acc.)")}
 
 # %% [markdown]
 # # 07 · More accurate reward models are not necessarily better teachers
