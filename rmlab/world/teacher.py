@@ -241,11 +241,13 @@ class RunSettings:
     """One RL run besides its RM, policy and seed: the trainer's settings and the per-epoch evaluation.
 
     The defaults are the setting of notebooks 07 and 08: the paper's RLOO (k = 2, KL 0.05, Adam) at 16 prompts per
-    step and lr 3e-4. Measured on World v2 (``sft_full``, RLOO on r_G itself, gold on 64 x 8 held-out samples): 8
-    prompts per step is noise-dominated (+0.06 and +0.00 after 60 steps, two seeds; a few steps: -0.02), lr 1e-3
-    raises the KL three times faster and the gold more slowly (+0.14 vs +0.21 after 120 steps), while 16 prompts at
-    3e-4 climbs steadily (+0.13 / +0.17 after 60 steps, +0.21 / +0.28 after 120, two seeds). An epoch is one pass
-    over the RL prompts, so its length in steps is ``ceil(n_rl / batch_prompts)`` (:class:`Scale`)."""
+    step and lr 3e-4. Measured with RLOO on r_G itself from ``sft_full`` (gold on 64 x 8 held-out samples), World
+    v2's default world: 16 prompts at 3e-4 climbs steadily (+0.13 / +0.17 after 60 steps, +0.21 / +0.28 after 120,
+    two seeds), 32 prompts at 1e-3 raises the KL faster and the gold more slowly (KL 7.4 vs 4.7, gold +0.14 vs +0.21
+    after 120 steps). Its quick world: 8 prompts per step is noise-dominated (+0.06 / +0.00 after 60 steps), lr 1e-3
+    and 3e-3 at 16 prompts do not climb (-0.02 / -0.14 after 60 steps, KL 8 / 11), 3e-4 does (+0.05 after 60 steps;
+    32 or 64 prompts, or k = 4, climb at about the same rate per step at a higher cost per step). An epoch is one
+    pass over the RL prompts, so its length in steps is ``ceil(n_rl / batch_prompts)`` (:class:`Scale`)."""
 
     algo: str = "rloo"
     k: int = 2
@@ -286,9 +288,10 @@ class Scale:
         return RunSettings(epochs=self.zoo_epochs, eval_k=self.eval_k, max_new_tokens=max_new_tokens)
 
 
-# 320 RL prompts = 20 steps per epoch at 16 prompts per step. Quick mode (the quick world, <= 3 min per notebook):
-# fewer seeds and evaluation samples, and GRPO on one policy. RLOO on r_G from the quick world's sft_full then gains
-# +0.065 / +0.008 / +0.037 gold after epoch 1 and +0.079 / +0.027 / +0.059 after epoch 2 (seeds 0-2, 32 x 4 samples).
+# 320 RL prompts = 20 steps per epoch at 16 prompts per step. RLOO on r_G from sft_full then gains, after epochs 1
+# and 2: full (default world, 64 x 8 evaluation samples) +0.042 / +0.025 / +0.073 and +0.099 on average (seeds 0-2);
+# quick (the quick world, 32 x 4 samples; fewer seeds, GRPO on one policy, <= 3 min per notebook) +0.065 / +0.008 /
+# +0.037 and +0.079 / +0.027 / +0.059.
 SCALES = {"full": Scale(n_rl=320, n_eval=64, eval_k=8, zoo_seeds=(0, 1, 2), zoo_epochs=3, grid_seeds=(0, 1, 2),
                         selection_seeds=(0, 1, 2)),
           "quick": Scale(n_rl=320, n_eval=32, eval_k=4, zoo_seeds=(0, 1), zoo_epochs=2, grid_seeds=(0,),
