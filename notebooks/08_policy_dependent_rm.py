@@ -32,13 +32,17 @@ SELECTION_POLICY, SELECTION_RM = "sft_small", "rm_accurate"
 # policies. The RL setting (k = 2, KL 0.05, Adam 3e-4, 16 prompts per step) is rmlab.world.teacher.RunSettings'
 # defaults.
 # Criteria that fail at this scale, as (figure, criterion): printed with their measured values and recorded as
-# passed=False in the figures' JSON, not asserted; every other criterion is asserted. In quick mode the grid has 19
-# pairs (the >= 20 criterion is for full mode).
-EXPECTED_FAILURES = {("teacher_score_validation", "Spearman(score, gold increase @1)"),
-                     ("prompt_selection_speedup", "seeds where top-variance beats random, minus all seeds")}
+# passed=False in the figures' JSON, not asserted; every other criterion is asserted. Measured on World v2 in both
+# modes. Quick mode: the grid has 19 pairs (the >= 20 criterion is for full mode, 22 pairs), and the teacher score's
+# Spearman (0.76) passes in full mode (0.92), where it is asserted. Full mode: r_G itself (GT, one of the teachers)
+# raises the gold reward most under every policy (in quick mode sft_noisy's best is perfect_acc).
+EXPECTED_FAILURES = {("prompt_selection_speedup", "seeds where top-variance beats random, minus all seeds")}
 if QUICK:
     EXPECTED_FAILURES |= {("teacher_score_validation", "(policy, RM) pairs"),
+                          ("teacher_score_validation", "Spearman(score, gold increase @1)"),
                           ("teacher_score_validation", "Spearman(score) minus Spearman(on-policy accuracy alone)")}
+else:
+    EXPECTED_FAILURES |= {("fig3_policy_dependent", "distinct gold-best RMs over policies (RLOO)")}
 
 # %% [markdown]
 # # 08 · The best reward model depends on the policy — and a score that picks it before training
