@@ -23,24 +23,24 @@ QUICK = os.environ.get("RMLAB_QUICK", "0") == "1"
 # Dataset names of the world (World v2: RL training on rl_prompts, evaluation on the disjoint eval_prompts)
 RL_PROMPTS, EVAL_PROMPTS = "rl_prompts", "eval_prompts"
 ON_POLICY, OFF_POLICY = "prefs_on_policy", "prefs_off_policy"
-N_RL = 24 if QUICK else None           # RL training prompts (None: all)
-N_EVAL = 12 if QUICK else 64           # held-out evaluation prompts
-SEEDS = (0, 1) if QUICK else (0, 1, 2)  # RL seeds (the paper: 3 runs)
-EPOCHS = 2 if QUICK else 3              # RLOO epochs over the RL prompts (evaluation after each)
-EVAL_K = 4 if QUICK else 8              # §4.4: samples per evaluation prompt
-REPORT_K = 8                            # samples per prompt for the RM properties (the paper: 10)
-LR = 3e-4                               # Adam (tiny models need a far larger step than the paper's 1e-7)
+# Sizes: rmlab.world.teacher.SCALES["quick" or "full"], shared with notebook 08 (which reuses these runs): RL
+# prompts (an epoch is one pass over them), held-out evaluation prompts and samples per prompt, seeds, epochs,
+# samples per prompt for the RM properties. The RL setting itself (RLOO, k = 2, KL 0.05, Adam 3e-4, 16 prompts per
+# step) is rmlab.world.teacher.RunSettings' defaults.
 # Criteria that fail at this scale, as (figure, criterion): printed with their measured values and recorded as
-# passed=False in the figures' JSON, not asserted. Every other criterion is asserted. Quick mode measured on World v2
-# (rl_prompts); the full-mode additions were measured on World v1 and not yet rerun on v2.
+# passed=False in the figures' JSON, not asserted. Every other criterion is asserted. Measured on World v2 in both
+# modes. The zoo's BT RMs are near chance on-policy (accuracy 0.52-0.55 full, 0.40-0.44 quick): in full mode every
+# one of them raises its proxy and lowers the gold reward (-0.06 to -0.08 after epoch 1), while RLOO on r_G itself
+# raises it (+0.05, then +0.10).
 EXPECTED_FAILURES = {("table1_rm_properties", "perfect-acc variance minus lowest other RM's"),
                      ("table1_rm_properties", "Spearman(100->0% on-policy, variance)"),
-                     ("table1_rm_properties", "Spearman(100->0% on-policy, off-policy acc.)"),
+                     ("fig2_reward_increase", "epoch 1 gold: lowest trained RM minus perfect-acc"),
                      ("fig2_reward_increase", "epoch 2 gold: lowest trained RM minus perfect-acc"),
                      ("table2_correlations", "Pearson(variance, proxy increase @1)"),
+                     ("table2_correlations", "Pearson(variance, gold increase @1)"),
                      ("fig4_kl_efficiency", "RMs whose KL follows off-policy accuracy")}
-if not QUICK:
-    EXPECTED_FAILURES |= {("fig2_reward_increase", "epoch 1 gold: lowest trained RM minus perfect-acc")}
+if QUICK:   # passes in full mode (0.9), where it is asserted
+    EXPECTED_FAILURES |= {("table1_rm_properties", "Spearman(100->0% on-policy, off-policy acc.)")}
 
 # %% [markdown]
 # # 07 · More accurate reward models are not necessarily better teachers
@@ -54,7 +54,8 @@ if not QUICK:
 # reward rises (Pearson 0.98) and the gold reward too (0.83); the perfectly accurate RM is the slowest teacher.
 #
 # Here the same experiment runs on the embedded world (`rmlab.world`), with `rmlab.train` (BT RMs, RLOO with k = 2,
-# KL 0.05 to the initial policy, Adam, each RM standardised on the initial policy's samples) and the paper's
+# KL 0.05 to the initial policy, Adam at 3e-4 with 16 prompts per step, each RM standardised on the initial
+# policy's samples; the setting under which RLOO on the gold reward itself climbs steadily) and the paper's
 # measurement recipe (`rmlab.lm.report`: K samples per prompt, whitened variance, on-policy accuracy over all
 # sample pairs, off-policy accuracy on gold-labelled pairs no RM was trained on, bootstrap CIs).
 
@@ -66,16 +67,14 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from rmlab import plotting
-from rmlab.figures import FigureRecord
-from rmlab.world import WorldConfig, build_world, quick_config
+from rmlab.figures import FigureRecord, criteria_summary
 from rmlab.world import teacher as T
 
 START = time.time()
 plotting.use_style()
 pd.set_option("display.width", 160)
-world = build_world(quick_config(SEED) if QUICK else WorldConfig(seed=SEED))
-data = T.TeacherData(rl_prompts=RL_PROMPTS, eval_prompts=EVAL_PROMPTS, on_policy=ON_POLICY, off_policy=OFF_POLICY,
-                     n_rl=N_RL, n_eval=N_EVAL)
+world, scale, data = T.notebook_setup(QUICK, SEED, rl_prompts=RL_PROMPTS, eval_prompts=EVAL_PROMPTS,
+                                      on_policy=ON_POLICY, off_policy=OFF_POLICY)   # the world, sizes, datasets
 rl_prompts, eval_prompts = data.prompts(world)
 on_pool, off_pool, off_heldout = data.pools(world)
 POLICY = world.config.on_policy_from      # the policy whose samples make the on-policy pairs
@@ -92,9 +91,9 @@ print(f"{len(rl_prompts)} RL prompts, {len(eval_prompts)} evaluation prompts; po
 # folder, so a second run of the notebook only reads them.
 
 # %%
-settings = T.RunSettings(algo="rloo", k=2, kl_coef=0.05, lr=LR, epochs=EPOCHS, eval_k=EVAL_K,
-                         max_new_tokens=world.config.max_new_tokens)
-experiment = T.zoo_experiment(world, data, settings, SEEDS, report_k=REPORT_K, seed=SEED)   # cached after a run
+settings = scale.zoo_settings(world.config.max_new_tokens)
+experiment = T.zoo_experiment(world, data, settings, scale.zoo_seeds, report_k=scale.report_k,
+                              seed=SEED)   # cached after a run
 rms, properties, grid = experiment.rms, experiment.properties, experiment.grid
 PAPER_TABLE1 = pd.DataFrame({   # arXiv 2503.15477 Table 1 (Pythia-2.8B, AlpacaFarm SFT)
     "paper variance": [0.630, 0.616, 0.555, 0.438, 0.314, 0.111, 0.256],
@@ -115,7 +114,7 @@ rec1.check("Spearman(100->0% on-policy, variance)", spearmanr(position, var[trai
 rec1.check("Spearman(100->0% on-policy, off-policy acc.)", spearmanr(position, off_acc[trained])[0],
            ">=", 0.8)
 rec1.add_data(properties=properties.to_dict(orient="index"), paper=PAPER_TABLE1.to_dict(orient="index"),
-              n_prompts=len(rl_prompts), k=REPORT_K, n_offpolicy_pairs=len(off_heldout),
+              n_prompts=len(rl_prompts), k=scale.report_k, n_offpolicy_pairs=len(off_heldout),
               perfect_scaled_fraction=rms[T.PERFECT].scaled_fraction(rl_prompts))
 fig, axes = plotting.subplots(1, 3, width=12, height=3.4)
 for ax, column, label in zip(axes, cols[:3], ["whitened reward variance", "on-policy accuracy",
@@ -138,7 +137,8 @@ rec1.criteria
 # %% [markdown]
 # ## RLOO with each teacher (Figure 2)
 #
-# Every teacher trains the same initial policy for the same number of epochs over the RL prompts (3 seeds); after
+# Every teacher trains the same initial policy for the same number of epochs over the RL prompts (3 seeds, 2 in
+# quick mode); after
 # each epoch the policy samples K responses per held-out prompt and we record the proxy reward (in the units the
 # RM is trained in: divided by its std on the initial policy) and the gold reward.
 
@@ -152,7 +152,9 @@ gold_mean = grid.groupby(["rm", "epoch"])["gold_increase"].mean().unstack("epoch
 for epoch in (1, 2):
     margin = gold_mean[epoch][trained].min() - gold_mean.loc[T.PERFECT, epoch]
     rec2.check(f"epoch {epoch} gold: lowest trained RM minus perfect-acc", margin, ">", 0)
-rec2.add_data(runs=grid.to_dict(orient="list"), settings=settings.__dict__, seeds=list(SEEDS))
+    # not one of the issue's criteria: the setting must let RLOO on r_G itself raise the gold reward at all
+    rec2.check(f"epoch {epoch} gold: GT (RLOO on r_G) increase", gold_mean.loc[T.GOLD, epoch], ">", 0)
+rec2.add_data(runs=grid.to_dict(orient="list"), settings=settings.__dict__, seeds=list(scale.zoo_seeds))
 fig, axes = plotting.subplots(1, 2, width=11, height=3.8)
 for ax, metric, title in zip(axes, ["proxy_increase", "gold_increase"], ["proxy reward increase",
                                                                           "gold reward increase"]):
@@ -236,18 +238,13 @@ pd.DataFrame({"KL at matched gold": efficiency["kl_at_target"], "follows": effic
 # %% [markdown]
 # ## Criteria
 #
-# Every criterion of the issue, with the value measured here. At this scale (a few epochs of RLOO on a tiny policy,
-# a few dozen RL prompts in quick mode) some fail; they are recorded (`passed: false` in the figures' JSON) and
-# listed in `EXPECTED_FAILURES`, not asserted. Everything else is asserted.
+# Every criterion of the issue, with the value measured here, plus one of our own: RLOO on r_G itself must raise the
+# gold reward, or every other comparison is one between declines. At this scale (tiny policies, a few epochs of
+# 20 RLOO steps) some criteria fail; they are recorded (`passed: false` in the figures' JSON) and listed in
+# `EXPECTED_FAILURES`, not asserted. Everything else is asserted.
 
 # %%
 records = [rec1, rec2, rec3, rec4]
-for rec in records:
-    for c in rec.criteria:
-        print(f"{'PASS' if c['passed'] else 'FAIL'}  {rec.figure}: {c['name']}: {c['value']:.4g} {c['op']} "
-              f"{c['threshold']:g}")
-print(f"notebook time so far: {time.time() - START:.0f} s")
-outcomes = {(rec.figure, c["name"]): c["passed"] for rec in records for c in rec.criteria}
-print("expected to fail, passing now:", [k for k in EXPECTED_FAILURES if outcomes.get(k)] or "none")
-unexpected = [k for k, passed in outcomes.items() if not passed and k not in EXPECTED_FAILURES]
+unexpected = criteria_summary(records, EXPECTED_FAILURES)
+print(f"notebook time: {time.time() - START:.0f} s")
 assert not unexpected, unexpected

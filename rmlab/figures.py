@@ -90,6 +90,29 @@ class FigureRecord:
         return atomic_write_json(out / f"{self.figure}.json", self.to_dict())
 
 
+def criteria_summary(records, expected_failures) -> list[tuple[str, str]]:
+    """Print every criterion of ``records`` (PASS/FAIL, its measured value and threshold) and which of the
+    ``expected_failures`` -- ``(figure, criterion name)`` pairs a notebook records but does not assert -- pass now;
+    return the failing criteria that are not expected to fail (a notebook asserts that there are none).
+
+    >>> rec = FigureRecord("demo", notebook="00_tour", seed=0, quick=True)
+    >>> _ = rec.check("a", 1.0, ">", 0.0), rec.check("b", 0.5, ">", 0.8)
+    >>> criteria_summary([rec], {("demo", "b")})
+    PASS  demo: a: 1 > 0
+    FAIL  demo: b: 0.5 > 0.8
+    expected to fail, passing now: none
+    []
+    """
+    outcomes = {}
+    for rec in records:
+        for c in rec.criteria:
+            print(f"{'PASS' if c['passed'] else 'FAIL'}  {rec.figure}: {c['name']}: {c['value']:.4g} {c['op']} "
+                  f"{c['threshold']:g}")
+            outcomes[(rec.figure, c["name"])] = c["passed"]
+    print("expected to fail, passing now:", sorted(k for k in expected_failures if outcomes.get(k)) or "none")
+    return [k for k, passed in outcomes.items() if not passed and k not in expected_failures]
+
+
 def _number(name: str, x: Any) -> float:
     x = to_jsonable(x)
     if x is None:

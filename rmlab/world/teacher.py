@@ -36,7 +36,8 @@ from rmlab.lm.sample import sample_responses
 from rmlab.lm.score import ExplicitRM
 from rmlab.train.pg import PGConfig, train_pg
 from rmlab.train.reward_model import RMConfig, train_reward_model
-from rmlab.world.build import World
+from rmlab.world.build import World, build_world
+from rmlab.world.config import WorldConfig, quick_config
 
 PAPER_FRACTIONS = (1.0, 0.75, 0.5, 0.25, 0.0)
 PERFECT = "perfect_acc"
@@ -237,13 +238,22 @@ def rm_properties(policy, rms: dict, prompts, gold, *, preferences=None, k: int 
 # ------------------------------------------------------------------------------------------------ RL runs
 @dataclass(frozen=True)
 class RunSettings:
-    """One RL run besides its RM, policy and seed: the trainer's settings and the per-epoch evaluation."""
+    """One RL run besides its RM, policy and seed: the trainer's settings and the per-epoch evaluation.
+
+    The defaults are the setting of notebooks 07 and 08: the paper's RLOO (k = 2, KL 0.05, Adam) at 16 prompts per
+    step and lr 3e-4. Measured with RLOO on r_G itself from ``sft_full`` (gold on 64 x 8 held-out samples), World
+    v2's default world: 16 prompts at 3e-4 climbs steadily (+0.13 / +0.17 after 60 steps, +0.21 / +0.28 after 120,
+    two seeds), 32 prompts at 1e-3 raises the KL faster and the gold more slowly (KL 7.4 vs 4.7, gold +0.14 vs +0.21
+    after 120 steps). Its quick world: 8 prompts per step is noise-dominated (+0.06 / +0.00 after 60 steps), lr 1e-3
+    and 3e-3 at 16 prompts do not climb (-0.02 / -0.14 after 60 steps, KL 8 / 11), 3e-4 does (+0.05 after 60 steps;
+    32 or 64 prompts, or k = 4, climb at about the same rate per step at a higher cost per step). An epoch is one
+    pass over the RL prompts, so its length in steps is ``ceil(n_rl / batch_prompts)`` (:class:`Scale`)."""
 
     algo: str = "rloo"
     k: int = 2
     kl_coef: float = 0.05
-    lr: float = 1e-3
-    batch_prompts: int = 8
+    lr: float = 3e-4
+    batch_prompts: int = 16
     epochs: int = 2
     grpo_scale: str = "none"       # Table 12: advantages not divided by the group std
     eval_k: int = 8                # §4.4: K samples per evaluation prompt
@@ -256,6 +266,44 @@ class RunSettings:
                         batch_prompts=self.batch_prompts, epochs=self.epochs, steps=steps,
                         max_new_tokens=self.max_new_tokens, normalization_prompts=n_prompts, seed=seed,
                         normalize_rewards=self.normalize)
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How large notebooks 07 and 08 run, in one place: 08 validates the teacher score on 07's runs too, which it finds
+    in the cache only when both use the same prompts, epochs, evaluation and seeds (:meth:`zoo_settings`)."""
+
+    n_rl: int | None       # RL training prompts (None: all); an epoch is one pass over them
+    n_eval: int            # held-out evaluation prompts
+    eval_k: int            # 2503.15477 §4.4: samples per evaluation prompt
+    zoo_seeds: tuple       # notebook 07's RL seeds (the paper: 3)
+    zoo_epochs: int        # notebook 07's epochs (evaluation after each)
+    grid_seeds: tuple      # notebook 08's RLOO and GRPO seeds
+    selection_seeds: tuple
+    grpo_policies: int | None = None   # GRPO on the first this many of 08's policies (None: all)
+    report_k: int = 8      # samples per prompt for the RM properties (the paper: 10)
+
+    def zoo_settings(self, max_new_tokens: int) -> RunSettings:
+        """Notebook 07's RLOO settings (the :class:`RunSettings` defaults, this scale's epochs and evaluation)."""
+        return RunSettings(epochs=self.zoo_epochs, eval_k=self.eval_k, max_new_tokens=max_new_tokens)
+
+
+# 320 RL prompts = 20 steps per epoch at 16 prompts per step. RLOO on r_G from sft_full then gains, after epochs 1
+# and 2: full (default world, 64 x 8 evaluation samples) +0.042 / +0.025 / +0.073 and +0.099 on average (seeds 0-2);
+# quick (the quick world, 32 x 4 samples; fewer seeds, GRPO on one policy, <= 3 min per notebook) +0.065 / +0.008 /
+# +0.037 and +0.079 / +0.027 / +0.059.
+SCALES = {"full": Scale(n_rl=320, n_eval=64, eval_k=8, zoo_seeds=(0, 1, 2), zoo_epochs=3, grid_seeds=(0, 1, 2),
+                        selection_seeds=(0, 1, 2)),
+          "quick": Scale(n_rl=320, n_eval=32, eval_k=4, zoo_seeds=(0, 1), zoo_epochs=2, grid_seeds=(0,),
+                         selection_seeds=(0, 1), grpo_policies=1)}
+
+
+def notebook_setup(quick: bool, seed: int, **datasets: str) -> tuple[World, Scale, TeacherData]:
+    """Notebooks 07 and 08's start: the world (the quick one in quick mode), their :data:`SCALES` entry and the
+    :class:`TeacherData` of that scale (``datasets``: its dataset-name fields, e.g. ``rl_prompts="rl_prompts"``)."""
+    scale = SCALES["quick" if quick else "full"]
+    world = build_world(quick_config(seed) if quick else WorldConfig(seed=seed))
+    return world, scale, TeacherData(n_rl=scale.n_rl, n_eval=scale.n_eval, **datasets)
 
 
 def _evaluate(model, tokenizer, reward_fn, gold, prompts, settings: RunSettings, seed: int) -> dict:
