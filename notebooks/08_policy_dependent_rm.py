@@ -99,7 +99,14 @@ properties = pd.concat({policy: T.properties_cached(world, policy, rms, rl_promp
                                                     k=scale.report_k, seed=SEED, tag="08")
                         for policy in POLICIES}, names=["policy", "rm"])
 cols = ["whitened_reward_variance", "on_policy_accuracy", "off_policy_accuracy", "teacher_score"]
-properties[cols].unstack("policy").round(3)
+properties[cols + ["on_policy_accuracy_half"]].unstack("policy").round(3)
+
+# %% [markdown]
+# The on-policy accuracy's ceiling and chance under each policy's samples (notebook 07 explains them): the paper's
+# tie rule caps a BT RM, which ties only identical texts, below 1 wherever the gold reward ties different samples.
+
+# %%
+properties.groupby("policy")[["on_policy_accuracy_ceiling", "on_policy_accuracy_chance"]].first().round(3)
 
 # %% [markdown]
 # ## RLOO for two epochs (Figure 3 / Table 10) and GRPO (Table 12)
@@ -189,7 +196,7 @@ last
 
 # %%
 zoo = T.zoo_experiment(world, data, scale.zoo_settings(world.config.max_new_tokens), scale.zoo_seeds,
-                       report_k=scale.report_k, seed=SEED)   # notebook 07's runs: cache hits after 07 ran
+                       report_k=scale.report_k, seed=SEED, rm_config=scale.rm_config)   # 07's runs: cached after 07
 pairs = pd.concat([
     zoo.properties[cols].assign(policy=zoo.policy).rename_axis("rm").reset_index()
     .merge(T.epoch_increases(zoo.grid, 1).reset_index(), on=["policy", "rm"]),

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from rmlab.measure.accuracy import (on_policy_accuracy, on_policy_accuracy_per_prompt, preference_accuracy,
-                                    preference_correct)
+from rmlab.measure.accuracy import (on_policy_accuracy, on_policy_accuracy_bounds, on_policy_accuracy_per_prompt,
+                                    preference_accuracy, preference_correct, text_oracle_rewards)
 from rmlab.measure.bootstrap import bootstrap_ci
 
 
@@ -124,3 +124,42 @@ def test_tied_pair_fraction_counts_exact_ties_and_bounds_paper_accuracy():
     assert np.isclose(on_policy_accuracy(rm, gold, ties="half"), 1.0)
     with pytest.raises(ValueError, match="k >= 2"):
         tied_pair_fraction(np.array([1.0, 2.0]))
+
+
+def _samples_with_repeats_and_gold_ties(seed=0, n=40, k=6):
+    """Texts drawn from a small vocabulary (repeats) and a gold reward that is a coarse function of the text (ties)."""
+    rng = np.random.default_rng(seed)
+    texts = [[f"t{v}" for v in rng.integers(0, 5, size=k)] for _ in range(n)]
+    value = {f"t{v}": float(v // 2) for v in range(5)}          # t0, t1 tie; t2, t3 tie
+    return np.array([[value[t] for t in row] for row in texts]), texts
+
+
+def test_text_oracle_orders_gold_and_ties_only_identical_texts():
+    gold, texts = _samples_with_repeats_and_gold_ties()
+    oracle = text_oracle_rewards(gold, texts)
+    for g, o, row in zip(gold, oracle, texts):
+        for a in range(len(row)):
+            for b in range(len(row)):
+                assert (o[a] == o[b]) == (row[a] == row[b])
+                if g[a] > g[b]:
+                    assert o[a] > o[b]
+    with pytest.raises(ValueError, match="two gold rewards"):
+        text_oracle_rewards(np.array([[0.0, 1.0]]), [["same", "same"]])
+
+
+def test_accuracy_bounds_match_pair_counts_and_a_monte_carlo_of_random_text_functions():
+    gold, texts = _samples_with_repeats_and_gold_ties()
+    i, j = np.triu_indices(gold.shape[1], k=1)
+    same = np.array([[row[a] == row[b] for a, b in zip(i, j)] for row in texts])
+    orders = gold[:, i] != gold[:, j]
+    bounds = on_policy_accuracy_bounds(gold, texts)
+    assert bounds["ceiling"] == pytest.approx(np.mean((same | orders).mean(1)), rel=1e-12)
+    assert bounds["ceiling"] < 1                                 # gold ties between different texts cap it
+    rng = np.random.default_rng(1)
+    draws = []
+    for _ in range(2000):
+        score = {f"t{v}": s for v, s in enumerate(rng.normal(size=5))}
+        draws.append(on_policy_accuracy(np.array([[score[t] for t in row] for row in texts]), gold))
+    assert bounds["chance"] == pytest.approx(np.mean(draws), abs=4 * np.std(draws) / np.sqrt(len(draws)))
+    half = on_policy_accuracy_bounds(gold, texts, ties="half")
+    assert half == {"ceiling": 1.0, "chance": 0.5}

@@ -118,6 +118,11 @@ def test_properties_carry_the_teacher_score(world):
                             rl[:6], world.gold, k=3, n_bootstrap=5)
     assert {"whitened_reward_variance", "on_policy_accuracy", "teacher_score"} <= set(table.columns)
     assert table.loc["r_G", "on_policy_accuracy"] == table.loc["flat", "on_policy_accuracy"] == 1.0
+    assert table.loc["r_G", "on_policy_accuracy_half"] == table.loc["flat", "on_policy_accuracy_half"] == 1.0
+    ceiling, chance = table["on_policy_accuracy_ceiling"], table["on_policy_accuracy_chance"]
+    assert ceiling.nunique() == chance.nunique() == 1 and 0 <= chance.iloc[0] < ceiling.iloc[0] <= 1
+    assert (table["on_policy_accuracy_half_ceiling"] == 1.0).all()
+    assert (table["on_policy_accuracy_half_chance"] == 0.5).all()
 
 
 def test_kl_at_matched_gold_interpolates_and_is_inf_when_never_reached():

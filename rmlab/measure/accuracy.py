@@ -88,6 +88,56 @@ def tied_pair_fraction(rewards) -> np.ndarray:
     return (r[..., i] == r[..., j]).mean(-1)
 
 
+def text_oracle_rewards(gold_rewards, responses) -> np.ndarray:
+    """The best an RM can do on these samples: rewards that order every pair the gold reward orders and tie two samples
+    only when their texts are identical (an RM is a function of the text, so it must tie those). Per prompt, the dense
+    rank of ``(gold, text)``: [n, k] gold rewards and n lists of k texts -> [n, k].
+
+    >>> text_oracle_rewards(np.array([[0.0, 0.0, 1.0, 0.0]]), [["b", "a", "c", "b"]])
+    array([[1., 0., 2., 1.]])
+    """
+    gold = np.asarray(gold_rewards, dtype=np.float64)
+    if gold.ndim != 2 or [len(r) for r in responses] != [gold.shape[1]] * gold.shape[0]:
+        raise ValueError(f"gold_rewards must be [n, k] with n lists of k responses, got {gold.shape} and "
+                         f"{len(responses)} lists")
+    oracle = np.empty_like(gold)
+    for n, (g, texts) in enumerate(zip(gold, responses)):
+        by_text = {}
+        for value, text in zip(g, texts):
+            if by_text.setdefault(text, value) != value:
+                raise ValueError(f"prompt {n}: the same response has two gold rewards ({by_text[text]} and {value})")
+        order = sorted(set(zip(g.tolist(), texts)))
+        rank = {key: float(r) for r, key in enumerate(order)}
+        oracle[n] = [rank[key] for key in zip(g.tolist(), texts)]
+    return oracle
+
+
+def on_policy_accuracy_bounds(gold_rewards, responses, *, ties: str = "paper") -> dict[str, float]:
+    """The on-policy accuracy's ``ceiling`` and ``chance`` on these samples under the tie rule ``ties``.
+
+    ceiling: the accuracy of :func:`text_oracle_rewards`. chance: the expected accuracy of a random function of the
+    text (independent continuous scores per distinct text): identical texts tie under both rewards (right under
+    ``"paper"``); different texts are ordered by the RM, right with probability ½ where the gold reward orders them
+    and wrong under ``"paper"`` where it ties them; ``"half"`` leaves gold-tied pairs out. Mean over prompts as in
+    :func:`on_policy_accuracy`.
+
+    >>> bounds = on_policy_accuracy_bounds(np.array([[0.0, 0.0, 1.0]]), [["a", "b", "c"]])
+    >>> round(bounds["ceiling"], 4), round(bounds["chance"], 4)     # pair (a, b) ties in gold: wrong for both
+    (0.6667, 0.3333)
+    """
+    _check_ties(ties)
+    oracle = text_oracle_rewards(gold_rewards, responses)
+    gold = np.asarray(gold_rewards, dtype=np.float64)
+    i, j = np.triu_indices(gold.shape[1], k=1)
+    same_text = oracle[:, i] == oracle[:, j]
+    gold_orders = gold[:, i] != gold[:, j]
+    credit = np.where(same_text, 1.0, np.where(gold_orders, 0.5, 0.0))
+    if ties == "half":
+        credit = np.where(gold_orders, credit, np.nan)
+    return {"ceiling": float(on_policy_accuracy(oracle, gold, ties=ties)),
+            "chance": float(nanmean_last(nanmean_last(credit)))}
+
+
 def preference_correct(rm_chosen, rm_rejected, gold_chosen=None, gold_rejected=None, *,
                        ties: str = "paper") -> np.ndarray:
     """Per-pair credit (0, ½ or 1; NaN for gold ties under ``"half"``) of an RM on chosen/rejected pairs: [..., n].

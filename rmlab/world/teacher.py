@@ -34,6 +34,8 @@ from rmlab.lm.report import reward_report
 from rmlab.lm.reward_spec import score_rewards
 from rmlab.lm.sample import sample_responses
 from rmlab.lm.score import ExplicitRM
+from rmlab.measure.accuracy import nanmean_last, on_policy_accuracy_bounds, on_policy_accuracy_per_prompt
+from rmlab.measure.bootstrap import bootstrap_ci
 from rmlab.train.pg import PGConfig, train_pg
 from rmlab.train.reward_model import RMConfig, train_reward_model
 from rmlab.world.build import World, build_world
@@ -189,12 +191,18 @@ def cache_root(world: World) -> Path:
     return world.path.parent / "teacher" / world.path.name
 
 
+# lr 1e-3 for 8 epochs underfits (train accuracy 0.64) and lr >= 3e-3 collapses towards chance; at 1e-4 for 24 epochs
+# the 100 % RM reaches train accuracy 0.92 and on-policy accuracy 0.597 / 0.574 (seeds 0 / 1) instead of 0.539, with
+# off-policy accuracy 0.71 instead of 0.61; 48 epochs overfit (default world, sft_full, 1200 pairs; probe of issue 12)
+ZOO_RM_CONFIG = RMConfig(lr=1e-4, epochs=24, batch_size=16)
+
+
 def train_zoo(world: World, data: TeacherData, *, policy: str | None = None, fractions=PAPER_FRACTIONS,
-              n_pairs: int | None = None, config: RMConfig = RMConfig(lr=1e-3, epochs=8, batch_size=16),
-              seed: int = 0) -> dict[str, Path]:
+              n_pairs: int | None = None, config: RMConfig = ZOO_RM_CONFIG, seed: int = 0) -> dict[str, Path]:
     """Bradley-Terry RMs on ``fractions`` of on-policy pairs (same pair count each: ``n_pairs``, default the
     smaller pool), each initialised from ``policy`` (default: the world's ``on_policy_from``, whose samples made the
-    on-policy pairs, as the paper initialises its RMs from the SFT policy). Returns ``{name: folder}``; cached."""
+    on-policy pairs, as the paper initialises its RMs from the SFT policy), trained with ``config``. Returns
+    ``{name: folder}``; cached (the key holds every field of ``config``)."""
     policy = policy or world.config.on_policy_from
     on, off, _ = data.pools(world)
     n_pairs = n_pairs or min(len(on), len(off))
@@ -230,9 +238,23 @@ def zoo_rewards(world: World, zoo: dict[str, Path]) -> dict:
 def rm_properties(policy, rms: dict, prompts, gold, *, preferences=None, k: int = 8, seed: int = 0,
                   max_new_tokens: int = 16, n_bootstrap: int = 200) -> pd.DataFrame:
     """Per RM under ``policy`` (the §4.4 recipe, one set of samples for all): the report's metrics with 95 % CIs
-    (``whitened_reward_variance``, ``on_policy_accuracy``, ``off_policy_accuracy``, ...) and ``teacher_score``."""
-    return reward_report(policy, rms, prompts, k=k, gold=gold, preferences=preferences, seed=seed,
-                         max_new_tokens=max_new_tokens, progress=False, n_bootstrap=n_bootstrap).summary
+    (``whitened_reward_variance``, ``on_policy_accuracy`` under the paper's tie rule, ``off_policy_accuracy``, ...),
+    ``teacher_score``, ``on_policy_accuracy_half`` (ties="half": gold-tied pairs left out, RM ties ½) with its CI, and
+    the on-policy accuracy's ``ceiling`` and ``chance`` on these samples under each rule
+    (:func:`rmlab.measure.accuracy.on_policy_accuracy_bounds`; the same on every row)."""
+    report = reward_report(policy, rms, prompts, k=k, gold=gold, preferences=preferences, seed=seed,
+                           max_new_tokens=max_new_tokens, progress=False, n_bootstrap=n_bootstrap)
+    table = report.summary.copy()
+    for name, rewards in report.rewards.items():
+        half = on_policy_accuracy_per_prompt(rewards, report.gold_rewards, ties="half")
+        table.loc[name, "on_policy_accuracy_half"] = float(nanmean_last(half))
+        (table.loc[name, "on_policy_accuracy_half_ci_low"],
+         table.loc[name, "on_policy_accuracy_half_ci_high"]) = bootstrap_ci(nanmean_last, half,
+                                                                            n_resamples=n_bootstrap, seed=seed)
+    for rule, suffix in (("paper", ""), ("half", "_half")):
+        for bound, value in on_policy_accuracy_bounds(report.gold_rewards, report.responses, ties=rule).items():
+            table[f"on_policy_accuracy{suffix}_{bound}"] = value
+    return table
 
 
 # ------------------------------------------------------------------------------------------------ RL runs
@@ -252,7 +274,7 @@ class RunSettings:
     algo: str = "rloo"
     k: int = 2
     kl_coef: float = 0.05
-    lr: float = 3e-4
+    lr: float = 1e-4
     batch_prompts: int = 16
     epochs: int = 2
     grpo_scale: str = "none"       # Table 12: advantages not divided by the group std
@@ -282,6 +304,7 @@ class Scale:
     selection_seeds: tuple
     grpo_policies: int | None = None   # GRPO on the first this many of 08's policies (None: all)
     report_k: int = 8      # samples per prompt for the RM properties (the paper: 10)
+    rm_config: RMConfig = ZOO_RM_CONFIG   # how notebook 07's BT RMs train (:func:`train_zoo`)
 
     def zoo_settings(self, max_new_tokens: int) -> RunSettings:
         """Notebook 07's RLOO settings (the :class:`RunSettings` defaults, this scale's epochs and evaluation)."""
@@ -292,10 +315,16 @@ class Scale:
 # and 2: full (default world, 64 x 8 evaluation samples) +0.042 / +0.025 / +0.073 and +0.099 on average (seeds 0-2);
 # quick (the quick world, 32 x 4 samples; fewer seeds, GRPO on one policy, <= 3 min per notebook) +0.065 / +0.008 /
 # +0.037 and +0.079 / +0.027 / +0.059.
+# The quick world's pools hold as many pairs as the default world's (1200 per RM), so ZOO_RM_CONFIG's 24 epochs would
+# cost about 33 s CPU per RM there (+115 s for the zoo, past 3 min per notebook). At 8 epochs (about 11 s per RM) the
+# quick world's 100 % RM has on-policy accuracy 0.426 / 0.428 / 0.425 at lr 1e-3 / 3e-4 / 1e-4 (ties="half": 0.600 /
+# 0.609 / 0.606; 24 epochs at 1e-4: 0.435 / 0.616; ceiling 0.699, chance 0.350): 3e-4, the best of them here and in the
+# default world (0.554 against 0.539 at 1e-3)
+QUICK_ZOO_RM_CONFIG = RMConfig(lr=3e-4, epochs=8, batch_size=16)
 SCALES = {"full": Scale(n_rl=320, n_eval=64, eval_k=8, zoo_seeds=(0, 1, 2), zoo_epochs=3, grid_seeds=(0, 1, 2),
                         selection_seeds=(0, 1, 2)),
           "quick": Scale(n_rl=320, n_eval=32, eval_k=4, zoo_seeds=(0, 1), zoo_epochs=2, grid_seeds=(0,),
-                         selection_seeds=(0, 1), grpo_policies=1)}
+                         selection_seeds=(0, 1), grpo_policies=1, rm_config=QUICK_ZOO_RM_CONFIG)}
 
 
 def notebook_setup(quick: bool, seed: int, **datasets: str) -> tuple[World, Scale, TeacherData]:
@@ -446,7 +475,7 @@ def properties_cached(world: World, policy: str, rms: dict, prompts, *, preferen
     """:func:`rm_properties` of the world policy ``policy``, cached as JSON (keyed by ``tag``, the RM names, the
     prompts, k and the seed: give RMs that differ a different ``tag``)."""
     key = _digest([tag, policy, {name: _describe(fn) for name, fn in rms.items()}, list(prompts), k, seed,
-                   max_new_tokens, preferences is not None])
+                   max_new_tokens, preferences is not None, "ties-half-and-bounds"])   # (older tables lack them)
     path = cache_root(world) / f"properties-{key}.json"
     if path.exists():
         return pd.read_json(path, orient="split")
@@ -546,12 +575,13 @@ class ZooExperiment:
 
 
 def zoo_experiment(world: World, data: TeacherData, settings: RunSettings, seeds, *, report_k: int = 8,
-                   seed: int = 0) -> ZooExperiment:
-    """Train (or load) the RM zoo from the world's on-policy policy, measure the seven teachers under it on the RL
-    prompts (off-policy accuracy on the held-out off-policy pairs), and run RL with each for every seed (cached)."""
+                   seed: int = 0, rm_config: RMConfig = ZOO_RM_CONFIG) -> ZooExperiment:
+    """Train (or load) the RM zoo from the world's on-policy policy (with ``rm_config``), measure the seven teachers
+    under it on the RL prompts (off-policy accuracy on the held-out off-policy pairs), and run RL with each for every
+    seed (cached)."""
     policy = world.config.on_policy_from
     rl_prompts, eval_prompts = data.prompts(world)
-    zoo = train_zoo(world, data, policy=policy)
+    zoo = train_zoo(world, data, policy=policy, config=rm_config)
     rms = zoo_rewards(world, zoo)
     tag = f"zoo:{sorted(str(path) for path in zoo.values())}"
     properties = properties_cached(world, policy, rms, rl_prompts, preferences=data.pools(world)[2], k=report_k,
