@@ -25,22 +25,25 @@ RL_PROMPTS, EVAL_PROMPTS = "rl_prompts", "eval_prompts"
 ON_POLICY, OFF_POLICY = "prefs_on_policy", "prefs_off_policy"
 # Sizes: rmlab.world.teacher.SCALES["quick" or "full"], shared with notebook 08 (which reuses these runs): RL
 # prompts (an epoch is one pass over them), held-out evaluation prompts and samples per prompt, seeds, epochs,
-# samples per prompt for the RM properties. The RL setting itself (RLOO, k = 2, KL 0.05, Adam 3e-4, 16 prompts per
-# step) is rmlab.world.teacher.RunSettings' defaults.
+# samples per prompt for the RM properties, how the BT RMs train (Adam lr 1e-4 for 24 epochs; quick: 3e-4 for 8).
+# The RL setting itself (RLOO, k = 2, KL 0.05, Adam 1e-4, 16 prompts per step) is rmlab.world.teacher.RunSettings'
+# defaults.
 # Criteria that fail at this scale, as (figure, criterion): printed with their measured values and recorded as
 # passed=False in the figures' JSON, not asserted. Every other criterion is asserted. Measured on World v2 in both
-# modes. The zoo's BT RMs are near chance on-policy (accuracy 0.52-0.55 full, 0.40-0.44 quick): in full mode every
-# one of them raises its proxy and lowers the gold reward (-0.06 to -0.08 after epoch 1), while RLOO on r_G itself
-# raises it (+0.05, then +0.10).
-EXPECTED_FAILURES = {("table1_rm_properties", "perfect-acc variance minus lowest other RM's"),
-                     ("table1_rm_properties", "Spearman(100->0% on-policy, variance)"),
+# modes (full: 3 seeds; quick: 2). The zoo's BT RMs reach on-policy accuracy 0.54-0.60 (full; ceiling 0.81, chance
+# 0.46 on these samples) and 0.38-0.46 (quick; ceiling 0.70, chance 0.35). Their off-policy accuracy is 0.71 at
+# 100 % on-policy and flat at 0.77-0.78 below it (full), so its 100 -> 0 % order is noise (Spearman 0.3). RLOO on r_G
+# and on the perfect-accuracy RM raise the gold reward most (full, epoch 1: +0.050 and +0.040), the trained RMs by
+# -0.004 to +0.023.
+EXPECTED_FAILURES = {("table1_rm_properties", "Spearman(100->0% on-policy, variance)"),
+                     ("table1_rm_properties", "Spearman(100->0% on-policy, off-policy acc.)"),
                      ("fig2_reward_increase", "epoch 1 gold: lowest trained RM minus perfect-acc"),
                      ("fig2_reward_increase", "epoch 2 gold: lowest trained RM minus perfect-acc"),
-                     ("table2_correlations", "Pearson(variance, proxy increase @1)"),
-                     ("table2_correlations", "Pearson(variance, gold increase @1)"),
-                     ("fig4_kl_efficiency", "RMs whose KL follows off-policy accuracy")}
-if QUICK:   # passes in full mode (0.9), where it is asserted
-    EXPECTED_FAILURES |= {("table1_rm_properties", "Spearman(100->0% on-policy, off-policy acc.)")}
+                     ("table2_correlations", "Pearson(variance, gold increase @1)")}
+if QUICK:   # passes in full mode (4 of 6 RMs), where it is asserted
+    EXPECTED_FAILURES |= {("fig4_kl_efficiency", "RMs whose KL follows off-policy accuracy")}
+else:       # passes in quick mode (-0.19), where it is asserted; full: the perfect-accuracy RM's 0.278 vs 0.264 (GT)
+    EXPECTED_FAILURES |= {("table1_rm_properties", "perfect-acc variance minus lowest other RM's")}
 
 # %% [markdown]
 # # 07 · More accurate reward models are not necessarily better teachers
@@ -54,8 +57,9 @@ if QUICK:   # passes in full mode (0.9), where it is asserted
 # reward rises (Pearson 0.98) and the gold reward too (0.83); the perfectly accurate RM is the slowest teacher.
 #
 # Here the same experiment runs on the embedded world (`rmlab.world`), with `rmlab.train` (BT RMs, RLOO with k = 2,
-# KL 0.05 to the initial policy, Adam at 3e-4 with 16 prompts per step, each RM standardised on the initial
-# policy's samples; the setting under which RLOO on the gold reward itself climbs steadily) and the paper's
+# KL 0.05 to the initial policy, Adam at 1e-4 with 16 prompts per step, each RM standardised on the initial
+# policy's samples; the setting under which RLOO on the gold reward itself climbs steadily while the policy stays
+# close enough to the initial one, 0.2-0.4 nats of KL after an epoch, for the BT RMs to remain useful) and the paper's
 # measurement recipe (`rmlab.lm.report`: K samples per prompt, whitened variance, on-policy accuracy over all
 # sample pairs, off-policy accuracy on gold-labelled pairs no RM was trained on, bootstrap CIs).
 

@@ -29,20 +29,21 @@ SELECTION_FRACTION = 0.25        # share of the RL prompts kept by variance sele
 SELECTION_POLICY, SELECTION_RM = "sft_small", "rm_accurate"
 # Sizes: rmlab.world.teacher.SCALES["quick" or "full"], shared with notebook 07 (whose runs the teacher-score
 # validation reuses): RL prompts (an epoch is one pass over them), evaluation prompts and samples, seeds, GRPO
-# policies. The RL setting (k = 2, KL 0.05, Adam 3e-4, 16 prompts per step) is rmlab.world.teacher.RunSettings'
+# policies. The RL setting (k = 2, KL 0.05, Adam 1e-4, 16 prompts per step) is rmlab.world.teacher.RunSettings'
 # defaults.
 # Criteria that fail at this scale, as (figure, criterion): printed with their measured values and recorded as
 # passed=False in the figures' JSON, not asserted; every other criterion is asserted. Measured on World v2 in both
-# modes. Quick mode: the grid has 19 pairs (the >= 20 criterion is for full mode, 22 pairs), and the teacher score's
-# Spearman (0.76) passes in full mode (0.92), where it is asserted. Full mode: r_G itself (GT, one of the teachers)
-# raises the gold reward most under every policy (in quick mode sft_noisy's best is perfect_acc).
-EXPECTED_FAILURES = {("prompt_selection_speedup", "seeds where top-variance beats random, minus all seeds")}
+# modes. Both modes: r_G itself (GT, one of the teachers) raises the gold reward most under every policy, and the
+# perfect-accuracy RM comes second under every policy (full: +0.05 to +0.07 after 2 epochs); the prompt-selection
+# RM, rm_accurate, barely moves the gold reward under sft_small (full: -0.05 to +0.04 after 40 steps), so top
+# variance beats random prompts in 2 of 3 seeds (quick: 1 of 2). Quick mode: the grid has 19 pairs (the >= 20
+# criterion is for full mode, 22 pairs), and the teacher score's Spearman (0.79) passes in full mode (0.93), where it
+# is asserted.
+EXPECTED_FAILURES = {("prompt_selection_speedup", "seeds where top-variance beats random, minus all seeds"),
+                     ("fig3_policy_dependent", "distinct gold-best RMs over policies (RLOO)")}
 if QUICK:
     EXPECTED_FAILURES |= {("teacher_score_validation", "(policy, RM) pairs"),
-                          ("teacher_score_validation", "Spearman(score, gold increase @1)"),
-                          ("teacher_score_validation", "Spearman(score) minus Spearman(on-policy accuracy alone)")}
-else:
-    EXPECTED_FAILURES |= {("fig3_policy_dependent", "distinct gold-best RMs over policies (RLOO)")}
+                          ("teacher_score_validation", "Spearman(score, gold increase @1)")}
 
 # %% [markdown]
 # # 08 · The best reward model depends on the policy — and a score that picks it before training

@@ -263,13 +263,15 @@ class RunSettings:
     """One RL run besides its RM, policy and seed: the trainer's settings and the per-epoch evaluation.
 
     The defaults are the setting of notebooks 07 and 08: the paper's RLOO (k = 2, KL 0.05, Adam) at 16 prompts per
-    step and lr 3e-4. Measured with RLOO on r_G itself from ``sft_full`` (gold on 64 x 8 held-out samples), World
-    v2's default world: 16 prompts at 3e-4 climbs steadily (+0.13 / +0.17 after 60 steps, +0.21 / +0.28 after 120,
-    two seeds), 32 prompts at 1e-3 raises the KL faster and the gold more slowly (KL 7.4 vs 4.7, gold +0.14 vs +0.21
-    after 120 steps). Its quick world: 8 prompts per step is noise-dominated (+0.06 / +0.00 after 60 steps), lr 1e-3
-    and 3e-3 at 16 prompts do not climb (-0.02 / -0.14 after 60 steps, KL 8 / 11), 3e-4 does (+0.05 after 60 steps;
-    32 or 64 prompts, or k = 4, climb at about the same rate per step at a higher cost per step). An epoch is one
-    pass over the RL prompts, so its length in steps is ``ceil(n_rl / batch_prompts)`` (:class:`Scale`)."""
+    step and lr 1e-4. Measured with RLOO on r_G itself from ``sft_full`` (gold on 64 x 8 held-out samples), World
+    v2's default world: 16 prompts per step climbs steadily where 8 are noise-dominated, and 32 or 64 prompts, or
+    k = 4, climb at about the same rate per step at a higher cost per step; in the quick world lr 1e-3 and 3e-3 do not
+    climb (KL 8 / 11 after 60 steps). At 3e-4 r_G gains the most (+0.047, +0.099, +0.103 after epochs 1-3 of 20 steps,
+    3 seeds), but the policy moves 1.3-2 nats of KL in the first epoch, out of the region the zoo's BT RMs were trained
+    on, and every one of them lowers the gold reward (-0.06 to -0.08 after epoch 1). At 1e-4 the KL after epoch 1 is
+    0.24-0.39, the trained RMs change the gold reward by -0.004 to +0.023, and r_G still gains +0.050, +0.074, +0.102
+    (3 seeds; KL 0.28 / 0.99 / 1.33). An epoch is one pass over the RL
+    prompts, so its length in steps is ``ceil(n_rl / batch_prompts)`` (:class:`Scale`)."""
 
     algo: str = "rloo"
     k: int = 2
@@ -311,10 +313,10 @@ class Scale:
         return RunSettings(epochs=self.zoo_epochs, eval_k=self.eval_k, max_new_tokens=max_new_tokens)
 
 
-# 320 RL prompts = 20 steps per epoch at 16 prompts per step. RLOO on r_G from sft_full then gains, after epochs 1
-# and 2: full (default world, 64 x 8 evaluation samples) +0.042 / +0.025 / +0.073 and +0.099 on average (seeds 0-2);
-# quick (the quick world, 32 x 4 samples; fewer seeds, GRPO on one policy, <= 3 min per notebook) +0.065 / +0.008 /
-# +0.037 and +0.079 / +0.027 / +0.059.
+# 320 RL prompts = 20 steps per epoch at 16 prompts per step. RLOO (lr 1e-4) on r_G from sft_full then gains, after
+# epochs 1 and 2: full (default world, 64 x 8 evaluation samples) +0.046 / +0.057 / +0.048 and +0.081 / +0.080 /
+# +0.061 (seeds 0-2); quick (the quick world, 32 x 4 samples; fewer seeds, GRPO on one policy, <= 3 min per notebook)
+# +0.051 / +0.029 and +0.053 / +0.031 (seeds 0-1).
 # The quick world's pools hold as many pairs as the default world's (1200 per RM), so ZOO_RM_CONFIG's 24 epochs would
 # cost about 33 s CPU per RM there (+115 s for the zoo, past 3 min per notebook). At 8 epochs (about 11 s per RM) the
 # quick world's 100 % RM has on-policy accuracy 0.426 / 0.428 / 0.425 at lr 1e-3 / 3e-4 / 1e-4 (ties="half": 0.600 /
