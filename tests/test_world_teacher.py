@@ -138,6 +138,11 @@ def test_kl_efficiency_counts_rms_whose_kl_follows_off_policy_accuracy():
     accurate_first = T.kl_efficiency(curve, pd.Series({"a": 0.9, "b": 0.8, "c": 0.7, "d": 0.6}))
     assert accurate_first["n_follow"] == 4 and accurate_first["kl_at_target"]["a"] == pytest.approx(2.0)
     assert T.kl_efficiency(curve, pd.Series({"a": 0.6, "b": 0.7, "c": 0.8, "d": 0.9}))["n_follow"] == 0
+    # most RMs lower the gold reward: the median final gain is negative, a target every curve starts above
+    declining = curve.assign(gold_increase=lambda c: np.where(c.index.get_level_values("rm") == "a", 1, -1)
+                             * c["gold_increase"])
+    vacuous = T.kl_efficiency(declining, pd.Series({"a": 0.9, "b": 0.8, "c": 0.7, "d": 0.6}))
+    assert vacuous["target_gold_increase"] < 0 and vacuous["n_follow"] == 0
 
 
 def test_correlation_tables():

@@ -457,14 +457,16 @@ def kl_efficiency(summary: pd.DataFrame, off_policy_accuracy: pd.Series) -> dict
     """Fig. 4: at a matched gold increase (the median over RMs of their final seed-mean gold increase), the KL each
     RM needs (inf: never reached), and for each RM whether it "follows" the paper's claim: in the majority of its
     comparisons with the other RMs, the more off-policy-accurate RM of the pair needs less KL. ``summary``: one row
-    per (rm, epoch) with ``kl`` and ``gold_increase`` (seed means)."""
+    per (rm, epoch) with ``kl`` and ``gold_increase`` (seed means). When the target is not a gain (<= 0), no RM
+    follows: every curve starts at (KL 0, gain 0), so such a target is "reached" at KL 0 and the comparison says
+    nothing about KL efficiency."""
     names = list(off_policy_accuracy.index)
     curves = {rm: summary.loc[rm].sort_index() for rm in names}
     target = float(np.median([curves[rm]["gold_increase"].iloc[-1] for rm in names]))
     kl = {rm: kl_at_gold(curves[rm]["kl"].to_numpy()[1:], curves[rm]["gold_increase"].to_numpy()[1:], target)
           for rm in names}
-    follows = {}
-    for rm in names:
+    follows = {rm: False for rm in names}
+    for rm in names if target > 0 else []:
         others = [o for o in names if o != rm and off_policy_accuracy[o] != off_policy_accuracy[rm] and kl[o] != kl[rm]]
         agree = sum((off_policy_accuracy[rm] > off_policy_accuracy[o]) == (kl[rm] < kl[o]) for o in others)
         follows[rm] = bool(others) and agree > len(others) / 2
