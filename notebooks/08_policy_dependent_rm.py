@@ -116,7 +116,7 @@ properties.groupby("policy")[["on_policy_accuracy_ceiling", "on_policy_accuracy_
 # turns every non-tied pair into a ±1/√2 sign update (paper notes §4.5), which normalises the reward variance away —
 # the very quantity whose effect we measure. Without it, at k = 2 the GRPO advantage r_i - mean(r) is exactly half
 # the RLOO one r_i - r_j, and Adam's update does not depend on the gradient's scale: the two grids coincide up to
-# Adam's epsilon (full mode, World v2: gold increases equal to within 0.015).
+# Adam's epsilon (full mode, World v2: gold increases equal to within 0.007).
 
 # %%
 rloo = T.RunSettings(algo="rloo", epochs=2, eval_k=scale.eval_k, max_new_tokens=world.config.max_new_tokens)
