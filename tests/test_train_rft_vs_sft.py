@@ -92,6 +92,42 @@ def test_partial_sft_sees_a_fraction_of_the_prompts_for_a_fraction_of_the_steps(
     assert len(run.sft.metrics) == 2 and len(run.rft.metrics) == 3        # half of SFT's 2 x 2 steps
 
 
+def test_partial_sft_draws_its_fraction_from_each_group(world, task):
+    prompts, demos = task
+    groups = ["a"] * 8 + ["b"] * 4
+    model, tokenizer = policy(world)
+    with single_torch_thread():
+        run = run_method("sft_rft", model, tokenizer, prompts, demos, world.gold, rft=RFT, sft=SFT,
+                         sft_fraction=0.25, sft_step_fraction=0.5, sft_groups=groups)
+    assert run.sft_prompts == sft_subset(12, 0.25, SFT.seed, groups=groups)
+    assert sorted(groups[i] for i in run.sft_prompts) == ["a", "a", "b"]
+
+
+def test_sft_subset_without_groups_is_a_uniform_draw_of_the_rounded_fraction():
+    assert sft_subset(10, 0.3, seed=4) == sorted(np.random.default_rng(4).permutation(10)[:3].tolist())
+    assert len(sft_subset(60, 0.01, seed=0)) == 1 and len(sft_subset(500, 0.01, seed=0)) == 5
+    assert sft_subset(7, 1.0, seed=0) == list(range(7))
+
+
+def test_sft_subset_by_group_takes_the_fraction_of_each_group_and_at_least_one():
+    groups = ["sort"] * 216 + ["reverse"] * 224 + ["count"] * 60
+    subset = sft_subset(500, 0.01, seed=0, groups=groups)
+    assert sorted(groups[i] for i in subset) == ["count", "reverse", "reverse", "sort", "sort"]
+    tenth = sft_subset(500, 0.1, seed=0, groups=groups)
+    assert [sum(groups[i] == g for i in tenth) for g in ("sort", "reverse", "count")] == [22, 22, 6]
+    assert len(set(tenth)) == len(tenth) and subset == sft_subset(500, 0.01, seed=0, groups=groups)
+    assert subset != sft_subset(500, 0.01, seed=1, groups=groups)
+    assert sft_subset(5, 1.0, seed=3, groups="aabbc") == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("args, kwargs, words", [
+    ((0, 0.5, 0), {}, "at least one prompt"), ((4, 0.0, 0), {}, "sft_fraction must be in"),
+    ((4, 1.5, 0), {}, "sft_fraction must be in"), ((4, 0.5, 0), dict(groups=["a", "b"]), "2 SFT groups for 4 prompts")])
+def test_sft_subset_refuses_bad_input(args, kwargs, words):
+    with pytest.raises(UserError, match=words):
+        sft_subset(*args, **kwargs)
+
+
 def test_same_seed_same_run(world, task):
     prompts, demos = task
     runs = []

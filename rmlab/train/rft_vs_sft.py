@@ -7,8 +7,8 @@ methods the paper compares, all on :mod:`rmlab.train` (RLOO/GRPO of :mod:`rmlab.
   unbiased one by default, as :func:`rmlab.measure.variance.per_prompt_variance`).
 * :func:`run_method`: ``"rft"`` (RL from the policy as it is), ``"sft"`` (supervised on demonstrations), or
   ``"sft_rft"`` (SFT, then RL); with ``sft_fraction`` / ``sft_step_fraction`` < 1 the SFT phase is *partial*: it sees
-  a seeded random ``sft_fraction`` of the prompts for ``sft_step_fraction`` of the full SFT run's steps (§5.2 of the
-  paper: "SFT on as few as 1 % of the inputs").
+  a seeded random ``sft_fraction`` of the prompts (:func:`sft_subset`; of each prompt family with ``sft_groups``)
+  for ``sft_step_fraction`` of the full SFT run's steps (§5.2 of the paper: "SFT on as few as 1 % of the inputs").
 
 Both run torch on one thread (:func:`rmlab._threads.single_torch_thread`): these tiny models run several times
 faster so on a shared CPU, and a fixed thread count makes a run repeat bit for bit.
@@ -16,6 +16,7 @@ faster so on a shared CPU, and a fixed thread count makes a run repeat bit for b
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -64,17 +65,35 @@ def prompt_reward_stats(policy, tokenizer, prompts: list[str], reward_fn: Reward
                              std=np.sqrt(per_prompt_variance(rewards, ddof=ddof)))
 
 
-def sft_subset(n_prompts: int, fraction: float, seed: int) -> list[int]:
-    """A seeded random ``fraction`` of ``range(n_prompts)``, sorted: ``max(1, round(fraction * n_prompts))``
-    indices (1 % of 60 prompts is 0.6 of a prompt: one prompt; of 500 prompts: five).
+def sft_subset(n_prompts: int, fraction: float, seed: int, *, groups: Sequence | None = None) -> list[int]:
+    """A seeded random ``fraction`` of ``range(n_prompts)``, sorted, drawn per group: ``groups[i]`` names the group
+    (task, prompt family) of prompt ``i``, and each group of ``n_g`` prompts contributes
+    ``max(1, round(fraction * n_g))`` of them (Python's ``round``: halves to even), so every group is represented.
+    This is the paper's partial SFT run on a mix of tasks: there each GRUE task is its own experiment and
+    ``frac_train_samples`` takes a fraction of *that task's* inputs. Without ``groups`` all prompts form one group:
+    a uniform draw of ``max(1, round(fraction * n_prompts))`` (1 % of 60 prompts is 0.6 of a prompt: one prompt).
 
-    >>> sft_subset(10, 0.3, seed=0) == sft_subset(10, 0.3, seed=0), len(sft_subset(200, 0.01, seed=1))
-    (True, 2)
+    >>> families = ["sort"] * 6 + ["count"] * 2 + ["reverse"] * 4
+    >>> subset = sft_subset(12, 0.25, seed=0, groups=families)
+    >>> sorted(families[i] for i in subset), subset == sft_subset(12, 0.25, seed=0, groups=families)
+    (['count', 'reverse', 'sort', 'sort'], True)
+    >>> len(sft_subset(200, 0.01, seed=1))
+    2
     """
+    if n_prompts < 1:
+        raise UserError(f"need at least one prompt to draw an SFT subset from, got n_prompts={n_prompts!r}")
     if not 0 < fraction <= 1:
         raise UserError(f"sft_fraction must be in (0, 1], got {fraction!r}")
-    count = max(1, round(fraction * n_prompts))
-    return sorted(np.random.default_rng(seed).permutation(n_prompts)[:count].tolist())
+    groups = np.zeros(n_prompts, dtype=int) if groups is None else np.asarray(list(groups))
+    if len(groups) != n_prompts:
+        raise UserError(f"{len(groups)} SFT groups for {n_prompts} prompts: give one group per prompt")
+    rng = np.random.default_rng(seed)
+    subset = []
+    for group in sorted(set(groups.tolist())):
+        members = np.flatnonzero(groups == group)
+        count = max(1, round(fraction * len(members)))
+        subset += members[rng.permutation(len(members))[:count]].tolist()
+    return sorted(subset)
 
 
 @dataclass
@@ -89,10 +108,12 @@ class MethodRun:
 
 def run_method(method: str, policy, tokenizer, prompts: list[str], demonstrations: list[str], reward_fn: RewardFn,
                *, rft: PGConfig, sft: SFTConfig, sft_fraction: float = 1.0, sft_step_fraction: float = 1.0,
-               gold_fn: RewardFn | None = None, chat_template: bool = False, progress=False) -> MethodRun:
+               sft_groups: Sequence | None = None, gold_fn: RewardFn | None = None, chat_template: bool = False,
+               progress=False) -> MethodRun:
     """Finetune ``policy`` in place by ``method`` (``"rft"``, ``"sft"`` or ``"sft_rft"``) on ``prompts``;
     ``demonstrations[i]`` is the SFT target of ``prompts[i]``, ``reward_fn`` the RL reward (``gold_fn``, if given,
-    is logged). The SFT phase trains on :func:`sft_subset` (``sft_fraction``, seeded by ``sft.seed``) for
+    is logged). The SFT phase trains on :func:`sft_subset` (``sft_fraction`` of each group of ``sft_groups``, e.g.
+    the prompt families, or of all prompts without it; seeded by ``sft.seed``) for
     ``sft_step_fraction`` of the steps that ``sft`` would take on all the prompts; RL then runs on all prompts."""
     if method not in METHODS:
         raise UserError(f"method must be one of {METHODS}, got {method!r}")
@@ -104,7 +125,7 @@ def run_method(method: str, policy, tokenizer, prompts: list[str], demonstration
     subset, sft_result, rft_result = [], None, None
     with single_torch_thread():
         if method != "rft":
-            subset = sft_subset(len(prompts), sft_fraction, sft.seed)
+            subset = sft_subset(len(prompts), sft_fraction, sft.seed, groups=sft_groups)
             full_steps = sft.steps or EpochBatches(len(prompts), sft.batch_size).steps(epochs=sft.epochs)
             sft_result = train_sft(policy, tokenizer, [prompts[i] for i in subset],
                                    [demonstrations[i] for i in subset],
