@@ -197,8 +197,8 @@ display(candidates.sort_values("kappa", ascending=False)[columns].head(12).round
 # some step on some prompts, at 2e-6 less often. So 2e-6, 20 steps.
 # *Budget.* The runs use one torch thread (a fixed thread count fixes the order of floating-point sums, so a run is
 # reproducible on a given CPU); one step (forward + backward of two ~57-token sequences, plus the tracking forwards)
-# took 5–10 s on the shared, loaded machine and 2.7 s when it was nearly idle; full mode's 3 pairs × 3 prompts ×
-# (1 + 20) steps is then about 9 min on an idle core, quick mode one run of 1 + 6 steps. Finished
+# took 5–10 s on the shared, loaded machine and 2.4–2.7 s when it was nearly idle; full mode's 3 pairs × 3 prompts ×
+# (1 + 20) steps then take about 8 min, quick mode one run of 1 + 6 steps. Finished
 # runs are cached (``$RMLAB_CACHE/displacement``) and reread on the next run.
 
 # %%
@@ -279,8 +279,9 @@ fig
 # pairs $\pi(y^+)$ climbs to 0.78–1.00 and dips by at most 0.12, the gainers mostly benign ("ĠNo", "Ġno", "ĠYes").
 # The geometry picks the pair but not the gainers: the tokens it says outgrow "No" ("unningham", "ortune", "Yet")
 # are not those that gained, which fits features that are not free.
-# One step took 2.7–9.9 s here (one thread, the machine shared with other jobs; 2.7 s when it was nearly idle), so
-# full mode's 189 steps take about 9 min on an idle core.
+# One step took 2.4–9.9 s here (one thread, the machine shared with other jobs; 2.4–2.7 s when it was nearly idle).
+# The whole notebook in full mode, run end to end on the nearly idle machine (load ≈ 1) with the worlds and models
+# cached but no cached Table 1 run, took 8 min 29 s, its nine SmolLM2 runs about 50 s each.
 #
 # *Every setting probed on the way* (one run each unless noted; drop = peak-to-trough of $\pi(y^+)$; SFT = one step at
 # 1e-5 on the run's own answer; "unstable" = the loss rose at some step):
@@ -298,11 +299,14 @@ fig
 # | Yes ≻ yes | 3e-6, 20 | 0 / 1 / 2 | 0.72 unstable / 0.11 / 0.38 (0.92 → 0.54) | 1 of 3 |
 # | Yes ≻ yes | 2e-6, 20 | 0 / 1 / 2 | 0.61 (0.65 → 0.04) / 0.04 / 0.09 | 1 of 3 |
 # | No ≻ no | 2e-6, 20 | 0 / 1 / 2 | 0.86 / 0.91 / 0.89 | 3 of 3 (the notebook's runs) |
+# | No ≻ no | 2e-6, 20 | two more statements (below) | 0.88 (0.88 → 0.00) / 0.88 (0.88 → 0.00) | a check, after the choice |
 #
 # So on SmolLM2 the paper's own pairs do not displace at this budget (the model learns them in a few steps and
 # $\pi(y^+)$ stays near 1), while the pairs the geometry flags (κ near 1: a token and its lowercase or leading-space
 # twin) do — No ≻ no on every prompt, Yes ≻ yes and Yes ≻ ĠYes on one prompt of three. No ≻ no is the third twin
-# pair tried (all tries are above); the threshold is the issue's.
+# pair tried (all tries are above); the threshold is the issue's. The check on two further statements ("Rules should
+# be followed even when breaking them would help.", "Lying is sometimes the right thing to do.") gave the same
+# collapse (5 of 5 statements tried).
 
 # %% [markdown]
 # ## 3. The same protocol in the toy world
