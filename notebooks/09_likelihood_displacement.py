@@ -22,10 +22,12 @@ SEED = 0
 QUICK = os.environ.get("RMLAB_QUICK", "0") == "1"
 N_INSTANCES = 120                     # random UFM instances for the Thm 4 / Thm 5 checks
 REAL_MODEL = "smollm2-135m-instruct"
-REAL_PAIRS = [("No", "Never")] if QUICK else [("No", "Never"), ("Yes", "No"), ("Sure", "Yes")]
+REAL_PAIRS = [("No", "no")] if QUICK else [("No", "no"), ("No", "Never"), ("Yes", "No")]
 REAL_RUNS = 1 if QUICK else 3         # prompts (runs) per pair on SmolLM2
-REAL_STEPS = 6 if QUICK else 15      # DPO steps per SmolLM2 run (one step: 3-6 s on 2 idle cores, with tracking)
-REAL_SFT_STEPS, REAL_SFT_LR, REAL_LR = 1, 1e-5, 1e-6
+REAL_STEPS = 6 if QUICK else 20       # DPO steps per SmolLM2 run (one step: ~3 s on one idle core, with tracking)
+REAL_SFT_STEPS, REAL_SFT_LR, REAL_LR = 1, 1e-5, 2e-6
+REAL_CANDIDATES = ["Yes", "ĠYes", "yes", "Ġyes", "No", "ĠNo", "no", "Ġno", "Never", "ĠNever", "Sure", "ĠSure",
+                   "Maybe", "Perhaps", "Certainly", "Yeah"]   # answer tokens whose Table 13 geometry is tabulated
 WORLD_MODEL = "sft_full"
 WORLD_RUNS = 3 if QUICK else 10       # prompts (runs) per pair in the toy world
 WORLD_STEPS, WORLD_LR = 100, 1e-3   # DPO steps per run and RMSprop rate (SFT and DPO)
@@ -56,6 +58,7 @@ import numpy as np
 import pandas as pd
 
 from rmlab import plotting
+from rmlab._threads import single_torch_thread
 from rmlab.figures import FigureRecord
 from rmlab.lm.ches import ches_scores
 from rmlab.lm.displacement import predict_displacement
@@ -63,8 +66,8 @@ from rmlab.lm.load import load_causal_lm
 from rmlab.plotting import Slider, explore
 from rmlab.theory import displacement
 from rmlab.theory.plots_displacement import displacement_explorer, plot_rates
-from rmlab.train.displacement import (cached_single_prompt_run, displaced_fraction, family_sft,
-                                      observed_chosen_change, plot_runs, predictor_roc, run_summary,
+from rmlab.train.displacement import (cached_single_prompt_run, candidate_pair_geometry, displaced_fraction,
+                                      family_sft, observed_chosen_change, plot_runs, predictor_roc, run_summary,
                                       unembedding_geometry)
 from rmlab.train.dpo import DPOConfig, train_dpo
 from rmlab.train.sft import SFTConfig
@@ -152,30 +155,63 @@ fig
 #
 # The paper's protocol: one prompt, single-token answers, a short SFT on $(x, y^+)$, then DPO from the SFT'd model
 # (the reference) with RMSprop and β = 0.1; the statistic is the **peak-to-trough** decrease of $\pi(y^+)$ — the
-# largest drop between any two steps — and the tokens that gained the most. The prompts are persona-style yes/no
+# largest drop between any two steps — and the tokens that gained the most. Runs whose loss rose at any step are
+# discarded as in the paper (here: counted as not displaced, and reported). The prompts are persona-style yes/no
 # questions written here. SmolLM2's vocabulary has the paper's tokens as single tokens ("Yes", "ĠYes", "No", "Never",
-# "Sure", …). The chat template is applied; rmlab's DPO scores answer + EOS (the paper scores the answer token
-# alone), and $\pi(y^+)$ below is the next-token probability of the answer token.
+# "Sure", …). The chat template is applied (it inserts SmolLM2's default system prompt, about a third of the
+# ~57-token prompt); rmlab's DPO scores answer + EOS (the paper scores the answer token alone), and $\pi(y^+)$ below
+# is the next-token probability of the answer token.
 #
-# *Learning rates.* The paper used 1e-7 on 1–8B models. Measured here: at 1e-6 with RMSprop, $\pi$("Yes") rose from
-# 0.011 to 0.047 in 4 steps and began to fall at step 5 — fast enough to see a peak within a CPU budget, slow enough
-# that the loss falls at every step. One SFT step at 1e-5 (RMSprop's first step moves every weight by about 10 × lr)
-# raises $\pi(y^+)$ before DPO starts (measured: $\pi$("No") 0.56 at DPO's step 0 for the first prompt).
-# *Budget.* One step (forward + backward of two ~60-token sequences, plus the
-# tracking forward) costs 3–6 s on 2 idle cores, so quick mode runs one pair once for 6 DPO steps and full mode
-# 3 pairs × 3 prompts, 15 DPO steps each. Finished runs are cached (``$RMLAB_CACHE/displacement``) and reread on the next run.
+# **Which pairs: the geometry first.** Table 13's reading of the single-token theory: displacement needs $W_{y^-}$ to
+# project on $W_{y^+}$ by about $\|W_{y^+}\|$ ($\kappa = \langle W^+, W^-\rangle/\|W^+\|^2$ near 1, a small
+# ``proj``), and then the tokens $z$ whose $\langle W_z, W^+ - W^-\rangle$ exceeds $\langle W^+, W^+ - W^-\rangle$
+# (``outgrowing``) are pushed up more than $y^+$'s own row pushes it. Below, every ordered pair of 16 answer tokens
+# of SmolLM2's (tied) unembedding.
+
+# %%
+real_model, real_tokenizer = load_causal_lm(REAL_MODEL)
+candidates = pd.DataFrame(candidate_pair_geometry(real_model, real_tokenizer, REAL_CANDIDATES))
+paper_like = candidates[[(p, m) in {("Yes", "No"), ("No", "Never"), ("Sure", "Yes")}
+                         for p, m in zip(candidates["plus"], candidates["minus"])]]
+columns = ["plus", "minus", "same_family", "kappa", "proj", "orth", "outgrowing", "top_outgrowing"]
+print(f"{len(candidates)} ordered pairs; kappa: median {candidates['kappa'].median():.2f}, "
+      f"max {candidates['kappa'].max():.2f}")
+display(candidates.sort_values("kappa", ascending=False)[columns].head(12).round(3),  # noqa: F821
+        paper_like[columns].round(3))
+
+# %% [markdown]
+# The paper's pairs sit at $\kappa$ 0.40–0.46 with at most one token outgrowing $y^+$; the pairs nearest
+# $\kappa = 1$ are a token and its case or leading-space twin. The top one, **No ≻ no** ($\kappa$ 0.91, 11 tokens
+# outgrowing; $y^+$ a natural first token of the assistant's turn), is the theory's pick here,
+# run beside the paper's No ≻ Never and Yes ≻ No. Three twin pairs were tried, in this order: Yes ≻ ĠYes, Yes ≻ yes,
+# No ≻ no (every try is listed below). (The unconstrained-features rate of Thm 4 itself, with this model's last
+# hidden state as the free $h$, is positive for every candidate pair: there $\|h\| \approx 54$ against
+# $\|W\| \approx 2.5$, and the $\|h\|^2$ term of $m$, which always favours $y^+$, dominates — measured while
+# choosing. The real model's features are not free, which is why the pairs are run.)
+#
+# *Learning rate and steps.* The paper used 1e-7 on 1–8B models and kept the largest rate at which the loss fell at
+# every step. One SFT step at 1e-5 (RMSprop's first step moves every weight by about 10 × lr) puts $\pi(y^+)$ at
+# 0.12–0.56 at DPO's step 0, below its later peak, as in the paper. DPO rates probed (listed below): at 1e-6 nothing
+# moves in 15 steps; from 3e-6 to 1.5e-5 the paper's pairs saturate ($\pi$(No), $\pi$(Yes), $\pi$(Sure) reach
+# 0.99–1.00 within 1–4 steps, then dip by at most 0.07, once 0.14); at 3e-6 the loss of the near-twin pairs rose at
+# some step on some prompts, at 2e-6 less often. So 2e-6, 20 steps.
+# *Budget.* The runs use one torch thread (a fixed thread count fixes the order of floating-point sums, so a run is
+# reproducible on a given CPU); one step (forward + backward of two ~57-token sequences, plus the tracking forwards)
+# took 5–10 s on the shared, loaded machine and 2.4–2.7 s when it was nearly idle; full mode's 3 pairs × 3 prompts ×
+# (1 + 20) steps then take about 8 min, quick mode one run of 1 + 6 steps. Finished
+# runs are cached (``$RMLAB_CACHE/displacement``) and reread on the next run.
 
 # %%
 STATEMENTS = ["I believe that the ends justify the means.",
               "I would bend the rules if it helped me reach an important goal.",
               "It is acceptable to deceive people when it serves a greater good."]
 TEMPLATE = 'Is the following statement something you would say?\n"{}"\nAnswer with a single word.'
-real_model, real_tokenizer = load_causal_lm(REAL_MODEL)
-real_runs = [cached_single_prompt_run(REAL_MODEL, real_model, real_tokenizer, TEMPLATE.format(statement), chosen,
-                                      rejected, sft_steps=REAL_SFT_STEPS, sft_lr=REAL_SFT_LR,
-                                      dpo=DPOConfig(lr=REAL_LR, steps=REAL_STEPS, optimizer="rmsprop", seed=run),
-                                      chat_template=True)
-             for chosen, rejected in REAL_PAIRS for run, statement in enumerate(STATEMENTS[:REAL_RUNS])]
+with single_torch_thread():
+    real_runs = [cached_single_prompt_run(REAL_MODEL, real_model, real_tokenizer, TEMPLATE.format(statement), chosen,
+                                          rejected, sft_steps=REAL_SFT_STEPS, sft_lr=REAL_SFT_LR,
+                                          dpo=DPOConfig(lr=REAL_LR, steps=REAL_STEPS, optimizer="rmsprop", seed=run),
+                                          chat_template=True)
+                 for chosen, rejected in REAL_PAIRS for run, statement in enumerate(STATEMENTS[:REAL_RUNS])]
 real_table = pd.DataFrame([run_summary(r) for r in real_runs])
 real_table.round(3)
 
@@ -200,8 +236,9 @@ geometry_paper = pd.DataFrame({"proj": [1.53, 1.62, 0.94, 0.16, 0.49, 0.67], "or
                                                                                       0.71]},
                               index=["OLMo Yes/No", "OLMo No/Never", "Gemma Yes/No", "Gemma No/Never",
                                      "Llama Yes/No", "Llama Sure/Yes"])
+real_tokens = {(r["chosen"], r["rejected"]): (r["tokens"]["chosen"], r["tokens"]["rejected"]) for r in real_runs}
 real_geometry = pd.DataFrame({f"{c}/{r}": unembedding_geometry(real_model, real_tokenizer, c, r)
-                              for c, r in REAL_PAIRS}).T
+                              for c, r in real_tokens.values()}).T
 display(paper_table1, ours.round(3), geometry_paper, real_geometry.round(3))  # noqa: F821  (IPython's display)
 
 # %%
@@ -212,23 +249,64 @@ fig = plot_runs(real_runs, title=f"{REAL_MODEL}: DPO from a short SFT, RMSprop l
 rec_real.add_data(model=REAL_MODEL, pairs=REAL_PAIRS, runs=real_runs, table=real_table.to_dict("records"),
                   displaced_fraction=real_fraction, geometry=real_geometry.to_dict("index"),
                   paper_table1=paper_table1.to_dict("records"), sft_steps=REAL_SFT_STEPS, sft_lr=REAL_SFT_LR,
-                  lr=REAL_LR, steps=REAL_STEPS)
+                  lr=REAL_LR, steps=REAL_STEPS, candidate_geometry=candidates.to_dict("records"),
+                  unstable_runs=int(sum(r["loss_increased"] for r in real_runs)))
 real_passed = rec_real.check("best pair: share of runs with a stable peak-to-trough drop >= 0.2",
                              max(real_fraction.values()), ">", 0.5)
 rec_real.check("top gainers listed for every run", float(all(r["gainers_at_end"] for r in real_runs)), "==", 1.0)
+rec_real.check("runs per pair", REAL_RUNS, ">=", 1 if QUICK else 3)
 rec_real.save(fig)
 print("per pair, share of runs whose pi(y+) fell peak-to-trough by >= 0.2 (stable runs):", real_fraction)
+print(f"runs whose loss rose at some step (discarded, counted as not displaced): "
+      f"{sum(r['loss_increased'] for r in real_runs)} of {len(real_runs)}")
 if not real_passed:
     print("NOT REPRODUCED at this budget: no pair's pi(y+) fell by >= 0.2 in most of its runs (criterion kept).")
 fig
 
 # %% [markdown]
-# *Measured (2026-11-29, CPU):* full mode at 1e-6 (3 pairs × 3 prompts, 15 steps) — the largest drop was 0.003.
-# Probes at higher rates on the first prompt, No ≻ Never, after the same SFT step ($\pi$(No) = 0.56 at DPO's step 0):
-# at 1e-5, $\pi$(No) reached 0.996 after one DPO step, dipped to 0.853 at step 4 (a drop of 0.143) and climbed back
-# to 0.994 by step 30, the loss falling at every step and the gainers benign ("ĠNo", "Ġno"); at 3e-5 it reached 0.995
-# after one step and fell by only 0.025 in 8 steps, the loss already 3e-4. Higher rates saturate the loss at once;
-# lower ones barely move $\pi$ in the CPU budget. The criterion is kept.
+# *Measured (2026-11-29, CPU, one torch thread, so the runs are reproducible; the cache was filled by the notebook's
+# own call in a script):* full mode, 2e-6, 20 steps, 3 prompts per pair —
+#
+# | pair | run 0 | run 1 | run 2 | stable drops ≥ 0.2 |
+# |---|---|---|---|---|
+# | **No ≻ no** | 0.86 (0.86 → 0.00) | 0.91 (0.91 → 0.00) | 0.89 (0.89 → 0.00) | **3 of 3** |
+# | No ≻ Never | 0.07 (0.99 → 0.93) | 0.05 (0.99 → 0.93) | 0.01 (1.00 → 0.99) | 0 of 3 |
+# | Yes ≻ No | 0.06 (0.78 → 0.72) | 0.12 (0.95 → 0.83) | 0.01 (0.99 → 0.99) | 0 of 3 |
+#
+# No run's loss rose. For No ≻ no, $\pi$(No) peaks after the first DPO step and then falls to ~0 while the loss keeps
+# falling, as in the paper's OLMo No ≻ Never row (0.85 → 0.01); the mass goes to sentence openers ("In", "Some",
+# "Those"; "other" in the paper's labels) and, on the second prompt, to "Yes" (+0.11: catastrophic). For the paper's
+# pairs $\pi(y^+)$ climbs to 0.78–1.00 and dips by at most 0.12, the gainers mostly benign ("ĠNo", "Ġno", "ĠYes").
+# The geometry picks the pair but not the gainers: the tokens it says outgrow "No" ("unningham", "ortune", "Yet")
+# are not those that gained, which fits features that are not free.
+# One step took 2.4–9.9 s here (one thread, the machine shared with other jobs; 2.4–2.7 s when it was nearly idle).
+# The whole notebook in full mode, run end to end on the nearly idle machine (load ≈ 1) with the worlds and models
+# cached but no cached Table 1 run, took 8 min 29 s, its nine SmolLM2 runs about 50 s each.
+#
+# *Every setting probed on the way* (one run each unless noted; drop = peak-to-trough of $\pi(y^+)$; SFT = one step at
+# 1e-5 on the run's own answer; "unstable" = the loss rose at some step):
+#
+# | pair | DPO lr, steps | prompt | drop (from → to) | note |
+# |---|---|---|---|---|
+# | No ≻ Never | 1e-6, 15 (3 pairs × 3 prompts, previous round) | all | ≤ 0.003 | |
+# | No ≻ Never | 3e-6, 15 | 0 | 0.07 (0.99 → 0.93) | a shorter prompt instead: 0.00 |
+# | No ≻ Never | 6e-6 / 1e-5 (30 steps) / 1.5e-5 / 3e-5 | 0 | 0.06 / 0.14 / 0.06 / 0.03 | peak ≥ 0.99 at step 1–2 |
+# | No ≻ Never | 3e-6 / 1e-5, after SFT on 8 prompts, answers drawn from {No, Never, Maybe, Perhaps} | 0 | 0.03 / 0.00 | that SFT made "<\|im_end\|>" the likeliest first token (0.71) |
+# | Yes ≻ No, Sure ≻ Yes | 3e-6, 15 | 0 | 0.02 (0.99 → 0.97), 0.00 (1.00) | |
+# | No ≻ ĠNo | 3e-6, 15 | 0 | 0.03 (0.99 → 0.96) | |
+# | Yes ≻ ĠYes | 3e-6, 20 | 0 / 1 / 2 | 0.13 unstable / 0.11 / 0.45 (0.92 → 0.47) | 1 of 3 |
+# | Yes ≻ ĠYes | 2e-6, 20 | 0 / 1 | 0.15 unstable / 0.14 | |
+# | Yes ≻ yes | 3e-6, 20 | 0 / 1 / 2 | 0.72 unstable / 0.11 / 0.38 (0.92 → 0.54) | 1 of 3 |
+# | Yes ≻ yes | 2e-6, 20 | 0 / 1 / 2 | 0.61 (0.65 → 0.04) / 0.04 / 0.09 | 1 of 3 |
+# | No ≻ no | 2e-6, 20 | 0 / 1 / 2 | 0.86 / 0.91 / 0.89 | 3 of 3 (the notebook's runs) |
+# | No ≻ no | 2e-6, 20 | two more statements (below) | 0.88 (0.88 → 0.00) / 0.88 (0.88 → 0.00) | a check, after the choice |
+#
+# So on SmolLM2 the paper's own pairs do not displace at this budget (the model learns them in a few steps and
+# $\pi(y^+)$ stays near 1), while the pairs the geometry flags (κ near 1: a token and its lowercase or leading-space
+# twin) do — No ≻ no on every prompt, Yes ≻ yes and Yes ≻ ĠYes on one prompt of three. No ≻ no is the third twin
+# pair tried (all tries are above); the threshold is the issue's. The check on two further statements ("Rules should
+# be followed even when breaking them would help.", "Lying is sometimes the right thing to do.") gave the same
+# collapse (5 of 5 statements tried).
 
 # %% [markdown]
 # ## 3. The same protocol in the toy world
@@ -379,6 +457,6 @@ fig
 
 # %%
 assert rec_theory.passed, rec_theory.failures()
-print("table1_displacement_real:", "passed" if rec_real.passed else rec_real.failures())
+assert rec_real.passed, rec_real.failures()
 print("table1_displacement_world:", "passed" if rec_world.passed else rec_world.failures())
 assert rec_pred.passed, rec_pred.failures()

@@ -88,3 +88,23 @@ def test_geometry_and_observed_change(tiny):
     end = {r["index"]: r["logp_chosen"] for r in result.tracking if r["step"] == 3}
     start = {r["index"]: r["logp_chosen"] for r in result.tracking if r["step"] == 0}
     np.testing.assert_allclose(change, [end[0] - start[0], end[1] - start[1]])
+
+
+def test_candidate_pair_geometry_counts_the_tokens_that_outgrow_y_plus(tiny):
+    model, tokenizer = load_causal_lm(tiny.causal_lm("gpt2", tokenizer="bos"))
+    W = model.get_output_embeddings().weight.detach().double().numpy()
+    tokens = ["yes", "a", "the"]
+    rows = TD.candidate_pair_geometry(model, tokenizer, tokens, top=2)
+    assert [(r["plus"], r["minus"]) for r in rows] == [(p, m) for p in tokens for m in tokens if p != m]
+    ids = dict(zip(tokens, tokenizer.convert_tokens_to_ids(tokens)))
+    for row in rows:
+        i, j = ids[row["plus"]], ids[row["minus"]]
+        assert row["kappa"] == pytest.approx(float(projections(W[i], W[j])["kappa"]))
+        aligned = W @ (W[i] - W[j])
+        others = np.setdiff1d(np.arange(len(W)), [i, j])
+        assert row["outgrowing"] == int(np.sum(aligned[others] > aligned[i]))
+        expected = others[np.argsort(-aligned[others])][:min(2, row["outgrowing"])]
+        assert row["top_outgrowing"] == tokenizer.convert_ids_to_tokens(expected.tolist())
+        assert row["same_family"] is False
+    with pytest.raises(ValueError, match="not in the vocabulary"):
+        TD.candidate_pair_geometry(model, tokenizer, ["yes", "Ġnotatoken"])

@@ -147,6 +147,37 @@ def unembedding_geometry(model, tokenizer, chosen_token: str, rejected_token: st
     return {name: float(value) for name, value in projections(W[ids[0]].numpy(), W[ids[1]].numpy()).items()}
 
 
+def candidate_pair_geometry(model, tokenizer, tokens: list[str], *, top: int = 3) -> list[dict]:
+    """Table 13's geometry for every ordered pair of the vocabulary tokens ``tokens`` (exact token strings), with the
+    single-token theory's reading of it: ``kappa`` (W-'s projection on W+ in units of ‖W+‖; near 1 means a small
+    ``proj`` and displacement-prone) and ``outgrowing``, how many other tokens z have ``<W_z, W+ - W->`` above
+    ``<W+, W+ - W->`` (Thm 5: under the DPO push every token moves by its alignment with ``W+ - W-`` plus a shared
+    term, so these are pushed up more than y+'s own row term pushes y+), with the ``top`` most aligned of them.
+    One dict per pair, ``same_family`` telling whether :func:`answer_family` puts the two in the same family.
+
+    >>> rows = candidate_pair_geometry(model, tokenizer, ["ĠYes", "ĠNo"])  # doctest: +SKIP
+    """
+    ids = tokenizer.convert_tokens_to_ids(list(tokens))
+    unknown = [t for t, i in zip(tokens, ids) if i is None or i == tokenizer.unk_token_id]
+    if unknown:
+        raise ValueError(f"not in the vocabulary: {unknown}")
+    W = model.get_output_embeddings().weight.detach().double()
+    inner = W @ W[ids].T                                                     # [V, candidates]: <W_z, W_c>
+    rows = []
+    for a, b in ((a, b) for a in range(len(ids)) for b in range(len(ids)) if ids[a] != ids[b]):
+        aligned = inner[:, a] - inner[:, b]                                  # <W_z, W+ - W->
+        beats = aligned > aligned[ids[a]]
+        beats[[ids[a], ids[b]]] = False
+        order = torch.argsort(torch.where(beats, aligned, -torch.inf), descending=True)[:min(top, int(beats.sum()))]
+        family = answer_family(tokens[a])
+        geometry = projections(W[ids[a]].numpy(), W[ids[b]].numpy())
+        rows.append({"plus": tokens[a], "minus": tokens[b],
+                     "same_family": family is not None and family == answer_family(tokens[b]),
+                     **{name: float(value) for name, value in geometry.items()}, "outgrowing": int(beats.sum()),
+                     "top_outgrowing": tokenizer.convert_ids_to_tokens(order.tolist())})
+    return rows
+
+
 def cache_dir() -> Path:
     """Where finished Table 1 runs are kept: ``$RMLAB_CACHE/displacement`` (default ``~/.cache/rmlab/...``)."""
     return Path(os.environ.get("RMLAB_CACHE") or Path.home() / ".cache" / "rmlab").expanduser() / "displacement"
