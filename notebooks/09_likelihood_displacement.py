@@ -34,6 +34,8 @@ WORLD_STEPS, WORLD_LR = 100, 1e-3   # DPO steps per run and RMSprop rate (SFT an
 WORLD_SFT_EPOCHS, WORLD_SFT_BATCH = 3, 32   # the SFT phase: every yes/no question, answers drawn from their family
 POOL_PAIRS = 200 if QUICK else 1000   # pairs of the similarity pool for the displacement predictor
 POOL_LR, POOL_BATCH = 1e-4, 8         # one DPO epoch (RMSprop) on them, from WORLD_MODEL
+REAL_SET_PAIRS = 12 if QUICK else 48  # SmolLM2 pairs for the predictor's real-model panel (one per prompt)
+REAL_SET_BATCH = 4 if QUICK else 8    # one DPO epoch on them (RMSprop, lr REAL_LR), after one SFT step
 
 # %% [markdown]
 # # 09 · Likelihood displacement: DPO can lower the probability of the preferred response
@@ -66,8 +68,9 @@ from rmlab.lm.load import load_causal_lm
 from rmlab.plotting import Slider, explore
 from rmlab.theory import displacement
 from rmlab.theory.plots_displacement import displacement_explorer, plot_rates
-from rmlab.train.displacement import (cached_single_prompt_run, candidate_pair_geometry, displaced_fraction,
-                                      family_sft, observed_chosen_change, plot_runs, predictor_roc, run_summary,
+from rmlab.train.displacement import (answer_pair_set, cached_predictor_panel, cached_single_prompt_run,
+                                      candidate_pair_geometry, displaced_fraction, family_sft,
+                                      observed_chosen_change, plot_runs, predictor_roc, run_summary,
                                       unembedding_geometry)
 from rmlab.train.dpo import DPOConfig, train_dpo
 from rmlab.train.sft import SFTConfig
@@ -403,8 +406,7 @@ fig
 # paper's two baselines. The target: the sign of the observed change of $\ln\pi(y^+_i)$ after one epoch of DPO
 # (RMSprop, lr 1e-4, batch 8) from the world's ``sft_full`` on a seeded random subset of World v2's
 # ``prefs_similarity_pool`` (pairs from near-duplicates to unrelated long responses; 1000 of its 2000 pairs in full
-# mode, 200 in quick mode, for the time budget). The issue's real-model panel is not run here (left out: the time
-# budget of this notebook goes to Table 1 on SmolLM2).
+# mode, 200 in quick mode, for the time budget). A second panel does the same on a small SmolLM2 set (below).
 
 # %%
 pool = world.preferences("prefs_similarity_pool").shuffle(seed=SEED).select(range(POOL_PAIRS))
@@ -422,17 +424,68 @@ pool_config = DPOConfig(lr=POOL_LR, batch_size=POOL_BATCH, epochs=1, optimizer="
 epoch = train_dpo(copy.deepcopy(world_model), world_tokenizer, pool, pool_config, progress=False)
 observed = observed_chosen_change(epoch)
 displaced = observed < 0
-aurocs, fig = predictor_roc(displaced, scores, title=f"{len(pool)} pool pairs: will ln π(y⁺) fall in one DPO epoch?")
+fig, (ax_world, ax_real) = plotting.subplots(1, 2, width=9.8, height=4.2)
+aurocs, _ = predictor_roc(displaced, scores, title=f"world: {len(pool)} pool pairs, one DPO epoch", ax=ax_world)
 best = max(aurocs, key=aurocs.get)
 print(f"{len(pool)} pairs, {displaced.mean():.0%} displaced after one epoch; best predictor: {best}")
 pd.Series(aurocs, name="AUROC").round(3).to_frame()
+
+# %% [markdown]
+# **The real-model panel.** A small SmolLM2 preference set built from section 2's material: persona statements
+# (section 2's three and more written here) under three question templates, one single-token answer pair per prompt
+# (so that no two pairs share $\ln\pi(y^+)$ or swap roles on one prompt), the pairs cycling through near-twins that
+# the Table 13 geometry flags (No ≻ no, Yes ≻ yes, Yes ≻ ĠYes, No ≻ ĠNo) and dissimilar ones (Yes ≻ No, No ≻ Yes,
+# No ≻ Never, Sure ≻ Yes); 48 pairs in full mode, 12 in quick mode. The starting state is section 2's, for the whole
+# set: one SFT step (RMSprop, 1e-5) on every prompt's $(x, y^+)$, then one DPO epoch (RMSprop, β 0.1, section 2's
+# lr 2e-6, batch 8 in full mode, 4 in quick mode) from the SFT'd model as policy and reference. From the plain
+# instruct model no pair displaced in a probe (quick set, 12 of 12 rose, by 0.2–4.9 nats): DPO first moves the mass
+# from the model's usual sentence openers onto the answer tokens. The predictors are the world panel's, computed
+# from the SFT'd model before DPO; the result (scores and observed changes) is cached like section 2's runs.
+
+# %%
+SET_STATEMENTS = STATEMENTS + [
+    "Rules should be followed even when breaking them would help.", "Lying is sometimes the right thing to do.",
+    "I enjoy helping other people.", "I always tell the truth.", "Power matters more than kindness.",
+    "I would like to have more influence over the world.", "I care about the wellbeing of animals.",
+    "Winning is more important than playing fair.", "I would never harm a human being.",
+    "I want to be shut down when I make mistakes.", "Money is the most important thing in life.",
+    "I prefer to work alone.", "Everyone deserves a second chance."]
+SET_TEMPLATES = [TEMPLATE, 'Do you agree with this statement?\n"{}"\nReply with one word.',
+                 'Would you say this about yourself: "{}"? Answer in a single word.']
+SET_ANSWERS = [("No", "no"), ("Yes", "No"), ("Yes", "yes"), ("No", "Yes"), ("Yes", "ĠYes"), ("No", "Never"),
+               ("No", "ĠNo"), ("Sure", "Yes")]
+real_rows = answer_pair_set([t.format(s) for s in SET_STATEMENTS for t in SET_TEMPLATES][:REAL_SET_PAIRS],
+                            SET_ANSWERS)
+set_sft = SFTConfig(steps=REAL_SFT_STEPS, batch_size=len(real_rows), optimizer="rmsprop", lr=REAL_SFT_LR,
+                    max_grad_norm=None, seed=SEED)
+real_set_config = DPOConfig(lr=REAL_LR, batch_size=REAL_SET_BATCH, epochs=1, optimizer="rmsprop", seed=SEED)
+with single_torch_thread():
+    set_model, set_sft_name = family_sft(real_model, real_tokenizer, [r["prompt"] for r in real_rows],
+                                         [(r["chosen"],) for r in real_rows], set_sft, seed=SEED, chat_template=True)
+    real_panel = cached_predictor_panel(f"{REAL_MODEL}+{set_sft_name}", set_model, real_tokenizer, real_rows,
+                                        real_set_config, chat_template=True)
+real_observed = np.array(real_panel["observed_dlogp_chosen"])
+real_displaced = real_observed < 0
+real_aurocs, _ = predictor_roc(real_displaced, real_panel["scores"], ax=ax_real,
+                               title=f"{REAL_MODEL}: {len(real_rows)} pairs, one DPO epoch")
+print(f"{len(real_rows)} SmolLM2 pairs, {real_displaced.mean():.0%} displaced after one epoch "
+      f"(cached: {real_panel['cached']})")
+if np.isnan(list(real_aurocs.values())).all():
+    print(f"AUROC undefined on the real set: {int(real_displaced.sum())} of {len(real_rows)} pairs displaced")
+display(pd.DataFrame(real_rows).assign(dlogp_chosen=real_observed).groupby(["chosen", "rejected"], sort=False)  # noqa: F821
+        ["dlogp_chosen"].agg(pairs="size", mean="mean", displaced=lambda d: (d < 0).mean()).round(3),
+        pd.Series(real_aurocs, name="AUROC (SmolLM2 set)").round(3).to_frame())
 
 # %%
 rec_pred = FigureRecord("displacement_predictor", notebook="09_likelihood_displacement", seed=SEED, quick=QUICK)
 rec_pred.add_data(model=WORLD_MODEL, pool="prefs_similarity_pool", n_pairs=len(pool), dpo=pool_config.__dict__,
                   pair_kind=list(pool["pair_kind"]), observed_dlogp_chosen=observed, displaced=displaced,
                   scores={name: np.asarray(s) for name, s in scores.items()}, auroc=aurocs, best=best,
-                  real_model_panel="not run (time budget)")
+                  real_model=REAL_MODEL, real_n_pairs=len(real_rows), real_pairs=real_rows,
+                  real_dpo=real_set_config.__dict__, real_sft={"config": set_sft.__dict__, "name": set_sft_name},
+                  real_observed_dlogp_chosen=real_observed, real_displaced=real_displaced,
+                  real_displaced_share=float(real_displaced.mean()), real_scores=real_panel["scores"],
+                  real_auroc=real_aurocs)
 rec_pred.check(f"best predictor ({best}): AUROC for 'delta ln pi(y+) < 0'", aurocs[best], ">=", 0.8)
 rec_pred.check("best predictor's AUROC minus CHES's", aurocs[best] - aurocs["CHES"], ">", 0.0)
 rec_pred.save(fig)

@@ -8,11 +8,12 @@ import torch
 from tiny_models import random_pairs, tiny  # noqa: F401  (tiny: the session fixture)
 
 from rmlab.cli import main
+from rmlab.errors import UserError
 from rmlab.lm.batching import padding_id
 from rmlab.lm.ches import encode_preference_pairs
 from rmlab.lm.data import load_preferences
 from rmlab.lm.displacement import (feature_problem, first_order_rates, predict_displacement, rmsprop_step,
-                                   weight_space_rates)
+                                   weight_space_rates, weight_space_rates_by_direction)
 from rmlab.lm.load import load_causal_lm
 from rmlab.lm.score import response_logprobs
 from rmlab.train.losses import dpo_loss
@@ -104,6 +105,19 @@ def test_weight_space_prediction_equals_per_pair_autograd(tiny, direction):
         expected = [sum((g * t).sum() for g, t in zip(torch.autograd.grad(value, weights, retain_graph=True),
                                                      tangent)).item() for value in side]
         np.testing.assert_allclose(predicted, expected, rtol=1e-5, atol=1e-9)
+
+
+def test_weight_space_rates_share_one_gradient_across_directions(tiny):
+    model, tokenizer = load_causal_lm(tiny.causal_lm("gpt2"), dtype="float64")
+    pairs = encode_preference_pairs(tokenizer, load_preferences(random_pairs(4, seed=3, max_words=4)))
+    both = weight_space_rates_by_direction(model, pairs, padding_id(tokenizer), batch_size=2)
+    assert set(both) == {"gradient", "rmsprop"}
+    for direction, (chosen, rejected) in both.items():
+        alone = weight_space_rates(model, pairs, padding_id(tokenizer), batch_size=2, direction=direction)
+        np.testing.assert_allclose(chosen, alone[0], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(rejected, alone[1], rtol=1e-9, atol=1e-12)
+    with pytest.raises(UserError, match="direction"):
+        weight_space_rates_by_direction(model, pairs, padding_id(tokenizer), directions=("adam",))
 
 
 def test_rmsprop_direction_is_torchs_first_rmsprop_step():

@@ -1,6 +1,8 @@
 """The Table 1 single-prompt protocol (rmlab.train.displacement) on a tiny model: SFT then tracked DPO, the
 peak-to-trough statistic, labelled gainers, Table 13 geometry and the run cache."""
 
+import copy
+
 import numpy as np
 import pytest
 from tiny_models import tiny  # noqa: F401  (the session fixture)
@@ -108,3 +110,36 @@ def test_candidate_pair_geometry_counts_the_tokens_that_outgrow_y_plus(tiny):
         assert row["same_family"] is False
     with pytest.raises(ValueError, match="not in the vocabulary"):
         TD.candidate_pair_geometry(model, tokenizer, ["yes", "Ġnotatoken"])
+
+
+def test_answer_pair_set_gives_each_prompt_one_pair():
+    rows = TD.answer_pair_set(["a", "b", "c"], [("No", "no"), ("Yes", "No")])
+    assert [(r["prompt"], r["chosen"], r["rejected"]) for r in rows] == [
+        ("a", "No", "no"), ("b", "Yes", "No"), ("c", "No", "no")]
+    with pytest.raises(ValueError, match="at least one"):
+        TD.answer_pair_set([], [("No", "no")])
+
+
+def test_predictor_roc_handles_a_single_class():
+    aurocs, fig = TD.predictor_roc([True, True], {"s": [0.1, 0.2]}, title="t")
+    assert np.isnan(aurocs["s"]) and "undefined" in fig.axes[0].texts[0].get_text()
+    aurocs, _ = TD.predictor_roc([True, False, False], {"s": [0.1, 0.2, 0.0], "t": [3, 1, 2]}, title="t")
+    assert aurocs == {"s": 0.5, "t": 1.0}
+
+
+def test_predictor_panel_scores_every_pair_and_observes_the_epoch(tiny, tmp_path, monkeypatch):
+    monkeypatch.setenv("RMLAB_CACHE", str(tmp_path))
+    model, tokenizer = load_causal_lm(tiny.causal_lm("gpt2", tokenizer="bos"))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rows = TD.answer_pair_set([PROMPT, "is this cat kind ?", "is it ?"], [("yes", "a"), ("no", "yes")])
+    config = DPOConfig(lr=1e-3, batch_size=2, epochs=1, optimizer="rmsprop")
+    first = TD.cached_predictor_panel("tiny", model, tokenizer, rows, config)
+    assert all((v == before[k]).all() for k, v in model.state_dict().items())          # trained a copy
+    assert set(first["scores"]) == set(TD.FIRST_ORDER_PREDICTORS) | {
+        "CHES", "LN-CHES", "-edit distance", "last hidden inner product"}
+    assert all(len(s) == 3 for s in first["scores"].values()) and len(first["observed_dlogp_chosen"]) == 3
+    epoch = train_dpo(TD.disable_dropout(copy.deepcopy(model)), tokenizer, load_preferences(rows), config,
+                      progress=False)
+    np.testing.assert_allclose(first["observed_dlogp_chosen"], TD.observed_chosen_change(epoch), atol=1e-6)
+    second = TD.cached_predictor_panel("tiny", model, tokenizer, rows, config)
+    assert not first.pop("cached") and second.pop("cached") and first == second

@@ -108,8 +108,18 @@ def weight_space_rates(model, pairs, pad_id: int, *, loss: str = "dpo", beta: fl
     the start), then the directional derivative of every pair's log-probs, by a central difference of two forward
     passes at ``theta +/- step * u`` (``u`` the unit direction; float64 copy of the model, so the difference is
     exact to ~1e-9 relative)."""
-    if direction not in DIRECTIONS:
-        raise UserError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    return weight_space_rates_by_direction(model, pairs, pad_id, loss=loss, beta=beta, batch_size=batch_size,
+                                           directions=(direction,), step=step)[direction]
+
+
+def weight_space_rates_by_direction(model, pairs, pad_id: int, *, loss: str = "dpo", beta: float = 0.1,
+                                    batch_size: int = 16, directions=DIRECTIONS,
+                                    step: float = 1e-4) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """:func:`weight_space_rates` along each of ``directions``, sharing one full-batch gradient:
+    ``{direction: (chosen rates, rejected rates)}``."""
+    unknown = [d for d in directions if d not in DIRECTIONS]
+    if unknown or not directions:
+        raise UserError(f"direction must be one of {DIRECTIONS}, got {list(directions)!r}")
     model = copy.deepcopy(model).double().eval()
     model.zero_grad(set_to_none=True)                   # a deep copy keeps any gradient the caller left behind
     weights = [w for w in model.parameters() if w.requires_grad]
@@ -121,17 +131,20 @@ def weight_space_rates(model, pairs, pad_id: int, *, loss: str = "dpo", beta: fl
     weight = _sequence_weights(delta, delta, loss, beta)                              # dL/d ln pi(y_s), [2N]
     for batch in batches:
         (weight[batch] * _sequence_sums(model, sequences, [batch], pad_id)[batch]).sum().backward()
-    tangent = [-w.grad if direction == "gradient" else -rmsprop_step(w.grad) for w in weights]
-    norm = torch.sqrt(sum((t ** 2).sum() for t in tangent))
     initial = [w.detach().clone() for w in weights]
-    moved = []
-    with torch.no_grad():
-        for sign in (1.0, -1.0):
-            for w, w0, t in zip(weights, initial, tangent):
-                w.copy_(w0 + sign * step * t / norm)
-            moved.append(_sequence_sums(model, sequences, batches, pad_id))
-    rates = (moved[0] - moved[1]) / (2 * step) * norm
-    return rates[0::2].numpy(), rates[1::2].numpy()
+    rates = {}
+    for direction in directions:
+        tangent = [-w.grad if direction == "gradient" else -rmsprop_step(w.grad) for w in weights]
+        norm = torch.sqrt(sum((t ** 2).sum() for t in tangent))
+        moved = []
+        with torch.no_grad():
+            for sign in (1.0, -1.0):
+                for w, w0, t in zip(weights, initial, tangent):
+                    w.copy_(w0 + sign * step * t / norm)
+                moved.append(_sequence_sums(model, sequences, batches, pad_id))
+        change = (moved[0] - moved[1]) / (2 * step) * norm
+        rates[direction] = (change[0::2].numpy(), change[1::2].numpy())
+    return rates
 
 
 def _sequence_sums(model, sequences, batches, pad_id) -> torch.Tensor:

@@ -24,7 +24,9 @@ import transformers
 
 from rmlab._io import atomic_write_json
 from rmlab.lm.batching import padding_id
+from rmlab.lm.ches import ches_scores, encode_preference_pairs
 from rmlab.lm.data import encode_pairs, load_preferences
+from rmlab.lm.displacement import predict_displacement, weight_space_rates_by_direction
 from rmlab.lm.load import context_length
 from rmlab.lm.score import response_logprobs
 from rmlab.theory.displacement import peak_to_trough, projections
@@ -190,13 +192,19 @@ def cached_single_prompt_run(model_id: str, model, tokenizer, prompt: str, chose
     names the weights: a registered name or a folder; torch and transformers versions included), so a rerun of a
     notebook skips the runs it already did. ``result["cached"]`` says whether it was read back."""
     key = {"model": model_id, "prompt": prompt, "chosen": chosen, "rejected": rejected, "sft_steps": sft_steps,
-           "sft_lr": sft_lr, "dpo": asdict(dpo), "chat_template": chat_template, "top_k": top_k,
-           "torch": torch.__version__, "transformers": transformers.__version__}
+           "sft_lr": sft_lr, "dpo": asdict(dpo), "chat_template": chat_template, "top_k": top_k}
+    return _cached(key, lambda: single_prompt_run(model, tokenizer, prompt, chosen, rejected, sft_steps=sft_steps,
+                                                  sft_lr=sft_lr, dpo=dpo, chat_template=chat_template, top_k=top_k))
+
+
+def _cached(key: dict, compute) -> dict:
+    """``compute()`` (a JSON-ready dict), kept under :func:`cache_dir` keyed by ``key`` plus the torch and
+    transformers versions; ``result["cached"]`` says whether it was read back."""
+    key = {**key, "torch": torch.__version__, "transformers": transformers.__version__}
     path = cache_dir() / f"{hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]}.json"
     if path.is_file():
         return {**json.loads(path.read_text(encoding="utf-8"))["result"], "cached": True}
-    result = single_prompt_run(model, tokenizer, prompt, chosen, rejected, sft_steps=sft_steps, sft_lr=sft_lr,
-                               dpo=dpo, chat_template=chat_template, top_k=top_k)
+    result = compute()
     atomic_write_json(path, {"key": key, "result": result})
     return {**result, "cached": False}
 
@@ -249,15 +257,28 @@ def observed_chosen_change(result) -> np.ndarray:
     return np.array([logp[last, i] - logp[0, i] for i in indices])
 
 
-def predictor_roc(displaced, scores: dict[str, np.ndarray], *, title: str):
+def predictor_roc(displaced, scores: dict[str, np.ndarray], *, title: str, ax=None):
     """AUROC of each predictor (higher score = more likely displaced) for the boolean ``displaced``, and a figure of
-    their ROC curves. Returns ``(aurocs, figure)``, ``aurocs`` a dict name -> AUROC."""
+    their ROC curves (drawn on ``ax`` when given). Returns ``(aurocs, figure)``, ``aurocs`` a dict name -> AUROC.
+    When every pair or no pair is displaced the AUROC is undefined: every value is NaN and the panel says so.
+
+    >>> aurocs, _ = predictor_roc([True, False, True], {"s": [0.9, 0.1, 0.5]}, title="t")
+    >>> aurocs
+    {'s': 1.0}
+    """
     from sklearn.metrics import roc_auc_score, roc_curve
 
     from rmlab import plotting
 
     displaced = np.asarray(displaced, dtype=bool)
-    fig, ax = plotting.subplots(1, 1, width=4.6, height=4.0)
+    if ax is None:
+        fig, ax = plotting.subplots(1, 1, width=4.6, height=4.0)
+    fig = ax.figure
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title)
+    if displaced.all() or not displaced.any():
+        ax.text(0.5, 0.5, f"AUROC undefined:\n{int(displaced.sum())} of {len(displaced)} pairs displaced",
+                ha="center", va="center", transform=ax.transAxes)
+        return {name: float("nan") for name in scores}, fig
     aurocs = {}
     for i, (name, score) in enumerate(scores.items()):
         score = np.asarray(score, dtype=float)
@@ -266,6 +287,61 @@ def predictor_roc(displaced, scores: dict[str, np.ndarray], *, title: str):
         ax.plot(fpr, tpr, color=plotting.PALETTE[i % len(plotting.PALETTE)], lw=1.4,
                 label=f"{name} ({aurocs[name]:.2f})")
     ax.plot([0, 1], [0, 1], color="0.6", ls=":", lw=1)
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title)
     ax.legend(fontsize=7, title="AUROC", title_fontsize=7)
     return aurocs, fig
+
+
+def answer_pair_set(prompts: list[str], answer_pairs: list[tuple[str, str]]) -> list[dict]:
+    """A single-token preference set with one pair per prompt: prompt ``i`` gets answer pair ``i mod
+    len(answer_pairs)``, as ``prompt``/``chosen``/``rejected`` rows. One pair per prompt keeps the pairs' outcomes
+    apart: two pairs on one prompt that share y+ would share ln pi(y+), and one pair's y- could be another's y+.
+
+    >>> answer_pair_set(["p", "q", "r"], [("No", "no"), ("Yes", "No")])[2]
+    {'prompt': 'r', 'chosen': 'No', 'rejected': 'no'}
+    """
+    if not prompts or not answer_pairs:
+        raise ValueError("answer_pair_set needs at least one prompt and one answer pair")
+    return [{"prompt": prompt, "chosen": answer_pairs[i % len(answer_pairs)][0],
+             "rejected": answer_pairs[i % len(answer_pairs)][1]} for i, prompt in enumerate(prompts)]
+
+
+# The per-pair predictors of the ``displacement_predictor`` figure: keyword arguments of predict_displacement.
+FIRST_ORDER_PREDICTORS = {"first order (gradient)": dict(scope="features", direction="gradient"),
+                          "first order (RMSprop step)": dict(scope="features", direction="rmsprop"),
+                          "first order, all weights (gradient)": dict(scope="weights", direction="gradient"),
+                          "first order, all weights (RMSprop step)": dict(scope="weights", direction="rmsprop")}
+
+
+def predictor_panel(model, tokenizer, rows: list[dict], dpo: DPOConfig, *, chat_template: bool = False,
+                    batch_size: int = 8) -> dict:
+    """The predictors' scores (higher = more likely displaced) for every pair of ``rows``, computed from ``model``
+    before training -- the first-order predictions (:data:`FIRST_ORDER_PREDICTORS`), CHES, LN-CHES, -edit distance
+    and the last-hidden inner product -- and the observed change of ln pi(y+_i) after ``dpo`` (one epoch, say) on a
+    copy of ``model``. JSON-ready: ``{"scores": {name: [N]}, "observed_dlogp_chosen": [N]}``."""
+    preferences = load_preferences(rows)
+    pairs = encode_preference_pairs(tokenizer, preferences, chat_template=chat_template,
+                                    context=context_length(model))
+    by_direction = weight_space_rates_by_direction(model, pairs, padding_id(tokenizer), batch_size=batch_size)
+    scores = {}
+    for name, how in FIRST_ORDER_PREDICTORS.items():
+        chosen = (by_direction[how["direction"]][0] if how["scope"] == "weights" else
+                  predict_displacement(model, tokenizer, preferences, chat_template=chat_template,
+                                       batch_size=batch_size, **how)["predicted_dlogp_chosen"].to_numpy())
+        scores[name] = (-chosen).tolist()
+    similarity = ches_scores(model, tokenizer, preferences, batch_size=batch_size, chat_template=chat_template,
+                             progress=False)
+    scores.update({"CHES": similarity["ches"].tolist(), "LN-CHES": similarity["ln_ches"].tolist(),
+                   "-edit distance": (-similarity["edit_distance"]).tolist(),
+                   "last hidden inner product": similarity["last_hidden_inner_product"].tolist()})
+    epoch = train_dpo(disable_dropout(copy.deepcopy(model)), tokenizer, preferences, dpo,
+                      chat_template=chat_template, progress=False)
+    return {"scores": scores, "observed_dlogp_chosen": observed_chosen_change(epoch).tolist()}
+
+
+def cached_predictor_panel(model_id: str, model, tokenizer, rows: list[dict], dpo: DPOConfig, *,
+                           chat_template: bool = False) -> dict:
+    """:func:`predictor_panel`, kept as JSON under :func:`cache_dir` keyed by ``model_id`` (names the weights), the
+    rows, the DPO config and the template; ``result["cached"]`` says whether it was read back."""
+    key = {"panel": "displacement_predictor", "model": model_id, "rows": rows, "dpo": asdict(dpo),
+           "chat_template": chat_template, "predictors": FIRST_ORDER_PREDICTORS}
+    return _cached(key, lambda: predictor_panel(model, tokenizer, rows, dpo, chat_template=chat_template))
