@@ -34,7 +34,7 @@ WORLD_STEPS, WORLD_LR = 100, 1e-3   # DPO steps per run and RMSprop rate (SFT an
 WORLD_SFT_EPOCHS, WORLD_SFT_BATCH = 3, 32   # the SFT phase: every yes/no question, answers drawn from their family
 POOL_PAIRS = 200 if QUICK else 1000   # pairs of the similarity pool for the displacement predictor
 POOL_LR, POOL_BATCH = 1e-4, 8         # one DPO epoch (RMSprop) on them, from WORLD_MODEL
-REAL_SET_PAIRS = 12 if QUICK else 48  # SmolLM2 pairs for the predictor's real-model panel (one per prompt)
+REAL_SET_PAIRS = 8 if QUICK else 48   # SmolLM2 pairs for the predictor's real-model panel (one per prompt)
 REAL_SET_BATCH = 4 if QUICK else 8    # one DPO epoch on them (RMSprop, lr REAL_LR), after one SFT step
 
 # %% [markdown]
@@ -435,7 +435,7 @@ pd.Series(aurocs, name="AUROC").round(3).to_frame()
 # (section 2's three and more written here) under three question templates, one single-token answer pair per prompt
 # (so that no two pairs share $\ln\pi(y^+)$ or swap roles on one prompt), the pairs cycling through near-twins that
 # the Table 13 geometry flags (No ≻ no, Yes ≻ yes, Yes ≻ ĠYes, No ≻ ĠNo) and dissimilar ones (Yes ≻ No, No ≻ Yes,
-# No ≻ Never, Sure ≻ Yes); 48 pairs in full mode, 12 in quick mode. The starting state is section 2's, for the whole
+# No ≻ Never, Sure ≻ Yes); 48 pairs in full mode, 8 in quick mode. The starting state is section 2's, for the whole
 # set: one SFT step (RMSprop, 1e-5) on every prompt's $(x, y^+)$, then one DPO epoch (RMSprop, β 0.1, section 2's
 # lr 2e-6, batch 8 in full mode, 4 in quick mode) from the SFT'd model as policy and reference. From the plain
 # instruct model no pair displaced in a probe (quick set, 12 of 12 rose, by 0.2–4.9 nats): DPO first moves the mass
@@ -504,6 +504,18 @@ fig
 # RMSprop's running average in the true batch order) was also tried in a probe: 0.885 full, 0.93 quick — no better
 # than the one-step score, which needs no batch order, so it is not used. Another pool subset and batch order (seed 1,
 # full mode): 0.89 for the best, CHES 0.56. The criterion passes and is asserted.
+#
+# *Real-model panel (SmolLM2, measured 2026-11-29, one torch thread):* full mode, 48 pairs, 7 displaced (15 %:
+# Sure ≻ Yes 2 of 6, Yes ≻ No 2 of 6, Yes ≻ ĠYes 2 of 6, Yes ≻ yes 1 of 6; no pair whose y⁺ is "No" fell) — AUROC
+# 0.97 for the first-order prediction over all weights along the plain gradient, 0.97 along RMSprop's first update,
+# 0.86 and 0.79 restricted to the features, 0.64 last-hidden inner product, 0.52 −edit distance, 0.36 CHES and
+# 0.31 LN-CHES (both below chance here). Seven positives make these AUROCs coarse (one positive's rank moves
+# them by up to 1/7 ≈ 0.14); they are recorded as data, not asserted (the issue's criterion is the world pool's).
+# Quick mode's 8 pairs: none displaced (π(y⁺) rose by 0.2–1.4 nats on every pair), so its AUROCs are undefined and
+# the panel says so; a 12-pair quick set had 1 displaced pair (Sure ≻ Yes; best AUROC 1.00 over all weights, CHES
+# 0.18) but cost too much of quick mode's 3 minutes. The full-mode real panel took 12.5 min wall as a script on the
+# loaded machine (nice 19, load ≈ 4; SFT, predictors and the DPO epoch, the float64 weight-space pass the largest
+# part).
 
 # %% [markdown]
 # ## Criteria
