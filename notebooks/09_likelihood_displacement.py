@@ -424,7 +424,7 @@ pool_config = DPOConfig(lr=POOL_LR, batch_size=POOL_BATCH, epochs=1, optimizer="
 epoch = train_dpo(copy.deepcopy(world_model), world_tokenizer, pool, pool_config, progress=False)
 observed = observed_chosen_change(epoch)
 displaced = observed < 0
-fig, (ax_world, ax_real) = plotting.subplots(1, 2, width=9.8, height=4.2)
+predictor_fig, (ax_world, ax_real) = plotting.subplots(1, 2, width=9.8, height=4.2)
 aurocs, _ = predictor_roc(displaced, scores, title=f"world: {len(pool)} pool pairs, one DPO epoch", ax=ax_world)
 best = max(aurocs, key=aurocs.get)
 print(f"{len(pool)} pairs, {displaced.mean():.0%} displaced after one epoch; best predictor: {best}")
@@ -488,10 +488,10 @@ rec_pred.add_data(model=WORLD_MODEL, pool="prefs_similarity_pool", n_pairs=len(p
                   real_auroc=real_aurocs)
 rec_pred.check(f"best predictor ({best}): AUROC for 'delta ln pi(y+) < 0'", aurocs[best], ">=", 0.8)
 rec_pred.check("best predictor's AUROC minus CHES's", aurocs[best] - aurocs["CHES"], ">", 0.0)
-rec_pred.save(fig)
+rec_pred.save(predictor_fig)
 if not rec_pred.passed:
     print("NOT REPRODUCED:", rec_pred.failures(), "(criterion kept)")
-fig
+predictor_fig
 
 # %% [markdown]
 # *Measured (2026-11-29, full mode, 1000 pairs, 40 % displaced):* AUROC 0.90 for the first-order prediction over all
