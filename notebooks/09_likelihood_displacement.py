@@ -68,8 +68,8 @@ from rmlab.lm.load import load_causal_lm
 from rmlab.plotting import Slider, explore
 from rmlab.theory import displacement
 from rmlab.theory.plots_displacement import displacement_explorer, plot_rates
-from rmlab.train.displacement import (answer_pair_set, cached_predictor_panel, cached_single_prompt_run,
-                                      candidate_pair_geometry, displaced_fraction, family_sft,
+from rmlab.train.displacement import (FIRST_ORDER_PREDICTORS, answer_pair_set, cached_predictor_panel,
+                                      cached_single_prompt_run, candidate_pair_geometry, displaced_fraction, family_sft,
                                       observed_chosen_change, plot_runs, predictor_roc, run_summary,
                                       unembedding_geometry)
 from rmlab.train.dpo import DPOConfig, train_dpo
@@ -410,12 +410,8 @@ fig
 
 # %%
 pool = world.preferences("prefs_similarity_pool").shuffle(seed=SEED).select(range(POOL_PAIRS))
-PREDICTORS = {"first order (gradient)": dict(scope="features", direction="gradient"),
-              "first order (RMSprop step)": dict(scope="features", direction="rmsprop"),
-              "first order, all weights (gradient)": dict(scope="weights", direction="gradient"),
-              "first order, all weights (RMSprop step)": dict(scope="weights", direction="rmsprop")}
 scores = {name: -predict_displacement(world_model, world_tokenizer, pool, **how)["predicted_dlogp_chosen"]
-          for name, how in PREDICTORS.items()}
+          for name, how in FIRST_ORDER_PREDICTORS.items()}
 similarity = ches_scores(world_model, world_tokenizer, pool, progress=False)
 scores.update({"CHES": similarity["ches"], "LN-CHES": similarity["ln_ches"],
                "-edit distance": -similarity["edit_distance"],
