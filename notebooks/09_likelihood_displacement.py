@@ -70,8 +70,8 @@ from rmlab.theory import displacement
 from rmlab.theory.plots_displacement import displacement_explorer, plot_rates
 from rmlab.train.displacement import (FIRST_ORDER_PREDICTORS, answer_pair_set, cached_predictor_panel,
                                       cached_single_prompt_run, candidate_pair_geometry, displaced_fraction, family_sft,
-                                      observed_chosen_change, plot_runs, predictor_roc, run_summary,
-                                      unembedding_geometry)
+                                      observed_chosen_change, plot_runs, predictor_precision_recall, predictor_roc,
+                                      run_summary, unembedding_geometry)
 from rmlab.train.dpo import DPOConfig, train_dpo
 from rmlab.train.sft import SFTConfig
 from rmlab.world import WorldConfig, build_world, quick_config
@@ -420,11 +420,13 @@ pool_config = DPOConfig(lr=POOL_LR, batch_size=POOL_BATCH, epochs=1, optimizer="
 epoch = train_dpo(copy.deepcopy(world_model), world_tokenizer, pool, pool_config, progress=False)
 observed = observed_chosen_change(epoch)
 displaced = observed < 0
-predictor_fig, (ax_world, ax_real) = plotting.subplots(1, 2, width=9.8, height=4.2)
-aurocs, _ = predictor_roc(displaced, scores, title=f"world: {len(pool)} pool pairs, one DPO epoch", ax=ax_world)
+predictor_fig, ((ax_world, ax_real), (ax_world_pr, ax_real_pr)) = plotting.subplots(2, 2, width=4.9, height=4.2)
+world_title = f"world: {len(pool)} pool pairs, one DPO epoch"
+aurocs, _ = predictor_roc(displaced, scores, title=world_title, ax=ax_world)
+average_precisions, _ = predictor_precision_recall(displaced, scores, title=world_title, ax=ax_world_pr)
 best = max(aurocs, key=aurocs.get)
 print(f"{len(pool)} pairs, {displaced.mean():.0%} displaced after one epoch; best predictor: {best}")
-pd.Series(aurocs, name="AUROC").round(3).to_frame()
+pd.DataFrame({"AUROC": aurocs, "average precision": average_precisions}).round(3)
 
 # %% [markdown]
 # **The real-model panel.** A small SmolLM2 preference set built from section 2's material: persona statements
@@ -462,26 +464,29 @@ with single_torch_thread():
                                         real_set_config, chat_template=True)
 real_observed = np.array(real_panel["observed_dlogp_chosen"])
 real_displaced = real_observed < 0
-real_aurocs, _ = predictor_roc(real_displaced, real_panel["scores"], ax=ax_real,
-                               title=f"{REAL_MODEL}: {len(real_rows)} pairs, one DPO epoch")
+real_title = f"{REAL_MODEL}: {len(real_rows)} pairs, one DPO epoch"
+real_aurocs, _ = predictor_roc(real_displaced, real_panel["scores"], title=real_title, ax=ax_real)
+real_average_precisions, _ = predictor_precision_recall(real_displaced, real_panel["scores"], title=real_title,
+                                                        ax=ax_real_pr)
 print(f"{len(real_rows)} SmolLM2 pairs, {real_displaced.mean():.0%} displaced after one epoch "
       f"(cached: {real_panel['cached']})")
 if np.isnan(list(real_aurocs.values())).all():
     print(f"AUROC undefined on the real set: {int(real_displaced.sum())} of {len(real_rows)} pairs displaced")
 display(pd.DataFrame(real_rows).assign(dlogp_chosen=real_observed).groupby(["chosen", "rejected"], sort=False)  # noqa: F821
         ["dlogp_chosen"].agg(pairs="size", mean="mean", displaced=lambda d: (d < 0).mean()).round(3),
-        pd.Series(real_aurocs, name="AUROC (SmolLM2 set)").round(3).to_frame())
+        pd.DataFrame({"AUROC": real_aurocs, "average precision": real_average_precisions}).round(3))
 
 # %%
 rec_pred = FigureRecord("displacement_predictor", notebook="09_likelihood_displacement", seed=SEED, quick=QUICK)
 rec_pred.add_data(model=WORLD_MODEL, pool="prefs_similarity_pool", n_pairs=len(pool), dpo=pool_config.__dict__,
                   pair_kind=list(pool["pair_kind"]), observed_dlogp_chosen=observed, displaced=displaced,
-                  scores={name: np.asarray(s) for name, s in scores.items()}, auroc=aurocs, best=best,
+                  scores={name: np.asarray(s) for name, s in scores.items()}, auroc=aurocs,
+                  average_precision=average_precisions, best=best,
                   real_model=REAL_MODEL, real_n_pairs=len(real_rows), real_pairs=real_rows,
                   real_dpo=real_set_config.__dict__, real_sft={"config": set_sft.__dict__, "name": set_sft_name},
                   real_observed_dlogp_chosen=real_observed, real_displaced=real_displaced,
                   real_displaced_share=float(real_displaced.mean()), real_scores=real_panel["scores"],
-                  real_auroc=real_aurocs)
+                  real_auroc=real_aurocs, real_average_precision=real_average_precisions)
 rec_pred.check(f"best predictor ({best}): AUROC for 'delta ln pi(y+) < 0'", aurocs[best], ">=", 0.8)
 rec_pred.check("best predictor's AUROC minus CHES's", aurocs[best] - aurocs["CHES"], ">", 0.0)
 rec_pred.save(predictor_fig)

@@ -127,6 +127,25 @@ def test_predictor_roc_handles_a_single_class():
     assert aurocs == {"s": 0.5, "t": 1.0}
 
 
+def _average_precision_by_ranks(displaced, score):
+    """Average precision from its definition: the mean, over the displaced pairs, of the precision at their rank."""
+    hits = np.asarray(displaced)[np.argsort(-np.asarray(score), kind="stable")]
+    return float(np.mean([hits[:k + 1].mean() for k in np.flatnonzero(hits)]))
+
+
+def test_predictor_precision_recall_matches_its_definition_and_handles_a_single_class():
+    rng = np.random.default_rng(0)
+    displaced = rng.random(40) < 0.3
+    scores = {"noisy": displaced + rng.normal(0, 0.8, 40), "random": rng.random(40)}
+    average_precisions, fig = TD.predictor_precision_recall(displaced, scores, title="t")
+    assert average_precisions == pytest.approx({name: _average_precision_by_ranks(displaced, s)
+                                                for name, s in scores.items()})
+    assert average_precisions["noisy"] > displaced.mean() + 0.2
+    assert fig.axes[0].get_xlabel() == "recall"
+    values, fig = TD.predictor_precision_recall([False, False], {"s": [0.1, 0.2]}, title="t")
+    assert np.isnan(values["s"]) and "undefined" in fig.axes[0].texts[0].get_text()
+
+
 def test_predictor_panel_scores_every_pair_and_observes_the_epoch(tiny, tmp_path, monkeypatch):
     monkeypatch.setenv("RMLAB_CACHE", str(tmp_path))
     model, tokenizer = load_causal_lm(tiny.causal_lm("gpt2", tokenizer="bos"))

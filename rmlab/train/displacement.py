@@ -291,6 +291,42 @@ def predictor_roc(displaced, scores: dict[str, np.ndarray], *, title: str, ax=No
     return aurocs, fig
 
 
+def predictor_precision_recall(displaced, scores: dict[str, np.ndarray], *, title: str, ax=None):
+    """Average precision of each predictor (higher score = more likely displaced) for the boolean ``displaced``, and
+    a figure of their precision-recall curves (on ``ax`` when given) with the share of displaced pairs -- a random
+    score's precision -- as a dotted line. Returns ``(average_precisions, figure)``. With no displaced pair (or only
+    displaced pairs) precision-recall is undefined: every value is NaN and the panel says so.
+
+    >>> average_precisions, _ = predictor_precision_recall([True, False, True, False], {"s": [0.9, 0.1, 0.2, 0.5]},
+    ...                                                    title="t")
+    >>> round(average_precisions["s"], 4)   # ranks: hit, miss, hit -> (1 + 2/3) / 2
+    0.8333
+    """
+    from sklearn.metrics import average_precision_score, precision_recall_curve
+
+    from rmlab import plotting
+
+    displaced = np.asarray(displaced, dtype=bool)
+    if ax is None:
+        fig, ax = plotting.subplots(1, 1, width=4.6, height=4.0)
+    fig = ax.figure
+    ax.set(xlabel="recall", ylabel="precision", title=title, ylim=(0, 1.02))
+    if displaced.all() or not displaced.any():
+        ax.text(0.5, 0.5, f"precision-recall undefined:\n{int(displaced.sum())} of {len(displaced)} pairs displaced",
+                ha="center", va="center", transform=ax.transAxes)
+        return {name: float("nan") for name in scores}, fig
+    average_precisions = {}
+    for i, (name, score) in enumerate(scores.items()):
+        score = np.asarray(score, dtype=float)
+        average_precisions[name] = float(average_precision_score(displaced, score))
+        precision, recall, _ = precision_recall_curve(displaced, score)
+        ax.step(recall, precision, where="post", color=plotting.PALETTE[i % len(plotting.PALETTE)], lw=1.4,
+                label=f"{name} ({average_precisions[name]:.2f})")
+    ax.axhline(displaced.mean(), color="0.6", ls=":", lw=1)
+    ax.legend(fontsize=7, title="average precision", title_fontsize=7)
+    return average_precisions, fig
+
+
 def answer_pair_set(prompts: list[str], answer_pairs: list[tuple[str, str]]) -> list[dict]:
     """A single-token preference set with one pair per prompt: prompt ``i`` gets answer pair ``i mod
     len(answer_pairs)``, as ``prompt``/``chosen``/``rejected`` rows. One pair per prompt keeps the pairs' outcomes
