@@ -53,7 +53,6 @@ REAL_SET_BATCH = 4 if QUICK else 8    # one DPO epoch on them (RMSprop, lr REAL_
 #    ``displacement_predictor``).
 
 # %%
-import copy
 import dataclasses
 
 import numpy as np
@@ -62,17 +61,14 @@ import pandas as pd
 from rmlab import plotting
 from rmlab._threads import single_torch_thread
 from rmlab.figures import FigureRecord
-from rmlab.lm.ches import ches_scores
-from rmlab.lm.displacement import predict_displacement
 from rmlab.lm.load import load_causal_lm
 from rmlab.plotting import Slider, explore
 from rmlab.theory import displacement
 from rmlab.theory.plots_displacement import displacement_explorer, plot_rates
-from rmlab.train.displacement import (FIRST_ORDER_PREDICTORS, answer_pair_set, cached_predictor_panel,
-                                      cached_single_prompt_run, candidate_pair_geometry, displaced_fraction, family_sft,
-                                      observed_chosen_change, plot_runs, predictor_precision_recall, predictor_roc,
-                                      run_summary, unembedding_geometry)
-from rmlab.train.dpo import DPOConfig, train_dpo
+from rmlab.train.displacement import (answer_pair_set, cached_predictor_panel, cached_single_prompt_run,
+                                      candidate_pair_geometry, displaced_fraction, family_sft, plot_runs,
+                                      predictor_precision_recall, predictor_roc, run_summary, unembedding_geometry)
+from rmlab.train.dpo import DPOConfig
 from rmlab.train.sft import SFTConfig
 from rmlab.world import WorldConfig, build_world, quick_config
 from rmlab.world.language import AFFIRM, NEGATE
@@ -407,25 +403,26 @@ fig
 # (RMSprop, lr 1e-4, batch 8) from the world's ``sft_full`` on a seeded random subset of World v2's
 # ``prefs_similarity_pool`` (pairs from near-duplicates to unrelated long responses; 1000 of its 2000 pairs in full
 # mode, 200 in quick mode, for the time budget). A second panel does the same on a small SmolLM2 set (below).
+# Both panels come from one library call, ``cached_predictor_panel`` (the full-batch gradient is computed once for
+# both weight-space directions; scores and observed changes are cached). The second row of the figure shows the
+# precision-recall curves of the same scores: with few displaced pairs (the real set), precision at low recall says
+# more than the ROC about whether a predictor's top-flagged pairs are the ones that fall.
 
 # %%
 pool = world.preferences("prefs_similarity_pool").shuffle(seed=SEED).select(range(POOL_PAIRS))
-scores = {name: -predict_displacement(world_model, world_tokenizer, pool, **how)["predicted_dlogp_chosen"]
-          for name, how in FIRST_ORDER_PREDICTORS.items()}
-similarity = ches_scores(world_model, world_tokenizer, pool, progress=False)
-scores.update({"CHES": similarity["ches"], "LN-CHES": similarity["ln_ches"],
-               "-edit distance": -similarity["edit_distance"],
-               "last hidden inner product": similarity["last_hidden_inner_product"]})
 pool_config = DPOConfig(lr=POOL_LR, batch_size=POOL_BATCH, epochs=1, optimizer="rmsprop", seed=SEED)
-epoch = train_dpo(copy.deepcopy(world_model), world_tokenizer, pool, pool_config, progress=False)
-observed = observed_chosen_change(epoch)
+world_panel = cached_predictor_panel(str(world.models[WORLD_MODEL]), world_model, world_tokenizer, pool.to_list(),
+                                     pool_config)
+scores = world_panel["scores"]
+observed = np.array(world_panel["observed_dlogp_chosen"])
 displaced = observed < 0
 predictor_fig, ((ax_world, ax_real), (ax_world_pr, ax_real_pr)) = plotting.subplots(2, 2, width=4.9, height=4.2)
 world_title = f"world: {len(pool)} pool pairs, one DPO epoch"
 aurocs, _ = predictor_roc(displaced, scores, title=world_title, ax=ax_world)
 average_precisions, _ = predictor_precision_recall(displaced, scores, title=world_title, ax=ax_world_pr)
 best = max(aurocs, key=aurocs.get)
-print(f"{len(pool)} pairs, {displaced.mean():.0%} displaced after one epoch; best predictor: {best}")
+print(f"{len(pool)} pairs, {displaced.mean():.0%} displaced after one epoch; best predictor: {best} "
+      f"(cached: {world_panel['cached']})")
 pd.DataFrame({"AUROC": aurocs, "average precision": average_precisions}).round(3)
 
 # %% [markdown]
