@@ -207,9 +207,9 @@ def free_feature_rate(model, tokenizer, prompt: str, chosen: str, rejected: str,
     rate = rate_preferred(h[None], W[None], plus, minus, initial_ell_prime(h[None], W[None], plus, minus, beta=beta))
     shifted = np.exp(logits - logits.max())
     probs = shifted / shifted.sum()
-    return {"rate": float(rate[0]), "h_norm": float(np.linalg.norm(h)), "w_plus_norm": float(np.linalg.norm(W[plus[0]])),
-            "w_minus_norm": float(np.linalg.norm(W[minus[0]])), "prob_chosen": float(probs[plus[0]]),
-            "prob_rejected": float(probs[minus[0]])}
+    return {"rate": float(rate[0]), "h_norm": float(np.linalg.norm(h)),
+            "w_plus_norm": float(np.linalg.norm(W[plus[0]])), "w_minus_norm": float(np.linalg.norm(W[minus[0]])),
+            "prob_chosen": float(probs[plus[0]]), "prob_rejected": float(probs[minus[0]])}
 
 
 def mean_pair_geometry(geometries: list[list[dict]]) -> list[dict]:
