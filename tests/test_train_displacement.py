@@ -129,6 +129,9 @@ def test_mean_pair_geometry_averages_the_models_and_the_choice_ranks_by_kappa(ti
                                                         max(first["kappa"], second["kappa"]))
         assert row["models"] == 2
         assert set(row["top_outgrowing"]) <= set(first["top_outgrowing"] + second["top_outgrowing"])
+    shortened = [[{**row, "top_outgrowing": []} for row in per_model[0]], per_model[1]]
+    assert [row["top_outgrowing"] for row in TD.mean_pair_geometry(shortened)] == [
+        row["top_outgrowing"] for row in per_model[1]]
     with pytest.raises(ValueError, match="different pairs"):
         TD.mean_pair_geometry([per_model[0], per_model[1][:-1]])
     with pytest.raises(ValueError, match="at least one"):

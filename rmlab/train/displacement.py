@@ -216,7 +216,7 @@ def mean_pair_geometry(geometries: list[list[dict]]) -> list[dict]:
     """:func:`candidate_pair_geometry` of several models (e.g. one per SFT draw) over the same tokens, averaged per
     ordered pair: the mean of ``kappa``, ``proj``, ``orth`` and ``outgrowing``, the spread ``kappa_min``/``kappa_max``,
     ``models`` (how many) and ``top_outgrowing`` (the tokens listed most often across the models, ties in order of
-    first listing). Pairs keep :func:`candidate_pair_geometry`'s order.
+    first listing; as many as the longest model's list). Pairs keep :func:`candidate_pair_geometry`'s order.
 
     >>> one = [{"plus": "No", "minus": "Never", "same_family": True, "kappa": 0.9, "proj": 0.1, "orth": 0.3,
     ...         "outgrowing": 2, "top_outgrowing": ["a", "b"]}]
@@ -237,7 +237,8 @@ def mean_pair_geometry(geometries: list[list[dict]]) -> list[dict]:
     averaged = []
     for (plus, minus), rows in by_pair.items():
         listed = [token for row in rows for token in row["top_outgrowing"]]
-        top = sorted(dict.fromkeys(listed), key=lambda token: -listed.count(token))[:len(rows[0]["top_outgrowing"])]
+        longest = max(len(row["top_outgrowing"]) for row in rows)
+        top = sorted(dict.fromkeys(listed), key=lambda token: -listed.count(token))[:longest]
         averaged.append({"plus": plus, "minus": minus, "same_family": rows[0]["same_family"],
                          **{name: float(np.mean([row[name] for row in rows]))
                             for name in ("kappa", "proj", "orth", "outgrowing")},
