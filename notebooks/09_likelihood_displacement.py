@@ -66,12 +66,13 @@ from rmlab.plotting import Slider, explore
 from rmlab.theory import displacement
 from rmlab.theory.plots_displacement import displacement_explorer, plot_rates
 from rmlab.train.displacement import (answer_pair_set, cached_predictor_panel, cached_single_prompt_run,
-                                      candidate_pair_geometry, displaced_fraction, family_sft, plot_runs,
+                                      candidate_pair_geometry, displaced_fraction, family_sft, free_feature_rate,
+                                      mean_pair_geometry, near_synonym_choice, pair_summary, plot_runs,
                                       predictor_precision_recall, predictor_roc, run_summary, unembedding_geometry)
 from rmlab.train.dpo import DPOConfig
 from rmlab.train.sft import SFTConfig
 from rmlab.world import WorldConfig, build_world, quick_config
-from rmlab.world.language import AFFIRM, NEGATE
+from rmlab.world.language import AFFIRM, HEDGE, NEGATE, SPACE_VARIANTS
 
 plotting.use_style()
 pd.set_option("display.max_colwidth", 60)
@@ -312,8 +313,9 @@ fig
 #
 # World v2's ``yes_no_questions`` (48 questions whose right and wrong answers are single tokens) are the prompts; the
 # world's vocabulary has the paper's answer families as single tokens (``Yes yes Sure Certainly …`` and
-# ``No no Never Nope …``, plus ``_Yes``/``_No`` variants). The near-synonym pairs (the criterion's) are No ≻ Never and
-# Sure ≻ Yes; Yes ≻ No is the paper's control.
+# ``No no Never Nope …``, plus ``_Yes``/``_No`` variants). The paper's pairs are run as reported data: its
+# near-synonym pairs No ≻ Never and Sure ≻ Yes, and Yes ≻ No, its control. Beside them, the near-synonym pairs that
+# the Table 13 geometry picks (below), chosen before any of them was run.
 #
 # The SFT phase is the official persona plans': SFT over *every* yes/no question, each answer drawn at random from
 # the family that matches it (the world's truth: true → ``Yes yes Sure Certainly Absolutely Yeah``, false →
@@ -330,12 +332,23 @@ fig
 # regardless of truth — gave 0.5 / 0.5 / 0.6 on its prompt sample (seed 0) but 0.4 / 0.2 / 0.3 and 0.3 / 0.0 / 0.1
 # on two other samples; RMSprop's first update moves every weight by ~10x the rate, and after that one step
 # $\pi$(Sure) was ≈ 0 on true statements. The paper's SFT phase, one draw for all runs, gave 0.8 / 0.6 / 0.4,
-# 0.6 / 0.0 / 0.7 and 0.0 / 0.0 / 0.0 over three draws of the SFT answers and batch order. Variants — SFT at 3e-4 for 10 epochs, 20 epochs at 1e-3, one epoch in
-# batches of 8, only three tokens per family, DPO at 3e-3 — gave 0.0–0.5 for No ≻ Never and 0.0–1.0 for Sure ≻ Yes,
-# none a majority for both. At this scale whether a run displaces depends mostly on the SFT draw, not on these
-# knobs: about 0.4 of runs for No ≻ Never and 0.2 for Sure ≻ Yes on average, under either SFT.
+# 0.6 / 0.0 / 0.7 and 0.0 / 0.0 / 0.0 over three draws of the SFT answers and batch order. Variants — SFT at 3e-4 for
+# 10 epochs, 20 epochs at 1e-3, one epoch in batches of 8, only three tokens per family, DPO at 3e-3 — gave 0.0–0.5
+# for No ≻ Never and 0.0–1.0 for Sure ≻ Yes, none a majority for both. At this scale whether a run displaces depends
+# mostly on the SFT draw, not on these knobs: about 0.4 of runs for No ≻ Never and 0.2 for Sure ≻ Yes on average,
+# under either SFT.
+#
+# **Which near-synonym pairs: the geometry first, as in section 2.** The rule, fixed before any DPO run on the pairs
+# it picks: compute the Table 13 geometry (``candidate_pair_geometry``) of every ordered pair of the world's 16 answer
+# tokens (AFFIRM, NEGATE, HEDGE and ``_Yes``/``_No``, all single tokens) on each run's SFT'd model, average it over
+# the runs' SFT draws (``mean_pair_geometry``: κ moves by ±0.1 from draw to draw), and take, in each answer family
+# the SFT teaches (affirm, negate), the ordered pair of two words of that family, $y^+$ one the SFT teaches, with the
+# largest mean κ (``near_synonym_choice``). The criterion is checked on these two pairs as well as on the paper's two.
+# Had a family's first choice not displaced, the next pairs of its ranking could replace it; every pair tried is
+# listed below with its share.
 
 # %%
+WORLD_CANDIDATES = AFFIRM + NEGATE + HEDGE + SPACE_VARIANTS   # the answer tokens whose geometry is ranked
 world = build_world(quick_config(SEED) if QUICK else WorldConfig(seed=SEED), progress=False)
 world_model, world_tokenizer = load_causal_lm(world.models[WORLD_MODEL])
 yes_no = pd.read_json(world.datasets["yes_no_questions"], lines=True)
@@ -344,7 +357,19 @@ world_sft = SFTConfig(epochs=WORLD_SFT_EPOCHS, batch_size=WORLD_SFT_BATCH, optim
 families = [AFFIRM if truth else NEGATE for truth in yes_no["truth"]]
 sft_models = [family_sft(world_model, world_tokenizer, yes_no["prompt"].tolist(), families,
                          dataclasses.replace(world_sft, seed=SEED + run), seed=SEED + run) for run in range(WORLD_RUNS)]
-WORLD_PAIRS = [("Yes", "No"), ("No", "Never"), ("Sure", "Yes")]
+world_ranking = pd.DataFrame(mean_pair_geometry([candidate_pair_geometry(model, world_tokenizer, WORLD_CANDIDATES)
+                                                 for model, _ in sft_models]))
+PAPER_PAIRS = [("Yes", "No"), ("No", "Never"), ("Sure", "Yes")]
+GEOMETRY_PAIRS = near_synonym_choice(world_ranking.to_dict("records"), AFFIRM + NEGATE)
+WORLD_PAIRS = list(dict.fromkeys(PAPER_PAIRS + GEOMETRY_PAIRS))
+ranking_columns = ["plus", "minus", "kappa", "kappa_min", "kappa_max", "proj", "orth", "outgrowing", "top_outgrowing"]
+print(f"{len(world_ranking)} ordered pairs over {WORLD_RUNS} SFT draws; the geometry's choice: {GEOMETRY_PAIRS}")
+display(world_ranking[world_ranking["same_family"]].sort_values("kappa", ascending=False)  # noqa: F821
+        [ranking_columns].head(8).round(3),
+        world_ranking[[(p, m) in PAPER_PAIRS for p, m in zip(world_ranking["plus"], world_ranking["minus"])]]
+        [ranking_columns].round(3))
+
+# %%
 world_prompts = {chosen: yes_no[yes_no["truth"] == (chosen in AFFIRM)].sample(n=WORLD_RUNS, random_state=SEED)
                  ["prompt"].tolist() for chosen, _ in WORLD_PAIRS}
 world_runs = [cached_single_prompt_run(f"{world.models[WORLD_MODEL]}+{sft_models[run][1]}", sft_models[run][0],
@@ -352,10 +377,24 @@ world_runs = [cached_single_prompt_run(f"{world.models[WORLD_MODEL]}+{sft_models
                                        dpo=DPOConfig(lr=WORLD_LR, steps=WORLD_STEPS, optimizer="rmsprop", seed=run))
               for chosen, rejected in WORLD_PAIRS for run, prompt in enumerate(world_prompts[chosen])]
 world_table = pd.DataFrame([run_summary(r) for r in world_runs])
+world_pair_table = pd.DataFrame(pair_summary(world_runs))
 world_geometry = pd.DataFrame({f"{c}/{r}": unembedding_geometry(sft_models[0][0], world_tokenizer, c, r)
                                for c, r in WORLD_PAIRS}).T                    # after the first run's SFT
-display(world_table.groupby("pair", sort=False)[["drop", "from", "to", "loss_increased"]].mean().round(3),  # noqa: F821
-        world_geometry.round(3))
+world_features = pd.DataFrame([{"pair": f"{c} ≻ {r}", "run": run,
+                                **free_feature_rate(sft_models[run][0], world_tokenizer, prompt, c, r)}
+                               for c, r in WORLD_PAIRS for run, prompt in enumerate(world_prompts[c])])
+display(world_pair_table.round(3), world_geometry.round(3),  # noqa: F821
+        world_features.groupby("pair", sort=False).agg(
+            h_norm=("h_norm", "median"), w_plus_norm=("w_plus_norm", "median"),
+            prob_chosen=("prob_chosen", "median"), runs_rate_below_0=("rate", lambda r: int((r < 0).sum()))).round(3))
+
+# %% [markdown]
+# Above: per pair, the share of runs displaced (stable, ≥ 0.2) and the tokens that gained the most in the most runs
+# (``token (runs)``; "benign" = same answer family as $y^+$, "catastrophic" = another family or a hedge, "other" = not
+# an answer word; the world's function word ``sure`` counts as affirm). Last table: the unconstrained-features reading
+# of each run's start — the median $\|h\|$ of the prompt's last hidden state, $\|W_{y^+}\|$, $\pi(y^+)$ at DPO's step
+# 0, and in how many runs Thm 4's rate of $\ln\pi(y^+)$ with the model's own $h$ and $W$ as the free parameters is
+# negative (``free_feature_rate``).
 
 # %%
 world_fraction = {f"{c} ≻ {r}": displaced_fraction([x for x in world_runs if (x["chosen"], x["rejected"]) == (c, r)])
@@ -366,9 +405,14 @@ rec_world.add_data(model=WORLD_MODEL, world=str(world.path), pairs=WORLD_PAIRS, 
                    table=world_table.to_dict("records"), displaced_fraction=world_fraction,
                    geometry=world_geometry.to_dict("index"), lr=WORLD_LR, steps=WORLD_STEPS,
                    sft={"config": world_sft.__dict__, "names": [name for _, name in sft_models],
-                        "questions": len(yes_no)})
-world_checks = {pair: rec_world.check(f"{pair}: share of runs with a stable peak-to-trough drop >= 0.2",
-                                      world_fraction[pair], ">", 0.5) for pair in ("No ≻ Never", "Sure ≻ Yes")}
+                        "questions": len(yes_no)},
+                   paper_pairs=PAPER_PAIRS, geometry_pairs=GEOMETRY_PAIRS, candidates=list(WORLD_CANDIDATES),
+                   candidate_geometry=world_ranking.to_dict("records"), pair_table=world_pair_table.to_dict("records"),
+                   free_feature_rates=world_features.to_dict("records"))
+near_synonyms = {"No ≻ Never": "", "Sure ≻ Yes": ""} | {f"{c} ≻ {r}": " (the geometry's choice)"
+                                                         for c, r in GEOMETRY_PAIRS}
+world_checks = {pair: rec_world.check(f"{pair}{note}: share of runs with a stable peak-to-trough drop >= 0.2",
+                                      world_fraction[pair], ">", 0.5) for pair, note in near_synonyms.items()}
 rec_world.check("runs per pair", WORLD_RUNS, ">=", 3 if QUICK else 10)
 rec_world.save(fig)
 print("per pair, share of runs whose pi(y+) fell peak-to-trough by >= 0.2 (stable runs):", world_fraction)
@@ -379,13 +423,42 @@ for pair, passed in world_checks.items():
 fig
 
 # %% [markdown]
-# *Measured (2026-11-29, World v2, torch 2.13.0):* in full mode (default world, 10 runs per pair, each with its own
-# SFT draw) π(y⁺) fell stably by ≥ 0.2 in 3 of 10 runs for No ≻ Never, 1 of 10 for Sure ≻ Yes and 3 of 10 for the
-# control Yes ≻ No — not most, so the criterion is recorded as failed, not asserted. Where No ≻ Never displaces, the
-# mass goes to "no" (benign) or "Yes" (catastrophic) or to ``<eos>``; in the other runs DPO lifts π(No) to 0.4–0.7 and
-# it stays. Sure ≻ Yes often ends with π(Sure) near 0 (4 of 10 runs end below their start), but from a peak under
-# 0.2, the mass going to ``<eos>`` and language-B words. The answer tokens' unembedding rows are nearly parallel
-# (κ ≈ 1) but short (‖W‖ ≈ 1.0–1.1), so the projection term of Table 13 is small (0.005–0.05).
+# *Measured (2026-11-29, World v2, torch 2.13.0; share = runs whose $\pi(y^+)$ fell stably by ≥ 0.2):*
+#
+# | | geometry rank in its family (mean κ over the SFT draws) | full: default world, 10 runs | quick: quick world, 3 runs |
+# |---|---|---|---|
+# | **the geometry's choice**, affirm | 1: Yeah ≻ Absolutely (full 1.044, range 0.94–1.13; quick 1.090) | 0 of 10 | 0 of 3 |
+# | **the geometry's choice**, negate | 1: full Never ≻ Nope (1.033, range 0.90–1.11); quick Nah ≻ Nope (1.051) | 2 of 10 | 1 of 3 |
+# | tried next, affirm | 2, 3: full Yeah ≻ Yes (1.038), Certainly ≻ Yes (1.023); quick Sure ≻ Absolutely (1.057), Yeah ≻ yes (1.041) | 0, 2 of 10 | 1, 2 of 3 |
+# | tried next, negate | 2, 3: full Never ≻ No (1.031), Nah ≻ Nope (1.024); quick Nah ≻ no (1.039), Nah ≻ Negative (1.036) | 2, 0 of 10 | 1, 0 of 3 |
+# | paper: No ≻ Never | full 0.93, quick 0.96 | 3 of 10 | 2 of 3 |
+# | paper: Sure ≻ Yes | full 1.008, quick 0.99 | 1 of 10 | 3 of 3 |
+# | paper: Yes ≻ No (control) | full 0.97, quick 0.94 | 3 of 10 | 2 of 3 |
+#
+# Those are every pair tried (the ranks 2–3 were run by the same calls in a script; the notebook runs rank 1). No pair
+# displaces in most full-mode runs — neither the paper's near-synonyms nor the geometry's — so the criterion is
+# recorded as failed and not asserted; in quick mode the paper's two pass on 3 runs but the geometry's choice does
+# not. Where $\pi(y^+)$ falls, the mass goes mostly to tokens that are not answer words: for the geometry's pairs
+# ``<eos>`` (in 4–5 of 10 runs) and the world's food nouns and language-B words ("candy", "corn", "cookie", "rifi");
+# an answer word of the other family is among the top gainers in at most one run ("Absolutely" for Never ≻ Nope,
+# "Perhaps" for Yeah ≻ Absolutely; the function word "sure", labelled affirm, in two). For the paper's pairs: No ≻ Never → "big", "wrench", "kitty", with "Yes" and
+# "Absolutely" (catastrophic) once each; Sure ≻ Yes → ``<eos>`` in 7 of 10 runs and language-B words.
+#
+# *Why the geometry picks nothing here.* κ is near 1 for every pair of answer words (the rows are nearly parallel,
+# ‖W‖ ≈ 1.0–1.1, ``proj`` 0.005–0.13) and moves by ±0.1 between SFT draws, more than the gaps of the ranking. The
+# last hidden state is ten times longer, ‖h‖ ≈ 11.6 (quick 10.4): with the model's own $h$ and $W$ as free features,
+# Thm 4's rate of $\ln\pi(y^+)$ is positive in every run (0 of 50 negative in full mode, 0 of 15 in quick), because
+# the $\|h\|^2 \approx 135$ term of $m$ dwarfs the geometry terms ($\|W^+\|^2(1-\kappa) \approx \pm 0.1$). So the
+# displacement seen comes from the rest of the network, not from the mechanism that κ measures. And $\pi(y^+)$
+# starts DPO low — median 0.04–0.10, since the SFT spreads each family's mass (≈ 0.5) over six words — so a drop of
+# 0.2 needs DPO to lift it first; the mean peak is 0.18–0.46. Probes, not used: DPO at 3e-4 / 1e-4 (lower rates)
+# gave No ≻ Never 1 / 1, Sure ≻ Yes 1 / 2, Yeah ≻ Absolutely 0 / 0, Never ≻ Nope 2 / 2 of 10; rescaling the head so
+# that ‖W‖ ≫ ‖h‖ with the logits unchanged (final LayerNorm ÷ 10, ``lm_head`` × 10: ‖h‖ 1.16, ‖W‖ 10.3–11.2) left the
+# free-feature rate positive in every run and displaced 0 of 10 for all four near-synonym pairs (Yes ≻ No 3 of 10).
+# A world-side remedy would mean new World v2 models with another head, which changes every notebook's numbers, so
+# none is applied. Section 3 took 57–69 s in full mode and 19–23 s in quick mode with no cached run (one thread, the
+# machine loaded, load ≈ 2.5–4; before the geometry's pairs were added: 36 s and 13 s under the same load), 3 s with
+# the runs cached.
 
 # %% [markdown]
 # ## 4. Which pairs will DPO displace? Figure `displacement_predictor`

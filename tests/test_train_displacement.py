@@ -5,11 +5,12 @@ import copy
 
 import numpy as np
 import pytest
+import torch
 from tiny_models import tiny  # noqa: F401  (the session fixture)
 
-from rmlab.lm.data import load_preferences
+from rmlab.lm.data import encode_pairs, load_preferences
 from rmlab.lm.load import load_causal_lm
-from rmlab.theory.displacement import projections
+from rmlab.theory.displacement import projections, simulated_rates
 from rmlab.train import displacement as TD
 from rmlab.train.dpo import DPOConfig, train_dpo
 from rmlab.train.sft import SFTConfig
@@ -110,6 +111,79 @@ def test_candidate_pair_geometry_counts_the_tokens_that_outgrow_y_plus(tiny):
         assert row["same_family"] is False
     with pytest.raises(ValueError, match="not in the vocabulary"):
         TD.candidate_pair_geometry(model, tokenizer, ["yes", "Ġnotatoken"])
+
+
+def test_mean_pair_geometry_averages_the_models_and_the_choice_ranks_by_kappa(tiny):
+    model, tokenizer = load_causal_lm(tiny.causal_lm("gpt2", tokenizer="bos"))
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        other.get_output_embeddings().weight.mul_(1.5).add_(0.05)
+    tokens = ["yes", "Ġno", "the", "a"]
+    per_model = [TD.candidate_pair_geometry(m, tokenizer, tokens, top=2) for m in (model, other)]
+    averaged = TD.mean_pair_geometry(per_model)
+    assert [(r["plus"], r["minus"]) for r in averaged] == [(r["plus"], r["minus"]) for r in per_model[0]]
+    for row, first, second in zip(averaged, *per_model):
+        assert row["kappa"] == pytest.approx((first["kappa"] + second["kappa"]) / 2)
+        assert row["outgrowing"] == pytest.approx((first["outgrowing"] + second["outgrowing"]) / 2)
+        assert (row["kappa_min"], row["kappa_max"]) == (min(first["kappa"], second["kappa"]),
+                                                        max(first["kappa"], second["kappa"]))
+        assert row["models"] == 2
+        assert set(row["top_outgrowing"]) <= set(first["top_outgrowing"] + second["top_outgrowing"])
+    shortened = [[{**row, "top_outgrowing": []} for row in per_model[0]], per_model[1]]
+    assert [row["top_outgrowing"] for row in TD.mean_pair_geometry(shortened)] == [
+        row["top_outgrowing"] for row in per_model[1]]
+    with pytest.raises(ValueError, match="different pairs"):
+        TD.mean_pair_geometry([per_model[0], per_model[1][:-1]])
+    with pytest.raises(ValueError, match="at least one"):
+        TD.mean_pair_geometry([])
+    rows = [{"plus": p, "minus": m, "same_family": s, "kappa": k} for p, m, s, k in [
+        ("Never", "No", True, 1.01), ("No", "Never", True, 0.9), ("Yes", "Sure", True, 0.8), ("No", "Nope", True, 1.2),
+        ("Yes", "No", False, 2.0), ("Nah", "No", True, 3.0), ("Sure", "Yes", True, 0.95)]]
+    assert TD.near_synonym_choice(rows, ["Yes", "Sure", "No", "Never"]) == [("No", "Nope"), ("Sure", "Yes")]
+    assert TD.near_synonym_choice(rows, ["Yes", "Sure", "No", "Never"], per_family=2) == [
+        ("No", "Nope"), ("Never", "No"), ("Sure", "Yes"), ("Yes", "Sure")]
+
+
+def test_free_feature_rate_is_the_flow_of_the_models_own_h_and_w(tiny):
+    model, tokenizer = load_causal_lm(tiny.causal_lm("gpt2", tokenizer="bos"))
+    result = TD.free_feature_rate(model, tokenizer, PROMPT, "yes", "a")
+    (prompt_ids, (plus, _)), (_, (minus, _)) = encode_pairs(tokenizer, [PROMPT, PROMPT], ["yes", "a"])
+    with torch.no_grad():
+        output = model(torch.tensor([prompt_ids]), output_hidden_states=True)
+    h = output.hidden_states[-1][0, -1].double().numpy()[None]
+    W = model.get_output_embeddings().weight.detach().double().numpy()[None]
+    flow = simulated_rates(h, W, np.array([plus]), np.array([minus]))[0, plus]     # RK4 central difference
+    assert result["rate"] == pytest.approx(flow, rel=1e-6, abs=1e-9)
+    probs = torch.softmax(output.logits[0, -1].double(), -1)
+    assert result["prob_chosen"] == pytest.approx(float(probs[plus])) and result["h_norm"] == pytest.approx(
+        float(np.linalg.norm(h)))
+    with pytest.raises(ValueError, match="not single tokens"):
+        TD.free_feature_rate(model, tokenizer, PROMPT, "yes , very kind", "a")
+    biased = copy.deepcopy(model)
+    biased.lm_head.bias = torch.nn.Parameter(torch.ones(biased.lm_head.out_features))
+    with pytest.raises(ValueError, match="not W h"):
+        TD.free_feature_rate(biased, tokenizer, PROMPT, "yes", "a")
+
+
+def _fake_run(chosen, rejected, drop, gainers, *, unstable=False):
+    labelled = [{"token": t, "gain": g, "kind": TD.gainer_kind(t, chosen)} for t, g in gainers]
+    return {"chosen": chosen, "rejected": rejected, "peak_to_trough": drop, "peak_prob": 0.5, "trough_prob": 0.5 - drop,
+            "peak_step": 1, "trough_step": 2, "prob_chosen": [0.4, 0.5, 0.5 - drop], "loss_increased": unstable,
+            "gainers_at_trough": labelled, "gainers_at_end": labelled[::-1]}
+
+
+def test_pair_summary_counts_displaced_runs_and_gainers_per_pair():
+    runs = [_fake_run("No", "Never", 0.3, [("Yes", 0.2), ("<eos>", 0.1), ("no", 0.05)]),
+            _fake_run("No", "Never", 0.25, [("<eos>", 0.2), ("Yes", -0.1)], unstable=True),
+            _fake_run("No", "Never", 0.1, [("<eos>", 0.3), ("Nope", 0.1)]),
+            _fake_run("Sure", "Yes", 0.0, [("yes", 0.1)])]
+    never, sure = TD.pair_summary(runs)
+    assert (never["pair"], never["runs"], never["unstable"]) == ("No ≻ Never", 3, 1)
+    assert never["displaced"] == pytest.approx(1 / 3) and never["drop"] == pytest.approx((0.3 + 0.25 + 0.1) / 3)
+    assert never["start"] == pytest.approx(0.4) and never["to"] == pytest.approx(0.5 - (0.3 + 0.25 + 0.1) / 3)
+    assert never["other_gainers"] == "<eos> (3)" and never["catastrophic_gainers"] == "Yes (1)"
+    assert never["benign_gainers"] == "no (1), Nope (1)"
+    assert (sure["pair"], sure["displaced"], sure["benign_gainers"]) == ("Sure ≻ Yes", 0.0, "yes (1)")
 
 
 def test_answer_pair_set_gives_each_prompt_one_pair():

@@ -180,6 +180,94 @@ def candidate_pair_geometry(model, tokenizer, tokens: list[str], *, top: int = 3
     return rows
 
 
+def free_feature_rate(model, tokenizer, prompt: str, chosen: str, rejected: str, *, beta: float = 0.1,
+                      chat_template: bool = False) -> dict[str, float]:
+    """Thm 4's rate of ``ln pi(y+)`` at the start of DPO (reference = ``model``) if the prompt's last hidden state
+    ``h`` and the unembedding were the free parameters of the unconstrained-features model, with the model's own
+    ``h`` and ``W``; beside it the norms that decide its sign (``m`` holds ``‖h‖^2``, which always favours y+, against
+    the ``‖W‖^2``-sized geometry terms) and the start probabilities. ``chosen``/``rejected`` are response texts that
+    must be single tokens after ``prompt``. Raises if the model's logits are not ``W h`` (a bias or a scaled head).
+
+    >>> free_feature_rate(model, tokenizer, "is it ?", "Yes", "No")["rate"]  # doctest: +SKIP
+    """
+    from rmlab.theory.displacement import initial_ell_prime, rate_preferred
+
+    (prompt_ids, chosen_ids), (_, rejected_ids) = encode_pairs(tokenizer, [prompt, prompt], [chosen, rejected],
+                                                                chat_template=chat_template)
+    if len(chosen_ids) != 2 or len(rejected_ids) != 2:                  # the answer token + EOS
+        raise ValueError(f"{chosen!r} / {rejected!r} are not single tokens after the prompt under this tokenizer")
+    with torch.no_grad():
+        output = model(torch.tensor([prompt_ids]), output_hidden_states=True)
+    h = output.hidden_states[-1][0, -1].double().numpy()
+    W = model.get_output_embeddings().weight.detach().double().numpy()
+    logits = W @ h
+    if not np.allclose(logits, output.logits[0, -1].double().numpy(), atol=1e-4 * max(1.0, np.abs(logits).max())):
+        raise ValueError("the model's next-token logits are not W h (an output bias or scaling): no free-feature rate")
+    plus, minus = np.array(chosen_ids[:1]), np.array(rejected_ids[:1])
+    rate = rate_preferred(h[None], W[None], plus, minus, initial_ell_prime(h[None], W[None], plus, minus, beta=beta))
+    shifted = np.exp(logits - logits.max())
+    probs = shifted / shifted.sum()
+    return {"rate": float(rate[0]), "h_norm": float(np.linalg.norm(h)),
+            "w_plus_norm": float(np.linalg.norm(W[plus[0]])), "w_minus_norm": float(np.linalg.norm(W[minus[0]])),
+            "prob_chosen": float(probs[plus[0]]), "prob_rejected": float(probs[minus[0]])}
+
+
+def mean_pair_geometry(geometries: list[list[dict]]) -> list[dict]:
+    """:func:`candidate_pair_geometry` of several models (e.g. one per SFT draw) over the same tokens, averaged per
+    ordered pair: the mean of ``kappa``, ``proj``, ``orth`` and ``outgrowing``, the spread ``kappa_min``/``kappa_max``,
+    ``models`` (how many) and ``top_outgrowing`` (the tokens listed most often across the models, ties in order of
+    first listing; as many as the longest model's list). Pairs keep :func:`candidate_pair_geometry`'s order.
+
+    >>> one = [{"plus": "No", "minus": "Never", "same_family": True, "kappa": 0.9, "proj": 0.1, "orth": 0.3,
+    ...         "outgrowing": 2, "top_outgrowing": ["a", "b"]}]
+    >>> two = [{**one[0], "kappa": 1.1, "outgrowing": 4, "top_outgrowing": ["b"]}]
+    >>> row, = mean_pair_geometry([one, two])
+    >>> round(row["kappa"], 6), row["kappa_min"], row["kappa_max"], row["outgrowing"], row["top_outgrowing"]
+    (1.0, 0.9, 1.1, 3.0, ['b', 'a'])
+    """
+    if not geometries:
+        raise ValueError("mean_pair_geometry needs the geometry of at least one model")
+    by_pair: dict[tuple[str, str], list[dict]] = {}
+    for rows in geometries:
+        for row in rows:
+            by_pair.setdefault((row["plus"], row["minus"]), []).append(row)
+    uneven = [pair for pair, rows in by_pair.items() if len(rows) != len(geometries)]
+    if uneven:
+        raise ValueError(f"the models' geometries cover different pairs, e.g. {uneven[0]}")
+    averaged = []
+    for (plus, minus), rows in by_pair.items():
+        listed = [token for row in rows for token in row["top_outgrowing"]]
+        longest = max(len(row["top_outgrowing"]) for row in rows)
+        top = sorted(dict.fromkeys(listed), key=lambda token: -listed.count(token))[:longest]
+        averaged.append({"plus": plus, "minus": minus, "same_family": rows[0]["same_family"],
+                         **{name: float(np.mean([row[name] for row in rows]))
+                            for name in ("kappa", "proj", "orth", "outgrowing")},
+                         "kappa_min": min(row["kappa"] for row in rows), "kappa_max": max(row["kappa"] for row in rows),
+                         "models": len(rows), "top_outgrowing": top})
+    return averaged
+
+
+def near_synonym_choice(rows: list[dict], plus_tokens, *, per_family: int = 1) -> list[tuple[str, str]]:
+    """The near-synonym pairs the Table 13 geometry picks before any DPO run: among ``rows`` (from
+    :func:`candidate_pair_geometry` or :func:`mean_pair_geometry`) whose two tokens share an :func:`answer_family`
+    and whose y+ is one of ``plus_tokens`` (e.g. the answers the SFT phase teaches), the ``per_family`` pairs of
+    largest ``kappa`` in each family, families in order of first appearance in ``rows``.
+
+    >>> rows = [{"plus": p, "minus": m, "same_family": s, "kappa": k} for p, m, s, k in [
+    ...     ("No", "Never", True, 0.93), ("Never", "No", True, 1.03), ("Yes", "No", False, 1.2),
+    ...     ("Sure", "Yes", True, 1.01), ("_Yes", "Yes", True, 1.5)]]
+    >>> near_synonym_choice(rows, ["Yes", "Sure", "No", "Never"])
+    [('Never', 'No'), ('Sure', 'Yes')]
+    """
+    plus_tokens = set(plus_tokens)
+    eligible = [row for row in rows if row["same_family"] and row["plus"] in plus_tokens]
+    by_family: dict[str, list[dict]] = {}
+    for row in eligible:
+        by_family.setdefault(answer_family(row["plus"]), []).append(row)
+    return [(row["plus"], row["minus"]) for family in by_family.values()
+            for row in sorted(family, key=lambda row: -row["kappa"])[:per_family]]
+
+
 def cache_dir() -> Path:
     """Where finished Table 1 runs are kept: ``$RMLAB_CACHE/displacement`` (default ``~/.cache/rmlab/...``)."""
     return Path(os.environ.get("RMLAB_CACHE") or Path.home() / ".cache" / "rmlab").expanduser() / "displacement"
@@ -209,17 +297,49 @@ def _cached(key: dict, compute) -> dict:
     return {**result, "cached": False}
 
 
+GAINER_KINDS = ("benign", "catastrophic", "other")
+
+
+def _reported_gainers(result: dict) -> list[dict]:
+    """The top gainers a run reports: since the start of DPO, at the trough (at the end if pi(y+) never fell)."""
+    return result["gainers_at_trough"] if result["peak_to_trough"] > 0 else result["gainers_at_end"]
+
+
+def _gaining_tokens(result: dict, kind: str) -> list[str]:
+    return list(dict.fromkeys(g["token"] for g in _reported_gainers(result) if g["kind"] == kind and g["gain"] > 0))
+
+
 def run_summary(result: dict) -> dict:
     """One Table 1 row of a run: the pair, pi(y+) at the peak and the trough, the drop, its steps, stability and the
     top gainers (at the trough, since the start of DPO) by kind."""
-    gainers = result["gainers_at_trough"] if result["peak_to_trough"] > 0 else result["gainers_at_end"]
-    by_kind = {kind: ", ".join(g["token"] for g in gainers if g["kind"] == kind and g["gain"] > 0)
-               for kind in ("benign", "catastrophic", "other")}
+    gainers = _reported_gainers(result)
+    by_kind = {kind: ", ".join(_gaining_tokens(result, kind)) for kind in GAINER_KINDS}
     return {"pair": f"{result['chosen']} ≻ {result['rejected']}", "drop": result["peak_to_trough"],
             "from": result["peak_prob"], "to": result["trough_prob"], "peak_step": result["peak_step"],
             "trough_step": result["trough_step"], "start": result["prob_chosen"][0], "end": result["prob_chosen"][-1],
             "loss_increased": result["loss_increased"], "top_gainers": ", ".join(g["token"] for g in gainers),
             **{f"{kind}_gainers": value for kind, value in by_kind.items()}}
+
+
+def pair_summary(results: list[dict], *, threshold: float = 0.2, top: int = 3) -> list[dict]:
+    """Table 1 per pair over its runs: ``runs``, ``displaced`` (:func:`displaced_fraction`), ``unstable`` runs, the
+    mean ``start``, ``drop``, ``from`` and ``to`` of :func:`run_summary`, and per gainer kind the ``top`` tokens that
+    gained (positive gain) in the most runs, as ``"token (runs)"``. Pairs in order of first appearance."""
+    by_pair: dict[str, list[dict]] = {}
+    for result in results:
+        by_pair.setdefault(f"{result['chosen']} ≻ {result['rejected']}", []).append(result)
+    rows = []
+    for pair, runs in by_pair.items():
+        summaries = [run_summary(r) for r in runs]
+        row = {"pair": pair, "runs": len(runs), "displaced": displaced_fraction(runs, threshold=threshold),
+               "unstable": sum(r["loss_increased"] for r in runs),
+               **{name: float(np.mean([s[name] for s in summaries])) for name in ("start", "drop", "from", "to")}}
+        for kind in GAINER_KINDS:
+            tokens = [token for r in runs for token in _gaining_tokens(r, kind)]
+            ranked = sorted(dict.fromkeys(tokens), key=lambda token: -tokens.count(token))[:top]
+            row[f"{kind}_gainers"] = ", ".join(f"{token} ({tokens.count(token)})" for token in ranked)
+        rows.append(row)
+    return rows
 
 
 def displaced_fraction(results: list[dict], *, threshold: float = 0.2) -> float:
