@@ -377,6 +377,23 @@ def observed_chosen_change(result) -> np.ndarray:
     return np.array([logp[last, i] - logp[0, i] for i in indices])
 
 
+def _predictor_axes(displaced, ax, measure: str, **axes_settings):
+    """The boolean labels and the panel (a new figure when ``ax`` is None) of :func:`predictor_roc` and
+    :func:`predictor_precision_recall`, and whether ``measure`` is undefined because only one class occurs -- then the
+    panel says so."""
+    from rmlab import plotting
+
+    displaced = np.asarray(displaced, dtype=bool)
+    if ax is None:
+        _, ax = plotting.subplots(1, 1, width=4.6, height=4.0)
+    ax.set(**axes_settings)
+    undefined = bool(displaced.all() or not displaced.any())
+    if undefined:
+        ax.text(0.5, 0.5, f"{measure} undefined:\n{int(displaced.sum())} of {len(displaced)} pairs displaced",
+                ha="center", va="center", transform=ax.transAxes)
+    return displaced, ax, undefined
+
+
 def predictor_roc(displaced, scores: dict[str, np.ndarray], *, title: str, ax=None):
     """AUROC of each predictor (higher score = more likely displaced) for the boolean ``displaced``, and a figure of
     their ROC curves (drawn on ``ax`` when given). Returns ``(aurocs, figure)``, ``aurocs`` a dict name -> AUROC.
@@ -390,15 +407,10 @@ def predictor_roc(displaced, scores: dict[str, np.ndarray], *, title: str, ax=No
 
     from rmlab import plotting
 
-    displaced = np.asarray(displaced, dtype=bool)
-    if ax is None:
-        fig, ax = plotting.subplots(1, 1, width=4.6, height=4.0)
-    fig = ax.figure
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title)
-    if displaced.all() or not displaced.any():
-        ax.text(0.5, 0.5, f"AUROC undefined:\n{int(displaced.sum())} of {len(displaced)} pairs displaced",
-                ha="center", va="center", transform=ax.transAxes)
-        return {name: float("nan") for name in scores}, fig
+    displaced, ax, undefined = _predictor_axes(displaced, ax, "AUROC", title=title, xlabel="false positive rate",
+                                               ylabel="true positive rate")
+    if undefined:
+        return {name: float("nan") for name in scores}, ax.figure
     aurocs = {}
     for i, (name, score) in enumerate(scores.items()):
         score = np.asarray(score, dtype=float)
@@ -408,7 +420,7 @@ def predictor_roc(displaced, scores: dict[str, np.ndarray], *, title: str, ax=No
                 label=f"{name} ({aurocs[name]:.2f})")
     ax.plot([0, 1], [0, 1], color="0.6", ls=":", lw=1)
     ax.legend(fontsize=7, title="AUROC", title_fontsize=7)
-    return aurocs, fig
+    return aurocs, ax.figure
 
 
 def predictor_precision_recall(displaced, scores: dict[str, np.ndarray], *, title: str, ax=None):
@@ -426,15 +438,10 @@ def predictor_precision_recall(displaced, scores: dict[str, np.ndarray], *, titl
 
     from rmlab import plotting
 
-    displaced = np.asarray(displaced, dtype=bool)
-    if ax is None:
-        fig, ax = plotting.subplots(1, 1, width=4.6, height=4.0)
-    fig = ax.figure
-    ax.set(xlabel="recall", ylabel="precision", title=title, ylim=(0, 1.02))
-    if displaced.all() or not displaced.any():
-        ax.text(0.5, 0.5, f"precision-recall undefined:\n{int(displaced.sum())} of {len(displaced)} pairs displaced",
-                ha="center", va="center", transform=ax.transAxes)
-        return {name: float("nan") for name in scores}, fig
+    displaced, ax, undefined = _predictor_axes(displaced, ax, "precision-recall", title=title, xlabel="recall",
+                                               ylabel="precision", ylim=(0, 1.02))
+    if undefined:
+        return {name: float("nan") for name in scores}, ax.figure
     average_precisions = {}
     for i, (name, score) in enumerate(scores.items()):
         score = np.asarray(score, dtype=float)
@@ -444,7 +451,7 @@ def predictor_precision_recall(displaced, scores: dict[str, np.ndarray], *, titl
                 label=f"{name} ({average_precisions[name]:.2f})")
     ax.axhline(displaced.mean(), color="0.6", ls=":", lw=1)
     ax.legend(fontsize=7, title="average precision", title_fontsize=7)
-    return average_precisions, fig
+    return average_precisions, ax.figure
 
 
 def answer_pair_set(prompts: list[str], answer_pairs: list[tuple[str, str]]) -> list[dict]:
