@@ -468,8 +468,8 @@ fig
 # last hidden state free, plus the unembedding; ``rmlab.lm.displacement``, also ``rmlab ches
 # --predict-displacement``), along the plain gradient or along RMSprop's first update. The same first-order change
 # with *every weight* of the model as the parameters (``scope="weights"``): one backward pass over the pool at the
-# initial weights gives the full-batch gradient, and two forward passes at the weights moved a tiny step along it (or
-# along RMSprop's first update of it) give every pair's directional derivative. What each predictor uses: the initial
+# initial weights gives the full-batch gradient, and one forward-mode pass (``torch.func.jvp``) along it (or along
+# RMSprop's first update of it) gives every pair's directional derivative. What each predictor uses: the initial
 # model and the pairs (all of them: the full-batch step), plus, for the "RMSprop step" ones, the optimiser's update
 # rule; none of them updates the model or sees the batch order or the outcome. Beside them, CHES, LN-CHES and the
 # paper's two baselines. The target: the sign of the observed change of $\ln\pi(y^+_i)$ after one epoch of DPO

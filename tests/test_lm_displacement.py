@@ -107,6 +107,26 @@ def test_weight_space_prediction_equals_per_pair_autograd(tiny, direction):
         np.testing.assert_allclose(predicted, expected, rtol=1e-5, atol=1e-9)
 
 
+@pytest.mark.parametrize("arch", ["llama", "gpt_neox"])
+def test_weight_space_rates_of_a_lower_precision_model_match_float64(tiny, arch):
+    """Forward-mode AD through the architectures' attention (made eager on a float32 copy) gives the float64 rates
+    to float32 accuracy, for a float32 and a bf16 model, and leaves the caller's model as it was."""
+    path = tiny.causal_lm(arch)
+    pairs = None
+    reference = None
+    for dtype in ("float64", "float32", "bfloat16"):
+        model, tokenizer = load_causal_lm(path, dtype=dtype)
+        pairs = pairs or encode_preference_pairs(tokenizer, load_preferences(random_pairs(4, seed=5, max_words=4)))
+        attention = model.config._attn_implementation
+        chosen, _ = weight_space_rates(model, pairs, padding_id(tokenizer), batch_size=2, direction="rmsprop")
+        assert model.dtype == getattr(torch, dtype) and model.config._attn_implementation == attention
+        if reference is None:
+            reference = chosen
+        else:   # a bf16 model's weights are rounded, so its rates are those of slightly different weights
+            np.testing.assert_allclose(chosen, reference, rtol=1e-4 if dtype == "float32" else 5e-2,
+                                       atol=1e-4 * np.abs(reference).max())
+
+
 def test_weight_space_rates_share_one_gradient_across_directions(tiny):
     model, tokenizer = load_causal_lm(tiny.causal_lm("gpt2"), dtype="float64")
     pairs = encode_preference_pairs(tokenizer, load_preferences(random_pairs(4, seed=3, max_words=4)))

@@ -26,7 +26,7 @@ import copy
 import numpy as np
 import pandas as pd
 import torch
-from torch.func import jvp
+from torch.func import functional_call, jvp
 
 from rmlab._headless import tqdm
 from rmlab.errors import UserError
@@ -100,29 +100,29 @@ def first_order_rates(problem: FeatureProblem, *, loss: str = "dpo", beta: float
 
 
 def weight_space_rates(model, pairs, pad_id: int, *, loss: str = "dpo", beta: float = 0.1, batch_size: int = 16,
-                       direction: str = "gradient", step: float = 1e-4) -> tuple[np.ndarray, np.ndarray]:
+                       direction: str = "gradient") -> tuple[np.ndarray, np.ndarray]:
     """:func:`first_order_rates` with every trainable weight of ``model`` as the parameters instead of the
     unconstrained features: ``(d/dt ln pi(y+_i), d/dt ln pi(y-_i))`` ``[N]`` along ``-grad_theta L`` (or RMSprop's
     first update of it), the reference being ``model`` itself. It uses the model at its initial weights only: one
     backward pass over the pairs for ``grad L`` (the full-batch gradient, the sum of any epoch's batch gradients at
-    the start), then the directional derivative of every pair's log-probs, by a central difference of two forward
-    passes at ``theta +/- step * u`` (``u`` the unit direction; float64 copy of the model, so the difference is
-    exact to ~1e-9 relative)."""
+    the start), then the directional derivative of every pair's log-probs by forward-mode AD (``torch.func.jvp``, one
+    pass about the cost of two forwards), on a float32-or-wider copy of the model with eager attention (PyTorch has no
+    forward-mode rule for the fused attention kernels). On SmolLM2 the float32 rates are within 0.12 % of a float64
+    central difference."""
     return weight_space_rates_by_direction(model, pairs, pad_id, loss=loss, beta=beta, batch_size=batch_size,
-                                           directions=(direction,), step=step)[direction]
+                                           directions=(direction,))[direction]
 
 
 def weight_space_rates_by_direction(model, pairs, pad_id: int, *, loss: str = "dpo", beta: float = 0.1,
-                                    batch_size: int = 16, directions=DIRECTIONS,
-                                    step: float = 1e-4) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+                                    batch_size: int = 16, directions=DIRECTIONS) -> dict[str, tuple[np.ndarray,
+                                                                                                    np.ndarray]]:
     """:func:`weight_space_rates` along each of ``directions``, sharing one full-batch gradient:
     ``{direction: (chosen rates, rejected rates)}``."""
     unknown = [d for d in directions if d not in DIRECTIONS]
     if unknown or not directions:
         raise UserError(f"direction must be one of {DIRECTIONS}, got {list(directions)!r}")
-    model = copy.deepcopy(model).double().eval()
-    model.zero_grad(set_to_none=True)                   # a deep copy keeps any gradient the caller left behind
-    weights = [w for w in model.parameters() if w.requires_grad]
+    model = _forward_ad_copy(model)
+    weights = {name: w for name, w in model.named_parameters() if w.requires_grad}
     sequences = [(p, y) for p, c, r in pairs for y in (c, r)]                      # chosen, rejected interleaved
     batches = length_sorted_batches([len(p) + len(y) for p, y in sequences], batch_size)
     with torch.no_grad():
@@ -131,20 +131,54 @@ def weight_space_rates_by_direction(model, pairs, pad_id: int, *, loss: str = "d
     weight = _sequence_weights(delta, delta, loss, beta)                              # dL/d ln pi(y_s), [2N]
     for batch in batches:
         (weight[batch] * _sequence_sums(model, sequences, [batch], pad_id)[batch]).sum().backward()
-    initial = [w.detach().clone() for w in weights]
     rates = {}
     for direction in directions:
-        tangent = [-w.grad if direction == "gradient" else -rmsprop_step(w.grad) for w in weights]
-        norm = torch.sqrt(sum((t ** 2).sum() for t in tangent))
-        moved = []
-        with torch.no_grad():
-            for sign in (1.0, -1.0):
-                for w, w0, t in zip(weights, initial, tangent):
-                    w.copy_(w0 + sign * step * t / norm)
-                moved.append(_sequence_sums(model, sequences, batches, pad_id))
-        change = (moved[0] - moved[1]) / (2 * step) * norm
+        tangent = {name: -w.grad if direction == "gradient" else -rmsprop_step(w.grad) for name, w in weights.items()}
+        change = _directional_sums(model, weights, tangent, sequences, batches, pad_id)
         rates[direction] = (change[0::2].numpy(), change[1::2].numpy())
     return rates
+
+
+def _forward_ad_copy(model):
+    """A copy of ``model`` for :func:`weight_space_rates`: eval mode, no gradient left from the caller, float32 or
+    wider (a bf16 model's rates would be noise), eager attention (forward-mode AD needs it)."""
+    model = copy.deepcopy(model).eval()
+    model.zero_grad(set_to_none=True)
+    dtype = next(model.parameters()).dtype
+    model.to(torch.promote_types(dtype, torch.float32))
+    if hasattr(model, "set_attn_implementation"):
+        model.set_attn_implementation("eager")
+    return model
+
+
+def _directional_sums(model, weights: dict, tangent: dict, sequences, batches, pad_id) -> torch.Tensor:
+    """``d/de`` at ``e = 0`` of every sequence's summed response log-prob with the ``weights`` moved to
+    ``weights + e * tangent`` (forward-mode AD), ``[len(sequences)]`` float64."""
+    primals = {name: w.detach() for name, w in weights.items()}
+    change = torch.zeros(len(sequences), dtype=torch.float64)
+    for batch in batches:
+        def batch_sums(params, batch=batch):
+            logps, mask = response_logprobs(_AtWeights(model, params), [sequences[b] for b in batch], pad_id)
+            return torch.where(mask, logps, 0.0).sum(dim=1)
+
+        with torch.no_grad():
+            _, derivative = jvp(batch_sums, (primals,), (tangent,))
+        change[batch] = derivative.double()
+    return change
+
+
+class _AtWeights:
+    """``model`` called with ``params`` in place of its weights (``torch.func.functional_call``), in the form
+    :func:`response_logprobs` calls a model."""
+
+    def __init__(self, model, params: dict):
+        self.model, self.params = model, params
+
+    def __call__(self, **inputs):
+        return functional_call(self.model, self.params, args=(), kwargs=inputs)
+
+    def parameters(self):
+        return self.model.parameters()
 
 
 def _sequence_sums(model, sequences, batches, pad_id) -> torch.Tensor:
@@ -152,7 +186,7 @@ def _sequence_sums(model, sequences, batches, pad_id) -> torch.Tensor:
     sums = torch.zeros(len(sequences), dtype=torch.float64)
     for batch in batches:
         logps, mask = response_logprobs(model, [sequences[b] for b in batch], pad_id)
-        sums = sums.index_put((torch.tensor(batch),), torch.where(mask, logps, 0.0).sum(dim=1))
+        sums = sums.index_put((torch.tensor(batch),), torch.where(mask, logps.double(), 0.0).sum(dim=1))
     return sums
 
 
