@@ -26,7 +26,7 @@ from rmlab._io import atomic_write_json
 from rmlab.lm.batching import padding_id
 from rmlab.lm.ches import ches_scores, encode_preference_pairs
 from rmlab.lm.data import encode_pairs, load_preferences
-from rmlab.lm.displacement import predict_displacement, weight_space_rates_by_direction
+from rmlab.lm.displacement import (feature_problem, first_order_rates, weight_space_rates_by_direction)
 from rmlab.lm.load import context_length
 from rmlab.lm.score import response_logprobs
 from rmlab.theory.displacement import peak_to_trough, projections
@@ -485,11 +485,11 @@ def predictor_panel(model, tokenizer, rows: list[dict], dpo: DPOConfig, *, chat_
     pairs = encode_preference_pairs(tokenizer, preferences, chat_template=chat_template,
                                     context=context_length(model))
     by_direction = weight_space_rates_by_direction(model, pairs, padding_id(tokenizer), batch_size=batch_size)
+    features = feature_problem(model, pairs, padding_id(tokenizer), batch_size=batch_size)
     scores = {}
     for name, how in FIRST_ORDER_PREDICTORS.items():
         chosen = (by_direction[how["direction"]][0] if how["scope"] == "weights" else
-                  predict_displacement(model, tokenizer, preferences, chat_template=chat_template,
-                                       batch_size=batch_size, **how)["predicted_dlogp_chosen"].to_numpy())
+                  first_order_rates(features, direction=how["direction"])[0])
         scores[name] = (-chosen).tolist()
     similarity = ches_scores(model, tokenizer, preferences, batch_size=batch_size, chat_template=chat_template,
                              progress=False)
