@@ -36,7 +36,7 @@ from rmlab.lm.sample import sample_responses
 from rmlab.lm.score import ExplicitRM
 from rmlab.measure.accuracy import nanmean_last, on_policy_accuracy_bounds, on_policy_accuracy_per_prompt
 from rmlab.measure.bootstrap import bootstrap_ci
-from rmlab.train.pg import PGConfig, train_pg
+from rmlab.train.pg import PGConfig, normalization_samples, reward_normalization, train_pg
 from rmlab.train.reward_model import RMConfig, train_reward_model
 from rmlab.world.build import World, build_world
 from rmlab.world.config import WorldConfig, quick_config
@@ -366,10 +366,15 @@ def run_rl(policy_path, reward_fn, gold, rl_prompts, eval_prompts, settings: Run
     per_epoch = math.ceil(n_rl / settings.batch_prompts)
     every = eval_every or per_epoch
     eval_seed = 10_000 + seed
+    config = settings.pg_config(seed, n_rl, steps)
     with single_torch_thread(), quiet_transformers():
         model, tokenizer = load_causal_lm(str(policy_path))
         evals = [{"step": 0, **_evaluate(model, tokenizer, reward_fn, gold, eval_prompts, settings, eval_seed),
                   "kl": 0.0}]
+        normalization = None
+        if config.normalize_rewards and cache is not None:
+            samples = _normalization_samples_cached(model, tokenizer, policy_path, rl_prompts, config, cache)
+            normalization = reward_normalization(reward_fn, *samples)
         history = []
 
         def callback(step, trained, record):
@@ -380,8 +385,8 @@ def run_rl(policy_path, reward_fn, gold, rl_prompts, eval_prompts, settings: Run
                                                         eval_seed), "kl": float(np.mean(window))})
                 trained.train()
 
-        result = train_pg(model, tokenizer, rl_prompts, reward_fn, settings.pg_config(seed, n_rl, steps),
-                          gold_fn=gold, progress=False, callback=callback)
+        result = train_pg(model, tokenizer, rl_prompts, reward_fn, config, gold_fn=gold, progress=False,
+                          callback=callback, normalization=normalization)
     scale = result.normalization["scale"]
     out = {"evals": evals, "normalization": result.normalization, "metrics": result.metrics,
            "proxy_increase": [(e["proxy"] - evals[0]["proxy"]) / scale for e in evals],
@@ -389,6 +394,22 @@ def run_rl(policy_path, reward_fn, gold, rl_prompts, eval_prompts, settings: Run
     if path is not None:
         atomic_write_json(path, out)
     return out
+
+
+def _normalization_samples_cached(model, tokenizer, policy_path, prompts, config: PGConfig,
+                                  cache: Path) -> tuple[list[str], list[str]]:
+    """:func:`rmlab.train.pg.normalization_samples` of the policy at ``policy_path`` (``model``, untrained), cached
+    as JSON: every RM's run from that policy with the same prompts, seed and sampling draws the very same samples, so
+    a grid draws them once per (policy, seed) instead of once per run."""
+    key = _digest(["normalization-samples", str(policy_path), list(prompts)[:config.normalization_prompts],
+                   config.k, config.seed, config.max_new_tokens, config.temperature, config.top_k, config.top_p])
+    path = cache / f"normalization-samples-{key}.json"
+    if path.exists():
+        stored = json.loads(path.read_text())
+        return stored["prompts"], stored["responses"]
+    prompts, responses = normalization_samples(model, tokenizer, prompts, config)
+    atomic_write_json(path, {"prompts": prompts, "responses": responses})
+    return prompts, responses
 
 
 def run_grid(world: World, policies: dict, rms: dict, rl_prompts, eval_prompts, settings: RunSettings, seeds,
