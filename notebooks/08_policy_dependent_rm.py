@@ -213,9 +213,9 @@ recv.check("Spearman(score, gold increase @1)", validation.loc["teacher score", 
 for single in ["variance alone", "on-policy accuracy alone", "off-policy accuracy alone"]:
     recv.check(f"Spearman(score) minus Spearman({single})",
                validation.loc["teacher score", "spearman"] - validation.loc[single, "spearman"], ">", 0)
-recv.add_data(pairs=pairs.to_dict(orient="list"), validation=validation.to_dict(orient="index"),
-              note="every (policy, RM) pair of notebooks 07 and 08" if scale.validate_on_zoo else
-                   "quick mode: this notebook's grid only (notebook 07's teachers join in full mode)")
+recv.add_data(pairs=pairs.to_dict(orient="list"), validation=validation.to_dict(orient="index"))
+if not scale.validate_on_zoo:
+    recv.add_data(note="quick mode: this notebook's grid only (notebook 07's seven teachers join in full mode)")
 fig, axes = plotting.subplots(1, 4, width=15, height=3.4)
 for ax, (label, column) in zip(axes, [("teacher score", "teacher_score"),
                                       ("whitened variance", "whitened_reward_variance"),
