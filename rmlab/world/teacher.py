@@ -321,7 +321,8 @@ class Scale:
 # +0.051 / +0.029 and +0.053 / +0.031 (seeds 0-1).
 # Quick mode, notebook 08 validates the teacher score on its own grid only (validate_on_zoo=False): run alone on a
 # fresh cache it would otherwise train and run 07's zoo itself (92 s CPU of 205 s). Each alone on a fresh cache,
-# World build included, 08 then takes 113 s and 07 about 2 min (2 cores, the other one about idle).
+# World build included, on 2 cores: 08 then takes 113 s with the other core about idle, 138 s with it busy; 07 146 s
+# with it busy.
 # The quick world's pools hold as many pairs as the default world's (1200 per RM), so ZOO_RM_CONFIG's 24 epochs would
 # cost about 33 s CPU per RM there (+115 s for the zoo, past 3 min per notebook). At 8 epochs (about 11 s per RM) the
 # quick world's 100 % RM has on-policy accuracy 0.426 / 0.428 / 0.425 at lr 1e-3 / 3e-4 / 1e-4 (ties="half": 0.600 /
