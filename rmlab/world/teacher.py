@@ -413,8 +413,8 @@ def run_rl(policy_path, reward_fn, gold, rl_prompts, eval_prompts, settings: Run
             history.append(record)
             if step % every == 0:
                 window = [m["kl"] for m in history[-min(every, settings.kl_window):]]
-                samples = _evaluation_samples(trained, tokenizer, eval_prompts, settings, eval_seed)
-                evals.append({"step": step, **_evaluate(reward_fn, gold, *samples), "kl": float(np.mean(window))})
+                drawn = _evaluation_samples(trained, tokenizer, eval_prompts, settings, eval_seed)
+                evals.append({"step": step, **_evaluate(reward_fn, gold, *drawn), "kl": float(np.mean(window))})
                 trained.train()
 
         result = train_pg(model, tokenizer, rl_prompts, reward_fn, config, gold_fn=gold, progress=False,
