@@ -23,9 +23,10 @@ QUICK = os.environ.get("RMLAB_QUICK", "0") == "1"
 # Dataset names of the world (World v2: RL training on rl_prompts, evaluation on the disjoint eval_prompts)
 RL_PROMPTS, EVAL_PROMPTS = "rl_prompts", "eval_prompts"
 ON_POLICY, OFF_POLICY = "prefs_on_policy", "prefs_off_policy"
-# Sizes: rmlab.world.teacher.SCALES["quick" or "full"], shared with notebook 08 (which reuses these runs): RL
-# prompts (an epoch is one pass over them), held-out evaluation prompts and samples per prompt, seeds, epochs,
-# samples per prompt for the RM properties, how the BT RMs train (Adam lr 1e-4 for 24 epochs; quick: 3e-4 for 8).
+# Sizes: rmlab.world.teacher.SCALES["quick" or "full"], shared with notebook 08 (which reuses these runs in full
+# mode): RL prompts (an epoch is one pass over them), held-out evaluation prompts and samples per prompt, seeds,
+# epochs, samples per prompt for the RM properties, how the BT RMs train (Adam lr 1e-4 for 24 epochs; quick: 3e-4
+# for 8).
 # The RL setting itself (RLOO, k = 2, KL 0.05, Adam 1e-4, 16 prompts per step) is rmlab.world.teacher.RunSettings'
 # defaults.
 # Criteria that fail at this scale, as (figure, criterion): printed with their measured values and recorded as

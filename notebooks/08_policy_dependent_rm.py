@@ -28,22 +28,23 @@ NOISE = 1.0                      # std of the noisy teacher's noise (gold reward
 SELECTION_FRACTION = 0.25        # share of the RL prompts kept by variance selection
 SELECTION_POLICY, SELECTION_RM = "sft_small", "rm_accurate"
 # Sizes: rmlab.world.teacher.SCALES["quick" or "full"], shared with notebook 07 (whose runs the teacher-score
-# validation reuses): RL prompts (an epoch is one pass over them), evaluation prompts and samples, seeds, GRPO
-# policies. The RL setting (k = 2, KL 0.05, Adam 1e-4, 16 prompts per step) is rmlab.world.teacher.RunSettings'
+# validation reuses in full mode): RL prompts (an epoch is one pass over them), evaluation prompts and samples, seeds,
+# GRPO policies. The RL setting (k = 2, KL 0.05, Adam 1e-4, 16 prompts per step) is rmlab.world.teacher.RunSettings'
 # defaults.
 # Criteria that fail at this scale, as (figure, criterion): printed with their measured values and recorded as
 # passed=False in the figures' JSON, not asserted; every other criterion is asserted. Measured on World v2 in both
 # modes. Both modes: r_G itself (GT, one of the teachers) raises the gold reward most under every policy, and the
 # perfect-accuracy RM comes second under every policy (full: +0.05 to +0.07 after 2 epochs); the prompt-selection
 # RM, rm_accurate, barely moves the gold reward under sft_small (full: -0.05 to +0.04 after 40 steps), so top
-# variance beats random prompts in 2 of 3 seeds (quick: 1 of 2). Quick mode: the grid has 19 pairs (the >= 20
-# criterion is for full mode, 22 pairs), and the teacher score's Spearman (0.79) passes in full mode (0.93), where it
-# is asserted.
+# variance beats random prompts in 2 of 3 seeds (quick: 1 of 2). Quick mode validates the teacher score on this
+# notebook's grid only, 12 pairs (full mode adds notebook 07's seven teachers, 22 pairs, and asserts the >= 20
+# criterion): there its Spearman is 0.90, but off-policy accuracy alone, which takes three values over these RMs (1
+# for r_G and the perfect-accuracy RM), ranks the pairs slightly better (0.92); full mode asserts both.
 EXPECTED_FAILURES = {("prompt_selection_speedup", "seeds where top-variance beats random, minus all seeds"),
                      ("fig3_policy_dependent", "distinct gold-best RMs over policies (RLOO)")}
 if QUICK:
     EXPECTED_FAILURES |= {("teacher_score_validation", "(policy, RM) pairs"),
-                          ("teacher_score_validation", "Spearman(score, gold increase @1)")}
+                          ("teacher_score_validation", "Spearman(score) minus Spearman(off-policy accuracy alone)")}
 
 # %% [markdown]
 # # 08 · The best reward model depends on the policy — and a score that picks it before training
@@ -85,7 +86,7 @@ rms = {T.GOLD: world.gold,
        "noisy_gold": T.NoisyReward(world.gold, noise=NOISE, seed=SEED),  # noisy, high variance
        **{name: ExplicitRM(str(path)) for name, path in world.reward_models.items()}}   # the world's BT RMs
 if QUICK:
-    rms.pop("rm_noisy")          # quick: 3 x 4 + 7 = 19 pairs (the >= 20 pairs criterion is asserted in full mode)
+    rms.pop("rm_noisy")          # quick: 3 policies x 4 RMs (time; the >= 20 pairs criterion is for full mode)
 policies = {name: world.models[name] for name in POLICIES}
 print(f"{len(rl_prompts)} RL prompts, {len(eval_prompts)} evaluation prompts; RMs {list(rms)}; policies {POLICIES}")
 
@@ -193,15 +194,17 @@ last
 #
 # Every (policy, RM) pair of the two notebooks: notebook 07's seven teachers under `sft_full` and this notebook's
 # grid. The gold increase after the first epoch of RLOO (mean over seeds) against the score and against each single
-# property, all measured before training.
+# property, all measured before training. Quick mode validates on this notebook's grid only: run without notebook
+# 07's cache, training and running 07's zoo here would double the notebook's time.
 
 # %%
-zoo = T.zoo_experiment(world, data, scale.zoo_settings(world.config.max_new_tokens), scale.zoo_seeds,
-                       report_k=scale.report_k, seed=SEED, rm_config=scale.rm_config)   # 07's runs: cached after 07
-pairs = pd.concat([
-    zoo.properties[cols].assign(policy=zoo.policy).rename_axis("rm").reset_index()
-    .merge(T.epoch_increases(zoo.grid, 1).reset_index(), on=["policy", "rm"]),
-    properties[cols].reset_index().merge(T.epoch_increases(grids["rloo"], 1).reset_index(), on=["policy", "rm"])])
+pairs = [properties[cols].reset_index().merge(T.epoch_increases(grids["rloo"], 1).reset_index(), on=["policy", "rm"])]
+if scale.validate_on_zoo:   # 07's runs: cached after 07, else trained and run here
+    zoo = T.zoo_experiment(world, data, scale.zoo_settings(world.config.max_new_tokens), scale.zoo_seeds,
+                           report_k=scale.report_k, seed=SEED, rm_config=scale.rm_config)
+    pairs.insert(0, zoo.properties[cols].assign(policy=zoo.policy).rename_axis("rm").reset_index()
+                 .merge(T.epoch_increases(zoo.grid, 1).reset_index(), on=["policy", "rm"]))
+pairs = pd.concat(pairs)
 validation = T.teacher_validation(pairs)
 recv = FigureRecord("teacher_score_validation", notebook="08_policy_dependent_rm", seed=SEED, quick=QUICK)
 recv.check("(policy, RM) pairs", len(pairs), ">=", 20)
@@ -211,6 +214,8 @@ for single in ["variance alone", "on-policy accuracy alone", "off-policy accurac
     recv.check(f"Spearman(score) minus Spearman({single})",
                validation.loc["teacher score", "spearman"] - validation.loc[single, "spearman"], ">", 0)
 recv.add_data(pairs=pairs.to_dict(orient="list"), validation=validation.to_dict(orient="index"))
+if not scale.validate_on_zoo:
+    recv.add_data(note="quick mode: this notebook's grid only (notebook 07's seven teachers join in full mode)")
 fig, axes = plotting.subplots(1, 4, width=15, height=3.4)
 for ax, (label, column) in zip(axes, [("teacher score", "teacher_score"),
                                       ("whitened variance", "whitened_reward_variance"),

@@ -13,7 +13,7 @@ from rmlab.errors import UserError
 from rmlab.lm.load import load_causal_lm
 from rmlab.lm.sample import decode_response, eos_token_ids, sample_token_ids
 from rmlab.measure.variance import within_group_std_summary
-from rmlab.train.pg import PGConfig, _step_seed, train_pg
+from rmlab.train.pg import PGConfig, _step_seed, normalization_samples, reward_normalization, train_pg
 from tiny_models import PAIRS, count_yes, tiny  # noqa: F401  (tiny is a fixture)
 
 PROMPTS = [p for p, _, _ in PAIRS] * 2
@@ -59,6 +59,18 @@ def test_normalisation_is_the_initial_policys_reward_mean_and_std(tiny):
     assert result.normalization["scale"] == pytest.approx(np.sqrt(values.var(ddof=1) + 1e-8))
     _, _, raw = run(tiny, PGConfig(**{**CONFIG.__dict__, "normalize_rewards": False}))
     assert raw.normalization == {"shift": 0.0, "scale": 1.0}
+
+
+def test_a_normalization_measured_beforehand_on_shared_samples_gives_the_same_run(tiny):
+    model, tokenizer = load_causal_lm(str(tiny.causal_lm("llama", tokenizer="bos")))
+    with single_torch_thread():
+        samples = normalization_samples(model, tokenizer, PROMPTS, CONFIG)
+    assert samples[0] == [p for p in PROMPTS[:5] for _ in range(3)] and len(samples[1]) == 15
+    _, _, measured = run(tiny, CONFIG)
+    _, _, given = run(tiny, CONFIG, normalization=reward_normalization(count_yes, *samples))
+    assert given.metrics == measured.metrics and given.normalization == measured.normalization
+    with pytest.raises(ValueError, match="normalize_rewards is off"):
+        run(tiny, PGConfig(**{**CONFIG.__dict__, "normalize_rewards": False}), normalization=(0.0, 1.0))
 
 
 def test_logged_statistics_are_those_of_the_raw_task_reward_within_groups(tiny):

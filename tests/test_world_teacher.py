@@ -105,8 +105,16 @@ def test_zoo_trains_once_and_rl_runs_are_evaluated_every_epoch_and_cached(world)
     again = T.run_grid(world, {"sft_full": world.models["sft_full"]}, {T.GOLD: world.gold}, rl, evaluation,
                        settings, seeds=(0,))
     pd.testing.assert_frame_equal(grid, again)
+    # without its cached run, the grid trains again from the initial-policy samples (evaluation, normalisation) it
+    # cached the first time: the same run
+    assert len(list(T.cache_root(world).glob("initial-samples-*.json"))) == 2
+    for run_file in T.cache_root(world).glob("run-*.json"):
+        run_file.unlink()
+    pd.testing.assert_frame_equal(grid, T.run_grid(world, {"sft_full": world.models["sft_full"]}, {T.GOLD: world.gold},
+                                                   rl, evaluation, settings, seeds=(0,)))
     run = T.run_rl(world.models["sft_full"], world.gold, world.gold, rl, evaluation, settings, seed=0)
     assert {"within_std_mean", "frac_zero_std", "kl", "gold_reward"} <= set(run["metrics"][0])
+    assert [e["gold"] for e in run["evals"]] == grid.gold.tolist()   # uncached: it drew its initial samples itself
     # proxy = gold: both increases are the same numbers, the proxy one divided by the initial-policy std
     np.testing.assert_allclose(np.array(run["proxy_increase"]) * run["normalization"]["scale"],
                                run["gold_increase"], atol=1e-12)

@@ -113,23 +113,30 @@ class PGResult:
 
 def train_pg(policy, tokenizer, prompts: list[str], reward_fn: RewardFn, config: PGConfig, *,
              gold_fn: RewardFn | None = None, chat_template: bool = False, progress=True, callback=None,
-             sampler=None) -> PGResult:
+             sampler=None, normalization: tuple[float, float] | None = None) -> PGResult:
     """Train ``policy`` in place with RLOO or GRPO on ``prompts`` against ``reward_fn(prompts, responses)``.
     ``callback(step, model, metrics)`` runs after each update (e.g. an evaluation every epoch). ``sampler``: a
     function with :func:`rmlab.lm.sample.sample_token_ids`' signature (default: that one), e.g. a
-    :mod:`rmlab.lm.backends` backend's ``sample_token_ids``."""
+    :mod:`rmlab.lm.backends` backend's ``sample_token_ids``. ``normalization``: the ``(shift, scale)`` of the reward,
+    measured beforehand with :func:`reward_normalization` on :func:`normalization_samples` of this policy (runs
+    that differ only in the reward function share those samples); None: measured here."""
     prompts = list(prompts)
     if not prompts:
         raise UserError("no prompts to train on")
+    if normalization is not None and not config.normalize_rewards:
+        raise ValueError("a normalization was given, but normalize_rewards is off")
     if config.disable_dropout:
         disable_dropout(policy)
     reference = copy.deepcopy(policy).eval()
     encoded = encode_prompts(tokenizer, prompts, chat_template=chat_template)
     pad_id, eos_ids = padding_id(tokenizer), eos_token_ids(policy, tokenizer)
-    sampling = dict(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_k=config.top_k,
-                    top_p=config.top_p, chat_template=chat_template, progress=False)
+    sampling = _sampling(config, chat_template)
     sample = sampler or sample_token_ids
-    shift, scale = _normalization(policy, tokenizer, prompts, reward_fn, config, sampling, eos_ids, sample)
+    if normalization is None and config.normalize_rewards:
+        samples = normalization_samples(policy, tokenizer, prompts, config, chat_template=chat_template,
+                                        sampler=sampler)
+        normalization = reward_normalization(reward_fn, *samples)
+    shift, scale = normalization or (0.0, 1.0)
     batches = EpochBatches(len(prompts), config.batch_prompts)
     steps = config.steps or batches.steps(epochs=config.epochs)
     optim = OptimConfig(steps=steps, optimizer=config.optimizer, lr=config.lr, max_grad_norm=config.max_grad_norm,
@@ -177,15 +184,32 @@ def _step_seed(seed: int, step: int) -> int:
     return int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
 
 
-def _normalization(policy, tokenizer, prompts, reward_fn, config: PGConfig, sampling: dict, eos_ids,
-                   sample) -> tuple[float, float]:
-    """``(shift, scale)``: the mean and ``sqrt(unbiased var + 1e-8)`` of the reward on the initial policy's ``k``
-    samples of the first ``normalization_prompts`` prompts, or ``(0, 1)`` when normalisation is off."""
-    if not config.normalize_rewards:
-        return 0.0, 1.0
-    subset = prompts[:config.normalization_prompts]
+def _sampling(config: PGConfig, chat_template: bool) -> dict:
+    return dict(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_k=config.top_k,
+                top_p=config.top_p, chat_template=chat_template, progress=False)
+
+
+def normalization_samples(policy, tokenizer, prompts, config: PGConfig, *, chat_template: bool = False,
+                          sampler=None) -> tuple[list[str], list[str]]:
+    """``(prompts, responses)``: the initial policy's ``k`` samples of each of the first ``normalization_prompts``
+    prompts, on which :func:`train_pg` measures the reward normalisation. They depend on the policy, the prompts, the
+    seed and the sampling settings only, not on the reward: runs that differ only in the reward function can draw
+    them once and pass each reward's :func:`reward_normalization` to :func:`train_pg`."""
+    subset = list(prompts)[:config.normalization_prompts]
     policy.eval()
-    ids = sample(policy, tokenizer, subset, config.k, seed=_step_seed(config.seed, 0), **sampling)
+    ids = (sampler or sample_token_ids)(policy, tokenizer, subset, config.k, seed=_step_seed(config.seed, 0),
+                                        **_sampling(config, chat_template))
+    eos_ids = eos_token_ids(policy, tokenizer)
     texts = [decode_response(tokenizer, response, eos_ids) for group in ids for response in group]
-    values = score_rewards("reward function", reward_fn, [p for p in subset for _ in range(config.k)], texts)
+    return [p for p in subset for _ in range(config.k)], texts
+
+
+def reward_normalization(reward_fn: RewardFn, prompts: list[str], responses: list[str]) -> tuple[float, float]:
+    """``(shift, scale)``: the mean and ``sqrt(unbiased var + 1e-8)`` of ``reward_fn`` on these samples (those of
+    :func:`normalization_samples`).
+
+    >>> reward_normalization(lambda prompts, responses: [float(len(r)) for r in responses], ["p"] * 2, ["a", "abc"])
+    (2.0, 1.414213565908629)
+    """
+    values = score_rewards("reward function", reward_fn, prompts, responses)
     return float(values.mean()), float(math.sqrt(values.var(ddof=1) + NORMALIZATION_EPS))

@@ -36,7 +36,7 @@ from rmlab.lm.sample import sample_responses
 from rmlab.lm.score import ExplicitRM
 from rmlab.measure.accuracy import nanmean_last, on_policy_accuracy_bounds, on_policy_accuracy_per_prompt
 from rmlab.measure.bootstrap import bootstrap_ci
-from rmlab.train.pg import PGConfig, train_pg
+from rmlab.train.pg import PGConfig, normalization_samples, reward_normalization, train_pg
 from rmlab.train.reward_model import RMConfig, train_reward_model
 from rmlab.world.build import World, build_world
 from rmlab.world.config import WorldConfig, quick_config
@@ -294,8 +294,9 @@ class RunSettings:
 
 @dataclass(frozen=True)
 class Scale:
-    """How large notebooks 07 and 08 run, in one place: 08 validates the teacher score on 07's runs too, which it finds
-    in the cache only when both use the same prompts, epochs, evaluation and seeds (:meth:`zoo_settings`)."""
+    """How large notebooks 07 and 08 run, in one place: 08 validates the teacher score on 07's runs too (when
+    ``validate_on_zoo``), which it finds in the cache only when both use the same prompts, epochs, evaluation and
+    seeds (:meth:`zoo_settings`)."""
 
     n_rl: int | None       # RL training prompts (None: all); an epoch is one pass over them
     n_eval: int            # held-out evaluation prompts
@@ -305,6 +306,7 @@ class Scale:
     grid_seeds: tuple      # notebook 08's RLOO and GRPO seeds
     selection_seeds: tuple
     grpo_policies: int | None = None   # GRPO on the first this many of 08's policies (None: all)
+    validate_on_zoo: bool = True   # 08 validates the teacher score on 07's runs too (False: on its own grid only)
     report_k: int = 8      # samples per prompt for the RM properties (the paper: 10)
     rm_config: RMConfig = ZOO_RM_CONFIG   # how notebook 07's BT RMs train (:func:`train_zoo`)
 
@@ -317,6 +319,10 @@ class Scale:
 # epochs 1 and 2: full (default world, 64 x 8 evaluation samples) +0.046 / +0.057 / +0.048 and +0.081 / +0.080 /
 # +0.061 (seeds 0-2); quick (the quick world, 32 x 4 samples; fewer seeds, GRPO on one policy, <= 3 min per notebook)
 # +0.051 / +0.029 and +0.053 / +0.031 (seeds 0-1).
+# Quick mode, notebook 08 validates the teacher score on its own grid only (validate_on_zoo=False): run alone on a
+# fresh cache it would otherwise train and run 07's zoo itself (92 s CPU of 205 s). Each alone on a fresh cache,
+# World build included, on 2 cores: 08 then takes 113 s with the other core about idle, 138 s with it busy; 07 146 s
+# with it busy.
 # The quick world's pools hold as many pairs as the default world's (1200 per RM), so ZOO_RM_CONFIG's 24 epochs would
 # cost about 33 s CPU per RM there (+115 s for the zoo, past 3 min per notebook). At 8 epochs (about 11 s per RM) the
 # quick world's 100 % RM has on-policy accuracy 0.426 / 0.428 / 0.425 at lr 1e-3 / 3e-4 / 1e-4 (ties="half": 0.600 /
@@ -326,7 +332,7 @@ QUICK_ZOO_RM_CONFIG = RMConfig(lr=3e-4, epochs=8, batch_size=16)
 SCALES = {"full": Scale(n_rl=320, n_eval=64, eval_k=8, zoo_seeds=(0, 1, 2), zoo_epochs=3, grid_seeds=(0, 1, 2),
                         selection_seeds=(0, 1, 2)),
           "quick": Scale(n_rl=320, n_eval=32, eval_k=4, zoo_seeds=(0, 1), zoo_epochs=2, grid_seeds=(0,),
-                         selection_seeds=(0, 1), grpo_policies=1, rm_config=QUICK_ZOO_RM_CONFIG)}
+                         selection_seeds=(0, 1), grpo_policies=1, validate_on_zoo=False, rm_config=QUICK_ZOO_RM_CONFIG)}
 
 
 def notebook_setup(quick: bool, seed: int, **datasets: str) -> tuple[World, Scale, TeacherData]:
@@ -337,14 +343,33 @@ def notebook_setup(quick: bool, seed: int, **datasets: str) -> tuple[World, Scal
     return world, scale, TeacherData(n_rl=scale.n_rl, n_eval=scale.n_eval, **datasets)
 
 
-def _evaluate(model, tokenizer, reward_fn, gold, prompts, settings: RunSettings, seed: int) -> dict:
+def _evaluation_samples(model, tokenizer, prompts, settings: RunSettings, seed: int) -> tuple[list[str], list[str]]:
+    """``(prompts, responses)``: ``settings.eval_k`` samples of ``model`` per evaluation prompt, flat."""
     model.eval()
     responses = sample_responses(model, tokenizer, prompts, settings.eval_k, max_new_tokens=settings.max_new_tokens,
                                  seed=seed, progress=False)
-    flat_prompts = [p for p in prompts for _ in range(settings.eval_k)]
-    flat = [r for group in responses for r in group]
-    return {"proxy": float(score_rewards("reward model", reward_fn, flat_prompts, flat).mean()),
-            "gold": float(score_rewards("gold", gold, flat_prompts, flat).mean())}
+    return [p for p in prompts for _ in range(settings.eval_k)], [r for group in responses for r in group]
+
+
+def _evaluate(reward_fn, gold, prompts, responses) -> dict:
+    return {"proxy": float(score_rewards("reward model", reward_fn, prompts, responses).mean()),
+            "gold": float(score_rewards("gold", gold, prompts, responses).mean())}
+
+
+def _initial_samples(cache: Path | None, key: list, draw) -> tuple[list[str], list[str]]:
+    """``draw()``'s ``(prompts, responses)`` of an untrained policy, cached as JSON under ``cache`` by ``key`` (which
+    must name the policy and every setting the samples depend on; no cache: drawn). Every RM's run from the same
+    policy and seed draws the very same initial samples -- for the reward normalisation and for the evaluation
+    before training -- so a grid draws them once per (policy, seed) instead of once per run."""
+    if cache is None:
+        return draw()
+    path = cache / f"initial-samples-{_digest(key)}.json"
+    if path.exists():
+        stored = json.loads(path.read_text())
+        return stored["prompts"], stored["responses"]
+    prompts, responses = draw()
+    atomic_write_json(path, {"prompts": prompts, "responses": responses})
+    return prompts, responses
 
 
 def run_rl(policy_path, reward_fn, gold, rl_prompts, eval_prompts, settings: RunSettings, *, seed: int,
@@ -356,7 +381,9 @@ def run_rl(policy_path, reward_fn, gold, rl_prompts, eval_prompts, settings: Run
     Returns ``{"evals": [{"step", "proxy", "gold", "kl"}...], "proxy_increase": [...], "gold_increase": [...],
     "normalization": {...}, "metrics": [per-step train metrics]}``; the proxy increase is in the RM's training
     units (divided by its initial-policy std), the gold increase in gold units; ``kl`` is the mean training KL over
-    the last ``kl_window`` steps before the evaluation. Cached as JSON when ``cache`` and ``cache_key`` are given.
+    the last ``kl_window`` steps before the evaluation. Cached as JSON when ``cache`` and ``cache_key`` are given;
+    with a ``cache``, the initial policy's samples (reward normalisation, evaluation before training) are drawn once
+    for every run that shares them (:func:`_initial_samples`).
     """
     key = _digest([cache_key, _describe(reward_fn), str(policy_path), asdict(settings), seed, steps, eval_every])
     path = None if cache is None else cache / f"run-{key}.json"
@@ -366,22 +393,32 @@ def run_rl(policy_path, reward_fn, gold, rl_prompts, eval_prompts, settings: Run
     per_epoch = math.ceil(n_rl / settings.batch_prompts)
     every = eval_every or per_epoch
     eval_seed = 10_000 + seed
+    config = settings.pg_config(seed, n_rl, steps)
     with single_torch_thread(), quiet_transformers():
         model, tokenizer = load_causal_lm(str(policy_path))
-        evals = [{"step": 0, **_evaluate(model, tokenizer, reward_fn, gold, eval_prompts, settings, eval_seed),
-                  "kl": 0.0}]
+        initial = _initial_samples(cache, ["evaluation", str(policy_path), list(eval_prompts), settings.eval_k,
+                                           settings.max_new_tokens, eval_seed],
+                                   lambda: _evaluation_samples(model, tokenizer, eval_prompts, settings, eval_seed))
+        evals = [{"step": 0, **_evaluate(reward_fn, gold, *initial), "kl": 0.0}]
+        normalization = None
+        if config.normalize_rewards:
+            samples = _initial_samples(cache, ["normalization", str(policy_path),
+                                               list(rl_prompts)[:config.normalization_prompts], config.k, config.seed,
+                                               config.max_new_tokens, config.temperature, config.top_k, config.top_p],
+                                       lambda: normalization_samples(model, tokenizer, rl_prompts, config))
+            normalization = reward_normalization(reward_fn, *samples)
         history = []
 
         def callback(step, trained, record):
             history.append(record)
             if step % every == 0:
                 window = [m["kl"] for m in history[-min(every, settings.kl_window):]]
-                evals.append({"step": step, **_evaluate(trained, tokenizer, reward_fn, gold, eval_prompts, settings,
-                                                        eval_seed), "kl": float(np.mean(window))})
+                drawn = _evaluation_samples(trained, tokenizer, eval_prompts, settings, eval_seed)
+                evals.append({"step": step, **_evaluate(reward_fn, gold, *drawn), "kl": float(np.mean(window))})
                 trained.train()
 
-        result = train_pg(model, tokenizer, rl_prompts, reward_fn, settings.pg_config(seed, n_rl, steps),
-                          gold_fn=gold, progress=False, callback=callback)
+        result = train_pg(model, tokenizer, rl_prompts, reward_fn, config, gold_fn=gold, progress=False,
+                          callback=callback, normalization=normalization)
     scale = result.normalization["scale"]
     out = {"evals": evals, "normalization": result.normalization, "metrics": result.metrics,
            "proxy_increase": [(e["proxy"] - evals[0]["proxy"]) / scale for e in evals],
