@@ -280,8 +280,10 @@ fig
 # The geometry picks the pair but not the gainers: the tokens it says outgrow "No" ("unningham", "ortune", "Yet")
 # are not those that gained, which fits features that are not free.
 # One step took 2.4–9.9 s here (one thread, the machine shared with other jobs; 2.4–2.7 s when it was nearly idle).
-# The whole notebook in full mode, run end to end on the nearly idle machine (load ≈ 1) with the worlds and models
-# cached but no cached Table 1 run, took 8 min 29 s, its nine SmolLM2 runs about 50 s each.
+# The whole notebook in full mode, run end to end on the idle machine (load ≈ 1) with the world and models cached but
+# no cached run or panel, took 16 min 2 s (2026-11-29): this section 8 min 2 s (nine SmolLM2 runs, about 54 s each),
+# the world's Table 1 38 s, the world pool's predictor panel 13 s, the SmolLM2 predictor panel 6 min 48 s. Building
+# the default world from scratch (once, shared by notebooks 05–13) comes on top.
 #
 # *Every setting probed on the way* (one run each unless noted; drop = peak-to-trough of $\pi(y^+)$; SFT = one step at
 # 1e-5 on the run's own answer; "unstable" = the loss rose at some step):
@@ -591,9 +593,9 @@ predictor_fig
 # weights, 0.33 CHES, 1.00 last-hidden inner product — one positive, so these numbers mean little. Larger quick sets
 # were measured and dropped for time: 8 pairs had none displaced (π(y⁺) rose by 0.2–1.4 nats on every pair), 12 pairs
 # had 1 (Sure ≻ Yes; best AUROC 1.00 over all weights, CHES 0.18); the 8-pair notebook took about 2.8 min of CPU, the
-# 4-pair one 1 min 58 s wall on the idle machine. The full-mode real panel took 12.5 min wall as a script on the
-# loaded machine (nice 19, load ≈ 4; SFT, predictors and the DPO epoch, the float64 weight-space pass the largest
-# part).
+# 4-pair one 1 min 58 s wall on the idle machine. The full-mode real panel takes 6 min 48 s on the idle machine; its
+# largest part is the weight-space pass (one float32 backward over the 48 pairs and one forward-mode pass per
+# direction: 205 s of CPU; it was 312 s as a float64 central difference).
 
 # %% [markdown]
 # ## Criteria
