@@ -20,13 +20,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.special import softmax
 import transformers
 
 from rmlab._io import atomic_write_json
 from rmlab.lm.batching import padding_id
 from rmlab.lm.ches import ches_scores, encode_preference_pairs
 from rmlab.lm.data import encode_pairs, load_preferences
-from rmlab.lm.displacement import (feature_problem, first_order_rates, weight_space_rates_by_direction)
+from rmlab.lm.displacement import feature_problem, first_order_rates, weight_space_rates_by_direction
 from rmlab.lm.load import context_length
 from rmlab.lm.score import response_logprobs
 from rmlab.theory.displacement import peak_to_trough, projections
@@ -205,8 +206,7 @@ def free_feature_rate(model, tokenizer, prompt: str, chosen: str, rejected: str,
         raise ValueError("the model's next-token logits are not W h (an output bias or scaling): no free-feature rate")
     plus, minus = np.array(chosen_ids[:1]), np.array(rejected_ids[:1])
     rate = rate_preferred(h[None], W[None], plus, minus, initial_ell_prime(h[None], W[None], plus, minus, beta=beta))
-    shifted = np.exp(logits - logits.max())
-    probs = shifted / shifted.sum()
+    probs = softmax(logits)
     return {"rate": float(rate[0]), "h_norm": float(np.linalg.norm(h)),
             "w_plus_norm": float(np.linalg.norm(W[plus[0]])), "w_minus_norm": float(np.linalg.norm(W[minus[0]])),
             "prob_chosen": float(probs[plus[0]]), "prob_rejected": float(probs[minus[0]])}
@@ -236,15 +236,19 @@ def mean_pair_geometry(geometries: list[list[dict]]) -> list[dict]:
         raise ValueError(f"the models' geometries cover different pairs, e.g. {uneven[0]}")
     averaged = []
     for (plus, minus), rows in by_pair.items():
-        listed = [token for row in rows for token in row["top_outgrowing"]]
-        longest = max(len(row["top_outgrowing"]) for row in rows)
-        top = sorted(dict.fromkeys(listed), key=lambda token: -listed.count(token))[:longest]
+        top = _most_listed([token for row in rows for token in row["top_outgrowing"]],
+                           max(len(row["top_outgrowing"]) for row in rows))
         averaged.append({"plus": plus, "minus": minus, "same_family": rows[0]["same_family"],
                          **{name: float(np.mean([row[name] for row in rows]))
                             for name in ("kappa", "proj", "orth", "outgrowing")},
                          "kappa_min": min(row["kappa"] for row in rows), "kappa_max": max(row["kappa"] for row in rows),
                          "models": len(rows), "top_outgrowing": top})
     return averaged
+
+
+def _most_listed(tokens: list[str], n: int) -> list[str]:
+    """The ``n`` tokens listed most often in ``tokens``, ties in order of first listing."""
+    return sorted(dict.fromkeys(tokens), key=lambda token: -tokens.count(token))[:n]
 
 
 def near_synonym_choice(rows: list[dict], plus_tokens, *, per_family: int = 1) -> list[tuple[str, str]]:
@@ -336,8 +340,8 @@ def pair_summary(results: list[dict], *, threshold: float = 0.2, top: int = 3) -
                **{name: float(np.mean([s[name] for s in summaries])) for name in ("start", "drop", "from", "to")}}
         for kind in GAINER_KINDS:
             tokens = [token for r in runs for token in _gaining_tokens(r, kind)]
-            ranked = sorted(dict.fromkeys(tokens), key=lambda token: -tokens.count(token))[:top]
-            row[f"{kind}_gainers"] = ", ".join(f"{token} ({tokens.count(token)})" for token in ranked)
+            row[f"{kind}_gainers"] = ", ".join(f"{token} ({tokens.count(token)})"
+                                               for token in _most_listed(tokens, top))
         rows.append(row)
     return rows
 
