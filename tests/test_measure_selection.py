@@ -49,20 +49,29 @@ def test_random_subset_is_seeded_and_without_replacement():
     assert len(set(a.tolist())) == 20 and a.min() >= 0 and a.max() < 50
 
 
-def test_teacher_score_is_the_within_prompt_covariance_of_whitened_rm_and_gold():
+def test_teacher_score_is_the_within_prompt_covariance_per_unit_rm_spread():
     rm, gold = _rewards(seed=4), _rewards(seed=5)
-    w = (rm - rm.mean()) / rm.std(ddof=1)
-    direct = np.mean([np.cov(w[i], gold[i])[0, 1] for i in range(len(rm))])
+    spread = np.sqrt(np.mean([np.var(row, ddof=1) for row in rm]))
+    direct = np.mean([np.cov(rm[i], gold[i])[0, 1] for i in range(len(rm))]) / spread
     assert float(teacher_score(rm, gold)) == pytest.approx(direct, rel=1e-12)
-    assert float(teacher_score(5 * rm + 2, gold)) == pytest.approx(direct, rel=1e-10)     # RM scale is whitened away
+    assert float(teacher_score(5 * rm + 2, gold)) == pytest.approx(direct, rel=1e-10)     # RM scale drops out
+    shifted = rm + 10 * np.arange(len(rm))[:, None]                    # a shift per prompt, which RLOO removes
+    assert float(teacher_score(shifted, gold)) == pytest.approx(direct, rel=1e-10)
+    assert np.isnan(teacher_score(np.ones_like(rm), gold))                   # flat everywhere: no direction at all
 
 
 def test_teacher_score_separates_speed_direction_and_headroom():
     gold = _rewards(seed=6)
     assert float(teacher_score(gold, gold)) > 0 > float(teacher_score(-gold, gold))        # direction
     flat = gold.copy()
-    flat[::2] = flat[::2] * 1e-3 + 10 * np.arange(15)[:, None]   # half the prompts compressed, far apart
-    assert 0 < float(teacher_score(flat, gold)) < float(teacher_score(gold, gold))        # speed (variance)
+    flat[::2] = flat[::2] * 1e-3 + 10 * np.arange(15)[:, None]   # half the prompts compressed (and shifted)
+    # the compressed half nearly stops teaching, and the RM's spread is the other half's: with v the gold reward's
+    # within-prompt variances, the score is (v_odd + 1e-3 v_even) / sqrt(n (v_odd + 1e-6 v_even)), summed over prompts
+    v = per_prompt_variance(gold)
+    v_odd, v_even = v[1::2].sum(), v[::2].sum()
+    expected = (v_odd + 1e-3 * v_even) / np.sqrt(len(v) * (v_odd + 1e-6 * v_even))
+    assert float(teacher_score(flat, gold)) == pytest.approx(expected, rel=1e-10)
+    assert 0 < float(teacher_score(flat, gold)) < float(teacher_score(gold, gold))
     assert float(teacher_score(gold, np.ones_like(gold))) == 0.0                          # no gold headroom
 
 

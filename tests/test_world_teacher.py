@@ -49,9 +49,9 @@ def test_perfect_accuracy_rm_is_accurate_and_flatter_than_gold():
     prompts, gold = _gold_like()
     table = {(p, str(j)): gold[i, j] for i, p in enumerate(prompts) for j in range(gold.shape[1])}
     gold_fn = lambda ps, rs: np.array([table[(p, r)] for p, r in zip(ps, rs)])   # noqa: E731
-    rm = T.PerfectAccuracyRM(gold_fn)
     flat_p = [p for p in prompts for _ in range(gold.shape[1])]
     flat_r = [str(j) for _ in prompts for j in range(gold.shape[1])]
+    rm = T.PerfectAccuracyRM(gold_fn, floor=0.0)
     rewards = rm(flat_p, flat_r).reshape(gold.shape)
     assert float(on_policy_accuracy(rewards, gold)) == 1.0
     assert 0.4 < rm.scaled_fraction(prompts) < 0.6
@@ -59,8 +59,29 @@ def test_perfect_accuracy_rm_is_accurate_and_flatter_than_gold():
     np.testing.assert_allclose(rewards[scaled], 1e-3 * gold[scaled])
     np.testing.assert_array_equal(rewards[~scaled], gold[~scaled])
     # the scaled prompts collapse towards 0, far from the others' mean (2): a between-prompt spread that lowers the
-    # within-prompt share, i.e. the whitened variance (with rewards centred at 0 it need not fall)
+    # within-prompt share, i.e. the whitened variance
     assert whitened_reward_variance(rewards) < 0.5 * whitened_reward_variance(gold)
+
+
+def test_perfect_accuracy_rm_scales_around_its_floor():
+    prompts, gold = _gold_like()
+    gold = gold - gold.mean()                      # a reward centred at 0, like the world's
+    table = {(p, str(j)): gold[i, j] for i, p in enumerate(prompts) for j in range(gold.shape[1])}
+    gold_fn = lambda ps, rs: np.array([table[(p, r)] for p, r in zip(ps, rs)])   # noqa: E731
+    flat_p = [p for p in prompts for _ in range(gold.shape[1])]
+    flat_r = [str(j) for _ in prompts for j in range(gold.shape[1])]
+    default = T.PerfectAccuracyRM(gold_fn)
+    assert default.floor == -1.0 and "floor=-1.0" in repr(default)
+    around = {floor: T.PerfectAccuracyRM(gold_fn, floor=floor)(flat_p, flat_r).reshape(gold.shape)
+              for floor in (0.0, -4.0)}
+    scaled = np.array([default.is_scaled(p) for p in prompts])
+    np.testing.assert_allclose(around[-4.0][scaled], -4.0 + 1e-3 * (gold[scaled] + 4.0))
+    np.testing.assert_array_equal(around[-4.0][~scaled], gold[~scaled])
+    # scaled around the mean, the whitened variance hardly moves; around a point 4 (about 1.5 std) below, it halves
+    base = whitened_reward_variance(gold)
+    assert abs(whitened_reward_variance(around[0.0]) - base) < 0.15 * base
+    assert whitened_reward_variance(around[-4.0]) < 0.6 * base
+    assert float(on_policy_accuracy(around[-4.0], gold)) == 1.0
 
 
 def test_noisy_reward_is_a_fixed_function_of_the_sample():

@@ -11,9 +11,9 @@ exact (prompt, response) pairs. Per reward model the report gives (``rmlab.measu
   (population variance of the per-prompt means), ``total_variance`` (population variance of all n·k rewards pooled;
   TRL's ``reward_std`` is √ of this with ddof=1): the law of total variance, within + between = total;
 * ``frac_zero_variance``: fraction of prompts whose k rewards have std <= ``zero_std_atol`` (1e-8, as TRL);
-* ``teacher_score``: mean over prompts of the within-prompt covariance of the whitened RM reward with the gold reward
-  (:mod:`rmlab.measure.teacher`: the first-order rate at which this RM raises the gold reward of this policy; null
-  without gold);
+* ``teacher_score``: mean over prompts of the within-prompt covariance of the gold reward with the RM reward divided
+  by the RM's root mean within-prompt variance (:mod:`rmlab.measure.teacher`: the first-order rate at which this RM
+  raises the gold reward of this policy per unit step; null without gold);
 * ``on_policy_accuracy``: vs the gold reward over all k(k−1)/2 pairs of each prompt, averaged over prompts (NaN /
   null without gold);
 * ``off_policy_accuracy``: on a preference dataset (null without one), against the gold reward's scores of chosen and

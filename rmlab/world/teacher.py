@@ -117,14 +117,27 @@ class PerfectAccuracyRM:
     """The "perfectly accurate, low variance" RM of 2503.15477 §4.1: the gold reward with the rewards of half the
     prompts multiplied by ``factor`` (0.001). Which prompts is a fixed function of the prompt text (a seeded hash
     below ``fraction``), so the RM is defined on every prompt -- training, evaluation and preference pairs alike --
-    and scales about ``fraction`` of any prompt set (:meth:`scaled_fraction` says how many exactly)."""
+    and scales about ``fraction`` of any prompt set (:meth:`scaled_fraction` says how many exactly).
 
-    def __init__(self, gold, *, fraction: float = 0.5, factor: float = 1e-3, seed: int = 8122):
-        self.gold, self.fraction, self.factor, self.seed = gold, fraction, factor, seed
+    The multiplication shrinks those prompts' rewards towards the point ``floor`` (the gold reward measured from
+    ``floor`` is scaled: ``floor + factor * (r - floor)``). It lowers the *whitened* variance (within-prompt variance
+    over total variance, what the paper's Table 1 reports) only when that point lies away from the rewards' mean:
+    collapsing half the prompts onto it adds between-prompt spread. The paper's gold RM (ArmoRM) is such a reward: by
+    the law of total variance, its Table 1 (GT 0.256, this RM 0.111) implies a mean about 1.6 standard deviations from
+    zero. The world's gold reward lies in [-1, 1] with a mean near 0 under its policies, so scaling around 0 would
+    leave the whitened variance where it was (measured: 0.278 against r_G's 0.264 under ``sft_full``); the default
+    ``floor=-1`` (the worst score, i.e. the gold reward read on a non-negative scale) puts it 1.4 standard deviations
+    below the mean, close to the paper's 1.6 (0.131 against 0.264). The official code multiplies the already
+    standardised reward in the trainer instead; that differs from this by a shift per prompt, which RLOO's
+    leave-one-out baseline removes."""
+
+    def __init__(self, gold, *, fraction: float = 0.5, factor: float = 1e-3, seed: int = 8122, floor: float = -1.0):
+        self.gold, self.fraction, self.factor, self.seed, self.floor = gold, fraction, factor, seed, floor
         self.__name__ = PERFECT
 
     def __repr__(self):
-        return f"PerfectAccuracyRM(fraction={self.fraction}, factor={self.factor}, seed={self.seed})"
+        return (f"PerfectAccuracyRM(fraction={self.fraction}, factor={self.factor}, seed={self.seed}, "
+                f"floor={self.floor})")
 
     def is_scaled(self, prompt: str) -> bool:
         return _unit_hash(self.seed, prompt) < self.fraction
@@ -134,8 +147,9 @@ class PerfectAccuracyRM:
         return sum(map(self.is_scaled, distinct)) / len(distinct)
 
     def __call__(self, prompts, responses) -> np.ndarray:
-        factors = np.array([self.factor if self.is_scaled(p) else 1.0 for p in prompts])
-        return np.asarray(self.gold(prompts, responses), dtype=np.float64) * factors
+        scaled = np.array([self.is_scaled(p) for p in prompts], dtype=bool)
+        gold = np.asarray(self.gold(prompts, responses), dtype=np.float64)
+        return np.where(scaled, self.floor + self.factor * (gold - self.floor), gold)
 
 
 def _unit_hash(seed: int, *texts: str) -> float:
@@ -516,7 +530,8 @@ def properties_cached(world: World, policy: str, rms: dict, prompts, *, preferen
     """:func:`rm_properties` of the world policy ``policy``, cached as JSON (keyed by ``tag``, the RM names, the
     prompts, k and the seed: give RMs that differ a different ``tag``)."""
     key = _digest([tag, policy, {name: _describe(fn) for name, fn in rms.items()}, list(prompts), k, seed,
-                   max_new_tokens, preferences is not None, "ties-half-and-bounds"])   # (older tables lack them)
+                   max_new_tokens, preferences is not None, "ties-half-and-bounds",   # (older tables lack them)
+                   "teacher-score-per-unit-spread"])                                 # (older ones: global whitening)
     path = cache_root(world) / f"properties-{key}.json"
     if path.exists():
         return pd.read_json(path, orient="split")
