@@ -34,12 +34,12 @@ SELECTION_POLICY, SELECTION_RM = "sft_small", "rm_accurate"
 # Criteria that fail at this scale, as (figure, criterion): printed with their measured values and recorded as
 # passed=False in the figures' JSON, not asserted; every other criterion is asserted. Measured on World v2 in both
 # modes. Both modes: r_G itself (GT, one of the teachers) raises the gold reward most under every policy, and the
-# perfect-accuracy RM comes second under every policy (full: +0.05 to +0.07 after 2 epochs); the prompt-selection
+# perfect-accuracy RM comes second under every policy (full: +0.050 to +0.066 after 2 epochs); the prompt-selection
 # RM, rm_accurate, barely moves the gold reward under sft_small (full: -0.05 to +0.04 after 40 steps), so top
 # variance beats random prompts in 2 of 3 seeds (quick: 1 of 2). Quick mode validates the teacher score on this
 # notebook's grid only, 12 pairs (full mode adds notebook 07's seven teachers, 22 pairs, and asserts the >= 20
-# criterion): there its Spearman is 0.90, but off-policy accuracy alone, which takes three values over these RMs (1
-# for r_G and the perfect-accuracy RM), ranks the pairs slightly better (0.92); full mode asserts both.
+# criterion): there its Spearman is 0.87, but off-policy accuracy alone, which takes three values over these RMs (1
+# for r_G and the perfect-accuracy RM), ranks the pairs slightly better (0.89); full mode asserts both.
 EXPECTED_FAILURES = {("prompt_selection_speedup", "seeds where top-variance beats random, minus all seeds"),
                      ("fig3_policy_dependent", "distinct gold-best RMs over policies (RLOO)")}
 if QUICK:
@@ -57,11 +57,13 @@ if QUICK:
 # * **prompt selection by reward variance** (`rmlab.measure.selection`): rank the RL prompts by the within-prompt
 #   variance the RM induces under the initial policy and train on the top of the ranking only;
 # * **a teacher score** (`rmlab.measure.teacher`), computed before training from the initial policy's samples: the
-#   mean within-prompt covariance between the (whitened) RM reward and the gold reward. For a softmax policy moved
-#   along the natural gradient this is the first-order rate of gold-reward increase; it multiplies the RM's
-#   within-prompt spread (the paper's variance), its agreement with the gold reward (a graded on-policy accuracy)
-#   and the gold reward's own spread under the policy (the headroom). We validate it on every (policy, RM) pair of
-#   notebooks 07 and 08.
+#   mean within-prompt covariance between the RM reward and the gold reward, per unit of the RM's within-prompt spread
+#   (the RM divided by its root mean within-prompt variance, the normalisation of the paper's Table 9). For a softmax
+#   policy moved along the natural gradient by a step of fixed length (what Adam does, whatever the reward's scale)
+#   this is the first-order rate of gold-reward increase. It combines the RM's agreement with the gold reward within
+#   each prompt (a graded on-policy accuracy), where the RM spends its spread (a prompt it leaves flat teaches nothing:
+#   the paper's reward variance, per prompt) and the gold reward's own spread under the policy (the headroom). We
+#   validate it on every (policy, RM) pair of notebooks 07 and 08.
 
 # %%
 import time
@@ -196,6 +198,16 @@ last
 # grid. The gold increase after the first epoch of RLOO (mean over seeds) against the score and against each single
 # property, all measured before training. Quick mode validates on this notebook's grid only: run without notebook
 # 07's cache, training and running 07's zoo here would double the notebook's time.
+#
+# *How the score came to be normalised this way (measured, full mode).* It first whitened the RM by its global std (the
+# trainer's normalisation) and reached Spearman 0.925 over the 22 pairs. When the perfect-accuracy RM was made as flat
+# as the paper's (scaled from the gold reward's floor, notebook 07), that score fell by a third for it (0.137 → 0.094
+# under `sft_full`) while its RLOO runs barely moved (+0.040 → +0.037 after epoch 1), and the Spearman fell to 0.790,
+# below on- and off-policy accuracy alone: a global std counts spread *between* prompts, which RLOO's advantages do not
+# see. Normalised by the within-prompt spread, the score is invariant to a shift per prompt and to the RM's scale, as
+# RLOO with Adam nearly is; it gives 0.901 here (0.890 on the earlier runs, with the RM scaled around 0). Note that this
+# choice was made after seeing these 22 pairs: it is validated on the pairs that prompted it, plus the quick world's 12
+# (0.867).
 
 # %%
 pairs = [properties[cols].reset_index().merge(T.epoch_increases(grids["rloo"], 1).reset_index(), on=["policy", "rm"])]
