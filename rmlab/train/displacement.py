@@ -30,7 +30,7 @@ from rmlab.lm.data import encode_pairs, load_preferences
 from rmlab.lm.displacement import feature_problem, first_order_rates, weight_space_rates_by_direction
 from rmlab.lm.load import context_length
 from rmlab.lm.score import response_logprobs
-from rmlab.theory.displacement import peak_to_trough, projections
+from rmlab.theory.displacement import initial_ell_prime, peak_to_trough, projections, rate_preferred
 from rmlab.train.dpo import DPOConfig, train_dpo
 from rmlab.train.loop import OptimConfig, disable_dropout, train_loop
 from rmlab.train.losses import sft_nll
@@ -191,8 +191,6 @@ def free_feature_rate(model, tokenizer, prompt: str, chosen: str, rejected: str,
 
     >>> free_feature_rate(model, tokenizer, "is it ?", "Yes", "No")["rate"]  # doctest: +SKIP
     """
-    from rmlab.theory.displacement import initial_ell_prime, rate_preferred
-
     (prompt_ids, chosen_ids), (_, rejected_ids) = encode_pairs(tokenizer, [prompt, prompt], [chosen, rejected],
                                                                 chat_template=chat_template)
     if len(chosen_ids) != 2 or len(rejected_ids) != 2:                  # the answer token + EOS
