@@ -74,6 +74,7 @@ from scipy.stats import spearmanr
 from rmlab import plotting
 from rmlab.figures import FigureRecord, criteria_summary
 from rmlab.world import teacher as T
+from rmlab.world.language import prompt_kind
 
 START = time.time()
 plotting.use_style()
@@ -155,6 +156,8 @@ rec1.check("Spearman(100->0% on-policy, off-policy acc.)", spearmanr(position, o
 rec1.add_data(properties=properties.to_dict(orient="index"), paper=PAPER_TABLE1.to_dict(orient="index"),
               n_prompts=len(rl_prompts), k=scale.report_k, n_offpolicy_pairs=len(off_heldout),
               perfect_scaled_fraction=rms[T.PERFECT].scaled_fraction(rl_prompts), on_policy_accuracy_bounds=bounds,
+              properties_by_task={kind: table.to_dict(orient="index")
+                                  for kind, table in experiment.properties_by_task.items()},
               note="on_policy_accuracy uses the paper's tie rule (a gold tie is right only if the RM ties too); "
                    "on_policy_accuracy_half leaves gold-tied pairs out (RM ties count 1/2). on_policy_accuracy_bounds: "
                    "the ceiling (an oracle ordering every gold-ordered pair, tying only identical texts) and chance "
@@ -197,7 +200,13 @@ for epoch in (1, 2):
     rec2.check(f"epoch {epoch} gold: lowest trained RM minus perfect-acc", margin, ">", 0)
     # not one of the issue's criteria: the setting must let RLOO on r_G itself raise the gold reward at all
     rec2.check(f"epoch {epoch} gold: GT (RLOO on r_G) increase", gold_mean.loc[T.GOLD, epoch], ">", 0)
-rec2.add_data(runs=grid.to_dict(orient="list"), settings=settings.__dict__, seeds=list(scale.zoo_seeds))
+flattened = T.gold_increase_by_group(grid, eval_prompts, lambda prompt: "flattened" if rms[T.PERFECT].is_scaled(prompt)
+                                     else "kept").loc[POLICY]
+by_task = T.gold_increase_by_group(grid, eval_prompts, prompt_kind).loc[POLICY]
+rec2.add_data(runs=grid.to_dict(orient="list"), settings=settings.__dict__, seeds=list(scale.zoo_seeds),
+              gold_increase_by_flattening=flattened.reset_index().to_dict(orient="list"),
+              gold_increase_by_task=by_task.reset_index().to_dict(orient="list"),
+              flattened_eval_prompts=rms[T.PERFECT].scaled_fraction(eval_prompts))
 fig, axes = plotting.subplots(1, 2, width=11, height=3.8)
 for ax, metric, title in zip(axes, ["proxy_increase", "gold_increase"], ["proxy reward increase",
                                                                           "gold reward increase"]):
@@ -212,6 +221,40 @@ fig
 
 # %%
 rec2.criteria
+
+# %% [markdown]
+# **Why the perfect-accuracy RM still teaches here.** Every evaluation records the gold reward of each held-out
+# prompt, so the same runs can be split: the prompts the perfect-accuracy RM flattens against those it keeps, and
+# the prompts of each task. Below, the gold increase after epoch 1 (seed means) on each part.
+
+# %%
+print(f"{rms[T.PERFECT].scaled_fraction(eval_prompts):.0%} of the held-out prompts are flattened")
+flattened.xs(1, level="epoch").loc[list(rms)].round(3)
+
+# %% [markdown]
+# Per task: each teacher's on-policy accuracy (ties ½) on that task's RL prompts under the initial policy, beside the
+# gold increase on that task's held-out prompts after epoch 1. (`count` is the task the initial policy has not learned:
+# every sample scores −1, so no pair is ordered and nothing rises.)
+
+# %%
+pd.concat({kind: pd.DataFrame({"on-acc (ties ½)": experiment.properties_by_task[kind]["on_policy_accuracy_half"],
+                               "gold increase @1": by_task.xs(1, level="epoch")[kind]})
+           for kind in experiment.properties_by_task}, axis=1).loc[list(rms)].round(3)
+
+# %% [markdown]
+# **What this shows** (full mode, 3 seeds; quick mode prints its own numbers above):
+# - *Flattening does not stop prompts from learning here.* On the 39 % of held-out prompts the perfect-accuracy RM
+#   flattens, the gold reward rose +0.065 after epoch 1, against +0.074 under r_G; on the prompts it keeps, +0.018
+#   against +0.035. The world has three tasks with hundreds of prompts each, so what RLOO learns on the kept prompts
+#   (how to sort, how to reverse) applies to the flattened ones. The paper's instructions are far more varied. The
+#   one place where the flat half costs speed is `sort`: +0.036 against r_G's +0.074 (on `reverse`: +0.044 against
+#   +0.045).
+# - *The trained RMs teach the task they can judge.* They order the initial policy's `sort` samples with on-policy
+#   accuracy 0.67–0.77 (ties ½; chance 0.5) and raise its gold reward as fast as r_G or faster: +0.073 to +0.099 for
+#   the 100–25 % RMs, +0.029 for the 0 % RM. Four of the five beat the perfect-accuracy RM there, as in the paper's
+#   Figure 2. On `reverse` they are near chance (0.58–0.63), and RLOO on them lowers its gold reward (−0.016 to
+#   −0.054). `reverse` holds 35 of the 64 held-out prompts, so over all prompts that loss cancels the gain on `sort`,
+#   and Figure 2's criterion fails.
 
 # %% [markdown]
 # ## Which property predicts the increase? (Table 2)

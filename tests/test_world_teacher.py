@@ -126,6 +126,14 @@ def test_zoo_trains_once_and_rl_runs_are_evaluated_every_epoch_and_cached(world)
     again = T.run_grid(world, {"sft_full": world.models["sft_full"]}, {T.GOLD: world.gold}, rl, evaluation,
                        settings, seeds=(0,))
     pd.testing.assert_frame_equal(grid, again)
+    # the per-prompt gold rewards average to the evaluation's gold reward, and split into groups of prompts the
+    # increase recombines (weighted by group size) into the whole increase
+    assert all(len(values) == len(evaluation) for values in grid.gold_per_prompt)
+    np.testing.assert_allclose([np.mean(v) for v in grid.gold_per_prompt], grid.gold, atol=1e-12)
+    split = T.gold_increase_by_group(grid, evaluation, lambda prompt: prompt in evaluation[:3])
+    n = len(evaluation)
+    np.testing.assert_allclose((3 * split[True] + (n - 3) * split[False]).to_numpy() / n, grid.gold_increase,
+                               atol=1e-12)
     # without its cached run, the grid trains again from the initial-policy samples (evaluation, normalisation) it
     # cached the first time: the same run
     assert len(list(T.cache_root(world).glob("initial-samples-*.json"))) == 2

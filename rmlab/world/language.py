@@ -219,6 +219,15 @@ def parse_prompt(prompt: str) -> tuple[str, list[str]]:
     return family, ws
 
 
+
+def prompt_kind(prompt: str) -> str:
+    """The kind a world prompt names first: its task (``sort``, ``reverse``, ...), ``question`` or ``request``.
+
+    >>> prompt_kind("reverse : dog cat >"), prompt_kind("question : is the dog big ? >")
+    ('reverse', 'question')
+    """
+    return parse_prompt(prompt)[1][0]
+
 class Demonstrator:
     """The noisy programmatic writer of the world's corpus (and the off-policy generator of preference pairs).
 

@@ -40,6 +40,7 @@ from rmlab.train.pg import PGConfig, normalization_samples, reward_normalization
 from rmlab.train.reward_model import RMConfig, train_reward_model
 from rmlab.world.build import World, build_world
 from rmlab.world.config import WorldConfig, quick_config
+from rmlab.world.language import prompt_kind
 
 PAPER_FRACTIONS = (1.0, 0.75, 0.5, 0.25, 0.0)
 PERFECT = "perfect_acc"
@@ -366,8 +367,12 @@ def _evaluation_samples(model, tokenizer, prompts, settings: RunSettings, seed: 
 
 
 def _evaluate(reward_fn, gold, prompts, responses) -> dict:
+    """Mean proxy and gold reward over the samples, and the mean gold reward of each distinct prompt (in order of
+    first occurrence: ``gold_per_prompt``, for :func:`gold_increase_by_group`)."""
+    gold_rewards = score_rewards("gold", gold, prompts, responses)
+    per_prompt = pd.Series(gold_rewards).groupby(pd.Series(prompts), sort=False).mean()
     return {"proxy": float(score_rewards("reward model", reward_fn, prompts, responses).mean()),
-            "gold": float(score_rewards("gold", gold, prompts, responses).mean())}
+            "gold": float(gold_rewards.mean()), "gold_per_prompt": per_prompt.tolist()}
 
 
 def _initial_samples(cache: Path | None, key: list, draw) -> tuple[list[str], list[str]]:
@@ -386,20 +391,25 @@ def _initial_samples(cache: Path | None, key: list, draw) -> tuple[list[str], li
     return prompts, responses
 
 
+RUN_FORMAT = 2   # bump when run_rl's output changes (2: evaluations carry gold_per_prompt)
+
+
 def run_rl(policy_path, reward_fn, gold, rl_prompts, eval_prompts, settings: RunSettings, *, seed: int,
            steps: int | None = None, eval_every: int | None = None, cache: Path | None = None,
            cache_key=None) -> dict:
     """Train the policy at ``policy_path`` against ``reward_fn`` and evaluate proxy and gold reward on
     ``eval_prompts`` before training and after every epoch (or every ``eval_every`` steps).
 
-    Returns ``{"evals": [{"step", "proxy", "gold", "kl"}...], "proxy_increase": [...], "gold_increase": [...],
+    Returns ``{"evals": [{"step", "proxy", "gold", "gold_per_prompt", "kl"}...], "proxy_increase": [...],
+    "gold_increase": [...],
     "normalization": {...}, "metrics": [per-step train metrics]}``; the proxy increase is in the RM's training
     units (divided by its initial-policy std), the gold increase in gold units; ``kl`` is the mean training KL over
     the last ``kl_window`` steps before the evaluation. Cached as JSON when ``cache`` and ``cache_key`` are given;
     with a ``cache``, the initial policy's samples (reward normalisation, evaluation before training) are drawn once
     for every run that shares them (:func:`_initial_samples`).
     """
-    key = _digest([cache_key, _describe(reward_fn), str(policy_path), asdict(settings), seed, steps, eval_every])
+    key = _digest([RUN_FORMAT, cache_key, _describe(reward_fn), str(policy_path), asdict(settings), seed, steps,
+                   eval_every])
     path = None if cache is None else cache / f"run-{key}.json"
     if path is not None and path.exists():
         return json.loads(path.read_text())
@@ -445,7 +455,8 @@ def run_rl(policy_path, reward_fn, gold, rl_prompts, eval_prompts, settings: Run
 def run_grid(world: World, policies: dict, rms: dict, rl_prompts, eval_prompts, settings: RunSettings, seeds,
              *, progress=None, tag: str = "") -> pd.DataFrame:
     """RL for every (policy, RM, seed): one row per evaluation with ``policy, rm, seed, step, epoch,
-    proxy_increase, gold_increase, kl, gold``. Cached per run."""
+    proxy_increase, gold_increase, kl, gold, gold_per_prompt`` (the mean gold reward of each evaluation prompt, in
+    the order of ``eval_prompts``). Cached per run."""
     rows = []
     for policy_name, policy_path in policies.items():
         for rm_name, reward_fn in rms.items():
@@ -456,7 +467,7 @@ def run_grid(world: World, policies: dict, rms: dict, rl_prompts, eval_prompts, 
                                                              run["gold_increase"])):
                     rows.append({"policy": policy_name, "rm": rm_name, "seed": seed, "step": e["step"],
                                  "epoch": epoch, "proxy_increase": proxy, "gold_increase": gold, "kl": e["kl"],
-                                 "gold": e["gold"]})
+                                 "gold": e["gold"], "gold_per_prompt": e["gold_per_prompt"]})
                 if progress is not None:
                     progress.update(1)
     return pd.DataFrame(rows)
@@ -550,6 +561,25 @@ def epoch_increases(grid: pd.DataFrame, epoch: int = 1) -> pd.DataFrame:
     return mean.join(std.add_suffix("_std"))
 
 
+def gold_increase_by_group(grid: pd.DataFrame, eval_prompts, group_of) -> pd.DataFrame:
+    """The gold increase of :func:`run_grid`'s rows split by a grouping of the evaluation prompts: ``group_of(prompt)``
+    names each prompt's group (e.g. whether :class:`PerfectAccuracyRM` flattens it, or its task). One row per
+    (policy, rm, epoch), one column per group: the seed mean of the group's mean gold reward minus its value before
+    training.
+
+    >>> grid = pd.DataFrame({"policy": ["p"] * 2, "rm": ["r"] * 2, "seed": [0, 0], "epoch": [0, 1],
+    ...                      "gold_per_prompt": [[0.0, 0.0, 0.0], [0.5, 0.1, 0.3]]})
+    >>> gold_increase_by_group(grid, ["a1", "b1", "a2"], lambda prompt: prompt[0]).loc[("p", "r", 1)].to_dict()
+    {'a': 0.4, 'b': 0.1}
+    """
+    groups = pd.Series([group_of(p) for p in eval_prompts])
+    keys = pd.MultiIndex.from_frame(grid[["policy", "rm", "seed", "epoch"]])
+    per_group = pd.DataFrame([pd.Series(values).groupby(groups).mean() for values in grid["gold_per_prompt"]],
+                             index=keys)
+    start = per_group.xs(0, level="epoch").reindex(keys.droplevel("epoch"))
+    return (per_group - start.to_numpy()).groupby(["policy", "rm", "epoch"]).mean()
+
+
 def best_rm_per_policy(increases: pd.DataFrame) -> pd.Series:
     """The RM with the largest mean gold increase, per policy, from an :func:`epoch_increases` table."""
     return increases["gold_increase"].unstack("rm").idxmax(axis=1)
@@ -622,19 +652,21 @@ def selection_experiment(world: World, policy: str, reward_fn, rm_name: str, rl_
 
 @dataclass
 class ZooExperiment:
-    """Table 1 / Figure 2's experiment on one policy: the teachers, their properties under the policy and the runs."""
+    """Table 1 / Figure 2's experiment on one policy: the teachers, their properties under the policy (on all RL
+    prompts, and on the prompts of each task), and the runs."""
 
     policy: str
     rms: dict
     properties: pd.DataFrame
     grid: pd.DataFrame
+    properties_by_task: dict
 
 
 def zoo_experiment(world: World, data: TeacherData, settings: RunSettings, seeds, *, report_k: int = 8,
                    seed: int = 0, rm_config: RMConfig = ZOO_RM_CONFIG) -> ZooExperiment:
     """Train (or load) the RM zoo from the world's on-policy policy (with ``rm_config``), measure the seven teachers
-    under it on the RL prompts (off-policy accuracy on the held-out off-policy pairs), and run RL with each for every
-    seed (cached)."""
+    under it on the RL prompts (off-policy accuracy on the held-out off-policy pairs) and on each task's RL prompts
+    (:func:`rmlab.world.language.prompt_kind`), and run RL with each for every seed (cached)."""
     policy = world.config.on_policy_from
     rl_prompts, eval_prompts = data.prompts(world)
     zoo = train_zoo(world, data, policy=policy, config=rm_config)
@@ -642,5 +674,8 @@ def zoo_experiment(world: World, data: TeacherData, settings: RunSettings, seeds
     tag = f"zoo:{sorted(str(path) for path in zoo.values())}"
     properties = properties_cached(world, policy, rms, rl_prompts, preferences=data.pools(world)[2], k=report_k,
                                    seed=seed, max_new_tokens=settings.max_new_tokens, tag=tag)
+    by_task = {kind: properties_cached(world, policy, rms, [p for p in rl_prompts if prompt_kind(p) == kind],
+                                       k=report_k, seed=seed, max_new_tokens=settings.max_new_tokens, tag=tag)
+               for kind in dict.fromkeys(map(prompt_kind, rl_prompts))}
     grid = run_grid(world, {policy: world.models[policy]}, rms, rl_prompts, eval_prompts, settings, seeds, tag=tag)
-    return ZooExperiment(policy, rms, properties, grid)
+    return ZooExperiment(policy, rms, properties, grid, by_task)
