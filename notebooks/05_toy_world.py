@@ -51,7 +51,7 @@ import pandas as pd
 
 from rmlab import plotting
 from rmlab.figures import FigureRecord
-from rmlab.world import WorldConfig, build_world, quick_config, to_language_b, with_synonyms
+from rmlab.world import WorldConfig, build_world, prompt_kind, quick_config, to_language_b, with_synonyms
 from rmlab.world.report import gold_examples, plot_reward_variance
 from rmlab.world.requirements import CRITERIA, measure_requirements, policy_gold
 
@@ -121,7 +121,7 @@ pd.DataFrame({p: {key: measured[f"{p}_{key}"] for key in ("mean_gold", "tied_pai
 # %%
 rl = world.prompts("rl_prompts")
 gold = measured["sft_full_gold"]
-task = np.array([p.split()[0] for p in rl])
+task = np.array([prompt_kind(p) for p in rl])
 flat = gold.std(axis=1) == 0
 by_task = pd.DataFrame({"prompts": pd.Series(task).value_counts(),
                         "mean gold": pd.Series(gold.mean(axis=1)).groupby(task).mean(),

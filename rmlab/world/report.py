@@ -7,7 +7,7 @@ import numpy as np
 
 from rmlab.lm.report import RewardReport, reward_report
 from rmlab.world.build import World
-from rmlab.world.language import parse_prompt
+from rmlab.world.language import prompt_kind
 
 GOLD_NAME = "r_G"
 
@@ -74,7 +74,7 @@ def family_breakdown(reports: dict[str, RewardReport], prompts: list[str], *, fl
     variance, fraction of flat prompts."""
     import pandas as pd
 
-    kinds = np.array([parse_prompt(p)[1][0] for p in prompts])
+    kinds = np.array([prompt_kind(p) for p in prompts])
     rows = []
     for name, rep in reports.items():
         var = rep.per_prompt.query("reward_model == @GOLD_NAME")["reward_variance"].to_numpy()
