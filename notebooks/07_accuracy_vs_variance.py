@@ -43,8 +43,6 @@ EXPECTED_FAILURES = {("table1_rm_properties", "Spearman(100->0% on-policy, varia
                      ("fig2_reward_increase", "epoch 2 gold: lowest trained RM minus perfect-acc"),
                      ("table2_correlations", "Pearson(variance, gold increase @1)"),
                      ("fig4_kl_efficiency", "RMs whose KL follows off-policy accuracy")}
-if QUICK:   # full: perfect-acc 0.131, lowest (GT 0.264), asserted; quick: 0.448, GT 0.627 but the 25 % RM 0.422
-    EXPECTED_FAILURES |= {("table1_rm_properties", "perfect-acc variance minus lowest other RM's")}
 
 # %% [markdown]
 # # 07 · More accurate reward models are not necessarily better teachers
@@ -149,7 +147,10 @@ position = np.arange(len(trained))       # 0 = 100 % on-policy ... 4 = 0 % on-po
 
 rec1 = FigureRecord("table1_rm_properties", notebook="07_accuracy_vs_variance", seed=SEED, quick=QUICK)
 rec1.check("perfect-acc on-policy accuracy", on_acc[T.PERFECT], "==", 1.0)
-rec1.check("perfect-acc variance minus lowest other RM's", var[T.PERFECT] - var.drop(T.PERFECT).min(), "<", 0)
+rec1.check("perfect-acc variance minus lowest other RM's", var[T.PERFECT] - var.drop(T.PERFECT).min(), "<", 0,
+           quick_relaxed="the quick world's initial policy has gold mean -0.68 (std 0.37), only 0.9 std above the "
+                         "floor the RM scales towards, so flattening half the prompts adds little spread between "
+                         "prompts (full: 0.131 against r_G's 0.264, lowest, asserted)")
 rec1.check("Spearman(100->0% on-policy, variance)", spearmanr(position, var[trained])[0], "<=", -0.8)
 rec1.check("Spearman(100->0% on-policy, off-policy acc.)", spearmanr(position, off_acc[trained])[0],
            ">=", 0.8)
@@ -328,7 +329,8 @@ pd.DataFrame({"KL at matched gold": efficiency["kl_at_target"], "follows": effic
 # Every criterion of the issue, with the value measured here, plus one of our own: RLOO on r_G itself must raise the
 # gold reward, or every other comparison is one between declines. At this scale (tiny policies, a few epochs of
 # 20 RLOO steps) some criteria fail; they are recorded (`passed: false` in the figures' JSON) and listed in
-# `EXPECTED_FAILURES`, not asserted. Everything else is asserted.
+# `EXPECTED_FAILURES`, not asserted. One more is relaxed in quick mode only, and its JSON says why
+# (`quick_relaxed`). Full mode asserts it. Everything else is asserted.
 
 # %%
 records = [rec1, rec2, rec3, rec4]

@@ -43,9 +43,6 @@ SELECTION_POLICY, SELECTION_RM = "sft_small", "rm_accurate"
 # for r_G and the perfect-accuracy RM), ranks the pairs slightly better (0.89); full mode asserts both.
 EXPECTED_FAILURES = {("prompt_selection_speedup", "seeds where top-variance beats random, minus all seeds"),
                      ("fig3_policy_dependent", "distinct gold-best RMs over policies (RLOO)")}
-if QUICK:
-    EXPECTED_FAILURES |= {("teacher_score_validation", "(policy, RM) pairs"),
-                          ("teacher_score_validation", "Spearman(score) minus Spearman(off-policy accuracy alone)")}
 
 # %% [markdown]
 # # 08 · The best reward model depends on the policy — and a score that picks it before training
@@ -223,15 +220,16 @@ if scale.validate_on_zoo:   # 07's runs: cached after 07, else trained and run h
 pairs = pd.concat(pairs)
 validation = T.teacher_validation(pairs)
 recv = FigureRecord("teacher_score_validation", notebook="08_policy_dependent_rm", seed=SEED, quick=QUICK)
-recv.check("(policy, RM) pairs", len(pairs), ">=", 20)
+ZOO_IN_FULL = "quick mode validates on this notebook's grid only; full mode adds notebook 07's seven teachers"
+recv.check("(policy, RM) pairs", len(pairs), ">=", 20, quick_relaxed=ZOO_IN_FULL)
 recv.check("Spearman(score, gold increase @1)", validation.loc["teacher score", "spearman"], ">=",
            0.8)
 for single in ["variance alone", "on-policy accuracy alone", "off-policy accuracy alone"]:
     recv.check(f"Spearman(score) minus Spearman({single})",
-               validation.loc["teacher score", "spearman"] - validation.loc[single, "spearman"], ">", 0)
+               validation.loc["teacher score", "spearman"] - validation.loc[single, "spearman"], ">", 0,
+               quick_relaxed=(f"{ZOO_IN_FULL}: over its 12 pairs off-policy accuracy takes three values and ranks "
+                              "them slightly better" if single == "off-policy accuracy alone" else None))
 recv.add_data(pairs=pairs.to_dict(orient="list"), validation=validation.to_dict(orient="index"))
-if not scale.validate_on_zoo:
-    recv.add_data(note="quick mode: this notebook's grid only (notebook 07's seven teachers join in full mode)")
 fig, axes = plotting.subplots(1, 4, width=15, height=3.4)
 for ax, (label, column) in zip(axes, [("teacher score", "teacher_score"),
                                       ("whitened variance", "whitened_reward_variance"),
@@ -252,7 +250,8 @@ validation.round(3)
 # ## Criteria
 #
 # Every criterion of the issue with its measured value. Those listed in `EXPECTED_FAILURES` fail at this scale (two
-# epochs of RLOO on tiny policies) and are recorded, not asserted; everything else is asserted.
+# epochs of RLOO on tiny policies) and are recorded, not asserted. Two of the validation's criteria are relaxed in
+# quick mode only: their JSON says why (`quick_relaxed`), and full mode asserts them. Everything else is asserted.
 
 # %%
 records = [rec, rec12, recs, recv]

@@ -44,6 +44,20 @@ def test_rechecking_a_criterion_replaces_it():
     assert len(rec.criteria) == 1 and rec.passed
 
 
+def test_a_quick_relaxation_is_recorded_in_quick_mode_only_and_not_counted_as_unexpected(capsys):
+    from rmlab.figures import criteria_summary
+
+    quick = FigureRecord("f", notebook="nb", seed=0, quick=True)
+    full = FigureRecord("f", notebook="nb", seed=0, quick=False)
+    for rec in (quick, full):
+        assert not rec.check("c", 0.0, ">", 1.0, quick_relaxed="too few steps at this size")
+    assert quick.criteria[0]["quick_relaxed"] == "too few steps at this size" and not quick.passed
+    assert set(full.criteria[0]) == CRITERION_KEYS                      # full mode asserts it: nothing relaxed
+    assert criteria_summary([quick], set()) == []
+    assert criteria_summary([full], set()) == [("f", "c")]
+    assert "relaxed in quick mode: too few steps at this size" in capsys.readouterr().out
+
+
 def test_save_writes_png_and_json_in_the_schema(tmp_path):
     rec = FigureRecord("demo_figure", notebook="00_tour", seed=3, quick=False)
     rec.add_data(x=np.linspace(0, 1, 3), y=torch.tensor([1.0, 2.0, 3.0]), n=np.int64(3))
