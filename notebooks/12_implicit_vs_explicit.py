@@ -207,7 +207,7 @@ rec_shift.add_data(config=table.attrs["config"], world_key=world.config.key(), n
                    rows=table.to_dict(orient="records"), paper_uf_averages=rm_shifts.PAPER_UF_AVERAGES,
                    token_shift_gap_per_seed=token_gap.to_dict())
 rec_shift.check("token-level shift: seeds with EX-RM accuracy > IM-RM accuracy (of 5)", int((token_gap > 0).sum()),
-                ">=", 4)
+                ">=", 4, quick_relaxed=f"{SHIFT_STEPS} training steps instead of full mode's 400 (full mode asserts it)")
 rec_shift.check("domain shift: mean IM-RM accuracy - mean EX-RM accuracy", domain_gap, ">=", -0.05)
 for c in rec_shift.criteria:
     print(f"{'PASS' if c['passed'] else 'FAIL'}: {c['name']} = {c['value']:.3f} (needs {c['op']} {c['threshold']})")
