@@ -76,6 +76,17 @@ def test_criteria_paper_numbers_and_failures_are_on_the_page(figures):
     assert 'section class="figure" id="fig-good"' in text
 
 
+def test_a_quick_relaxation_is_shown_under_its_criterion(tmp_path):
+    rec = FigureRecord("relaxed", notebook="nb", seed=0, quick=True)
+    rec.check("gain <x> enough", 0.1, ">", 0.5, quick_relaxed="40 steps & no more")
+    fig, ax = plt.subplots()
+    rec.save(fig, tmp_path)
+    plt.close(fig)
+    text = write_gallery(tmp_path).read_text()
+    assert ("gain &lt;x&gt; enough<br><small>relaxed in quick mode: 40 steps &amp; no more</small></td>"
+            '<td class="num">0.1</td>') in text
+
+
 def test_all_passing_says_so(tmp_path):
     save_figure(tmp_path, "good", 1.0)
     text = write_gallery(tmp_path).read_text()
