@@ -401,10 +401,10 @@ def run_rl(policy_path, reward_fn, gold, rl_prompts, eval_prompts, settings: Run
     ``eval_prompts`` before training and after every epoch (or every ``eval_every`` steps).
 
     Returns ``{"evals": [{"step", "proxy", "gold", "gold_per_prompt", "kl"}...], "proxy_increase": [...],
-    "gold_increase": [...],
-    "normalization": {...}, "metrics": [per-step train metrics]}``; the proxy increase is in the RM's training
-    units (divided by its initial-policy std), the gold increase in gold units; ``kl`` is the mean training KL over
-    the last ``kl_window`` steps before the evaluation. Cached as JSON when ``cache`` and ``cache_key`` are given;
+    "gold_increase": [...], "normalization": {...}, "metrics": [per-step train metrics]}``; the proxy increase is in
+    the RM's training units (divided by its initial-policy std), the gold increase in gold units; ``gold_per_prompt``
+    is the mean gold reward of each evaluation prompt (in their order); ``kl`` is the mean training KL over the last
+    ``kl_window`` steps before the evaluation. Cached as JSON when ``cache`` and ``cache_key`` are given;
     with a ``cache``, the initial policy's samples (reward normalisation, evaluation before training) are drawn once
     for every run that shares them (:func:`_initial_samples`).
     """
