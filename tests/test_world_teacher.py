@@ -45,12 +45,18 @@ def _gold_like(n=200, k=6, seed=0):
     return prompts, 2.0 + rng.normal(size=(n, 1)) * 0.5 + rng.normal(size=(n, k))
 
 
-def test_perfect_accuracy_rm_is_accurate_and_flatter_than_gold():
-    prompts, gold = _gold_like()
+def _as_reward_function(prompts, gold):
+    """``(gold_fn, flat_prompts, flat_responses)``: ``gold[i, j]`` as the reward of response ``str(j)`` to prompt i,
+    and the samples that read the whole table back in order."""
     table = {(p, str(j)): gold[i, j] for i, p in enumerate(prompts) for j in range(gold.shape[1])}
-    gold_fn = lambda ps, rs: np.array([table[(p, r)] for p, r in zip(ps, rs)])   # noqa: E731
     flat_p = [p for p in prompts for _ in range(gold.shape[1])]
     flat_r = [str(j) for _ in prompts for j in range(gold.shape[1])]
+    return lambda ps, rs: np.array([table[(p, r)] for p, r in zip(ps, rs)]), flat_p, flat_r
+
+
+def test_perfect_accuracy_rm_is_accurate_and_flatter_than_gold():
+    prompts, gold = _gold_like()
+    gold_fn, flat_p, flat_r = _as_reward_function(prompts, gold)
     rm = T.PerfectAccuracyRM(gold_fn, floor=0.0)
     rewards = rm(flat_p, flat_r).reshape(gold.shape)
     assert float(on_policy_accuracy(rewards, gold)) == 1.0
@@ -66,10 +72,7 @@ def test_perfect_accuracy_rm_is_accurate_and_flatter_than_gold():
 def test_perfect_accuracy_rm_scales_around_its_floor():
     prompts, gold = _gold_like()
     gold = gold - gold.mean()                      # a reward centred at 0, like the world's
-    table = {(p, str(j)): gold[i, j] for i, p in enumerate(prompts) for j in range(gold.shape[1])}
-    gold_fn = lambda ps, rs: np.array([table[(p, r)] for p, r in zip(ps, rs)])   # noqa: E731
-    flat_p = [p for p in prompts for _ in range(gold.shape[1])]
-    flat_r = [str(j) for _ in prompts for j in range(gold.shape[1])]
+    gold_fn, flat_p, flat_r = _as_reward_function(prompts, gold)
     default = T.PerfectAccuracyRM(gold_fn)
     assert default.floor == -1.0 and "floor=-1.0" in repr(default)
     around = {floor: T.PerfectAccuracyRM(gold_fn, floor=floor)(flat_p, flat_r).reshape(gold.shape)

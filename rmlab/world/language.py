@@ -219,7 +219,6 @@ def parse_prompt(prompt: str) -> tuple[str, list[str]]:
     return family, ws
 
 
-
 def prompt_kind(prompt: str) -> str:
     """The kind a world prompt names first: its task (``sort``, ``reverse``, ...), ``question`` or ``request``.
 
@@ -227,6 +226,7 @@ def prompt_kind(prompt: str) -> str:
     ('reverse', 'question')
     """
     return parse_prompt(prompt)[1][0]
+
 
 class Demonstrator:
     """The noisy programmatic writer of the world's corpus (and the off-policy generator of preference pairs).

@@ -674,8 +674,9 @@ def zoo_experiment(world: World, data: TeacherData, settings: RunSettings, seeds
     tag = f"zoo:{sorted(str(path) for path in zoo.values())}"
     properties = properties_cached(world, policy, rms, rl_prompts, preferences=data.pools(world)[2], k=report_k,
                                    seed=seed, max_new_tokens=settings.max_new_tokens, tag=tag)
-    by_task = {kind: properties_cached(world, policy, rms, [p for p in rl_prompts if prompt_kind(p) == kind],
-                                       k=report_k, seed=seed, max_new_tokens=settings.max_new_tokens, tag=tag)
-               for kind in dict.fromkeys(map(prompt_kind, rl_prompts))}
+    tasks = pd.Series(rl_prompts).groupby([prompt_kind(p) for p in rl_prompts], sort=False)
+    by_task = {kind: properties_cached(world, policy, rms, prompts.tolist(), k=report_k, seed=seed,
+                                       max_new_tokens=settings.max_new_tokens, tag=tag)
+               for kind, prompts in tasks}
     grid = run_grid(world, {policy: world.models[policy]}, rms, rl_prompts, eval_prompts, settings, seeds, tag=tag)
     return ZooExperiment(policy, rms, properties, grid, by_task)
