@@ -355,7 +355,9 @@ WORLD_ERRORS = [
     ("cache_dir_under_a_file", 7, ["--cache-dir", "{tmp}/plain/cache"], "--cache-dir .* is a file, so the folder"),
     ("export_a_file", 7, ["--export", "{tmp}/plain"], "--export .* is a file, not a folder"),
     ("export_into_the_entry", 7, ["--export", "{tmp}/cache/{key}/data"], "--export .* is inside the cache entry"),
-]
+    ("device_unknown", 7, ["--device", "tpu9"], "--device 'tpu9' is not a torch device"),
+] + ([] if torch.cuda.is_available() else
+     [("device_without_cuda", 7, ["--device", "cuda"], "--device 'cuda': CUDA is not available on this machine")])
 
 
 @pytest.mark.parametrize("name, item, extra, expected", WORLD_ERRORS, ids=[c[0] for c in WORLD_ERRORS])
@@ -374,12 +376,19 @@ def _no_build(*args, **kwargs):
 
 
 def test_world_build_ctrl_c_exits_130_and_leaves_nothing(tmp_path, capsys, monkeypatch):   # item 7
-    def interrupted(config, out, *, progress):
+    def interrupted(config, out, *, progress, device):
         (out / "base").mkdir()
         raise KeyboardInterrupt
     monkeypatch.setattr(world_build, "_build_into", interrupted)
     rc, _, err = run(capsys, "world", "build", "--quick", "--cache-dir", tmp_path)
     assert rc == 130 and "rmlab world build: interrupted; rerun the same command to build again" in err
+    assert listing(tmp_path) == []
+
+
+def test_build_world_refuses_an_unknown_device_before_building(tmp_path, monkeypatch):
+    monkeypatch.setattr(world_build, "_build_into", _no_build)
+    with pytest.raises(UserError, match="device 'tpu9' is not a torch device"):
+        build_world(tiny_world_config(), cache_dir=tmp_path, device="tpu9")
     assert listing(tmp_path) == []
 
 

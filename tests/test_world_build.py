@@ -49,7 +49,8 @@ def world(world_cache):
 
 
 def test_world_holds_every_model_and_dataset(world):
-    assert not world.cache_hit and world.path.name == quick_config().key()
+    assert not world.cache_hit and world.path.name == quick_config().key() == world_build.entry_name(quick_config())
+    assert json.loads((world.path / "world.json").read_text())["device"] == "cpu"
     assert set(world.models) == {"base", "sft_small", "sft_noisy", "sft_full", "instruct", "rm_accurate", "rm_noisy"}
     for path in world.models.values():
         assert (path / "model.safetensors").exists() and (path / "tokenizer.json").exists()
@@ -135,7 +136,7 @@ def test_force_rebuilds_the_same_bytes(tmp_path):
 
 
 def test_interrupted_build_leaves_no_entry(tmp_path, monkeypatch):
-    def crash(config, out, *, progress):
+    def crash(config, out, *, progress, device):
         (out / "base").mkdir()
         (out / "base" / "half-written").write_text("x")
         raise KeyboardInterrupt

@@ -29,6 +29,10 @@ Folders are created with the process umask.
 
 Determinism: same configuration and versions => byte-identical files on one CPU. Training runs on one thread (see
 :func:`~rmlab._threads.single_torch_thread`), every random draw is seeded from ``config.seed``.
+
+Device: the models train on the CPU unless ``build_world(..., device="cuda")`` (larger worlds, e.g. ``d_model=256``,
+build in minutes on a GPU). A world built on another device holds other numbers (GPU kernels reduce in another
+order), so it is cached apart, in ``<key>-<device type>`` (:func:`entry_name`).
 """
 
 from __future__ import annotations
@@ -44,11 +48,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
+import torch
 from rmlab._headless import tqdm
 from transformers import GPTNeoXForCausalLM
 
 from rmlab._io import atomic_write_json, atomic_write_text, replace_dir, sha256_file, temporary_dir
 from rmlab._threads import single_torch_thread
+from rmlab.errors import check_device
 from rmlab.lm.load import new_reward_model, numeric_versions, quiet_transformers
 from rmlab.world import data as world_data
 from rmlab.world.config import FORMAT_VERSION, WorldConfig
@@ -121,11 +127,25 @@ class World:
         return self.datasets[name]
 
 
+def entry_name(config: WorldConfig, device="cpu") -> str:
+    """The cache folder of ``config`` built on ``device``: ``config.key()`` on the CPU, else
+    ``<key>-<device type>`` (such a world holds other numbers).
+
+    >>> from rmlab.world import quick_config
+    >>> entry_name(quick_config()) == quick_config().key(), entry_name(quick_config(), "cuda:1")[-5:]
+    (True, '-cuda')
+    """
+    kind = torch.device(device).type
+    return config.key() if kind == "cpu" else f"{config.key()}-{kind}"
+
+
 def build_world(config: WorldConfig | None = None, *, cache_dir=None, progress: bool = True,
-                force: bool = False) -> World:
+                force: bool = False, device="cpu") -> World:
     """Return the world of ``config`` (default :class:`WorldConfig`), building it unless it is in the cache.
 
     ``force=True`` rebuilds even on a cache hit (the new entry replaces the old one only once complete).
+    ``device``: where the models train (``"cpu"``: byte-identical files for the same configuration and versions;
+    ``"cuda"``: faster for larger configurations, cached apart, see :func:`entry_name`).
 
     >>> from rmlab.world import quick_config
     >>> world = build_world(quick_config(), progress=False)   # doctest: +SKIP
@@ -135,8 +155,9 @@ def build_world(config: WorldConfig | None = None, *, cache_dir=None, progress: 
     config = config or WorldConfig()
     if not isinstance(config, WorldConfig):
         raise TypeError(f"config must be a WorldConfig, got {type(config).__name__}")
+    device = torch.device(check_device(device, "device") or "cpu")
     cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    final = cache / config.key()
+    final = cache / entry_name(config, device)
     if (final / MANIFEST).exists() and not force:
         stored = json.loads((final / MANIFEST).read_text())["config"]
         if WorldConfig.from_dict(stored) != config:
@@ -149,9 +170,9 @@ def build_world(config: WorldConfig | None = None, *, cache_dir=None, progress: 
         force = True
     cache.mkdir(parents=True, exist_ok=True)
     _remove_stale_builds(cache)
-    tmp = temporary_dir(cache, f".{config.key()}.building-{os.getpid()}@{socket.gethostname()}-")
+    tmp = temporary_dir(cache, f".{final.name}.building-{os.getpid()}@{socket.gethostname()}-")
     try:
-        _build_into(config, tmp, progress=progress)
+        _build_into(config, tmp, progress=progress, device=device)
         if force or not (final / MANIFEST).exists():   # else another process finished the same entry first
             replace_dir(tmp, final)
     finally:
@@ -208,14 +229,15 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def _build_into(config: WorldConfig, out: Path, *, progress: bool) -> None:
-    """Train the models and write the datasets into ``out`` (a progress bar per stage), then the manifest."""
+def _build_into(config: WorldConfig, out: Path, *, progress: bool, device: torch.device) -> None:
+    """Train the models on ``device`` and write the datasets into ``out`` (a progress bar per stage), then the
+    manifest."""
     tokenizer = build_tokenizer(config.context_length)
     facts = make_facts(config.seed)
     gold = GoldReward(facts)
     harmful_train, harmful_test = world_data.harmful_split(config)
     with single_torch_thread(), quiet_transformers():
-        base = pretrain(config, tokenizer, world_data.make_corpus(config, facts), progress=progress)
+        base = pretrain(config, tokenizer, world_data.make_corpus(config, facts), progress=progress, device=device)
         _save(base, tokenizer, out / "base")
         sft_prompts: dict[str, None] = {}
         for i, spec in enumerate(config.policies):
@@ -224,22 +246,23 @@ def _build_into(config: WorldConfig, out: Path, *, progress: bool) -> None:
                                               harmful_compliance=spec.harmful_compliance,
                                               forbidden=frozenset(harmful_test))
             sft_prompts.update(dict.fromkeys(p for p, _ in pairs))
-            policy = sft(GPTNeoXForCausalLM.from_pretrained(out / "base"), tokenizer, pairs, steps=spec.steps,
-                         lr=config.sft_lr, batch_size=config.batch_size, seed=config.seed + 1 + i, progress=progress)
+            policy = sft(GPTNeoXForCausalLM.from_pretrained(out / "base").to(device), tokenizer, pairs,
+                         steps=spec.steps, lr=config.sft_lr, batch_size=config.batch_size, seed=config.seed + 1 + i,
+                         progress=progress)
             _save(policy, tokenizer, out / spec.name)
         for i, spec in enumerate(config.reward_models):
             rows = world_data.off_policy_pairs(config, facts, gold, n_prompts=spec.n_pairs,
                                                purpose=f"rm-{spec.name}", label_noise=spec.label_noise)
-            rm, _ = new_reward_model(str(out / "base"), seed=config.seed + 100 + i)
+            rm, _ = new_reward_model(str(out / "base"), seed=config.seed + 100 + i, device=device)
             explicit_reward_model(rm, tokenizer, rows, steps=spec.steps, lr=config.rm_lr,
                                   batch_size=config.batch_size, seed=config.seed + 100 + i, progress=progress)
             _save(rm, tokenizer, out / spec.name)
         prompt_lists = {"sft_prompts": list(sft_prompts), "harmful_train": harmful_train,
                         "harmful_test": harmful_test}
-        _write_datasets(config, facts, gold, out, prompt_lists, progress=progress)
+        _write_datasets(config, facts, gold, out, prompt_lists, progress=progress, device=device)
     files = sorted(p for p in out.rglob("*") if p.is_file())
     atomic_write_json(out / MANIFEST, {
-        "format_version": FORMAT_VERSION, "key": config.key(), "versions": numeric_versions(),
+        "format_version": FORMAT_VERSION, "key": config.key(), "device": device.type, "versions": numeric_versions(),
         "config": config.to_dict(),
         "sha256": {str(p.relative_to(out)): sha256_file(p) for p in files}})
 
@@ -258,7 +281,7 @@ def _prompt_rows(prompts: list[str]) -> list[dict]:
 
 
 def _write_datasets(config: WorldConfig, facts: dict, gold: GoldReward, out: Path, prompt_lists: dict, *,
-                    progress: bool) -> None:
+                    progress: bool, device: torch.device) -> None:
     """Prompt lists and preference datasets of the world (listed in the module docstring)."""
     data = out / "data"
     stages = tqdm(total=7, desc="world: datasets", unit="dataset", disable=not progress)
@@ -295,13 +318,13 @@ def _write_datasets(config: WorldConfig, facts: dict, gold: GoldReward, out: Pat
         lambda r: world_data.similarity_pool(config, facts, gold, config.pool_pairs, f"prefs-similarity-{r}"),
         config.pool_pairs, "prefs_similarity_pool"))
     stages.update(1)
-    policy = GPTNeoXForCausalLM.from_pretrained(out / config.on_policy_from)
+    policy = GPTNeoXForCausalLM.from_pretrained(out / config.on_policy_from).to(device)
     tokenizer = build_tokenizer(config.context_length)
     write_jsonl(data / "prefs_on_policy.jsonl", world_data.until_enough(
         lambda r: _on_policy_pairs(config, policy, tokenizer, gold, r, forbidden), config.pool_pairs,
         "prefs_on_policy"))
     stages.update(1)
-    instruct = GPTNeoXForCausalLM.from_pretrained(out / "instruct")
+    instruct = GPTNeoXForCausalLM.from_pretrained(out / "instruct").to(device)
     write_jsonl(data / "prefs_refusal.jsonl", refusal_pairs(config, instruct, tokenizer, gold,
                                                              prompt_lists["harmful_train"]))
     stages.update(2)

@@ -53,11 +53,13 @@ def fit_token_nll(model, tokenizer, pairs: list[tuple[list[int], list[int]]], op
                       description=description)
 
 
-def pretrain(config: WorldConfig, tokenizer, docs: list[str], *, progress=None) -> GPTNeoXForCausalLM:
-    """The base LM: next-token prediction on every token of each document after its first (each ends with
-    ``<eos>``; documents are cut to ``config.max_length`` tokens)."""
+def pretrain(config: WorldConfig, tokenizer, docs: list[str], *, progress=None,
+             device="cpu") -> GPTNeoXForCausalLM:
+    """The base LM, trained on ``device``: next-token prediction on every token of each document after its first
+    (each ends with ``<eos>``; documents are cut to ``config.max_length`` tokens). The initial weights are drawn on
+    the CPU, so they do not depend on ``device``."""
     torch.manual_seed(config.seed)
-    model = GPTNeoXForCausalLM(model_config(config, tokenizer))
+    model = GPTNeoXForCausalLM(model_config(config, tokenizer)).to(device)
     ids = tokenizer(docs, add_special_tokens=False)["input_ids"]
     seqs = [list(s)[: config.max_length - 1] + [tokenizer.eos_token_id] for s in ids]
     fit_token_nll(model, tokenizer, [(s[:1], s[1:]) for s in seqs],
