@@ -260,9 +260,9 @@ pd.concat({kind: pd.DataFrame({"on-acc (ties ½)": experiment.properties_by_task
 #   the default world and 6,471 more on-policy pairs of `sft_full`). A BT RM trained on one task's pairs alone, tested
 #   on 500 held-out pairs of that task: on `sort`, 500 pairs already give 0.82 (1,500: 0.87); on `reverse`, 500 /
 #   1,500 / 3,084 pairs give 0.57 / 0.65 / 0.69, with train accuracy 0.99 / 0.85 / 0.75. Sortedness can be read off
-#   the response; judging a reversal means aligning the response with the prompt, which these RMs learn only slowly
-#   from preference labels. A larger backbone does not help: the same experiment (2 epochs, 3 seeds) on worlds built
-#   on a GPU (`build_world(config, device="cuda")`) with 4 layers of width 128 and 256 gave the zoo on-policy
+#   the response alone, while judging a reversal needs the response aligned with the prompt: the likely reason these
+#   RMs learn it so slowly from preference labels. A larger backbone does not help: the same experiment (2 epochs, 3 seeds) on worlds built
+#   on a GPU (as `build_world(config, device="cuda")` does) with 4 layers of width 128 and 256 gave the zoo on-policy
 #   accuracy on `reverse` of 0.54–0.59 and 0.48–0.51 (ties ½), and Figure 2's epoch-1 margin was −0.044 and −0.021
 #   (−0.037 for a GPU build of this notebook's world size). At width 128 three of the other criteria that fail here
 #   passed (the variance ordering, Pearson(variance, gold) and Figure 4); at width 256 only Figure 4 did, and the
