@@ -250,6 +250,25 @@ pd.concat({kind: pd.DataFrame({"on-acc (ties ½)": experiment.properties_by_task
 #   (how to sort, how to reverse) applies to the flattened ones. The paper's instructions are far more varied. The
 #   one place where the flat half costs speed is `sort`: +0.036 against r_G's +0.074 (on `reverse`: +0.044 against
 #   +0.045).
+# - *Held-out prompts are not why.* The paper reports its numbers on the RL training prompts (its test prompts gave
+#   "nearly identical" values); this notebook evaluates on held-out prompts, as the issue asks. A probe outside this
+#   notebook ran the same RLOO from `sft_full` (2 epochs) and evaluated on the 320 RL training prompts (4 samples
+#   each). After epoch 2, the training prompts the perfect-accuracy RM flattens rose +0.098 / +0.079 / +0.089
+#   (seeds 0–2), and those it keeps +0.079 / +0.083 / +0.083. Flattened prompts, which carry almost no reward signal,
+#   learn as much as kept ones even on the training set. Over all of them the perfect-accuracy RM gained +0.089 /
+#   +0.081 / +0.086 against r_G's +0.114 / +0.112 / +0.091: slower than r_G, as in the paper, but not by much.
+# - *Without `reverse`, Table 2 appears, Figure 2 still does not.* A probe ran this notebook's zoo experiment (same
+#   RMs, settings and 3 seeds) with RL and evaluation on the `sort` and `count` prompts only: 320 RL prompts and 64
+#   held-out ones, none of them `reverse`. Pearson(variance, proxy increase @1) was 0.989 (paper 0.982), and
+#   Pearson(variance, gold increase @1) +0.165 (paper 0.834; −0.51 here).
+#   The variance ordering held, with Spearman −1.0, but the off-policy ordering did not (0.3), and Figure 4 had 2 of 6
+#   RMs following.
+#   Figure 2's margin was −0.079 after epoch 1:
+#   - the 100 %, 75 % and 50 % RMs (+0.093, +0.105, +0.097) beat the perfect-accuracy RM (+0.090);
+#   - the 25 % and 0 % RMs (+0.077, +0.011) did not;
+#   - r_G gained +0.123.
+#   So a task the RMs can judge makes the variance-gold correlation positive, but flattening half the prompts costs
+#   only a quarter of r_G's speed here, so the less accurate RMs still fall below the perfect-accuracy RM.
 # - *The trained RMs teach the task they can judge.* They order the initial policy's `sort` samples with on-policy
 #   accuracy 0.67–0.77 (ties ½; chance 0.5) and raise its gold reward as fast as r_G or faster: +0.073 to +0.099 for
 #   the 100–25 % RMs, +0.029 for the 0 % RM. Four of the five beat the perfect-accuracy RM there, as in the paper's
