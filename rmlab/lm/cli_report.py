@@ -48,7 +48,10 @@ def register(subparsers) -> None:
         description="Sample K responses per prompt from a policy once, score them with every reward model (and "
                     "the gold reward) and report per RM: reward variance (raw and whitened, as arXiv 2503.15477), "
                     "the within/between-prompt decomposition, the zero-variance fraction, on-policy accuracy vs the "
-                    "gold reward, off-policy accuracy on a preference file, with 95% bootstrap CIs over prompts. "
+                    "gold reward, the teacher score (with --gold: the within-prompt covariance of gold and RM "
+                    "reward per unit of the RM's within-prompt spread, which ranks RMs as teachers of this policy "
+                    "before any training; notebook 08), off-policy accuracy on a preference file, with 95% bootstrap "
+                    "CIs over prompts. "
                     + SPEC_HELP + ".",
         epilog="Per-prompt rows are written as they are computed; rerunning the same command resumes.")
     p.add_argument("--policy", required=True, metavar="M", help="policy: local folder or hub id of a causal LM")
