@@ -457,6 +457,10 @@ fig
 # gave No ≻ Never 1 / 1, Sure ≻ Yes 1 / 2, Yeah ≻ Absolutely 0 / 0, Never ≻ Nope 2 / 2 of 10; rescaling the head so
 # that ‖W‖ ≫ ‖h‖ with the logits unchanged (final LayerNorm ÷ 10, ``lm_head`` × 10: ‖h‖ 1.16, ‖W‖ 10.3–11.2) left the
 # free-feature rate positive in every run and displaced 0 of 10 for all four near-synonym pairs (Yes ≻ No 3 of 10).
+# A wider world does not change this either. A world built with width 128 and 4 layers (MLP 512; everything else
+# default) ran this section's protocol unchanged, and the same script reproduced the shares above on the default
+# world. Shares: No ≻ Never 3, Sure ≻ Yes 4 of 10; the geometry's Yeah ≻ Sure 1 and Never ≻ Nope 3 of 10; Yes ≻ No
+# 2 of 10. The free-feature rate was positive in all 50 runs.
 # A world-side remedy would mean new World v2 models with another head, which changes every notebook's numbers, so
 # none is applied. Section 3 took 57–69 s in full mode and 19–23 s in quick mode with no cached run (one thread, the
 # machine loaded, load ≈ 2.5–4; before the geometry's pairs were added: 36 s and 13 s under the same load), 3 s with
