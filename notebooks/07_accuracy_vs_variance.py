@@ -250,6 +250,24 @@ pd.concat({kind: pd.DataFrame({"on-acc (ties ½)": experiment.properties_by_task
 #   (how to sort, how to reverse) applies to the flattened ones. The paper's instructions are far more varied. The
 #   one place where the flat half costs speed is `sort`: +0.036 against r_G's +0.074 (on `reverse`: +0.044 against
 #   +0.045).
+# - *The trained RMs teach the task they can judge.* They order the initial policy's `sort` samples with on-policy
+#   accuracy 0.67–0.77 (ties ½; chance 0.5) and raise its gold reward as fast as r_G or faster: +0.073 to +0.099 for
+#   the 100–25 % RMs, +0.029 for the 0 % RM. Four of the five beat the perfect-accuracy RM there, as in the paper's
+#   Figure 2. On `reverse` they are near chance (0.58–0.63), and RLOO on them lowers its gold reward (−0.016 to
+#   −0.054). `reverse` holds 35 of the 64 held-out prompts, so over all prompts that loss cancels the gain on `sort`,
+#   and Figure 2's criterion fails.
+# - *Why `reverse` stays near chance: the pairs, not the model size* (probes outside this notebook, on the pools of
+#   the default world and 6,471 more on-policy pairs of `sft_full`). A BT RM trained on one task's pairs alone, tested
+#   on 500 held-out pairs of that task: on `sort`, 500 pairs already give 0.82 (1,500: 0.87); on `reverse`, 500 /
+#   1,500 / 3,084 pairs give 0.57 / 0.65 / 0.69, with train accuracy 0.99 / 0.85 / 0.75. Sortedness can be read off
+#   the response alone, while judging a reversal needs the response aligned with the prompt: the likely reason these
+#   RMs learn it so slowly from preference labels. A larger backbone does not help: the same experiment (2 epochs,
+#   3 seeds) on worlds built on a GPU (as `build_world(config, device="cuda")` does) with 4 layers of width 128 and
+#   256 gave the zoo on-policy accuracy on `reverse` of 0.54–0.59 and 0.48–0.51 (ties ½), and Figure 2's epoch-1
+#   margin was −0.044 and −0.021 (−0.037 for a GPU build of this notebook's world size). At width 128 three of the
+#   other criteria that fail here passed (the variance ordering, Pearson(variance, gold) and Figure 4); at width 256
+#   only Figure 4 did, and the perfect-accuracy RM was no longer the flattest. Those criteria move with the world's
+#   draw at this scale; Figure 2 failed in all three worlds.
 # - *Held-out prompts are not why.* The paper reports its numbers on the RL training prompts (its test prompts gave
 #   "nearly identical" values); this notebook evaluates on held-out prompts, as the issue asks. A probe outside this
 #   notebook ran the same RLOO from `sft_full` (2 epochs) and evaluated on the 320 RL training prompts (4 samples
@@ -269,24 +287,6 @@ pd.concat({kind: pd.DataFrame({"on-acc (ties ½)": experiment.properties_by_task
 #   - r_G gained +0.123.
 #   So a task the RMs can judge makes the variance-gold correlation positive, but flattening half the prompts costs
 #   only a quarter of r_G's speed here, so the less accurate RMs still fall below the perfect-accuracy RM.
-# - *The trained RMs teach the task they can judge.* They order the initial policy's `sort` samples with on-policy
-#   accuracy 0.67–0.77 (ties ½; chance 0.5) and raise its gold reward as fast as r_G or faster: +0.073 to +0.099 for
-#   the 100–25 % RMs, +0.029 for the 0 % RM. Four of the five beat the perfect-accuracy RM there, as in the paper's
-#   Figure 2. On `reverse` they are near chance (0.58–0.63), and RLOO on them lowers its gold reward (−0.016 to
-#   −0.054). `reverse` holds 35 of the 64 held-out prompts, so over all prompts that loss cancels the gain on `sort`,
-#   and Figure 2's criterion fails.
-# - *Why `reverse` stays near chance: the pairs, not the model size* (probes outside this notebook, on the pools of
-#   the default world and 6,471 more on-policy pairs of `sft_full`). A BT RM trained on one task's pairs alone, tested
-#   on 500 held-out pairs of that task: on `sort`, 500 pairs already give 0.82 (1,500: 0.87); on `reverse`, 500 /
-#   1,500 / 3,084 pairs give 0.57 / 0.65 / 0.69, with train accuracy 0.99 / 0.85 / 0.75. Sortedness can be read off
-#   the response alone, while judging a reversal needs the response aligned with the prompt: the likely reason these
-#   RMs learn it so slowly from preference labels. A larger backbone does not help: the same experiment (2 epochs, 3 seeds) on worlds built
-#   on a GPU (as `build_world(config, device="cuda")` does) with 4 layers of width 128 and 256 gave the zoo on-policy
-#   accuracy on `reverse` of 0.54–0.59 and 0.48–0.51 (ties ½), and Figure 2's epoch-1 margin was −0.044 and −0.021
-#   (−0.037 for a GPU build of this notebook's world size). At width 128 three of the other criteria that fail here
-#   passed (the variance ordering, Pearson(variance, gold) and Figure 4); at width 256 only Figure 4 did, and the
-#   perfect-accuracy RM was no longer the flattest. Those criteria move with the world's draw at this scale;
-#   Figure 2 failed in all three worlds.
 
 # %% [markdown]
 # ## Which property predicts the increase? (Table 2)
