@@ -461,6 +461,29 @@ fig
 # default) ran this section's protocol unchanged, and the same script reproduced the shares above on the default
 # world. Shares: No ≻ Never 3, Sure ≻ Yes 4 of 10; the geometry's Yeah ≻ Sure 1 and Never ≻ Nope 3 of 10; Yes ≻ No
 # 2 of 10. The free-feature rate was positive in all 50 runs.
+#
+# *Every world policy as the start, no SFT phase (probe, not used).* The same DPO runs (10 prompts per pair, 100 steps,
+# RMSprop) from each of the world's five policies as built. Per cell: stable drops ≥ 0.2, of 10 runs, for No ≻ Never /
+# Sure ≻ Yes / the best of six more same-family pairs (Yes ≻ yes, Yes ≻ Sure, Yes ≻ Yeah, No ≻ no, No ≻ Nope,
+# No ≻ Nah) / Yes ≻ No.
+#
+# | start policy | mean $\pi(y^+)$ at step 0, Yes / No prompts | lr 1e-3 | lr 1e-4 |
+# |---|---|---|---|
+# | ``base`` | 0.085 / 0.075 | 0 / 0 / 3 / 0 | 0 / 0 / 0 / 1 |
+# | ``sft_small`` | 0.148 / 0.138 | 3 / 1 / 5 / 3 | 5 / 2 / 5 / 8 |
+# | ``sft_noisy`` | 0.082 / 0.074 | 0 / 0 / 2 / 0 | 0 / 0 / 1 / 3 |
+# | ``sft_full`` | 0.094 / 0.090 | 0 / 0 / 2 / 0 | 0 / 0 / 1 / 1 |
+# | ``instruct`` | 0.615 / 0.461 | 1 / 0 / 5 / 8 | 2 / 0 / 2 / 7 |
+#
+# No cell has a majority for a near-synonym pair. ``instruct`` (SFT on canonical Yes/No answers) starts $\pi(y^+)$
+# closest to the paper's post-SFT models (0.65–0.99), and its drops are transient. At 1e-4, in all 70 runs of the six
+# same-family pairs, the trough comes by step 27 (median step 2, just after RMSprop's first update, a sign step of
+# 10× the rate). $\pi(y^+)$ then ends at 0.72–0.91, above its start in every run. A 10-step linear warm-up of the rate
+# leaves those shares at 0–2 of 10 (1e-3 and 3e-4). Sure ≻ Yes cannot drop there: $\pi$(Sure) starts at 0.004.
+# Yes ≻ No, by contrast, displaces for good from ``instruct``: in 7 of 10 runs at either rate $\pi$(Yes) ends ≥ 0.2
+# below its peak, the mass going to nouns ("hen", "candy", "fries"). The paper's catastrophic gainers do appear from
+# ``instruct`` at 1e-4: the other family's canonical word is among the top three gainers at the trough in 7 of 10
+# runs of Yes ≻ Sure ("No") and 4 of 10 of No ≻ Never ("Yes"), but behind a drop smaller than 0.2.
 # A world-side remedy would mean new World v2 models with another head, which changes every notebook's numbers, so
 # none is applied. Section 3 took 57–69 s in full mode and 19–23 s in quick mode with no cached run (one thread, the
 # machine loaded, load ≈ 2.5–4; before the geometry's pairs were added: 36 s and 13 s under the same load), 3 s with
