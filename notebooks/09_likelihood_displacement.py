@@ -484,6 +484,10 @@ fig
 # below its peak, the mass going to nouns ("hen", "candy", "fries"). The paper's catastrophic gainers do appear from
 # ``instruct`` at 1e-4: the other family's canonical word is among the top three gainers at the trough in 7 of 10
 # runs of Yes ≻ Sure ("No") and 4 of 10 of No ≻ Never ("Yes"), but behind a drop smaller than 0.2.
+# The Table 13 geometry agrees with which pair displaces there. On ``instruct`` the largest κ with $y^+$ Yes or No is
+# Yes ≻ No's, 0.976 (No ≻ Yes 0.934); every same-family pair with $y^+$ Yes or No has κ 0.70–0.74. The SFT on canonical
+# answers made Yes and No the geometric near-synonyms (the two words trained into one slot), and that pair displaces:
+# the paper's mechanism, with the "synonyms" this world's SFT made, not English's.
 # A world-side remedy would mean new World v2 models with another head, which changes every notebook's numbers, so
 # none is applied. Section 3 took 57–69 s in full mode and 19–23 s in quick mode with no cached run (one thread, the
 # machine loaded, load ≈ 2.5–4; before the geometry's pairs were added: 36 s and 13 s under the same load), 3 s with
