@@ -480,10 +480,10 @@ fig
 # same-family pairs, the trough comes by step 27 (median step 2, just after RMSprop's first update, a sign step of
 # 10× the rate). $\pi(y^+)$ then ends at 0.72–0.91, above its start in every run. A 10-step linear warm-up of the rate
 # leaves those shares at 0–2 of 10 (1e-3 and 3e-4). Sure ≻ Yes cannot drop there: $\pi$(Sure) starts at 0.004.
-# Yes ≻ No, by contrast, displaces for good from ``instruct``: in 7 of 10 runs at either rate $\pi$(Yes) ends ≥ 0.2
-# below its peak, the mass going to nouns ("hen", "candy", "fries"). The paper's catastrophic gainers do appear from
-# ``instruct`` at 1e-4: the other family's canonical word is among the top three gainers at the trough in 7 of 10
-# runs of Yes ≻ Sure ("No") and 4 of 10 of No ≻ Never ("Yes"), but behind a drop smaller than 0.2.
+# Yes ≻ No, by contrast, displaces for good from ``instruct``: in 7 of 10 runs at either rate, all stable, $\pi$(Yes)
+# ends ≥ 0.2 below its peak, the mass going to nouns ("hen", "candy", "fries"). The paper's catastrophic gainers do
+# appear from ``instruct`` at 1e-4: the other family's canonical word is among the top three gainers at the trough in
+# 7 of 10 runs of Yes ≻ Sure ("No") and 4 of 10 of No ≻ Never ("Yes"), but behind mean drops of 0.125 and 0.162.
 # The Table 13 geometry agrees with which pair displaces there. On ``instruct`` the largest κ with $y^+$ Yes or No is
 # Yes ≻ No's, 0.976 (No ≻ Yes 0.934); every same-family pair with $y^+$ Yes or No has κ 0.70–0.74. The SFT on canonical
 # answers made Yes and No the geometric near-synonyms (the two words trained into one slot), and that pair displaces:
