@@ -287,6 +287,21 @@ pd.concat({kind: pd.DataFrame({"on-acc (ties ½)": experiment.properties_by_task
 #   - r_G gained +0.123.
 #   So a task the RMs can judge makes the variance-gold correlation positive, but flattening half the prompts costs
 #   only a quarter of r_G's speed here, so the less accurate RMs still fall below the perfect-accuracy RM.
+# - *Where prompts share no skill, flattening does stop learning (probe, not used).* Each of the world's 48 yes/no
+#   questions ("question : is the dog big ? >") asks one fact, so what RLOO learns on one does not answer another. A
+#   probe ran this notebook's RLOO (same zoo, settings and seeds 0–2, from `sft_full`; responses cut at 4 tokens) on
+#   those 48 prompts for 300 steps, evaluated on the same prompts (8 samples each). Gold increase after 300 steps:
+#   - r_G: +0.362 / +0.362 / +0.359, as much on the half the perfect-accuracy RM flattens (+0.32 to +0.40) as on the
+#     half it keeps (+0.33 to +0.40);
+#   - the perfect-accuracy RM: +0.120 / +0.247 / +0.151, all of it on the half it keeps (+0.32 to +0.45), while the
+#     half it flattens moved −0.078 / +0.042 / −0.099. This is the paper's mechanism, which the tasks hide;
+#   - the trained RMs judge these questions well when trained on on-policy pairs: on-policy accuracy (ties ½) 0.94 /
+#     0.85 / 0.77 / 0.62 / 0.61 from 100 % to 0 %. The 100 % RM gains +0.20 to +0.24 and the 75 % RM +0.14 to
+#     +0.18. The 0 % RM is hacked: the gold reward falls to −1 by step 200 (KL 8–15). The 25 % RM ends below its
+#     start in all three seeds (−0.02 to −0.20), the 50 % RM in one (−0.39, KL 5.5).
+#   - Why the notebook does not use these prompts: the issue asks for held-out evaluation, and here a fact learned on
+#     one wording does not carry to the same question asked with a synonym or in language B. r_G's runs raised those
+#     wordings by −0.03 to +0.07.
 
 # %% [markdown]
 # ## Which property predicts the increase? (Table 2)
