@@ -385,7 +385,7 @@ fig
 #   the flat-and-far prompts in all nine other seeds. So a 10× learning rate rescues RFT here only when a correct `count`
 #   sample happens to come early. This notebook runs every arm with seed 0, and the criterion stays failed at that
 #   seed. More seeds would not change the verdict as the criterion reads ("no variant reaches half"): seed 0's run
-#   reaches it. Averaging over seeds would pass, but that reading was chosen after seeing the seeds, so it is not used.
+#   reaches it. Averaging over seeds would pass, but that reading would be picked after seeing the seeds: not used.
 #   Rerun on 2026-11-30 in a fresh environment on an idle core, full mode reproduced every value above exactly in
 #   633 s. A heuristic run takes about 31 s there: two more seeds of the six variants and of RFT and SFT→RFT would
 #   add about 8 minutes, to about 19 of the 20 allowed.
