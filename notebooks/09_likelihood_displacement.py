@@ -66,8 +66,9 @@ from rmlab.plotting import Slider, explore
 from rmlab.theory import displacement
 from rmlab.theory.plots_displacement import displacement_explorer, plot_rates
 from rmlab.train.displacement import (answer_pair_set, cached_predictor_panel, cached_single_prompt_run,
-                                      candidate_pair_geometry, displaced_fraction, family_sft, free_feature_rate,
-                                      mean_pair_geometry, near_synonym_choice, pair_summary, plot_runs,
+                                      candidate_pair_geometry, displaced_fraction, family_sft,
+                                      first_step_change_by_part, free_feature_rate, mean_pair_geometry,
+                                      near_synonym_choice, pair_summary, plot_runs,
                                       predictor_precision_recall, predictor_roc, run_summary, unembedding_geometry)
 from rmlab.train.dpo import DPOConfig
 from rmlab.train.sft import SFTConfig
@@ -279,11 +280,12 @@ fig
 # pairs $\pi(y^+)$ climbs to 0.78–1.00 and dips by at most 0.12, the gainers mostly benign ("ĠNo", "Ġno", "ĠYes").
 # The geometry picks the pair but not the gainers: the tokens it says outgrow "No" ("unningham", "ortune", "Yet")
 # are not those that gained, which fits features that are not free.
-# One step took 2.4–9.9 s here (one thread, the machine shared with other jobs; 2.4–2.7 s when it was nearly idle).
-# The whole notebook in full mode, run end to end on the idle machine (load ≈ 1) with the world and models cached but
-# no cached run or panel, took 16 min 2 s (2026-11-29): this section 8 min 2 s (nine SmolLM2 runs, about 54 s each),
-# the world's Table 1 38 s, the world pool's predictor panel 13 s, the SmolLM2 predictor panel 6 min 48 s. Building
-# the default world from scratch (once, shared by notebooks 05–13) comes on top.
+# One step took 2.4–9.9 s here (one thread, the machine shared with other jobs; 2.4–2.7 s when it was nearly idle). The
+# whole notebook in full mode, run end to end on the idle machine (load ≈ 1) with the world and models cached but no
+# cached run or panel, took 16 min 2 s (2026-11-29): this section 8 min 2 s (nine SmolLM2 runs, about 54 s each), the
+# world's Table 1 38 s, the world pool's predictor panel 13 s, the SmolLM2 predictor panel 6 min 48 s. With section 3's
+# first-step split added, the same run took 15 min 32 s (2026-11-30, idle machine). Building the default world from
+# scratch (once, shared by notebooks 05–13) comes on top.
 #
 # *Every setting probed on the way* (one run each unless noted; drop = peak-to-trough of $\pi(y^+)$; SFT = one step at
 # 1e-5 on the run's own answer; "unstable" = the loss rose at some step):
@@ -397,6 +399,62 @@ display(world_pair_table.round(3), world_geometry.round(3),  # noqa: F821
 # of each run's start — the median $\|h\|$ of the prompt's last hidden state, $\|W_{y^+}\|$, $\pi(y^+)$ at DPO's step
 # 0, and in how many runs Thm 4's rate of $\ln\pi(y^+)$ with the model's own $h$ and $W$ as the free parameters is
 # negative (``free_feature_rate``).
+#
+# **Where the first DPO step moves $\ln\pi(y^+)$: the head or the body.** RMSprop updates every weight from its own
+# gradient, so one step can be split exactly: applied to the output embedding alone (``head``: y+'s and y-'s own
+# rows move along $\pm h$, which always raises $\ln\pi(y^+)$), to every other weight alone (``body``: this is where the
+# hidden state moves, and with it the geometry of Thm 4/5), or to all of them (``first_step_change_by_part``). Below,
+# per pair, the medians over the runs and how many runs fell; beside them the same for SmolLM2 (first statement,
+# after its SFT step, DPO at lr 2e-6).
+
+# %%
+first_step_dpo = {WORLD_MODEL: DPOConfig(lr=WORLD_LR, steps=WORLD_STEPS, optimizer="rmsprop"),
+                  REAL_MODEL: DPOConfig(lr=REAL_LR, steps=REAL_STEPS, optimizer="rmsprop")}
+with single_torch_thread():
+    first_step = pd.DataFrame(
+        [{"model": WORLD_MODEL, "pair": f"{c} ≻ {r}", "run": run,
+          **first_step_change_by_part(sft_models[run][0], world_tokenizer, prompt, c, r,
+                                      dpo=dataclasses.replace(first_step_dpo[WORLD_MODEL], seed=run))}
+         for c, r in WORLD_PAIRS for run, prompt in enumerate(world_prompts[c])]
+        + [{"model": REAL_MODEL, "pair": f"{c} ≻ {r}", "run": 0,
+            **first_step_change_by_part(real_model, real_tokenizer, TEMPLATE.format(STATEMENTS[0]), c, r,
+                                        dpo=first_step_dpo[REAL_MODEL], sft_steps=REAL_SFT_STEPS,
+                                        sft_lr=REAL_SFT_LR, chat_template=True)}
+           for c, r in REAL_PAIRS])
+first_step.groupby(["model", "pair"], sort=False).agg(
+    runs=("run", "size"), prob_chosen=("prob_chosen", "median"), head=("head", "median"), body=("body", "median"),
+    all=("all", "median"), body_below_0=("body", lambda x: int((x < 0).sum())),
+    all_below_0=("all", lambda x: int((x < 0).sum()))).round(3)
+
+# %% [markdown]
+# *Measured (2026-11-30; changes of $\ln\pi(y^+)$ in the first step, median over the runs, range in brackets):*
+#
+# | model, pair | $\pi(y^+)$ before | head part | body part | body part < 0 | whole step < 0 |
+# |---|---|---|---|---|---|
+# | world, Yes ≻ No (control) | 0.088 | +0.67 [0.59, 0.77] | +0.73 [0.10, 1.39] | 0 of 10 | 0 of 10 |
+# | world, No ≻ Never | 0.099 | +0.68 [0.63, 0.78] | +0.41 [−2.77, 1.45] | 3 of 10 | 3 of 10 |
+# | world, Sure ≻ Yes | 0.081 | +0.71 [0.65, 0.76] | +0.12 [−3.45, 0.94] | 4 of 10 | 4 of 10 |
+# | world, Yeah ≻ Absolutely (geometry's choice) | 0.047 | +0.74 [0.63, 0.81] | −0.41 [−1.86, 0.67] | 7 of 10 | 5 of 10 |
+# | world, Never ≻ Nope (geometry's choice) | 0.038 | +0.74 [0.62, 0.80] | −0.42 [−2.99, 1.21] | 6 of 10 | 5 of 10 |
+# | SmolLM2, No ≻ no / No ≻ Never / Yes ≻ No | 0.563 / 0.563 / 0.215 | +0.019 / +0.010 / +0.017 | +0.42 / +0.52 / +0.81 | 0 | 0 |
+#
+# Quick mode (quick world, 3 runs): the head part +0.61 to +0.76 in every run, the body part below 0 only for
+# Sure ≻ Yes (2 of 3), no whole step below 0; SmolLM2's No ≻ no as in full mode.
+#
+# Two things separate the world from the paper's models. First, the head's own-row push: in the world it raises
+# $\ln\pi(y^+)$ by 0.59–0.81 in every run, as much as the whole body does, while on SmolLM2 it is 2–5 % of the body's
+# part. Under RMSprop every weight moves by about the same amount, so what counts is how many weights each part has: one
+# row of the world's head is 64 weights against 114,304 in the body (1 : 1786); on SmolLM2, 576 against 106 million
+# (1 : 184,000). Second, the body's part does show the paper's ordering at this first step — it lowers $\ln\pi(y^+)$ in
+# 7 and 6 of 10 runs for the geometry's near-synonym pairs, 3 and 4 of 10 for the paper's, and never for Yes ≻ No; the
+# head's push turns 3 of those 20 falls into rises. But $\pi(y^+)$ starts at 0.04–0.10, so no fall reaches 0.2 unless
+# DPO lifts $\pi(y^+)$ first, and the head's push is much of that lift. The body's falls are a property of the step's
+# size, not of its direction: to first order (a probe: ``weight_space_rates`` along RMSprop's direction, head frozen)
+# the body's rate is positive in 49 of these 50 runs, and times the learning rate it predicts +0.5 to +3.0 (medians per
+# pair) where the step gives −0.42 to +0.73. Freezing the head for the whole DPO run (probe, not used: a change of the
+# protocol) does not rescue the criterion either: $\pi(y^+)$ then rises little (peaks 0.02–0.33) and falls towards 0 in
+# most runs of every pair, Yes ≻ No included, so no pair reaches a drop of 0.2 in most runs (shares 0.0 for the four
+# near-synonym pairs, 0.3 for Yes ≻ No).
 
 # %%
 world_fraction = {f"{c} ≻ {r}": displaced_fraction([x for x in world_runs if (x["chosen"], x["rejected"]) == (c, r)])
@@ -410,7 +468,8 @@ rec_world.add_data(model=WORLD_MODEL, world=str(world.path), pairs=WORLD_PAIRS, 
                         "questions": len(yes_no)},
                    paper_pairs=PAPER_PAIRS, geometry_pairs=GEOMETRY_PAIRS, candidates=list(WORLD_CANDIDATES),
                    candidate_geometry=world_ranking.to_dict("records"), pair_table=world_pair_table.to_dict("records"),
-                   free_feature_rates=world_features.to_dict("records"))
+                   free_feature_rates=world_features.to_dict("records"),
+                   first_step_by_part=first_step.to_dict("records"))
 near_synonyms = {"No ≻ Never": "", "Sure ≻ Yes": ""} | {f"{c} ≻ {r}": " (the geometry's choice)"
                                                          for c, r in GEOMETRY_PAIRS}
 world_checks = {pair: rec_world.check(f"{pair}{note}: share of runs with a stable peak-to-trough drop >= 0.2",

@@ -8,11 +8,17 @@ import pytest
 import torch
 from tiny_models import tiny  # noqa: F401  (the session fixture)
 
+from rmlab.errors import UserError
+from rmlab.lm.batching import padding_id
+from rmlab.lm.ches import encode_preference_pairs
 from rmlab.lm.data import encode_pairs, load_preferences
+from rmlab.lm.displacement import rmsprop_step
 from rmlab.lm.load import load_causal_lm
+from rmlab.lm.score import response_logprobs
 from rmlab.theory.displacement import projections, simulated_rates
 from rmlab.train import displacement as TD
 from rmlab.train.dpo import DPOConfig, train_dpo
+from rmlab.train.loop import disable_dropout
 from rmlab.train.sft import SFTConfig
 
 PROMPT = "is this model kind ?"
@@ -236,3 +242,38 @@ def test_predictor_panel_scores_every_pair_and_observes_the_epoch(tiny, tmp_path
     np.testing.assert_allclose(first["observed_dlogp_chosen"], TD.observed_chosen_change(epoch), atol=1e-6)
     second = TD.cached_predictor_panel("tiny", model, tokenizer, rows, config)
     assert not first.pop("cached") and second.pop("cached") and first == second
+
+
+def test_first_step_change_by_part_applies_the_first_rmsprop_step_to_head_and_body(tiny):
+    model, tokenizer = load_causal_lm(tiny.causal_lm("gpt2", tokenizer="bos"))
+    dpo = DPOConfig(lr=1e-3, steps=5)
+    for sft_steps in (2, 0):                                    # split ends as the one without SFT
+        split = TD.first_step_change_by_part(model, tokenizer, PROMPT, "yes", "a", dpo=dpo, sft_steps=sft_steps,
+                                             sft_lr=1e-3)
+        run = TD.single_prompt_run(model, tokenizer, PROMPT, "yes", "a", sft_steps=sft_steps, sft_lr=1e-3, dpo=dpo)
+        assert split["prob_chosen"] == pytest.approx(run["prob_chosen"][0], rel=1e-6)
+        assert split["all"] == pytest.approx(np.log(run["prob_chosen"][1] / run["prob_chosen"][0]), abs=1e-5)
+
+    (prompt, chosen, rejected), = encode_preference_pairs(
+        tokenizer, load_preferences([{"prompt": PROMPT, "chosen": "yes", "rejected": "a"}]))
+    probe = disable_dropout(copy.deepcopy(model))               # the head's part, stepped by hand
+    head = probe.get_output_embeddings().weight
+    logps, mask = response_logprobs(probe, [(prompt, chosen), (prompt, rejected)], padding_id(tokenizer))
+    sums = torch.where(mask, logps, 0.0).sum(dim=1)
+    margin = (sums[0] - sums[0].detach()) - (sums[1] - sums[1].detach())          # reference = the start
+    grad, = torch.autograd.grad(-torch.nn.functional.logsigmoid(0.1 * margin), head)
+
+    def answer_logp():
+        return float(torch.log_softmax(probe(torch.tensor([prompt])).logits[0, -1], -1)[chosen[0]])
+
+    with torch.no_grad():
+        before = answer_logp()
+        head -= dpo.lr * rmsprop_step(grad)
+        assert split["head"] == pytest.approx(answer_logp() - before, abs=1e-5)
+    assert split["head"] > 0                                    # y+'s own row moves along h
+    frozen = copy.deepcopy(model)
+    frozen.get_output_embeddings().weight.requires_grad_(False)
+    assert TD.first_step_change_by_part(frozen, tokenizer, PROMPT, "yes", "a", dpo=dpo)["head"] == 0.0
+    frozen.requires_grad_(False)
+    with pytest.raises(UserError, match="no trainable weights"):
+        TD.first_step_change_by_part(frozen, tokenizer, PROMPT, "yes", "a", dpo=dpo)

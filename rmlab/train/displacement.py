@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 import random
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ from scipy.special import softmax
 import transformers
 
 from rmlab._io import atomic_write_json
+from rmlab.errors import UserError
 from rmlab.lm.batching import padding_id
 from rmlab.lm.ches import ches_scores, encode_preference_pairs
 from rmlab.lm.data import encode_pairs, load_preferences
@@ -208,6 +209,44 @@ def free_feature_rate(model, tokenizer, prompt: str, chosen: str, rejected: str,
     return {"rate": float(rate[0]), "h_norm": float(np.linalg.norm(h)),
             "w_plus_norm": float(np.linalg.norm(W[plus[0]])), "w_minus_norm": float(np.linalg.norm(W[minus[0]])),
             "prob_chosen": float(probs[plus[0]]), "prob_rejected": float(probs[minus[0]])}
+
+
+def first_step_change_by_part(model, tokenizer, prompt: str, chosen: str, rejected: str, *, dpo: DPOConfig,
+                              sft_steps: int = 0, sft_lr: float = 0.0, chat_template: bool = False
+                              ) -> dict[str, float]:
+    """Where the first DPO step of :func:`single_prompt_run` (same arguments: ``sft_steps`` of SFT at ``sft_lr``
+    first, then ``dpo`` with the SFT'd model as the reference) moves ``ln pi(y+)`` (the answer token): the change
+    when that step is applied to the output embedding alone (``head``),
+    to every other trainable weight alone (``body``), and to all of them (``all``), with ``prob_chosen`` before it.
+    RMSprop updates each weight from its own gradient, so the partial steps are exactly the whole step's parts; the
+    changes need not add up, as a step of RMSprop (about ``10 lr sign(grad)`` per weight at first) is not small. In
+    the unconstrained-features model the head's part is y+'s and y-'s own rows moving along ``±h``, which raises
+    ``ln pi(y+)``; the geometry that can lower it (Thm 4/5) acts through the hidden state, i.e. through the body.
+    With tied embeddings (SmolLM2) the head is the input embedding too.
+
+    >>> first_step_change_by_part(model, tokenizer, "is it ?", "No", "Never", dpo=DPOConfig(lr=1e-3))  # doctest: +SKIP
+    {'head': 0.69, 'body': -1.22, 'all': -0.79, 'prob_chosen': 0.1}
+    """
+    policy = disable_dropout(copy.deepcopy(model))
+    head = policy.get_output_embeddings().weight
+    trainable = [w for w in policy.parameters() if w.requires_grad]
+    if not trainable:
+        raise UserError("the model has no trainable weights: no DPO step to split")
+    if sft_steps:
+        sft(policy, tokenizer, prompt, chosen, steps=sft_steps, lr=sft_lr, optimizer=dpo.optimizer,
+            chat_template=chat_template, seed=dpo.seed)
+    one_step = replace(dpo, steps=1)
+    changes = {}
+    for part in ("head", "body", "all"):
+        for w in trainable:
+            w.requires_grad_(part == "all" or (w is head) == (part == "head"))
+        if not any(w.requires_grad for w in trainable):                   # e.g. a head the caller froze
+            changes[part] = 0.0
+            continue
+        run = single_prompt_run(policy, tokenizer, prompt, chosen, rejected, sft_steps=0, sft_lr=sft_lr,
+                                dpo=one_step, chat_template=chat_template, top_k=1)
+        changes[part] = float(np.log(run["prob_chosen"][1]) - np.log(run["prob_chosen"][0]))
+    return {**changes, "prob_chosen": run["prob_chosen"][0]}
 
 
 def mean_pair_geometry(geometries: list[list[dict]]) -> list[dict]:
