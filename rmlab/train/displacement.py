@@ -216,13 +216,13 @@ def first_step_change_by_part(model, tokenizer, prompt: str, chosen: str, reject
                               ) -> dict[str, float]:
     """Where the first DPO step of :func:`single_prompt_run` (same arguments: ``sft_steps`` of SFT at ``sft_lr``
     first, then ``dpo`` with the SFT'd model as the reference) moves ``ln pi(y+)`` (the answer token): the change
-    when that step is applied to the output embedding alone (``head``),
-    to every other trainable weight alone (``body``), and to all of them (``all``), with ``prob_chosen`` before it.
-    RMSprop updates each weight from its own gradient, so the partial steps are exactly the whole step's parts; the
-    changes need not add up, as a step of RMSprop (about ``10 lr sign(grad)`` per weight at first) is not small. In
-    the unconstrained-features model the head's part is y+'s and y-'s own rows moving along ``±h``, which raises
-    ``ln pi(y+)``; the geometry that can lower it (Thm 4/5) acts through the hidden state, i.e. through the body.
-    With tied embeddings (SmolLM2) the head is the input embedding too.
+    when that step is applied to the output embedding alone (``head``), to every other trainable weight alone
+    (``body``), and to all of them (``all``), with ``prob_chosen`` before it. RMSprop updates each weight from its
+    own gradient, so the partial steps are exactly the whole step's parts (unless ``dpo.max_grad_norm`` clips, by
+    each part's own norm then); the changes need not add up, as a step of RMSprop (about ``10 lr sign(grad)`` per
+    weight at first) is not small. In the unconstrained-features model the head's part is y+'s and y-'s own rows
+    moving along ``±h``, which raises ``ln pi(y+)``; the geometry that can lower it (Thm 4/5) acts through the hidden
+    state, i.e. through the body. With tied embeddings (SmolLM2) the head is the input embedding too.
 
     >>> first_step_change_by_part(model, tokenizer, "is it ?", "No", "Never", dpo=DPOConfig(lr=1e-3))  # doctest: +SKIP
     {'head': 0.69, 'body': -1.22, 'all': -0.79, 'prob_chosen': 0.1}
