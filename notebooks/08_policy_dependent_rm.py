@@ -210,6 +210,20 @@ last
 # random quarter learns about as fast as all prompts. What one prompt teaches transfers to the others here (notebook
 # 07), so which quarter is trained on matters little, and a random quarter, which covers every task of the evaluation
 # prompts, does at least as well as the top-variance one.
+#
+# *On prompts that share no task skill (probe, 2026-11-30, default world, not used).* The explanation above predicts
+# that selection should help where prompts do not teach each other. The world's 48 yes/no questions are such prompts
+# (notebook 07: a fact learned on one wording does not carry to a synonym), so the same ``selection_experiment`` was run
+# on them: the gold reward as the teacher, ``sft_full`` as the policy (where the questions have headroom), the top
+# quarter (12 questions) against a random quarter and all 48, 300 RLOO steps (lr 1e-4, responses cut at 4 tokens),
+# evaluated on all 48 questions. Top variance lost to random in 3 of 3 seeds: gold increase +0.083 / +0.055 / −0.034
+# against +0.094 / +0.141 / +0.208 (all 48: +0.372 / +0.383 / +0.299). The questions do share one thing, the prior over
+# Yes and No, and the selected quarter is unbalanced: 4 true and 8 false questions (the random quarters: 8, 9 and 6 of
+# 12 true). RL on it moved the questions it did not train on by the truth of their answer: −0.54 / −0.64 / −0.93 for the
+# true ones, +0.31 / +0.65 / +0.85 for the false ones. Its own 12 questions gained +0.82 / +0.42 / +0.28, against +0.55
+# / +0.84 / +0.84 for the random quarters' own, so within-prompt variance did not pick the prompts that learn fastest
+# either. Neither kind of world prompt, tasks that transfer completely nor questions that share only an answer prior,
+# gives variance-based selection the setting where the variance argument applies.
 
 # %% [markdown]
 # ## Validating the teacher score
