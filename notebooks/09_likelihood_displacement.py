@@ -402,7 +402,7 @@ display(world_pair_table.round(3), world_geometry.round(3),  # noqa: F821
 #
 # **Where the first DPO step moves $\ln\pi(y^+)$: the head or the body.** RMSprop updates every weight from its own
 # gradient, so one step can be split exactly: applied to the output embedding alone (``head``: y+'s and y-'s own
-# rows move along $\pm h$, which always raises $\ln\pi(y^+)$), to every other weight alone (``body``: this is where the
+# rows move along $\pm h$, which raises $\ln\pi(y^+)$), to every other weight alone (``body``: this is where the
 # hidden state moves, and with it the geometry of Thm 4/5), or to all of them (``first_step_change_by_part``). Below,
 # per pair, the medians over the runs and how many runs fell; beside them the same for SmolLM2 (first statement,
 # after its SFT step, DPO at lr 2e-6).
