@@ -198,3 +198,34 @@ def test_correlation_tables():
     assert validation.loc["teacher score", "spearman"] == pytest.approx(1.0)
     assert validation.loc["variance alone", "spearman"] == pytest.approx(-1.0)
     assert validation.loc["off-policy accuracy alone", "n_pairs"] == 3
+
+
+def test_zoo_criteria_on_a_zoo_that_behaves_as_the_paper_reports():
+    from rmlab.figures import FigureRecord
+
+    names = [T.zoo_name(f) for f in T.PAPER_FRACTIONS] + [T.PERFECT, T.GOLD]
+    properties = pd.DataFrame({"whitened_reward_variance": [0.63, 0.62, 0.56, 0.44, 0.31, 0.11, 0.26],
+                               "on_policy_accuracy": [0.66, 0.66, 0.64, 0.62, 0.59, 1.0, 1.0],
+                               "off_policy_accuracy": [0.63, 0.73, 0.74, 0.75, 0.76, 1.0, 1.0]}, index=names)
+    speed = dict(zip(names, [0.6, 0.58, 0.5, 0.45, 0.35, 0.1, 0.3]))     # gold gain per epoch, ordered by variance
+    runs = pd.DataFrame([{"rm": rm, "seed": 0, "epoch": e, "proxy_increase": 2 * speed[rm] * e,
+                          "gold_increase": speed[rm] * e,
+                          "kl": (1.5 - properties.loc[rm, "off_policy_accuracy"]) * speed[rm] * e}
+                         for rm in names for e in range(4)])
+    record = FigureRecord("demo", notebook="demo", seed=0, quick=False)
+    out = T.check_zoo_criteria(record, properties, runs)
+    values = {c["name"]: c["value"] for c in record.criteria}
+    # Figure 4 alone fails: the accurate but slow teachers never reach the matched gain (the median final one)
+    assert [c["name"] for c in record.criteria if not c["passed"]] == ["RMs whose KL follows off-policy accuracy"]
+    assert out["efficiency"]["kl_at_target"]["25%"] == np.inf
+    assert values["Spearman(100->0% on-policy, variance)"] == pytest.approx(-1.0)
+    assert values["epoch 1 gold: lowest trained RM minus perfect-acc"] == pytest.approx(0.25)
+    non_gt = names[:-1]
+    expected = np.corrcoef(properties.loc[non_gt, "whitened_reward_variance"], [2 * speed[rm] for rm in non_gt])[0, 1]
+    assert out["table2"].loc["Reward variance", ("proxy_increase", "pearson")] == pytest.approx(expected)
+    flat = properties.copy()          # the perfect-accuracy RM no longer the flattest, the zoo's order reversed
+    flat["whitened_reward_variance"] = [0.31, 0.44, 0.56, 0.62, 0.63, 0.9, 0.26]
+    record = FigureRecord("demo", notebook="demo", seed=0, quick=False)
+    T.check_zoo_criteria(record, flat, runs)
+    assert [c["name"] for c in record.criteria if not c["passed"]][:2] == [
+        "perfect-acc variance minus lowest other RM's", "Spearman(100->0% on-policy, variance)"]

@@ -536,6 +536,38 @@ def kl_efficiency(summary: pd.DataFrame, off_policy_accuracy: pd.Series) -> dict
             "n_follow": int(sum(follows.values()))}
 
 
+def check_zoo_criteria(record, properties: pd.DataFrame, runs: pd.DataFrame) -> dict:
+    """Check issue 12's criteria of Table 1, Figure 2, Table 2 and Figure 4 on one zoo experiment (``properties``: one
+    row per teacher, :data:`PAPER_FRACTIONS`' BT RMs, :data:`PERFECT` and :data:`GOLD`; ``runs``: one row per
+    (rm, seed, epoch) with ``proxy_increase``, ``gold_increase`` and ``kl``, of a single policy) on ``record``
+    (a :class:`rmlab.figures.FigureRecord`), under the names notebook 07's world records use. Returns the Table 2
+    correlations and the Figure 4 efficiency."""
+    trained = [zoo_name(f) for f in PAPER_FRACTIONS]
+    non_gt = [rm for rm in properties.index if rm != GOLD]
+    var, on_acc, off_acc = (properties[c] for c in ("whitened_reward_variance", "on_policy_accuracy",
+                                                    "off_policy_accuracy"))
+    record.check("perfect-acc on-policy accuracy", on_acc[PERFECT], "==", 1.0)
+    record.check("perfect-acc variance minus lowest other RM's", var[PERFECT] - var.drop(PERFECT).min(), "<", 0)
+    record.check("Spearman(100->0% on-policy, variance)", stats.spearmanr(range(len(trained)), var[trained])[0],
+                 "<=", -0.8)
+    record.check("Spearman(100->0% on-policy, off-policy acc.)",
+                 stats.spearmanr(range(len(trained)), off_acc[trained])[0], ">=", 0.8)
+    gold = runs.groupby(["rm", "epoch"])["gold_increase"].mean().unstack("epoch")
+    for epoch in (1, 2):
+        record.check(f"epoch {epoch} gold: lowest trained RM minus perfect-acc",
+                     gold[epoch][trained].min() - gold.loc[PERFECT, epoch], ">", 0)
+    after1 = runs[runs.epoch == 1].groupby("rm")[["proxy_increase", "gold_increase"]].mean()
+    table2 = correlations(property_measures(properties.loc[non_gt]), after1.loc[non_gt])
+    record.check("Pearson(variance, proxy increase @1)", table2.loc["Reward variance", ("proxy_increase", "pearson")],
+                 ">", 0.8)
+    record.check("Pearson(variance, gold increase @1)", table2.loc["Reward variance", ("gold_increase", "pearson")],
+                 ">", 0)
+    curve = runs.groupby(["rm", "epoch"])[["kl", "gold_increase"]].mean()
+    efficiency = kl_efficiency(curve.loc[non_gt], off_acc[non_gt])
+    record.check("RMs whose KL follows off-policy accuracy", efficiency["n_follow"], ">=", 4)
+    return {"table2": table2, "efficiency": efficiency}
+
+
 def properties_cached(world: World, policy: str, rms: dict, prompts, *, preferences=None, k: int, seed: int = 0,
                       max_new_tokens: int = 16, tag: str = "") -> pd.DataFrame:
     """:func:`rm_properties` of the world policy ``policy``, cached as JSON (keyed by ``tag``, the RM names, the

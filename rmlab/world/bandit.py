@@ -1,0 +1,340 @@
+"""A log-linear bandit where the teacher experiment of arXiv 2503.15477 §4 runs in seconds: the reproduction
+checklist's "L1" setting for Table 1, Figure 2 and Table 2 (``shared/papers/01_reward_variance_teacher.md`` §7).
+
+**The world.** Every prompt ``x`` has ``n_candidates`` responses the policy can give, each a feature vector
+``phi(x, y) = (u, v)``:
+
+- ``u`` (``dim_u`` numbers) is what the policy's own responses differ in: ``N(0, I)`` per response;
+- ``v`` (``dim_v`` numbers) is a prompt-level part ``vbar(x) ~ N(0, I)`` plus ``N(0, policy_v_spread^2 I)`` per
+  response: the policy's responses to one prompt barely differ in it.
+
+The policy is log-linear, ``pi_theta(y | x) ∝ exp(theta . phi(x, y))``, with one ``theta`` for every prompt: what
+RL learns on one prompt carries to another as far as their features agree (partial transfer). The gold reward is
+``r_G = tanh(w . phi + gold_noise * eps)`` with ``w = (w_u, w_v)`` (unit halves) and ``eps ~ N(0, 1)`` a per-response
+quality the features do not show, so no linear RM is exactly right. *Off-policy* responses come from "another
+generator" (the paper's UltraFeedback completions come from other LMs): two per prompt, with ``u ~ N(0,
+off_u_spread^2 I)`` and ``v = vbar(x) + N(0, I)``. The on- and off-policy data thus differ in *which* features
+separate their responses, the premise behind the paper's Table 1 (an RM learns what its pairs differ in). This is a
+construction, not a finding: Table 1's ordering follows from it by design. What the experiment tests is the rest:
+whether reward variance under the initial policy then orders the proxy and gold increase (Figure 2, Table 2).
+
+**The initial policy** ``theta_0`` is fit by cross-entropy to one demonstration per demonstration prompt, drawn from
+``softmax(r_G / demo_temperature)`` (the checklist's "theta_0 fit to noisy demos").
+
+**The teachers** are those of :mod:`rmlab.world.teacher`: linear Bradley-Terry RMs ``r = psi . phi`` trained on
+``n_pairs`` pairs of which 100/75/50/25/0 % are on-policy (two samples of ``pi_theta_0``, gold-labelled) and the
+rest off-policy, with the centring term ``center * (r(y+) + r(y-))^2`` of the paper's RM code (the checklist's
+"center 0.01"); the perfect-accuracy RM (r_G with half the prompts scaled by 0.001 towards the floor -1, as
+:class:`rmlab.world.teacher.PerfectAccuracyRM` does); and r_G itself. Each RM is standardised by the mean and std of
+its rewards under ``pi_theta_0`` on the RL prompts (exact expectations).
+
+**RLOO** (k = 2, reward minus ``kl_coef`` times the sample's ``log pi - log pi_0`` as in TRL's ``RLOOTrainer``,
+Adam) runs through :func:`rmlab.train.loop.train_loop`; after every epoch the expected gold reward, the expected
+standardised proxy reward and KL(pi || pi_0) are computed exactly on the held-out evaluation prompts (a sum over the
+candidates, no sampling noise). The properties (whitened reward variance, on-policy accuracy over all pairs of K
+samples per prompt, off-policy accuracy on held-out off-policy pairs) use :mod:`rmlab.measure`, as the world's report.
+
+Differences from the paper: a bandit with 64 candidates per prompt and a 16-number policy instead of Pythia-2.8B;
+gold-labelled pairs; exact evaluation instead of 500 x 10 samples.
+
+>>> bandit = make_bandit(BanditConfig(n_prompts=200, splits=(40, 80, 60, 20)))
+>>> tuple(bandit.features.shape), {name: len(idx) for name, idx in bandit.splits.items()}
+((200, 64, 16), {'demo': 40, 'rm': 80, 'rl': 60, 'eval': 20})
+>>> properties, runs = teacher_experiment(bandit, seeds=(0,), rl=BanditRLConfig(epochs=1))
+>>> list(properties.index)[-2:], sorted(runs.columns)[:3]
+(['perfect_acc', 'GT'], ['epoch', 'gold_increase', 'kl'])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from rmlab._threads import single_torch_thread
+from rmlab.errors import UserError, check_int_range, check_positive_finite
+from rmlab.measure.accuracy import on_policy_accuracy
+from rmlab.measure.variance import whitened_reward_variance
+from rmlab.train.loop import EpochBatches, OptimConfig, train_loop
+from rmlab.train.losses import bradley_terry_loss, rloo_advantages
+from rmlab.world.teacher import GOLD, PAPER_FRACTIONS, PERFECT, zoo_name
+
+SPLITS = ("demo", "rm", "rl", "eval")
+
+
+@dataclass(frozen=True)
+class BanditConfig:
+    """The bandit world (every field but ``seed`` is part of the construction; see the module docstring)."""
+
+    n_prompts: int = field(default=2000, metadata={"help": "prompts (the checklist's L1: 2,000)"})
+    splits: tuple[int, int, int, int] = field(default=(300, 1000, 500, 200), metadata={
+        "help": "prompts for the demonstrations, the RM pairs, RL training and evaluation (sums to n_prompts)"})
+    n_candidates: int = field(default=64, metadata={"help": "responses per prompt (the checklist's L1: 64)"})
+    dim_u: int = field(default=8, metadata={"help": "features the policy's responses differ in"})
+    dim_v: int = field(default=8, metadata={"help": "features other generators' responses differ in"})
+    policy_v_spread: float = field(default=0.25, metadata={"help": "std of v among the policy's responses"})
+    off_u_spread: float = field(default=0.25, metadata={"help": "std of u among the off-policy responses"})
+    gold_noise: float = field(default=0.5, metadata={"help": "weight of the quality the features do not show"})
+    demo_temperature: float = field(default=0.5, metadata={"help": "demonstrations ~ softmax(r_G / this)"})
+    seed: int = field(default=0, metadata={"help": "seed of everything drawn"})
+
+    def __post_init__(self):
+        for name in ("n_prompts", "n_candidates", "dim_u", "dim_v"):
+            check_int_range(getattr(self, name), name, minimum=2)
+        check_positive_finite(self.demo_temperature, "demo_temperature")
+        for name in ("policy_v_spread", "off_u_spread", "gold_noise"):
+            _check_nonnegative(getattr(self, name), name)
+        if len(self.splits) != 4 or sum(self.splits) != self.n_prompts or min(self.splits) < 2:
+            raise UserError(f"splits must be four sizes >= 2 summing to n_prompts={self.n_prompts}, got {self.splits}")
+
+
+def _check_nonnegative(value, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+        raise UserError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class BanditRLConfig:
+    """RLOO on the bandit (2503.15477 §4: k = 2, KL 0.05 to the initial policy, Adam)."""
+
+    k: int = field(default=2, metadata={"help": "samples per prompt (RLOO's group)"})
+    kl_coef: float = field(default=0.05, metadata={"help": "KL penalty in the reward (the paper: 0.05)"})
+    lr: float = field(default=0.02, metadata={"help": "Adam learning rate on theta"})
+    batch_prompts: int = field(default=32, metadata={"help": "prompts per step (the paper: batch 32)"})
+    epochs: int = field(default=4, metadata={"help": "passes over the RL prompts (evaluated after each)"})
+
+    def __post_init__(self):
+        check_int_range(self.k, "k", minimum=2)
+        check_int_range(self.batch_prompts, "batch_prompts", minimum=1)
+        check_int_range(self.epochs, "epochs", minimum=1)
+        check_positive_finite(self.lr, "lr")
+        _check_nonnegative(self.kl_coef, "kl_coef")
+
+
+@dataclass(frozen=True)
+class Bandit:
+    """A drawn bandit world: policy responses ``features [P, M, D]`` with ``gold [P, M]``, off-policy responses
+    ``off_features [P, 2, D]`` with ``off_gold [P, 2]``, the prompt ``splits``, the initial policy ``theta0`` and
+    ``gold_weights`` (``w``: ``features @ gold_weights`` is the gold reward's noise-free score, the best linear RM)."""
+
+    config: BanditConfig
+    features: torch.Tensor
+    gold: torch.Tensor
+    off_features: torch.Tensor
+    off_gold: torch.Tensor
+    splits: dict
+    theta0: torch.Tensor
+    gold_weights: torch.Tensor
+
+
+def make_bandit(config: BanditConfig = BanditConfig()) -> Bandit:
+    """Draw the world of ``config`` (float64, reproducible from ``config.seed``) and fit its initial policy."""
+    c = config
+    gen = torch.Generator().manual_seed(c.seed)
+
+    def normal(*shape):
+        return torch.randn(*shape, generator=gen, dtype=torch.float64)
+
+    w = torch.cat([_unit(normal(c.dim_u)), _unit(normal(c.dim_v))])
+    vbar = normal(c.n_prompts, 1, c.dim_v)
+    features = torch.cat([normal(c.n_prompts, c.n_candidates, c.dim_u),
+                          vbar + c.policy_v_spread * normal(c.n_prompts, c.n_candidates, c.dim_v)], dim=-1)
+    gold = torch.tanh(features @ w + c.gold_noise * normal(c.n_prompts, c.n_candidates))
+    off_features = torch.cat([c.off_u_spread * normal(c.n_prompts, 2, c.dim_u), vbar + normal(c.n_prompts, 2, c.dim_v)],
+                             dim=-1)
+    off_gold = torch.tanh(off_features @ w + c.gold_noise * normal(c.n_prompts, 2))
+    order = torch.randperm(c.n_prompts, generator=gen)
+    bounds = np.cumsum((0,) + tuple(c.splits))
+    splits = {name: order[a:b] for name, a, b in zip(SPLITS, bounds[:-1], bounds[1:])}
+    demo = splits["demo"]
+    demonstrations = torch.multinomial(torch.softmax(gold[demo] / c.demo_temperature, -1), 1, generator=gen)[:, 0]
+    theta0 = _fit_to_demonstrations(features[demo], demonstrations)
+    return Bandit(c, features, gold, off_features, off_gold, splits, theta0, w)
+
+
+def _unit(x: torch.Tensor) -> torch.Tensor:
+    return x / x.norm()
+
+
+def _linear(weights: torch.Tensor) -> torch.nn.Linear:
+    """A bias-free ``D -> 1`` linear map holding ``weights`` (float64): the policy's theta or an RM's psi."""
+    module = torch.nn.Linear(len(weights), 1, bias=False, dtype=torch.float64)
+    with torch.no_grad():
+        module.weight.copy_(weights[None])
+    return module
+
+
+def _fit_to_demonstrations(features: torch.Tensor, chosen: torch.Tensor, *, steps: int = 200) -> torch.Tensor:
+    """theta maximising the log-likelihood of the demonstrated responses (full batch, Adam 0.05, from 0)."""
+    policy = _linear(torch.zeros(features.shape[-1], dtype=torch.float64))
+
+    def step_loss(step, generator):
+        log_probs = torch.log_softmax(policy(features)[..., 0], dim=-1)
+        return -log_probs.gather(1, chosen[:, None]).mean(), {}
+
+    with single_torch_thread():
+        train_loop(policy, step_loss, OptimConfig(steps=steps, optimizer="adam", lr=0.05, max_grad_norm=None),
+                   progress=False)
+    return policy.weight.detach()[0]
+
+
+def policy_probs(bandit: Bandit, theta: torch.Tensor, prompts: torch.Tensor) -> torch.Tensor:
+    """``pi_theta(. | x)`` for each prompt index in ``prompts``: ``[len(prompts), M]``."""
+    return torch.softmax(bandit.features[prompts] @ theta, dim=-1)
+
+
+# ------------------------------------------------------------------------------------------------ teachers
+def preference_pairs(bandit: Bandit, *, seed: int = 0) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Gold-labelled pairs on the RM prompts: ``{"on": (chosen, rejected), "off": (chosen, rejected)}``, features
+    ``[n, D]``; on-policy = two samples of ``pi_theta_0``, off-policy = the other generator's two responses. Gold
+    ties (probability 0 here) are dropped."""
+    prompts = bandit.splits["rm"]
+    gen = torch.Generator().manual_seed(seed)
+    drawn = torch.multinomial(policy_probs(bandit, bandit.theta0, prompts), 2, replacement=True, generator=gen)
+    on = (_take(bandit.features[prompts], drawn), bandit.gold[prompts].gather(1, drawn))
+    off = (bandit.off_features[prompts], bandit.off_gold[prompts])
+    return {name: _ordered(*pair) for name, pair in (("on", on), ("off", off))}
+
+
+def _take(features: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    return features.gather(1, index[..., None].expand(*index.shape, features.shape[-1]))
+
+
+def _ordered(features: torch.Tensor, gold: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    keep = gold[:, 0] != gold[:, 1]
+    first = (gold[:, 0] > gold[:, 1])[keep, None]
+    a, b = features[keep, 0], features[keep, 1]
+    return torch.where(first, a, b), torch.where(first, b, a)
+
+
+def train_linear_rm(chosen: torch.Tensor, rejected: torch.Tensor, *, center: float = 0.01, steps: int = 300,
+                    lr: float = 0.05) -> torch.Tensor:
+    """psi of a linear BT RM ``r = psi . phi`` fit to the pairs (full batch, Adam, from 0): loss
+    ``-log sigmoid(r+ - r-) + center * (r+ + r-)^2`` (mean over pairs)."""
+    rm = _linear(torch.zeros(chosen.shape[-1], dtype=torch.float64))
+
+    def step_loss(step, generator):
+        r_chosen, r_rejected = rm(chosen)[:, 0], rm(rejected)[:, 0]
+        return (bradley_terry_loss(r_chosen, r_rejected).mean()
+                + center * (r_chosen + r_rejected).pow(2).mean()), {}
+
+    with single_torch_thread():
+        train_loop(rm, step_loss, OptimConfig(steps=steps, optimizer="adam", lr=lr, max_grad_norm=None),
+                   progress=False)
+    return rm.weight.detach()[0]
+
+
+def teachers(bandit: Bandit, *, n_pairs: int = 900, fractions=PAPER_FRACTIONS, seed: int = 0) -> dict[str, tuple]:
+    """Table 1's seven teachers as reward tables ``(on the policy's responses [P, M], on the off-policy ones [P, 2])``:
+    the BT RMs on ``n_pairs`` pairs each (a seeded draw of ``fraction * n_pairs`` on-policy pairs and the rest
+    off-policy), the perfect-accuracy RM and r_G."""
+    pairs = preference_pairs(bandit, seed=seed)
+    available = min(len(pairs["on"][0]), len(pairs["off"][0]))
+    if n_pairs > available:
+        raise UserError(f"n_pairs={n_pairs} but the RM prompts give only {available} pairs of each kind")
+    gen = torch.Generator().manual_seed(182 + seed)
+    out = {}
+    for fraction in fractions:
+        n_on = round(fraction * n_pairs)
+        picks = [torch.randperm(len(pairs[kind][0]), generator=gen)[:n] for kind, n in (("on", n_on),
+                                                                                       ("off", n_pairs - n_on))]
+        chosen, rejected = (torch.cat([pairs[kind][side][pick] for kind, pick in zip(("on", "off"), picks)])
+                            for side in (0, 1))
+        psi = train_linear_rm(chosen, rejected)
+        out[zoo_name(fraction)] = (bandit.features @ psi, bandit.off_features @ psi)
+    flat = torch.zeros(bandit.config.n_prompts, dtype=torch.bool)
+    flat[torch.randperm(bandit.config.n_prompts, generator=gen)[:bandit.config.n_prompts // 2]] = True
+    out[PERFECT] = tuple(torch.where(flat[:, None], -1.0 + 1e-3 * (g + 1.0), g) for g in (bandit.gold, bandit.off_gold))
+    out[GOLD] = (bandit.gold, bandit.off_gold)
+    return out
+
+
+def teacher_properties(bandit: Bandit, rms: dict, *, k: int = 10, seed: int = 0) -> pd.DataFrame:
+    """Per teacher under ``pi_theta_0`` on the RL prompts (the §4.4 recipe): ``whitened_reward_variance`` and
+    ``on_policy_accuracy`` over ``k`` samples per prompt, ``off_policy_accuracy`` on the off-policy pairs of the RL
+    and evaluation prompts (no RM trained on them)."""
+    prompts = bandit.splits["rl"]
+    gen = torch.Generator().manual_seed(10_000 + seed)
+    samples = torch.multinomial(policy_probs(bandit, bandit.theta0, prompts), k, replacement=True, generator=gen)
+    gold = bandit.gold[prompts].gather(1, samples).numpy()
+    held_out = torch.cat([bandit.splits["rl"], bandit.splits["eval"]])
+    order = bandit.off_gold[held_out, 0] > bandit.off_gold[held_out, 1]
+    rows = {}
+    for name, (on_table, off_table) in rms.items():
+        rewards = on_table[prompts].gather(1, samples).numpy()
+        off = off_table[held_out]
+        right = torch.where(order, off[:, 0] > off[:, 1], off[:, 1] > off[:, 0])
+        rows[name] = {"whitened_reward_variance": float(whitened_reward_variance(rewards)),
+                      "on_policy_accuracy": float(on_policy_accuracy(rewards, gold)),
+                      "off_policy_accuracy": float(right.double().mean())}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+# ------------------------------------------------------------------------------------------------ RLOO
+def rloo_loss(log_probs: torch.Tensor, ref_log_probs: torch.Tensor, samples: torch.Tensor, rewards: torch.Tensor,
+              kl_coef: float) -> torch.Tensor:
+    """RLOO's surrogate for one batch: ``log_probs``/``ref_log_probs`` ``[B, M]`` (policy with grad, reference),
+    ``samples [B, k]`` the drawn responses, ``rewards [B, M]`` the standardised reward of every response. The
+    sample's reward is ``r - kl_coef * (log pi - log pi_0)`` (detached); its gradient in expectation is
+    ``-grad (E_pi[r] - kl_coef * KL(pi || pi_0))``, mean over prompts (checked by enumeration in the tests)."""
+    taken = log_probs.gather(1, samples)
+    with torch.no_grad():
+        reward = rewards.gather(1, samples) - kl_coef * (taken - ref_log_probs.gather(1, samples))
+    return -(rloo_advantages(reward) * taken).mean(dim=1).mean()
+
+
+def rloo_run(bandit: Bandit, rewards: torch.Tensor, config: BanditRLConfig = BanditRLConfig(), *,
+             seed: int = 0) -> list[dict]:
+    """RLOO from ``theta_0`` on the RL prompts with the reward table ``rewards [P, M]`` (standardised by its exact
+    mean and std under ``pi_theta_0`` on the RL prompts). One row per epoch (0 = before training): ``epoch``,
+    ``proxy_increase`` (standardised units), ``gold_increase``, ``kl`` (exact, on the evaluation prompts)."""
+    rl, held_out = bandit.splits["rl"], bandit.splits["eval"]
+    p0 = policy_probs(bandit, bandit.theta0, rl)
+    mean = (p0 * rewards[rl]).sum(-1).mean()
+    std = ((p0 * (rewards[rl] - mean) ** 2).sum(-1).mean()).sqrt()
+    standardised = (rewards - mean) / std
+    ref_log_probs = torch.log_softmax(bandit.features @ bandit.theta0, dim=-1)
+    policy = _linear(bandit.theta0)
+    batches = EpochBatches(len(rl), config.batch_prompts)
+    per_epoch = batches.steps(epochs=1)
+
+    def evaluate(epoch: int) -> dict:
+        with torch.no_grad():
+            log_probs = torch.log_softmax(policy(bandit.features[held_out])[..., 0], dim=-1)
+            probs = log_probs.exp()
+            return {"epoch": epoch, "gold": float((probs * bandit.gold[held_out]).sum(-1).mean()),
+                    "proxy": float((probs * standardised[held_out]).sum(-1).mean()),
+                    "kl": float((probs * (log_probs - ref_log_probs[held_out])).sum(-1).mean())}
+
+    def step_loss(step, generator):
+        prompts = rl[batches.next(generator)]
+        log_probs = torch.log_softmax(policy(bandit.features[prompts])[..., 0], dim=-1)
+        samples = torch.multinomial(log_probs.detach().exp(), config.k, replacement=True, generator=generator)
+        return rloo_loss(log_probs, ref_log_probs[prompts], samples, standardised[prompts], config.kl_coef), {}
+
+    evals = [evaluate(0)]
+
+    def callback(step, model, record):
+        if step % per_epoch == 0:
+            evals.append(evaluate(step // per_epoch))
+
+    with single_torch_thread():
+        train_loop(policy, step_loss, OptimConfig(steps=config.epochs * per_epoch, optimizer="adam", lr=config.lr,
+                                                  max_grad_norm=None, seed=seed), callback=callback, progress=False)
+    return [{"epoch": e["epoch"], "proxy_increase": e["proxy"] - evals[0]["proxy"],
+             "gold_increase": e["gold"] - evals[0]["gold"], "kl": e["kl"]} for e in evals]
+
+
+def teacher_experiment(bandit: Bandit, *, seeds=(0, 1, 2), rl: BanditRLConfig = BanditRLConfig(),
+                       n_pairs: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Table 1 and Figure 2 on the bandit: ``(properties, runs)``, the teachers' properties (one row per teacher)
+    and one row per (rm, seed, epoch) with ``policy`` ("theta_0"), ``proxy_increase``, ``gold_increase`` and
+    ``kl`` -- the shape of :func:`rmlab.world.teacher.run_grid`, so its analyses apply. ``n_pairs`` defaults to
+    90 % of the RM prompts."""
+    rms = teachers(bandit, n_pairs=n_pairs or int(0.9 * bandit.config.splits[1]))
+    properties = teacher_properties(bandit, rms)
+    runs = [{"policy": "theta_0", "rm": name, "seed": seed, **row}
+            for name, (table, _) in rms.items() for seed in seeds for row in rloo_run(bandit, table, rl, seed=seed)]
+    return properties, pd.DataFrame(runs)

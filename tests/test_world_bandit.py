@@ -1,0 +1,113 @@
+"""rmlab.world.bandit: RLOO's surrogate against the exact gradient (enumerating every pair of samples), the linear BT
+RM against a well-specified truth, the teachers' properties where they are known exactly, determinism, and the
+experiment's rows."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from rmlab.errors import UserError
+from rmlab.world import bandit as B
+from rmlab.world.teacher import GOLD, PERFECT
+
+SMALL = B.BanditConfig(n_prompts=300, splits=(60, 120, 80, 40), n_candidates=16)
+
+
+@pytest.fixture(scope="module")
+def small():
+    return B.make_bandit(SMALL)
+
+
+@pytest.mark.parametrize("kl_coef", [0.0, 0.05])
+def test_rloo_surrogate_has_the_exact_regularised_gradient_in_expectation(kl_coef):
+    gen = torch.Generator().manual_seed(0)
+    n_prompts, n_candidates = 3, 5
+    logits = torch.randn(n_prompts, n_candidates, generator=gen, dtype=torch.float64, requires_grad=True)
+    ref_log_probs = torch.log_softmax(torch.randn(n_prompts, n_candidates, generator=gen, dtype=torch.float64), -1)
+    rewards = torch.randn(n_prompts, n_candidates, generator=gen, dtype=torch.float64)
+    log_probs = torch.log_softmax(logits, -1)
+    probs = log_probs.exp().detach()
+    expected = torch.zeros_like(logits)
+    for pairs in itertools.product(itertools.product(range(n_candidates), repeat=2), repeat=n_prompts):
+        samples = torch.tensor(pairs)
+        weight = probs.gather(1, samples).prod()
+        loss = B.rloo_loss(log_probs, ref_log_probs, samples, rewards, kl_coef)
+        expected += weight * torch.autograd.grad(loss, logits, retain_graph=True)[0]
+    objective = (log_probs.exp() * (rewards - kl_coef * (log_probs - ref_log_probs))).sum(-1).mean()
+    exact = torch.autograd.grad(objective, logits)[0]
+    torch.testing.assert_close(expected, -exact, rtol=1e-10, atol=1e-12)
+    assert exact.norm() > 1e-2
+
+
+def test_the_linear_bt_rm_recovers_a_well_specified_direction():
+    gen = torch.Generator().manual_seed(1)
+    w = torch.randn(6, generator=gen, dtype=torch.float64)
+    a, b = (torch.randn(2000, 6, generator=gen, dtype=torch.float64) for _ in range(2))
+    first = (a @ w > b @ w)[:, None]
+    chosen, rejected = torch.where(first, a, b), torch.where(first, b, a)
+    psi = B.train_linear_rm(chosen, rejected)
+    assert torch.nn.functional.cosine_similarity(psi, w, dim=0) > 0.98
+
+
+def test_the_world_is_a_function_of_its_config(small):
+    again = B.make_bandit(SMALL)
+    for name in ("features", "gold", "off_features", "off_gold", "theta0", "gold_weights"):
+        assert torch.equal(getattr(small, name), getattr(again, name)), name
+    assert not torch.equal(small.gold, B.make_bandit(B.BanditConfig(**{**vars(SMALL), "seed": 1})).gold)
+    parts = torch.cat(list(small.splits.values()))
+    assert sorted(parts.tolist()) == list(range(SMALL.n_prompts))          # the splits partition the prompts
+    assert small.gold.abs().max() < 1
+
+
+def test_the_initial_policy_learns_from_its_demonstrations(small):
+    held_out = small.splits["eval"]
+    fitted = (B.policy_probs(small, small.theta0, held_out) * small.gold[held_out]).sum(-1).mean()
+    uniform = small.gold[held_out].mean()
+    assert fitted > uniform + 0.1
+
+
+def test_properties_are_exact_where_the_truth_is_known(small):
+    rms = B.teachers(small, n_pairs=100)
+    properties = B.teacher_properties(small, rms)
+    assert list(properties.index) == ["100%", "75%", "50%", "25%", "0%", PERFECT, GOLD]
+    assert properties.loc[[PERFECT, GOLD], "on_policy_accuracy"].tolist() == [1.0, 1.0]
+    assert properties.loc[[PERFECT, GOLD], "off_policy_accuracy"].tolist() == [1.0, 1.0]
+    assert properties.loc[PERFECT, "whitened_reward_variance"] < properties.loc[GOLD, "whitened_reward_variance"]
+    trained = properties.drop([PERFECT, GOLD])
+    assert ((trained["on_policy_accuracy"] > 0.6) & (trained["on_policy_accuracy"] < 1)).all()
+
+
+def test_rloo_on_the_gold_reward_raises_it_and_rows_start_at_zero(small):
+    rows = B.rloo_run(small, small.gold, B.BanditRLConfig(epochs=2), seed=0)
+    assert [row["epoch"] for row in rows] == [0, 1, 2]
+    assert rows[0]["gold_increase"] == rows[0]["proxy_increase"] == 0 and rows[0]["kl"] == pytest.approx(0, abs=1e-12)
+    assert rows[2]["gold_increase"] > 0.05 and rows[2]["kl"] > 0
+    assert rows == B.rloo_run(small, small.gold, B.BanditRLConfig(epochs=2), seed=0)       # same seed, same numbers
+
+
+def test_teacher_experiment_has_the_shape_of_the_world_grid(small):
+    properties, runs = B.teacher_experiment(small, seeds=(0, 1), rl=B.BanditRLConfig(epochs=1), n_pairs=100)
+    assert set(runs.columns) >= {"policy", "rm", "seed", "epoch", "proxy_increase", "gold_increase", "kl"}
+    assert len(runs) == len(properties) * 2 * 2
+    assert np.isfinite(runs[["proxy_increase", "gold_increase", "kl"]].to_numpy()).all()
+
+
+@pytest.mark.parametrize("bad, word", [({"splits": (10, 10, 10, 10)}, "splits"), ({"dim_u": 1}, "dim_u"),
+                                       ({"gold_noise": -0.1}, "gold_noise"),
+                                       ({"demo_temperature": 0.0}, "demo_temperature")])
+def test_bad_configs_name_the_field(bad, word):
+    with pytest.raises(UserError, match=word):
+        B.BanditConfig(**bad)
+
+
+@pytest.mark.parametrize("bad, word", [({"k": 1}, "k"), ({"kl_coef": -1.0}, "kl_coef"), ({"lr": 0}, "lr")])
+def test_bad_rl_configs_name_the_field(bad, word):
+    with pytest.raises(UserError, match=word):
+        B.BanditRLConfig(**bad)
+
+
+def test_too_many_pairs_is_a_clear_error(small):
+    with pytest.raises(UserError, match="n_pairs"):
+        B.teachers(small, n_pairs=10_000)
