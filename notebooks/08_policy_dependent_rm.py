@@ -224,6 +224,17 @@ last
 # / +0.84 / +0.84 for the random quarters' own, so within-prompt variance did not pick the prompts that learn fastest
 # either. Neither kind of world prompt, tasks that transfer completely nor questions that share only an answer prior,
 # gives variance-based selection the setting where the variance argument applies.
+#
+# *In notebook 07's log-linear bandit (probe, 2026-11-30, not used).* There one $\theta$ serves every prompt, and the
+# trained RMs do teach. The probe ran the same comparison with r_G as the teacher. The top-variance quarter (125 of
+# the 500 RL prompts, ranked on 10 samples of $\pi_{\theta_0}$ each) ran against a random quarter and all prompts, 64
+# RLOO steps each. That was 3 seeds on each of 3 draws of the bandit (`BanditConfig(seed=0, 1, 2)`).
+# - The top quarter's mean within-prompt variance was about twice that of all prompts (0.50–0.56 against 0.27–0.29).
+# - Top variance beat random in 1, 2 and 2 of the 3 seeds. All three conditions ended within 0.015 of each other, e.g.
+#   draw 0: +0.449 / +0.463 / +0.458 (top), +0.457 / +0.464 / +0.458 (random), +0.454 / +0.459 / +0.457 (all).
+#
+# With one shared parameter vector and Adam's normalised step, a quarter of the prompts points the update where all
+# of them do. Their higher variance does not make the shared $\theta$ climb faster.
 
 # %% [markdown]
 # ## Validating the teacher score
