@@ -92,6 +92,8 @@ def test_teacher_experiment_has_the_shape_of_the_world_grid(small):
     assert set(runs.columns) >= {"policy", "rm", "seed", "epoch", "proxy_increase", "gold_increase", "kl"}
     assert len(runs) == len(properties) * 2 * 2
     assert np.isfinite(runs[["proxy_increase", "gold_increase", "kl"]].to_numpy()).all()
+    fig = B.plot_teacher_experiment(properties, runs)
+    assert len(fig.axes) == 4 and len(fig.axes[3].collections[0].get_offsets()) == len(properties)
 
 
 @pytest.mark.parametrize("bad, word", [({"splits": (10, 10, 10, 10)}, "splits"), ({"dim_u": 1}, "dim_u"),

@@ -338,3 +338,35 @@ def teacher_experiment(bandit: Bandit, *, seeds=(0, 1, 2), rl: BanditRLConfig = 
     runs = [{"policy": "theta_0", "rm": name, "seed": seed, **row}
             for name, (table, _) in rms.items() for seed in seeds for row in rloo_run(bandit, table, rl, seed=seed)]
     return properties, pd.DataFrame(runs)
+
+
+def plot_teacher_experiment(properties: pd.DataFrame, runs: pd.DataFrame, *, title: str = ""):
+    """Table 1, Figure 2 and Table 2 of one :func:`teacher_experiment` in four panels: the teachers' variance and
+    accuracies, the proxy and gold increase per epoch (mean ± std over seeds), and the gold increase after epoch 1
+    against the variance. Returns the figure."""
+    from rmlab import plotting
+
+    summary = runs.groupby(["rm", "epoch"])[["proxy_increase", "gold_increase"]].agg(["mean", "std"])
+    fig, axes = plotting.subplots(2, 2, width=5.5, height=3.8, squeeze=False)
+    axes = axes.ravel()
+    columns = {"whitened_reward_variance": "whitened variance", "on_policy_accuracy": "on-policy acc.",
+               "off_policy_accuracy": "off-policy acc."}
+    properties[list(columns)].rename(columns=columns).plot.bar(ax=axes[0], color=plotting.PALETTE[:3], rot=45)
+    axes[0].set_ylim(0, 1.25)
+    axes[0].legend(fontsize="small", loc="upper center", ncol=3)
+    axes[0].set_title(f"{title}Table 1: variance and accuracy")
+    for ax, metric in zip(axes[1:3], ["proxy_increase", "gold_increase"]):
+        for color, rm in zip(plotting.PALETTE * 2, properties.index):
+            curve = summary.loc[rm, metric]
+            ax.errorbar(curve.index, curve["mean"], yerr=curve["std"].fillna(0), marker="o", capsize=3, color=color,
+                        label=rm)
+        ax.set_xlabel("epoch")
+        ax.set_title(metric.replace("_", " "))
+    axes[2].legend(fontsize="small")
+    after1 = summary.xs(1, level="epoch").loc[properties.index, ("gold_increase", "mean")]
+    axes[3].scatter(properties["whitened_reward_variance"], after1, color=plotting.PALETTE[0])
+    for rm in properties.index:
+        axes[3].annotate(rm, (properties.loc[rm, "whitened_reward_variance"], after1[rm]), fontsize="small")
+    axes[3].set_xlabel("whitened reward variance")
+    axes[3].set_title("gold increase after epoch 1")
+    return fig
