@@ -9,7 +9,7 @@ checklist's "L1" setting for Table 1, Figure 2 and Table 2 (``shared/papers/01_r
   response: the policy's responses to one prompt barely differ in it.
 
 The policy is log-linear, ``pi_theta(y | x) ∝ exp(theta . phi(x, y))``, with one ``theta`` for every prompt: what
-RL learns on one prompt carries to another as far as their features agree (partial transfer). The gold reward is
+RL learns on one prompt carries to another as far as their features agree. The gold reward is
 ``r_G = tanh(w . phi + gold_noise * eps)`` with ``w = (w_u, w_v)`` (unit halves) and ``eps ~ N(0, 1)`` a per-response
 quality the features do not show, so no linear RM is exactly right. *Off-policy* responses come from "another
 generator" (the paper's UltraFeedback completions come from other LMs): two per prompt, with ``u ~ N(0,
