@@ -291,6 +291,19 @@ fig
 validation.round(3)
 
 # %% [markdown]
+# *Where the score's derivation does not hold (probe, 2026-11-30, not used).* The score assumes that a step moves each
+# prompt's logits on their own. In notebook 07's log-linear bandit one $\theta$ serves every prompt, and there the
+# score does not rank the seven teachers. Spearman(score, gold increase after epoch 1), 3 RLOO seeds on each of five
+# draws of the bandit:
+# - 0.61, 0.61, 0.39, 0.04 and 0.39;
+# - pooled over the 35 pairs, 0.31 (variance alone 0.16, on-policy accuracy alone −0.18).
+#
+# The teachers' gains after one epoch differ by at most 0.036 within a draw. r_G scores highest (0.53 in draw 0,
+# against 0.39–0.41 for the others) without teaching fastest (0.231, against up to 0.246). So the score reads the
+# first-order rate where prompts are learned separately; where parameters are shared across prompts, its ranking can
+# fail.
+
+# %% [markdown]
 # ## Criteria
 #
 # Every criterion of the issue with its measured value. Those listed in `EXPECTED_FAILURES` fail at this scale (two
