@@ -5,6 +5,7 @@ experiment's rows."""
 import itertools
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -92,8 +93,10 @@ def test_teacher_experiment_has_the_shape_of_the_world_grid(small):
     assert set(runs.columns) >= {"policy", "rm", "seed", "epoch", "proxy_increase", "gold_increase", "kl"}
     assert len(runs) == len(properties) * 2 * 2
     assert np.isfinite(runs[["proxy_increase", "gold_increase", "kl"]].to_numpy()).all()
-    fig = B.plot_teacher_experiment(properties, runs)
+    paper = pd.DataFrame({"variance": 0.5, "on-acc": 0.6, "off-acc": 0.7}, index=properties.index[::-1])
+    fig = B.plot_teacher_experiment(properties, runs, paper=paper)
     assert len(fig.axes) == 4 and len(fig.axes[3].collections[0].get_offsets()) == len(properties)
+    assert [len(c.get_offsets()) for c in fig.axes[0].collections] == [len(properties)] * 3      # the paper's marks
 
 
 @pytest.mark.parametrize("bad, word", [({"splits": (10, 10, 10, 10)}, "splits"), ({"dim_u": 1}, "dim_u"),

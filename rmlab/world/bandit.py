@@ -340,10 +340,12 @@ def teacher_experiment(bandit: Bandit, *, seeds=(0, 1, 2), rl: BanditRLConfig = 
     return properties, pd.DataFrame(runs)
 
 
-def plot_teacher_experiment(properties: pd.DataFrame, runs: pd.DataFrame, *, title: str = ""):
+def plot_teacher_experiment(properties: pd.DataFrame, runs: pd.DataFrame, *, paper: pd.DataFrame | None = None,
+                            title: str = ""):
     """Table 1, Figure 2 and Table 2 of one :func:`teacher_experiment` in four panels: the teachers' variance and
-    accuracies, the proxy and gold increase per epoch (mean ± std over seeds), and the gold increase after epoch 1
-    against the variance. Returns the figure."""
+    accuracies (with ``paper``'s values as black diamonds: the same three columns, same teachers), the proxy and gold
+    increase per epoch (mean ± std over seeds), and the gold increase after epoch 1 against the variance. Returns
+    the figure."""
     from rmlab import plotting
 
     summary = runs.groupby(["rm", "epoch"])[["proxy_increase", "gold_increase"]].agg(["mean", "std"])
@@ -351,9 +353,15 @@ def plot_teacher_experiment(properties: pd.DataFrame, runs: pd.DataFrame, *, tit
     axes = axes.ravel()
     columns = {"whitened_reward_variance": "whitened variance", "on_policy_accuracy": "on-policy acc.",
                "off_policy_accuracy": "off-policy acc."}
-    properties[list(columns)].rename(columns=columns).plot.bar(ax=axes[0], color=plotting.PALETTE[:3], rot=45)
-    axes[0].set_ylim(0, 1.25)
-    axes[0].legend(fontsize="small", loc="upper center", ncol=3)
+    x, width = np.arange(len(properties)), 0.27
+    for i, (column, label) in enumerate(columns.items()):
+        axes[0].bar(x + (i - 1) * width, properties[column], width, color=plotting.PALETTE[i], label=label)
+        if paper is not None:
+            axes[0].scatter(x + (i - 1) * width, paper.loc[properties.index].iloc[:, i], color="black", marker="D",
+                            s=12, zorder=5, label="paper" if i == 0 else None)
+    axes[0].set_xticks(x, properties.index, rotation=45)
+    axes[0].set_ylim(0, 1.4)
+    axes[0].legend(fontsize="small", loc="upper center", ncol=2)
     axes[0].set_title(f"{title}Table 1: variance and accuracy")
     for ax, metric in zip(axes[1:3], ["proxy_increase", "gold_increase"]):
         for color, rm in zip(plotting.PALETTE * 2, properties.index):
