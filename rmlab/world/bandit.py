@@ -226,10 +226,12 @@ def train_linear_rm(chosen: torch.Tensor, rejected: torch.Tensor, *, center: flo
     return rm.weight.detach()[0]
 
 
-def teachers(bandit: Bandit, *, n_pairs: int = 900, fractions=PAPER_FRACTIONS, seed: int = 0) -> dict[str, tuple]:
+def teachers(bandit: Bandit, *, n_pairs: int | None = None, fractions=PAPER_FRACTIONS,
+             seed: int = 0) -> dict[str, tuple]:
     """Table 1's seven teachers as reward tables ``(on the policy's responses [P, M], on the off-policy ones [P, 2])``:
-    the BT RMs on ``n_pairs`` pairs each (a seeded draw of ``fraction * n_pairs`` on-policy pairs and the rest
-    off-policy), the perfect-accuracy RM and r_G."""
+    the BT RMs on ``n_pairs`` pairs each (default: 90 % of the RM prompts; a seeded draw of ``fraction * n_pairs``
+    on-policy pairs and the rest off-policy), the perfect-accuracy RM and r_G."""
+    n_pairs = n_pairs or int(0.9 * len(bandit.splits["rm"]))
     pairs = preference_pairs(bandit, seed=seed)
     available = min(len(pairs["on"][0]), len(pairs["off"][0]))
     if n_pairs > available:
@@ -331,9 +333,9 @@ def teacher_experiment(bandit: Bandit, *, seeds=(0, 1, 2), rl: BanditRLConfig = 
                        n_pairs: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Table 1 and Figure 2 on the bandit: ``(properties, runs)``, the teachers' properties (one row per teacher)
     and one row per (rm, seed, epoch) with ``policy`` ("theta_0"), ``proxy_increase``, ``gold_increase`` and
-    ``kl`` -- the shape of :func:`rmlab.world.teacher.run_grid`, so its analyses apply. ``n_pairs`` defaults to
-    90 % of the RM prompts."""
-    rms = teachers(bandit, n_pairs=n_pairs or int(0.9 * bandit.config.splits[1]))
+    ``kl`` -- the shape of :func:`rmlab.world.teacher.run_grid`, so its analyses apply. ``n_pairs``: see
+    :func:`teachers`."""
+    rms = teachers(bandit, n_pairs=n_pairs)
     properties = teacher_properties(bandit, rms)
     runs = [{"policy": "theta_0", "rm": name, "seed": seed, **row}
             for name, (table, _) in rms.items() for seed in seeds for row in rloo_run(bandit, table, rl, seed=seed)]
