@@ -7,7 +7,7 @@ import torch
 from rmlab._threads import single_torch_thread
 from rmlab.errors import UserError
 from rmlab.train.controlled import (N_CLASSES, ControlledConfig, evaluate, finetune, label_rewards, make_mlp,
-                                    make_task, pretrain, summarize)
+                                    make_task, method_loss, pretrain, summarize)
 from rmlab.train.losses import expected_policy_gradient_loss
 
 SMALL = ControlledConfig(n_train=300, hidden=(64,), batch_size=300, pretrain_epochs=600, pretrain_lr=1e-2,
@@ -28,6 +28,20 @@ def test_expected_policy_gradient_is_the_gradient_of_the_expected_reward():
     expected_reward = _grads((torch.softmax(model(x), dim=-1) * rewards).sum(dim=-1).mean(), parameters)
     torch.testing.assert_close(surrogate, -expected_reward, rtol=1e-5, atol=1e-7)
     assert expected_reward.norm() > 1e-3        # a real gradient, not two zeros
+
+
+@pytest.mark.parametrize("temperature, entropy_coef", [(2.0, 0.0), (1.0, 0.1), (1.5, 0.01)])
+def test_rft_with_a_temperature_and_an_entropy_bonus_follows_its_regularised_objective(temperature, entropy_coef):
+    gen = torch.Generator().manual_seed(2)
+    model = make_mlp((16,), seed=3, n_in=5)
+    x, labels = torch.randn(6, 5, generator=gen), torch.randint(0, N_CLASSES, (6,), generator=gen)
+    parameters = list(model.parameters())
+    surrogate = _grads(method_loss("rft", model(x), labels, temperature=temperature, entropy_coef=entropy_coef)
+                       .mean(), parameters)
+    log_probs = torch.log_softmax(model(x) / temperature, dim=-1)
+    entropy = -(log_probs.exp() * log_probs).sum(dim=-1)
+    objective = (log_probs.exp() * label_rewards(labels)).sum(dim=-1) + entropy_coef * entropy
+    torch.testing.assert_close(surrogate, -_grads(objective.mean(), parameters), rtol=1e-5, atol=1e-7)
 
 
 def test_the_relabelled_images_get_a_label_outside_their_class_set():
@@ -78,7 +92,7 @@ def test_rft_leaves_the_low_std_images_and_sft_fits_them():
 @pytest.mark.parametrize("change, words", [
     (dict(labels_per_class=10), "labels_per_class must be < 10"), (dict(frac_modified=0.0), "frac_modified"),
     (dict(n_train=5000), "at most 1797"), (dict(optimizer="lbfgs"), "optimizer must be one of"),
-    (dict(lr=-1.0), "lr must be")])
+    (dict(lr=-1.0), "lr must be"), (dict(temperature=0.0), "temperature"), (dict(entropy_coef=-0.1), "entropy_coef")])
 def test_bad_configuration_is_refused(change, words):
     with pytest.raises(UserError, match=words):
         ControlledConfig(**change)

@@ -17,6 +17,10 @@ method's own objective averaged over that subset alone (as the official code log
 leaves the modified images where they are, because their reward std, and with it their gradient (Thm 1), is near
 zero; SFT fits them.
 
+**§5.1's knobs** for RFT: ``lr``, ``temperature`` (the policy trained is ``softmax(logits / T)``) and
+``entropy_coef`` (an exact entropy bonus). Evaluations always read the model itself (temperature 1), and the logged
+gradient norm is that of the plain objective, so runs with and without a knob are measured alike.
+
 Deviations: ``load_digits`` instead of MNIST (1,000 train images of 8x8 instead of 28x28); pretraining uses Adam at
 ``1e-3`` instead of ``1e-4`` (fewer epochs for the same fit); batches come from :class:`rmlab.train.loop.EpochBatches`
 (full batches of ``batch_size`` that may straddle two epochs, so one "epoch" is ``ceil(n / batch_size)`` steps).
@@ -65,6 +69,10 @@ class ControlledConfig:
     optimizer: str = field(default="adam", metadata={"help": "finetuning optimiser: adam (lr 1e-4) or sgd (the "
                                                               "paper's variant, lr 1e-2)"})
     lr: float = field(default=1e-4, metadata={"help": "finetuning learning rate"})
+    temperature: float = field(default=1.0, metadata={"help": "RFT only: the policy trained is softmax(logits / T) "
+                                                                "(2310.20703 §5.1's temperature knob)"})
+    entropy_coef: float = field(default=0.0, metadata={"help": "RFT only: subtract this times the policy's exact "
+                                                                "entropy (§5.1's entropy bonus)"})
     log_every: int = field(default=10, metadata={"help": "epochs between logged evaluations"})
     seed: int = field(default=0, metadata={"help": "seed of the data split, relabelling, weights and batches"})
 
@@ -84,6 +92,9 @@ class ControlledConfig:
             raise UserError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}")
         check_positive_finite(self.lr, "lr")
         check_positive_finite(self.pretrain_lr, "pretrain_lr")
+        check_positive_finite(self.temperature, "temperature")
+        if isinstance(self.entropy_coef, bool) or not 0 <= self.entropy_coef < float("inf"):
+            raise UserError(f"entropy_coef must be a finite number >= 0, got {self.entropy_coef!r}")
 
     def replace(self, **changes) -> "ControlledConfig":
         return replace(self, **changes)
@@ -152,10 +163,17 @@ def pretrain(task: DigitsTask, config: ControlledConfig, *, progress=False) -> t
     return model
 
 
-def method_loss(method: str, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Per-image loss of a finetuning method: RFT's exact expected policy gradient or SFT's cross-entropy."""
+def method_loss(method: str, logits: torch.Tensor, labels: torch.Tensor, *, temperature: float = 1.0,
+                entropy_coef: float = 0.0) -> torch.Tensor:
+    """Per-image loss of a finetuning method: RFT's exact expected policy gradient (of the policy
+    ``softmax(logits / temperature)``, minus ``entropy_coef`` times its entropy) or SFT's cross-entropy."""
     if method == "rft":
-        return expected_policy_gradient_loss(logits, label_rewards(labels))
+        scaled = logits / temperature
+        loss = expected_policy_gradient_loss(scaled, label_rewards(labels))
+        if entropy_coef:
+            log_probs = torch.log_softmax(scaled, dim=-1)
+            loss = loss + entropy_coef * (log_probs.exp() * log_probs).sum(dim=-1)
+        return loss
     if method == "sft":
         return F.cross_entropy(logits, labels, reduction="none")
     raise UserError(f"method must be one of {METHODS}, got {method!r}")
@@ -194,7 +212,8 @@ def finetune(pretrained: torch.nn.Module, task: DigitsTask, method: str, config:
 
     def step_loss(step, generator):
         batch = batches.next(generator)
-        return method_loss(method, model(task.x[batch]), task.labels[batch]).mean(), {}
+        return method_loss(method, model(task.x[batch]), task.labels[batch], temperature=config.temperature,
+                           entropy_coef=config.entropy_coef).mean(), {}
 
     def log(step, model, record):
         epoch, done = divmod(step, steps_per_epoch)

@@ -59,15 +59,16 @@ def plot_grue_like(initial, after: dict, families: dict[str, dict], correlations
     return fig
 
 
-def plot_heuristics(variants: dict[str, float], reference: float, reference_name: str = "SFT→RFT"):
-    """``vg_heuristics``: the final reward on the flat-and-far prompts of each RFT variant (name -> reward), with the
-    reference method's reward and half of it as lines."""
+def plot_heuristics(variants: dict[str, float], reference: float, reference_name: str = "SFT→RFT", *,
+                    title: str = "RFT heuristics on flat-and-far prompts", ylabel: str = "reward (scaled to [0, 1])"):
+    """``vg_heuristics`` (and ``vg_heuristics_controlled``): the final value of each RFT variant (name -> value),
+    with the reference method's value and half of it as lines."""
     fig, ax = plotting.subplots(1, 1, width=6.0, height=3.4)
     names = list(variants)
     ax.bar(names, [variants[n] for n in names], color=plotting.PALETTE[0])
     ax.axhline(reference, color=plotting.PALETTE[1], label=reference_name)
     ax.axhline(reference / 2, color=plotting.PALETTE[1], ls="--", label=f"half of {reference_name}")
-    ax.set(title="RFT heuristics on flat-and-far prompts", ylabel="reward (scaled to [0, 1])")
+    ax.set(title=title, ylabel=ylabel)
     ax.tick_params(axis="x", labelrotation=30)
     ax.legend(fontsize=8)
     return fig
