@@ -451,7 +451,7 @@ rec5.criteria
 # - **Table 2.** Pearson(variance, increase after epoch 1) is 0.958 for the proxy and 0.710 for the gold reward (paper
 #   0.982 and 0.834). Both criteria pass.
 # - **Figure 4** fails: 1 of 6 RMs follow. Three RMs do not reach the matched gold increase (0.467) within 4 epochs.
-#   Five of the six off-policy accuracies are within noise of each other, so there is little to order.
+#   Four of the six off-policy accuracies are within noise of each other, so there is little to order.
 # - **Other draws** of the bandit (probe, `BanditConfig(seed=1)` to `seed=4`, not used here):
 #   - Pearson(variance, proxy) 0.925–0.958 and Pearson(variance, gold) 0.63–0.75;
 #   - Figure 2's margins positive in every draw (epoch 1: +0.013 to +0.021; epoch 2: +0.018 to +0.033);
