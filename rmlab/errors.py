@@ -52,6 +52,21 @@ def check_positive_finite(value, name: str) -> float:
     return number
 
 
+def check_nonnegative_finite(value, name: str) -> float:
+    """``value`` as a finite float >= 0 (NaN, infinities and negatives refused).
+
+    >>> check_nonnegative_finite(0, "kl_coef")
+    0.0
+    """
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise UserError(f"{name} must be a finite number >= 0, got {value!r}") from None
+    if not math.isfinite(number) or number < 0:
+        raise UserError(f"{name} must be a finite number >= 0, got {value!r}")
+    return number
+
+
 # ------------------------------------------------------------------------------------------------- devices
 def check_device(device, name: str = "--device"):
     """``None`` (automatic) or a torch device string that exists on this machine; returns it unchanged."""

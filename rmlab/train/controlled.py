@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 
 from rmlab._threads import single_torch_thread
-from rmlab.errors import UserError, check_int_range, check_positive_finite
+from rmlab.errors import UserError, check_int_range, check_nonnegative_finite, check_positive_finite
 from rmlab.train.loop import OPTIMIZERS, EpochBatches, OptimConfig, train_loop
 from rmlab.train.losses import expected_policy_gradient_loss
 
@@ -93,8 +93,7 @@ class ControlledConfig:
         check_positive_finite(self.lr, "lr")
         check_positive_finite(self.pretrain_lr, "pretrain_lr")
         check_positive_finite(self.temperature, "temperature")
-        if isinstance(self.entropy_coef, bool) or not 0 <= self.entropy_coef < float("inf"):
-            raise UserError(f"entropy_coef must be a finite number >= 0, got {self.entropy_coef!r}")
+        check_nonnegative_finite(self.entropy_coef, "entropy_coef")
 
     def replace(self, **changes) -> "ControlledConfig":
         return replace(self, **changes)

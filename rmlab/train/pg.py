@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from rmlab.errors import UserError, check_int_range, check_positive_finite
+from rmlab.errors import UserError, check_int_range, check_nonnegative_finite, check_positive_finite
 from rmlab.lm.data import encode_prompts
 from rmlab.lm.reward_spec import RewardFn, score_rewards
 from rmlab.lm.sample import decode_response, eos_token_ids, sample_token_ids
@@ -94,9 +94,7 @@ class PGConfig:
         check_positive_finite(self.lr, "lr")
         check_positive_finite(self.temperature, "temperature")
         for name in ("kl_coef", "entropy_coef"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise UserError(f"{name} must be a finite number >= 0, got {value!r}")
+            check_nonnegative_finite(getattr(self, name), name)
         if not 0 < self.top_p <= 1:
             raise UserError(f"top_p must be in (0, 1], got {self.top_p!r}")
 

@@ -54,8 +54,8 @@ import pandas as pd
 import torch
 
 from rmlab._threads import single_torch_thread
-from rmlab.errors import UserError, check_int_range, check_positive_finite
-from rmlab.measure.accuracy import on_policy_accuracy
+from rmlab.errors import UserError, check_int_range, check_nonnegative_finite, check_positive_finite
+from rmlab.measure.accuracy import on_policy_accuracy, preference_accuracy
 from rmlab.measure.variance import whitened_reward_variance
 from rmlab.train.loop import EpochBatches, OptimConfig, train_loop
 from rmlab.train.losses import bradley_terry_loss, rloo_advantages
@@ -85,14 +85,9 @@ class BanditConfig:
             check_int_range(getattr(self, name), name, minimum=2)
         check_positive_finite(self.demo_temperature, "demo_temperature")
         for name in ("policy_v_spread", "off_u_spread", "gold_noise"):
-            _check_nonnegative(getattr(self, name), name)
+            check_nonnegative_finite(getattr(self, name), name)
         if len(self.splits) != 4 or sum(self.splits) != self.n_prompts or min(self.splits) < 2:
             raise UserError(f"splits must be four sizes >= 2 summing to n_prompts={self.n_prompts}, got {self.splits}")
-
-
-def _check_nonnegative(value, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
-        raise UserError(f"{name} must be a finite number >= 0, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -110,7 +105,7 @@ class BanditRLConfig:
         check_int_range(self.batch_prompts, "batch_prompts", minimum=1)
         check_int_range(self.epochs, "epochs", minimum=1)
         check_positive_finite(self.lr, "lr")
-        _check_nonnegative(self.kl_coef, "kl_coef")
+        check_nonnegative_finite(self.kl_coef, "kl_coef")
 
 
 @dataclass(frozen=True)
@@ -262,15 +257,15 @@ def teacher_properties(bandit: Bandit, rms: dict, *, k: int = 10, seed: int = 0)
     samples = torch.multinomial(policy_probs(bandit, bandit.theta0, prompts), k, replacement=True, generator=gen)
     gold = bandit.gold[prompts].gather(1, samples).numpy()
     held_out = torch.cat([bandit.splits["rl"], bandit.splits["eval"]])
-    order = bandit.off_gold[held_out, 0] > bandit.off_gold[held_out, 1]
+    off_gold = bandit.off_gold[held_out].numpy()
     rows = {}
     for name, (on_table, off_table) in rms.items():
         rewards = on_table[prompts].gather(1, samples).numpy()
-        off = off_table[held_out]
-        right = torch.where(order, off[:, 0] > off[:, 1], off[:, 1] > off[:, 0])
+        off = off_table[held_out].numpy()
         rows[name] = {"whitened_reward_variance": float(whitened_reward_variance(rewards)),
                       "on_policy_accuracy": float(on_policy_accuracy(rewards, gold)),
-                      "off_policy_accuracy": float(right.double().mean())}
+                      "off_policy_accuracy": float(preference_accuracy(off[:, 0], off[:, 1], off_gold[:, 0],
+                                                                       off_gold[:, 1]))}
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
