@@ -72,9 +72,7 @@ EXPECTED_FAILURES = {("table1_rm_properties", "Spearman(100->0% on-policy, varia
 # %%
 import time
 
-import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
 
 from rmlab import plotting
 from rmlab.figures import FigureRecord, criteria_summary
@@ -150,18 +148,13 @@ for rule, suffix in (("paper", ""), ("half", "_half")):
           f"{share.min():.0%}-{share.max():.0%} of the way from chance to the ceiling")
 
 # %%
-var, on_acc, off_acc = (properties[c] for c in cols[:3])
-position = np.arange(len(trained))       # 0 = 100 % on-policy ... 4 = 0 % on-policy
-
+off_acc = properties["off_policy_accuracy"]
 rec1 = FigureRecord("table1_rm_properties", notebook="07_accuracy_vs_variance", seed=SEED, quick=QUICK)
-rec1.check("perfect-acc on-policy accuracy", on_acc[T.PERFECT], "==", 1.0)
-rec1.check("perfect-acc variance minus lowest other RM's", var[T.PERFECT] - var.drop(T.PERFECT).min(), "<", 0,
-           quick_relaxed="the quick world's initial policy has gold mean -0.68 (std 0.37), only 0.9 std above the "
-                         "floor the RM scales towards, so flattening half the prompts adds little spread between "
-                         "prompts (full: 0.131 against r_G's 0.264, lowest, asserted)")
-rec1.check("Spearman(100->0% on-policy, variance)", spearmanr(position, var[trained])[0], "<=", -0.8)
-rec1.check("Spearman(100->0% on-policy, off-policy acc.)", spearmanr(position, off_acc[trained])[0],
-           ">=", 0.8)
+T.check_table1(rec1, properties, quick_relaxed={
+    "perfect-acc variance minus lowest other RM's":
+        "the quick world's initial policy has gold mean -0.68 (std 0.37), only 0.9 std above the floor the RM scales "
+        "towards, so flattening half the prompts adds little spread between prompts (full: 0.131 against r_G's "
+        "0.264, lowest, asserted)"})
 rec1.add_data(properties=properties.to_dict(orient="index"), paper=PAPER_TABLE1.to_dict(orient="index"),
               n_prompts=len(rl_prompts), k=scale.report_k, n_offpolicy_pairs=len(off_heldout),
               perfect_scaled_fraction=rms[T.PERFECT].scaled_fraction(rl_prompts), on_policy_accuracy_bounds=bounds,
@@ -203,11 +196,10 @@ summary.unstack("epoch").round(3)
 
 # %%
 rec2 = FigureRecord("fig2_reward_increase", notebook="07_accuracy_vs_variance", seed=SEED, quick=QUICK)
+T.check_fig2(rec2, grid)
+# not one of the issue's criteria: the setting must let RLOO on r_G itself raise the gold reward at all
 gold_mean = grid.groupby(["rm", "epoch"])["gold_increase"].mean().unstack("epoch")
 for epoch in (1, 2):
-    margin = gold_mean[epoch][trained].min() - gold_mean.loc[T.PERFECT, epoch]
-    rec2.check(f"epoch {epoch} gold: lowest trained RM minus perfect-acc", margin, ">", 0)
-    # not one of the issue's criteria: the setting must let RLOO on r_G itself raise the gold reward at all
     rec2.check(f"epoch {epoch} gold: GT (RLOO on r_G) increase", gold_mean.loc[T.GOLD, epoch], ">", 0)
 flattened = T.gold_increase_by_group(grid, eval_prompts, lambda prompt: "flattened" if rms[T.PERFECT].is_scaled(prompt)
                                      else "kept").loc[POLICY]
@@ -328,10 +320,7 @@ PAPER_TABLE2 = pd.DataFrame({  # proxy Pearson / Spearman, gold Pearson / Spearm
     ("paper gold", "pearson"): [0.834, -0.283, -0.507, -0.397, 0.940],
     ("paper gold", "spearman"): [0.714, 0.200, -0.543, 0.200, 0.828]}, index=table2.index)
 rec3 = FigureRecord("table2_correlations", notebook="07_accuracy_vs_variance", seed=SEED, quick=QUICK)
-rec3.check("Pearson(variance, proxy increase @1)",
-           table2.loc["Reward variance", ("proxy_increase", "pearson")], ">", 0.8)
-rec3.check("Pearson(variance, gold increase @1)",
-           table2.loc["Reward variance", ("gold_increase", "pearson")], ">", 0)
+T.check_table2(rec3, table2)
 rec3.add_data(table=table2.to_dict(), paper=PAPER_TABLE2.to_dict(), increases=after1.to_dict(orient="index"),
               measures=measures.to_dict(orient="index"))
 fig, axes = plotting.subplots(1, 2, width=10, height=3.6)
@@ -359,7 +348,7 @@ table2.join(PAPER_TABLE2).round(3)
 curve = grid.groupby(["rm", "epoch"])[["kl", "gold_increase"]].mean()
 efficiency = T.kl_efficiency(curve.loc[non_gt], off_acc[non_gt])
 rec4 = FigureRecord("fig4_kl_efficiency", notebook="07_accuracy_vs_variance", seed=SEED, quick=QUICK)
-rec4.check("RMs whose KL follows off-policy accuracy", efficiency["n_follow"], ">=", 4)
+T.check_fig4(rec4, efficiency)
 rec4.add_data(curves=curve.reset_index().to_dict(orient="list"), **efficiency,
               off_policy_accuracy=off_acc.to_dict())
 fig, ax = plotting.subplots(1, 1, width=6, height=4)

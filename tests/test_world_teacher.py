@@ -229,3 +229,19 @@ def test_zoo_criteria_on_a_zoo_that_behaves_as_the_paper_reports():
     T.check_zoo_criteria(record, flat, runs)
     assert [c["name"] for c in record.criteria if not c["passed"]][:2] == [
         "perfect-acc variance minus lowest other RM's", "Spearman(100->0% on-policy, variance)"]
+
+
+def test_table1_criteria_store_a_quick_relaxation_only_in_quick_mode():
+    from rmlab.figures import FigureRecord
+
+    names = [T.zoo_name(f) for f in T.PAPER_FRACTIONS] + [T.PERFECT, T.GOLD]
+    properties = pd.DataFrame({"whitened_reward_variance": [0.6, 0.5, 0.4, 0.3, 0.2, 0.25, 0.26],
+                               "on_policy_accuracy": [0.66, 0.66, 0.64, 0.62, 0.59, 1.0, 1.0],
+                               "off_policy_accuracy": [0.63, 0.73, 0.74, 0.75, 0.76, 1.0, 1.0]}, index=names)
+    why = {"perfect-acc variance minus lowest other RM's": "small world"}
+    for quick in (True, False):
+        record = FigureRecord("demo", notebook="demo", seed=0, quick=quick)
+        T.check_table1(record, properties, quick_relaxed=why)
+        failed = [c for c in record.criteria if not c["passed"]]
+        assert [c["name"] for c in failed] == list(why)     # 0.25 is not below the 0% RM's 0.2
+        assert failed[0].get("quick_relaxed") == ("small world" if quick else None)
