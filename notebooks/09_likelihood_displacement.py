@@ -499,7 +499,11 @@ fig
 # Those are every pair tried (the ranks 2–3 were run by the same calls in a script; the notebook runs rank 1). No pair
 # displaces in most full-mode runs — neither the paper's near-synonyms nor the geometry's — so the criterion is
 # recorded as failed and not asserted; in quick mode the paper's two pass on 3 runs but the geometry's choice does
-# not. Where $\pi(y^+)$ falls, the mass goes mostly to tokens that are not answer words: for the geometry's pairs
+# not. The share counts a run whose loss ever rose as not displaced, stricter than the paper, which drops such runs;
+# dropping them instead changes no verdict (full mode: No ≻ Never 3 of 9 stable runs, Never ≻ Nope 2 of 8, the other
+# two pairs had no unstable run). What is missing is a high peak, not a fall: for Yeah ≻ Absolutely $\pi(y^+)$ ends
+# below its start (at 0.00–0.01) in 5 of 10 runs, but peaks at 0.02–0.18 in 7 of them. Where $\pi(y^+)$ falls, the
+# mass goes mostly to tokens that are not answer words: for the geometry's pairs
 # ``<eos>`` (in 4–5 of 10 runs) and the world's food nouns and language-B words ("candy", "corn", "cookie", "rifi");
 # an answer word of the other family is among the top gainers in at most one run ("Absolutely" for Never ≻ Nope,
 # "Perhaps" for Yeah ≻ Absolutely; the function word "sure", labelled affirm, in two). For the paper's pairs: No ≻ Never → "big", "wrench", "kitty", with "Yes" and
