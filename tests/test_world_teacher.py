@@ -245,3 +245,5 @@ def test_table1_criteria_store_a_quick_relaxation_only_in_quick_mode():
         failed = [c for c in record.criteria if not c["passed"]]
         assert [c["name"] for c in failed] == list(why)     # 0.25 is not below the 0% RM's 0.2
         assert failed[0].get("quick_relaxed") == ("small world" if quick else None)
+    with pytest.raises(ValueError, match="no Table 1 criterion"):
+        T.check_table1(record, properties, quick_relaxed={"perfect-acc varience": "typo"})
