@@ -43,13 +43,7 @@ def check_int_range(value, name: str, *, minimum: int) -> int:
 
 def check_positive_finite(value, name: str) -> float:
     """``value`` as a finite float > 0 (NaN, infinities, zero and negatives refused)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise UserError(f"{name} must be a finite number > 0, got {value!r}") from None
-    if not math.isfinite(number) or number <= 0:
-        raise UserError(f"{name} must be a finite number > 0, got {value!r}")
-    return number
+    return _check_finite(value, name, zero_allowed=False)
 
 
 def check_nonnegative_finite(value, name: str) -> float:
@@ -58,12 +52,17 @@ def check_nonnegative_finite(value, name: str) -> float:
     >>> check_nonnegative_finite(0, "kl_coef")
     0.0
     """
+    return _check_finite(value, name, zero_allowed=True)
+
+
+def _check_finite(value, name: str, *, zero_allowed: bool) -> float:
+    bound = ">= 0" if zero_allowed else "> 0"
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise UserError(f"{name} must be a finite number >= 0, got {value!r}") from None
-    if not math.isfinite(number) or number < 0:
-        raise UserError(f"{name} must be a finite number >= 0, got {value!r}")
+        raise UserError(f"{name} must be a finite number {bound}, got {value!r}") from None
+    if not math.isfinite(number) or number < 0 or (number == 0 and not zero_allowed):
+        raise UserError(f"{name} must be a finite number {bound}, got {value!r}")
     return number
 
 

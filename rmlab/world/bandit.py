@@ -161,18 +161,27 @@ def _linear(weights: torch.Tensor) -> torch.nn.Linear:
     return module
 
 
-def _fit_to_demonstrations(features: torch.Tensor, chosen: torch.Tensor, *, steps: int = 200) -> torch.Tensor:
-    """theta maximising the log-likelihood of the demonstrated responses (full batch, Adam 0.05, from 0)."""
-    policy = _linear(torch.zeros(features.shape[-1], dtype=torch.float64))
+def _fit_linear(dim: int, loss_of, *, steps: int, lr: float) -> torch.Tensor:
+    """The weights of a bias-free linear map ``R^dim -> R`` (from 0) minimising ``loss_of(module)``: full batch, Adam,
+    no clipping. Returns them as a ``[dim]`` tensor."""
+    module = _linear(torch.zeros(dim, dtype=torch.float64))
 
     def step_loss(step, generator):
-        log_probs = torch.log_softmax(policy(features)[..., 0], dim=-1)
-        return -log_probs.gather(1, chosen[:, None]).mean(), {}
+        return loss_of(module), {}
 
     with single_torch_thread():
-        train_loop(policy, step_loss, OptimConfig(steps=steps, optimizer="adam", lr=0.05, max_grad_norm=None),
+        train_loop(module, step_loss, OptimConfig(steps=steps, optimizer="adam", lr=lr, max_grad_norm=None),
                    progress=False)
-    return policy.weight.detach()[0]
+    return module.weight.detach()[0]
+
+
+def _fit_to_demonstrations(features: torch.Tensor, chosen: torch.Tensor, *, steps: int = 200) -> torch.Tensor:
+    """theta maximising the log-likelihood of the demonstrated responses (full batch, Adam 0.05, from 0)."""
+    def loss(policy):
+        log_probs = torch.log_softmax(policy(features)[..., 0], dim=-1)
+        return -log_probs.gather(1, chosen[:, None]).mean()
+
+    return _fit_linear(features.shape[-1], loss, steps=steps, lr=0.05)
 
 
 def policy_probs(bandit: Bandit, theta: torch.Tensor, prompts: torch.Tensor) -> torch.Tensor:
@@ -208,17 +217,11 @@ def train_linear_rm(chosen: torch.Tensor, rejected: torch.Tensor, *, center: flo
                     lr: float = 0.05) -> torch.Tensor:
     """psi of a linear BT RM ``r = psi . phi`` fit to the pairs (full batch, Adam, from 0): loss
     ``-log sigmoid(r+ - r-) + center * (r+ + r-)^2`` (mean over pairs)."""
-    rm = _linear(torch.zeros(chosen.shape[-1], dtype=torch.float64))
-
-    def step_loss(step, generator):
+    def loss(rm):
         r_chosen, r_rejected = rm(chosen)[:, 0], rm(rejected)[:, 0]
-        return (bradley_terry_loss(r_chosen, r_rejected).mean()
-                + center * (r_chosen + r_rejected).pow(2).mean()), {}
+        return bradley_terry_loss(r_chosen, r_rejected).mean() + center * (r_chosen + r_rejected).pow(2).mean()
 
-    with single_torch_thread():
-        train_loop(rm, step_loss, OptimConfig(steps=steps, optimizer="adam", lr=lr, max_grad_norm=None),
-                   progress=False)
-    return rm.weight.detach()[0]
+    return _fit_linear(chosen.shape[-1], loss, steps=steps, lr=lr)
 
 
 def teachers(bandit: Bandit, *, n_pairs: int | None = None, fractions=PAPER_FRACTIONS,
