@@ -230,7 +230,7 @@ correlations = {method: rft_vs_sft.pearson(initial.std, gain) for method, gain i
 per_family = rft_vs_sft.family_summary(families, initial, after, std_eps=STD_EPS)
 flat_far_gain = {method: float(gain[flat_far].mean()) for method, gain in gains.items()}
 rec_grue = FigureRecord("vg_grue_like", notebook="13_vanishing_gradients_experiments", seed=SEED, quick=QUICK)
-fig = plot_grue_like(initial, after, per_family, correlations)
+fig = plot_grue_like(initial, after, per_family, correlations, prompt_families=families)
 rec_grue.add_data(dataset=DATASET, initial_policy=INITIAL_POLICY, prompts=prompts, families=families,
                   initial_mean=initial.mean, initial_std=initial.std, flat_and_far=flat_far,
                   after_mean={m: s.mean for m, s in after.items()}, after_std={m: s.std for m, s in after.items()},
@@ -383,7 +383,7 @@ rft_budget_rule = {"rule": "reference arm SFT(100 %)→RFT gains < 0.01 over its
 print(f"RFT budget rule on the reference arm: {reference_short:.4f} at {round(0.8 * RFT_STEPS)} steps → "
       f"{partial[(1.0, 1.0)]:.4f} at {RFT_STEPS}: gain {rft_budget_rule['gain']:+.4f} (converged if < 0.01)")
 rec_partial = FigureRecord("vg_partial_sft", notebook="13_vanishing_gradients_experiments", seed=SEED, quick=QUICK)
-fig = plot_partial_sft(partial, partial[(1.0, 1.0)])
+fig = plot_partial_sft(partial, partial[(1.0, 1.0)], rft_alone=mean_reward(after["rft"]))
 rec_partial.add_data(rewards=[{"sft_fraction": f, "sft_step_fraction": s, "reward": r}
                               for (f, s), r in partial.items()],
                      rft_reward=mean_reward(after["rft"]),

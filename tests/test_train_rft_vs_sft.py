@@ -168,3 +168,32 @@ def test_flat_and_far_family_summary_and_helpers():
     assert summary["b"]["frac_near_zero_std"] == 1.0
     assert unit_interval([-1.0, 0.0, 1.0], low=-1, high=1).tolist() == [0.0, 0.5, 1.0]
     assert pearson([1, 2, 3], [2, 4, 7]) > 0.9 and np.isnan(pearson([1, 1, 1], [1, 2, 3]))
+
+
+def test_grue_like_figure_has_one_panel_per_view():
+    from rmlab.train.plots_vanishing import plot_grue_like
+
+    initial = PromptRewardStats(np.zeros((4, 2)), np.array([-1.0, -1.0, 0.5, -0.9]), np.array([0.0, 0.5, 0.0, 0.01]))
+    after = {m: PromptRewardStats(np.zeros((4, 2)), initial.mean + shift, initial.std)
+             for m, shift in (("rft", 0.1), ("sft", 1.0), ("sft_rft", 1.2))}
+    families = ["a", "a", "b", "b"]
+    summary = family_summary(families, initial, after, std_eps=0.05)
+    correlations = {"rft": 0.4, "sft": -0.3, "sft_rft": -0.2}
+    fig = plot_grue_like(initial, after, summary, correlations, prompt_families=families)
+    assert [ax.get_title() for ax in fig.axes] == ["initial policy", "RFT", "SFT", "SFT→RFT",
+                                                   "near-zero std (initial)", "RFT − SFT gain",
+                                                   "corr(initial std, gain)"]
+    gap, corr = fig.axes[5], fig.axes[6]
+    assert [bar.get_height() for bar in gap.patches] == pytest.approx([summary[f]["rft_minus_sft"] for f in "ab"])
+    assert [bar.get_height() for bar in corr.patches] == pytest.approx(list(correlations.values()))
+    assert [len(c.get_offsets()) for c in fig.axes[0].collections] == [2, 2]      # one colour per family
+
+
+def test_partial_sft_figure_draws_every_arm_and_both_baselines():
+    from rmlab.train.plots_vanishing import plot_partial_sft
+
+    rewards = {(f, s): f + s for f in (0.01, 1.0) for s in (0.1, 1.0)}
+    ax, = plot_partial_sft(rewards, rewards[(1.0, 1.0)], rft_alone=0.4).axes
+    assert [line.get_label() for line in ax.lines] == ["SFT on 1% of prompts", "SFT on 100% of prompts",
+                                                       "90 % of SFT(100 %)→RFT", "RFT alone (no SFT)"]
+    assert ax.lines[2].get_ydata()[0] == pytest.approx(1.8) and ax.lines[3].get_ydata()[0] == 0.4

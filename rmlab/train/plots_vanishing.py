@@ -6,6 +6,8 @@ from rmlab import plotting
 
 METHOD_COLORS = {"rft": 0, "sft": 1}
 METHOD_NAMES = {"rft": "RFT (exact expected gradient)", "sft": "SFT"}
+RUN_NAMES = {"rft": "RFT", "sft": "SFT", "sft_rft": "SFT→RFT"}   # rmlab.train.rft_vs_sft.METHODS
+FAMILY_COLORS = (3, 9, 4, 5, 6, 8)     # palette indices apart from the methods' (0-2)
 
 
 def plot_controlled(panels: dict[str, dict[str, list[dict]]]):
@@ -32,30 +34,41 @@ def plot_controlled(panels: dict[str, dict[str, list[dict]]]):
     return fig
 
 
-def plot_grue_like(initial, after: dict, families: dict[str, dict], correlations: dict[str, float]):
+def plot_grue_like(initial, after: dict, families: dict[str, dict], correlations: dict[str, float], *,
+                   prompt_families: list[str] | None = None):
     """``vg_grue_like``: the reward mean-std scatter per prompt before finetuning and after each method
-    (``after``: method -> :class:`rmlab.train.rft_vs_sft.PromptRewardStats`); per family, the fraction of
-    near-zero-std prompts and the RFT - SFT gain gap; corr(initial std, gain) per method."""
-    fig, axes = plotting.subplots(1, len(after) + 3, width=3.4, height=3.2)
-    panels = [("initial policy", initial), *after.items()]
-    for ax, (name, stats) in zip(axes, panels):
-        ax.scatter(stats.mean, stats.std, s=8, alpha=0.6, color=plotting.PALETTE[0])
-        ax.set(title=name, xlabel="reward mean", ylabel="reward std")
+    (``after``: method -> :class:`rmlab.train.rft_vs_sft.PromptRewardStats`), coloured by ``prompt_families`` (each
+    prompt's family, in the prompts' order) when given; per family, the fraction of near-zero-std prompts and the
+    RFT - SFT gain gap; corr(initial std, gain) per method. One panel each: ``len(after) + 4`` in all."""
+    panels = [("initial policy", initial), *((RUN_NAMES.get(m, m), stats) for m, stats in after.items())]
+    fig, axes = plotting.subplots(1, len(panels) + 3, width=3.4, height=3.2)
     names = list(families)
+    colors = {family: plotting.PALETTE[FAMILY_COLORS[i % len(FAMILY_COLORS)]] for i, family in enumerate(names)}
+    for ax, (title, stats) in zip(axes, panels):
+        if prompt_families is None:
+            ax.scatter(stats.mean, stats.std, s=8, alpha=0.6, color=plotting.PALETTE[0])
+        else:
+            for family in names:
+                rows = [i for i, f in enumerate(prompt_families) if f == family]
+                ax.scatter(stats.mean[rows], stats.std[rows], s=8, alpha=0.6, color=colors[family], label=family)
+        ax.set(title=title, xlabel="reward mean", ylabel="reward std")
+    if prompt_families is not None:
+        axes[0].legend(fontsize=7, title="family", title_fontsize=7)
     ax = axes[len(panels)]
-    ax.bar(names, [families[f]["frac_near_zero_std"] for f in names], color=plotting.PALETTE[2])
+    ax.bar(names, [families[f]["frac_near_zero_std"] for f in names], color=[colors[f] for f in names])
     ax.set(title="near-zero std (initial)", ylabel="fraction of prompts", ylim=(0, 1))
     ax = axes[len(panels) + 1]
-    ax.bar(names, [families[f].get("rft_minus_sft", float("nan")) for f in names], color=plotting.PALETTE[3])
+    ax.bar(names, [families[f].get("rft_minus_sft", float("nan")) for f in names], color=[colors[f] for f in names])
     ax.axhline(0, color="0.4", lw=1)
     ax.set(title="RFT − SFT gain", ylabel="mean reward gain gap")
-    for a in axes[len(panels):len(panels) + 2]:
-        a.tick_params(axis="x", labelrotation=30)
-    ax = axes[-1]
+    ax = axes[len(panels) + 2]
     methods = list(correlations)
-    ax.bar(methods, [correlations[m] for m in methods], color=[plotting.PALETTE[i % 10] for i in range(len(methods))])
+    ax.bar([RUN_NAMES.get(m, m) for m in methods], [correlations[m] for m in methods],
+           color=[plotting.PALETTE[METHOD_COLORS.get(m, 2)] for m in methods])
     ax.axhline(0, color="0.4", lw=1)
     ax.set(title="corr(initial std, gain)", ylabel="Pearson r")
+    for a in axes[len(panels):]:
+        a.tick_params(axis="x", labelrotation=30)
     return fig
 
 
@@ -74,16 +87,19 @@ def plot_heuristics(variants: dict[str, float], reference: float, reference_name
     return fig
 
 
-def plot_partial_sft(rewards: dict[tuple[float, float], float], full_reference: float):
+def plot_partial_sft(rewards: dict[tuple[float, float], float], full_reference: float, *,
+                     rft_alone: float | None = None):
     """``vg_partial_sft``: the reward after partial SFT then RFT, one line per fraction of prompts (x: the fraction
-    of SFT steps), with 90 % of full SFT then RFT as a dashed line. ``rewards``: (prompt fraction, step fraction) ->
-    reward."""
+    of SFT steps), with 90 % of full SFT then RFT as a dashed line and, when given, RFT without SFT (``rft_alone``)
+    as a dotted one. ``rewards``: (prompt fraction, step fraction) -> reward."""
     fig, ax = plotting.subplots(1, 1, width=5.0, height=3.4)
     for i, fraction in enumerate(sorted({f for f, _ in rewards})):
         steps = sorted(s for f, s in rewards if f == fraction)
         ax.plot(steps, [rewards[(fraction, s)] for s in steps], "o-", color=plotting.PALETTE[i],
                 label=f"SFT on {fraction:.0%} of prompts")
     ax.axhline(0.9 * full_reference, color="0.3", ls="--", label="90 % of SFT(100 %)→RFT")
+    if rft_alone is not None:
+        ax.axhline(rft_alone, color="0.3", ls=":", label="RFT alone (no SFT)")
     ax.set(title="partial SFT, then RFT", xlabel="fraction of SFT steps", ylabel="reward (scaled to [0, 1])")
     ax.legend(fontsize=8)
     return fig
