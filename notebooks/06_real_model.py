@@ -202,7 +202,7 @@ pd.Series({"fraction of flat prompts (zero std)": overall.frac_zero_variance,
 # %%
 per_prompt_mean, per_prompt_std = V.per_prompt_mean(R), R.std(axis=1)
 rng = np.random.default_rng(SEED)
-fig, (ax_scatter, ax_frac) = plotting.subplots(1, 2, width=10, height=3.8)
+fig, (ax_scatter, ax_frac) = plotting.subplots(1, 2, width=5.2, height=3.8)
 for color, level in zip(plotting.PALETTE, LEVELS):
     rows = (tasks.level == level).to_numpy()
     jitter = rng.uniform(-0.012, 0.012, size=(2, rows.sum()))       # binary rewards: many prompts share a point
@@ -220,7 +220,7 @@ ax_frac.bar(range(len(LEVELS)), frac.frac_all_wrong, color=plotting.PALETTE[3], 
             label="all K samples wrong")
 ax_frac.set_xticks(range(len(LEVELS)), [name.replace(" ", "\n", 1) for name in LEVELS], fontsize="small")
 ax_frac.set_ylabel("fraction of prompts with zero reward std")
-ax_frac.set_ylim(-0.02, 1.05)
+ax_frac.set_ylim(-0.02, 1.2)                                     # room for the legend
 ax_frac.set_title("Flat prompts by difficulty (95 % bootstrap CI)")
 ax_frac.legend(fontsize="small", loc="upper left")
 
@@ -362,12 +362,14 @@ correlations.round(2)
 #   at least 90 % of the pairs have a positive last-hidden-state inner product.
 
 # %%
-fig, (ax_heat, ax_styles) = plotting.subplots(1, 2, width=10, height=3.9)
+fig, (ax_heat, ax_styles) = plotting.subplots(1, 2, width=5.4, height=3.9)
 im = ax_heat.imshow(correlations.to_numpy(), vmin=-1, vmax=1, cmap="RdBu_r")
 ax_heat.set_xticks(range(4), correlations.columns, rotation=30, ha="right", fontsize="small")
 ax_heat.set_yticks(range(4), correlations.columns, fontsize="small")
 for (i, j), value in np.ndenumerate(correlations.to_numpy()):
-    ax_heat.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize="small")
+    ax_heat.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize="small",
+                 color="white" if abs(value) > 0.6 else "black")                  # readable on the dark cells
+ax_heat.grid(False)
 ax_heat.set_title(f"Spearman rank correlations ({len(table)} pairs)")
 fig.colorbar(im, ax=ax_heat, fraction=0.046)
 for color, style in zip(plotting.PALETTE, STYLES):

@@ -164,7 +164,7 @@ rec1.add_data(properties=properties.to_dict(orient="index"), paper=PAPER_TABLE1.
                    "on_policy_accuracy_half leaves gold-tied pairs out (RM ties count 1/2). on_policy_accuracy_bounds: "
                    "the ceiling (an oracle ordering every gold-ordered pair, tying only identical texts) and chance "
                    "(a random function of the text) of each rule on these samples")
-fig, axes = plotting.subplots(1, 3, width=12, height=3.4)
+fig, axes = plotting.subplots(1, 3, width=4.8, height=3.4)
 for ax, column, label in zip(axes, cols[:3], ["whitened reward variance", "on-policy accuracy",
                                               "off-policy accuracy"]):
     lo = (properties[column] - properties[f"{column}_ci_low"]).clip(lower=0)
@@ -208,7 +208,7 @@ rec2.add_data(runs=grid.to_dict(orient="list"), settings=settings.__dict__, seed
               gold_increase_by_flattening=flattened.reset_index().to_dict(orient="list"),
               gold_increase_by_task=by_task.reset_index().to_dict(orient="list"),
               flattened_eval_prompts=rms[T.PERFECT].scaled_fraction(eval_prompts))
-fig, axes = plotting.subplots(1, 2, width=11, height=3.8)
+fig, axes = plotting.subplots(1, 2, width=5.4, height=3.8)
 for ax, metric, title in zip(axes, ["proxy_increase", "gold_increase"], ["proxy reward increase",
                                                                           "gold reward increase"]):
     for color, rm in zip(plotting.PALETTE * 2, rms):
@@ -323,11 +323,13 @@ rec3 = FigureRecord("table2_correlations", notebook="07_accuracy_vs_variance", s
 T.check_table2(rec3, table2)
 rec3.add_data(table=table2.to_dict(), paper=PAPER_TABLE2.to_dict(), increases=after1.to_dict(orient="index"),
               measures=measures.to_dict(orient="index"))
-fig, axes = plotting.subplots(1, 2, width=10, height=3.6)
+fig, axes = plotting.subplots(1, 2, width=4.8, height=3.6)
 for ax, target in zip(axes, ["proxy_increase", "gold_increase"]):
     ax.scatter(measures["Reward variance"], after1.loc[non_gt, target], color=plotting.PALETTE[0])
     for rm in non_gt:
         ax.annotate(rm, (measures.loc[rm, "Reward variance"], after1.loc[rm, target]), fontsize="small")
+    ax.set_title(f"Pearson {table2.loc['Reward variance', (target, 'pearson')]:+.2f} "
+                 f"(paper {PAPER_TABLE2.loc['Reward variance', ('paper ' + target.split('_')[0], 'pearson')]:+.2f})")
     ax.set_xlabel("whitened reward variance (initial policy)")
     ax.set_ylabel(target.replace("_", " ") + " after epoch 1")
 rec3.save(fig)

@@ -28,7 +28,7 @@ def plot_thm2(inst: C.Thm5Instance, t_slow, t_fast, t_slow_kl=None, t_fast_kl=No
         ax.loglog(T, t_slow_kl, "o", mfc="none", color=c_slow, ms=9, label=f"accurate, λ = {lam_kl:.1e}")
         ax.loglog(T, np.full_like(T, t_fast_kl), "s", mfc="none", color=c_fast, ms=9,
                   label=f"inaccurate, λ = {lam_kl:.1e}")
-    ax.loglog(T, inst.slow_lower_bound, "--", color=c_bound, label="Thm 5 lower bound 2(1−e^{−γ/2})T")
+    ax.loglog(T, inst.slow_lower_bound, "--", color=c_bound, label=r"Thm 5 lower bound $2(1-e^{-\gamma/2})\,T$")
     ax.loglog(T, inst.prop3_lower_bound, ":", color=c_slow, label="Prop 3 lower bound (own variance)")
     ax.axhline(inst.fast_upper_bound, ls="-.", color=c_fast, lw=1, label="Thm 5 upper bound (fast RM)")
     ax.set(xlabel="T (slow RM rewards lie in (0, 1/T))", ylabel="time t_γ to gain γ in r_G",

@@ -100,7 +100,7 @@ def plot_reward_variance(stats: dict[str, dict]):
     left.set_xlabel("gold reward r_G of a sampled response")
     left.set_ylabel("density")
     left.set_title("Gold reward of the initial policies' samples")
-    left.legend(loc="upper left", fontsize="small")
+    left.legend(loc="upper right", fontsize="small")          # the mass sits at the left end (r_G = -1)
     rng = np.random.default_rng(0)
     top = 1.15 * max(max(s["per_prompt_variance"].max() for s in stats.values()), 1e-3)
     for i, (color, name) in enumerate(zip(plotting.PALETTE, names)):

@@ -655,7 +655,7 @@ def plot_increases(increases: pd.DataFrame, title: str):
     :func:`epoch_increases` table; returns the figure."""
     from rmlab import plotting
 
-    fig, axes = plotting.subplots(1, 2, width=12, height=3.8)
+    fig, axes = plotting.subplots(1, 2, width=6.0, height=3.8)
     for ax, metric in zip(axes, ["proxy_increase", "gold_increase"]):
         table = increases[metric].unstack("rm")
         err = increases.get(f"{metric}_std", increases[metric] * 0).unstack("rm").fillna(0)

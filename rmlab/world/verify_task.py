@@ -265,7 +265,7 @@ def plot_verify(sweep: dict, result: VerifyResult):
     k = sweep["delta_over_beta"]
     ax_thm.semilogy(k, sweep["pi_correct"], "o", color=plotting.PALETTE[1], label="π(C), enumerated")
     ax_thm.semilogy(k, sweep["closed_form"], "-", color=plotting.PALETTE[1], lw=1, label="closed form")
-    ax_thm.semilogy(k, sweep["bound"], "--", color="0.4", label="bound e^{δ/β} π_ref(C)")
+    ax_thm.semilogy(k, sweep["bound"], "--", color="0.4", label=r"bound $e^{\delta/\beta}\,\pi_{ref}(C)$")
     ax_thm.axhline(sweep["pi_ref_correct"][0], color=plotting.PALETTE[2], ls=":", label="π_ref(C)")
     ax_thm.set(xlabel="margin δ / β", ylabel="probability of a correct cycle", ylim=(None, 2),
                title=f"Thm 1: accuracy {sweep['accuracy'].min():.0f} at every δ")
