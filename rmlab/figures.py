@@ -46,6 +46,8 @@ def quick_mode() -> bool:
     return os.environ.get("RMLAB_QUICK", "0") == "1"
 
 
+MAX_WIDTH_INCHES = 20      # a row of five panels of 4 in; wider pages cannot be read on a screen
+
 @dataclass
 class FigureRecord:
     """The numbers behind one named figure, and its pass criteria."""
@@ -97,7 +99,13 @@ class FigureRecord:
                 "data": self.data, "criteria": self.criteria}
 
     def save(self, fig, out_dir: str | os.PathLike | None = None) -> Path:
-        """Write ``<name>.png`` (from the matplotlib ``fig``) and ``<name>.json``; return the JSON path."""
+        """Write ``<name>.png`` (from the matplotlib ``fig``) and ``<name>.json``; return the JSON path. Refuses a
+        figure wider than :data:`MAX_WIDTH_INCHES` (nothing written): the usual cause is a whole figure's width given
+        to :func:`rmlab.plotting.subplots`, which takes it per panel."""
+        width = fig.get_size_inches()[0]
+        if width > MAX_WIDTH_INCHES:
+            raise ValueError(f"figure {self.figure!r} is {width:.0f} in wide (at most {MAX_WIDTH_INCHES}): "
+                             "rmlab.plotting.subplots takes width per panel, not for the whole figure")
         out = Path(out_dir) if out_dir is not None else figures_dir()
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=130, bbox_inches="tight")

@@ -39,9 +39,14 @@ def plot_grue_like(initial, after: dict, families: dict[str, dict], correlations
     """``vg_grue_like``: the reward mean-std scatter per prompt before finetuning and after each method
     (``after``: method -> :class:`rmlab.train.rft_vs_sft.PromptRewardStats`), coloured by ``prompt_families`` (each
     prompt's family, in the prompts' order) when given; per family, the fraction of near-zero-std prompts and the
-    RFT - SFT gain gap; corr(initial std, gain) per method. One panel each: ``len(after) + 4`` in all."""
+    RFT - SFT gain gap; corr(initial std, gain) per method. One panel each: the scatters in the first row, the three
+    summaries in the second."""
     panels = [("initial policy", initial), *((RUN_NAMES.get(m, m), stats) for m, stats in after.items())]
-    fig, axes = plotting.subplots(1, len(panels) + 3, width=3.4, height=3.2)
+    ncols = max(len(panels), 3)
+    fig, grid = plotting.subplots(2, ncols, width=3.4, height=3.2, squeeze=False)
+    for ax in [*grid[0, len(panels):], *grid[1, 3:]]:
+        fig.delaxes(ax)
+    axes = [*grid[0, :len(panels)], *grid[1, :3]]
     names = list(families)
     colors = {family: plotting.PALETTE[FAMILY_COLORS[i % len(FAMILY_COLORS)]] for i, family in enumerate(names)}
     for ax, (title, stats) in zip(axes, panels):
