@@ -39,6 +39,16 @@ def subplots(nrows: int = 1, ncols: int = 1, *, width: float = 4.2, height: floa
     return fig, axes
 
 
+
+def legend_label(text: str) -> str:
+    """``text`` as a legend shows it: matplotlib leaves out labels that start with "_", which the papers' notation
+    for a leading space ("_Yes") does; a thin space in front keeps them.
+
+    >>> legend_label("_Yes ≻ No"), legend_label("No")
+    ('\u2009_Yes ≻ No', 'No')
+    """
+    return "\u2009" + text if text.startswith("_") else text
+
 @dataclass(frozen=True)
 class Slider:
     """A slider for :func:`explore` from ``lo`` to ``hi`` starting at ``value``, in steps of ``step``.

@@ -108,3 +108,13 @@ def test_peak_to_trough_is_the_largest_later_drop():
 def test_bad_loss_name_is_refused():
     with pytest.raises(ValueError, match="loss must be one of"):
         D.loss_derivative(np.zeros(1), np.zeros(1), loss="slic")
+
+
+def test_explorer_defaults_show_the_displacement_and_name_every_token():
+    from rmlab.theory.plots_displacement import displacement_explorer
+
+    ax = displacement_explorer().axes[0]
+    prob_no, _, prob_yes = (line.get_ydata() for line in ax.lines[:3])
+    drop, peak, trough = D.peak_to_trough(prob_no)
+    assert drop > 0.1 and 0 < peak < trough and prob_yes[-1] - prob_yes[0] > 0.1
+    assert [t.get_text().strip() for t in ax.get_legend().get_texts()] == list(D.HANDBUILT_TOKENS[:5])  # "_No" too

@@ -15,7 +15,7 @@ from rmlab.lm.data import encode_pairs, load_preferences
 from rmlab.lm.displacement import rmsprop_step
 from rmlab.lm.load import load_causal_lm
 from rmlab.lm.score import response_logprobs
-from rmlab.theory.displacement import projections, simulated_rates
+from rmlab.theory.displacement import peak_to_trough, projections, simulated_rates
 from rmlab.train import displacement as TD
 from rmlab.train.dpo import DPOConfig, train_dpo
 from rmlab.train.loop import disable_dropout
@@ -277,3 +277,15 @@ def test_first_step_change_by_part_applies_the_first_rmsprop_step_to_head_and_bo
     frozen.requires_grad_(False)
     with pytest.raises(UserError, match="no trainable weights"):
         TD.first_step_change_by_part(frozen, tokenizer, PROMPT, "yes", "a", dpo=dpo)
+
+
+def test_plot_runs_names_every_pair_even_a_leading_space_token():
+    def run(chosen, probs, loss_increased=False):
+        drop, peak, trough = peak_to_trough(probs)
+        return {"chosen": chosen, "rejected": "No", "prob_chosen": probs, "loss_increased": loss_increased,
+                "peak_to_trough": drop, "peak_step": peak, "trough_step": trough, "peak_prob": probs[peak],
+                "trough_prob": probs[trough]}
+
+    fig = TD.plot_runs([run("_Yes", [0.2, 0.6, 0.1]), run("Sure", [0.3, 0.4, 0.5], loss_increased=True)], title="t")
+    labels = [t.get_text().strip() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["_Yes ≻ No", "Sure ≻ No", "loss rose at some step"]

@@ -26,11 +26,12 @@ def plot_rates(closed: np.ndarray, simulated: np.ndarray, alignment: np.ndarray,
     return fig
 
 
-def displacement_explorer(kappa: float = 1.0, orth: float = 0.8, scale: float = 4.0, lr: float = 0.2,
+def displacement_explorer(kappa: float = 1.0, orth: float = 0.8, scale: float = 8.0, lr: float = 0.2,
                           steps: int = 100):
     """The hand-built vocabulary of :func:`rmlab.theory.displacement.handbuilt_geometry`, DPO(No > Never) by
     gradient descent (``lr``, ``steps``). Left: pi of each answer token over the steps. Right: Thm 5's ranking,
-    ``<W_z, W+ - W->`` per token, beside the change of ln pi(z) after the first step."""
+    ``<W_z, W+ - W->`` per token, beside the change of ln pi(z) after the first step. The defaults are notebook 09's,
+    under which No is displaced."""
     h, W = D.handbuilt_geometry(scale=scale, kappa=kappa, orth=orth)
     plus, minus = np.array([0]), np.array([1])
     flow = D.simulate_flow(h, W, plus, minus, dt=lr, steps=steps, method="euler")
@@ -40,7 +41,7 @@ def displacement_explorer(kappa: float = 1.0, orth: float = 0.8, scale: float = 
     drop, peak, trough = D.peak_to_trough(probs[:, 0])
     fig, (ax, ax_r) = plotting.subplots(1, 2, width=4.6, height=3.6)
     for i, name in enumerate(D.HANDBUILT_TOKENS[:5]):
-        ax.plot(probs[:, i], label=name, lw=2 if i < 2 else 1.3)
+        ax.plot(probs[:, i], label=plotting.legend_label(name), lw=2 if i < 2 else 1.3)
     ax.set(xlabel="gradient step", ylabel="π(z | x)", ylim=(0, 1),
            title=f"DPO(No ≻ Never): peak-to-trough {drop:.2f} (steps {peak}→{trough})")
     ax.legend(fontsize=7)

@@ -403,7 +403,7 @@ def plot_runs(results: list[dict], *, title: str):
         if r["peak_to_trough"] > 0:
             ax.plot([r["peak_step"], r["trough_step"]], [r["peak_prob"], r["trough_prob"]], "v", color=colour, ms=4)
     for i, pair in enumerate(pairs):
-        ax.plot([], [], color=plotting.PALETTE[i % len(plotting.PALETTE)], label=pair)
+        ax.plot([], [], color=plotting.PALETTE[i % len(plotting.PALETTE)], label=plotting.legend_label(pair))
     ax.plot([], [], color="0.4", ls=":", label="loss rose at some step")
     ax.set(xlabel="DPO step (0 = after SFT)", ylabel="π(y⁺ | x)", ylim=(0, 1), title=title)
     ax.legend(fontsize=7)
