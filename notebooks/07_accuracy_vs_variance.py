@@ -267,7 +267,11 @@ pd.concat({kind: pd.DataFrame({"on-acc (ties ½)": experiment.properties_by_task
 #   margin was −0.044 and −0.021 (−0.037 for a GPU build of this notebook's world size). At width 128 three of the
 #   other criteria that fail here passed (the variance ordering, Pearson(variance, gold) and Figure 4); at width 256
 #   only Figure 4 did, and the perfect-accuracy RM was no longer the flattest. Those criteria move with the world's
-#   draw at this scale; Figure 2 failed in all three worlds.
+#   draw at this scale; Figure 2 failed in all three worlds. Nor is the last-token readout the cause (probes,
+#   2026-11-30, default world): a BT head averaged over every response position, trained like the zoo's RMs on 696
+#   on-policy `reverse` pairs (24 epochs, Adam 1e-4), orders 174 held-out ones at 0.58, the last-token head at 0.57
+#   (train accuracy 0.89 and 0.90). The policies cannot tell either: their own log-likelihood orders the on-policy
+#   pairs at 0.64–0.67 on `reverse` (base, sft_small, sft_full, instruct), against 0.72–0.74 on `sort`.
 # - *Held-out prompts are not why.* The paper reports its numbers on the RL training prompts (its test prompts gave
 #   "nearly identical" values); this notebook evaluates on held-out prompts, as the issue asks. A probe outside this
 #   notebook ran the same RLOO from `sft_full` (2 epochs) and evaluated on the 320 RL training prompts (4 samples

@@ -454,7 +454,11 @@ first_step.groupby(["model", "pair"], sort=False).agg(
 # pair) where the step gives −0.42 to +0.73. Freezing the head for the whole DPO run (probe, not used: a change of the
 # protocol) does not rescue the criterion either: $\pi(y^+)$ then rises little (peaks 0.02–0.33) and falls towards 0 in
 # most runs of every pair, Yes ≻ No included, so no pair reaches a drop of 0.2 in most runs (shares 0.0 for the four
-# near-synonym pairs, 0.3 for Yes ≻ No).
+# near-synonym pairs, 0.3 for Yes ≻ No). Starting instead from ``instruct``, where $\pi(y^+)$ is already high, with
+# the head frozen and no SFT phase (probe, 2026-11-30, 10 runs per pair, 100 RMSprop steps): at 1e-3 $\pi$(No) fell by
+# ≥ 0.2 in 7 of 10 No ≻ Never runs, but the loss rose at some step in all 7, so the stable share is 0.0 (No ≻ Nope 0.0,
+# Yes ≻ Sure 0.2, Yes ≻ yes 0.4, Yes ≻ No 0.7); at 1e-4 the drops are smaller and the stable shares 0.1 (No ≻ Never,
+# No ≻ Nope), 0.0 (Yes ≻ Sure, Yes ≻ yes) and 0.5 (Yes ≻ No).
 
 # %%
 world_fraction = {f"{c} ≻ {r}": displaced_fraction([x for x in world_runs if (x["chosen"], x["rejected"]) == (c, r)])
