@@ -48,6 +48,7 @@ def quick_mode() -> bool:
 
 MAX_WIDTH_INCHES = 20      # a row of five panels of 4 in; wider pages cannot be read on a screen
 
+
 @dataclass
 class FigureRecord:
     """The numbers behind one named figure, and its pass criteria."""

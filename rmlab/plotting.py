@@ -39,7 +39,6 @@ def subplots(nrows: int = 1, ncols: int = 1, *, width: float = 4.2, height: floa
     return fig, axes
 
 
-
 def legend_label(text: str) -> str:
     """``text`` as a legend shows it: matplotlib leaves out labels that start with "_", which the papers' notation
     for a leading space ("_Yes") does; a thin space in front keeps them.
@@ -48,6 +47,7 @@ def legend_label(text: str) -> str:
     ('\u2009_Yes ≻ No', 'No')
     """
     return "\u2009" + text if text.startswith("_") else text
+
 
 @dataclass(frozen=True)
 class Slider:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from rmlab._io import atomic_write_json, to_jsonable
 from rmlab import plotting
+from rmlab._io import atomic_write_json, to_jsonable
 from rmlab.figures import FigureRecord
 
 SCHEMA_KEYS = {"figure", "notebook", "seed", "quick", "data", "criteria"}
@@ -76,7 +76,6 @@ def test_save_writes_png_and_json_in_the_schema(tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
-
 def test_save_refuses_a_figure_too_wide_to_read_and_writes_nothing(tmp_path):
     rec = FigureRecord("wide_figure", notebook="00_tour", seed=0, quick=True)
     fig, _ = plotting.subplots(1, 4, width=15)          # a whole figure's width given per panel: 60 in
@@ -86,6 +85,8 @@ def test_save_refuses_a_figure_too_wide_to_read_and_writes_nothing(tmp_path):
     fig, _ = plotting.subplots(1, 4, width=3.8)
     rec.save(fig, tmp_path)
     assert (tmp_path / "wide_figure.png").exists()
+
+
 @pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)], ids=lambda m: f"{m:04o}")
 def test_saved_figure_files_get_the_mode_of_the_process_umask(tmp_path, umask, mode):
     rec = FigureRecord("shared_figure", notebook="00_tour", seed=0, quick=True)
