@@ -54,7 +54,7 @@ def select_notebooks(notebooks_dir: Path, only: list[str] | None) -> list[Path]:
     if unknown:
         raise UserError(f"unknown notebook name(s) for --only: {', '.join(unknown)}. "
                              f"Available: {', '.join(found)}")
-    return [found[name] for name in only]
+    return [found[name] for name in dict.fromkeys(only)]          # a name given twice runs once
 
 
 def run_notebook(path: Path, *, timeout: int, env: dict[str, str] | None = None) -> NotebookResult:
@@ -170,8 +170,9 @@ def register(subparsers) -> None:
     )
     p.add_argument("--quick", action="store_true",
                    help="small configuration (RMLAB_QUICK=1, what CI runs): same criteria, smaller sweeps")
-    p.add_argument("--only", nargs="+", metavar="NAME",
-                   help="run only these notebooks, by file stem (e.g. 00_tour 02_accuracy_is_not_enough)")
+    p.add_argument("--only", nargs="+", action="extend", metavar="NAME",
+                   help="run only these notebooks, by file stem (e.g. 00_tour 02_accuracy_is_not_enough; repeating "
+                        "--only adds to the list)")
     p.add_argument("--out", default=str(DEFAULT_OUT), metavar="DIR", help="output folder (default: figures/)")
     p.add_argument("--notebooks", default=str(DEFAULT_NOTEBOOKS), metavar="DIR",
                    help="folder holding the notebooks (default: the repository's notebooks/)")

@@ -71,6 +71,13 @@ def test_failing_assert_exits_nonzero_naming_notebook_and_cell_but_keeps_numbers
     assert record["criteria"][0]["passed"] is False and record["quick"] is False
 
 
+
+def test_repeated_only_flags_add_up(notebooks, tmp_path):
+    out = tmp_path / "figs"
+    assert main(["reproduce", "--only", "good", "--only", "bad", "--out", str(out), "--notebooks", str(notebooks)]) == 1
+    assert (out / "tiny_good.json").exists() and (out / "tiny_bad.json").exists()
+    assert [p.stem for p in select_notebooks(notebooks, ["bad", "good", "bad"])] == ["bad", "good"]
+
 def test_unknown_name_and_missing_folder_are_clear_errors(notebooks, tmp_path, capsys):
     assert main(["reproduce", "--only", "nope", "--notebooks", str(notebooks), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
