@@ -460,7 +460,7 @@ def predictor_roc(displaced, scores: dict[str, np.ndarray], *, title: str, ax=No
         ax.plot(fpr, tpr, color=plotting.PALETTE[i % len(plotting.PALETTE)], lw=1.4,
                 label=f"{name} ({aurocs[name]:.2f})")
     ax.plot([0, 1], [0, 1], color="0.6", ls=":", lw=1)
-    ax.legend(fontsize=7, title="AUROC", title_fontsize=7)
+    ax.legend(fontsize=7, title="AUROC", title_fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.2))
     return aurocs, ax.figure
 
 
@@ -491,7 +491,8 @@ def predictor_precision_recall(displaced, scores: dict[str, np.ndarray], *, titl
         ax.step(recall, precision, where="post", color=plotting.PALETTE[i % len(plotting.PALETTE)], lw=1.4,
                 label=f"{name} ({average_precisions[name]:.2f})")
     ax.axhline(displaced.mean(), color="0.6", ls=":", lw=1)
-    ax.legend(fontsize=7, title="average precision", title_fontsize=7)
+    ax.legend(fontsize=7, title="average precision", title_fontsize=7, ncol=2, loc="upper center",
+              bbox_to_anchor=(0.5, -0.2))
     return average_precisions, ax.figure
 
 
