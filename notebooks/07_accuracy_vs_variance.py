@@ -138,7 +138,7 @@ properties[cols + ["on_policy_accuracy_half"]].join(PAPER_TABLE1).round(3)
 # accuracies against the bounds printed below, not against 0.5 and 1.
 
 # %%
-trained = [T.zoo_name(f) for f in T.PAPER_FRACTIONS]
+trained = T.TRAINED
 bounds = {}
 for rule, suffix in (("paper", ""), ("half", "_half")):
     b = bounds[rule] = {bound: float(properties[f"on_policy_accuracy{suffix}_{bound}"].iloc[0])

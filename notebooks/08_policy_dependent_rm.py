@@ -275,14 +275,10 @@ for single in ["variance alone", "on-policy accuracy alone", "off-policy accurac
                               "them slightly better" if single == "off-policy accuracy alone" else None))
 recv.add_data(pairs=pairs.to_dict(orient="list"), validation=validation.to_dict(orient="index"))
 fig, axes = plotting.subplots(1, 4, width=3.8, height=3.4, sharey=True)
-panels = [("teacher score", "teacher_score", "teacher score"),
-          ("whitened variance", "whitened_reward_variance", "variance alone"),
-          ("on-policy accuracy", "on_policy_accuracy", "on-policy accuracy alone"),
-          ("off-policy accuracy", "off_policy_accuracy", "off-policy accuracy alone")]   # label, column, validation row
-for ax, (label, column, row) in zip(axes, panels):
+for ax, (row, column) in zip(axes, T.VALIDATION_MEASURES.items()):
     for color, (policy, group) in zip(plotting.PALETTE, pairs.groupby("policy")):
         ax.scatter(group[column], group["gold_increase"], color=color, label=policy)
-    ax.set_xlabel(label)
+    ax.set_xlabel(row.removesuffix(" alone"))
     ax.set_title(f"Spearman {validation.loc[row, 'spearman']:+.2f}, Pearson {validation.loc[row, 'pearson']:+.2f}")
 axes[0].set_ylabel("gold increase after epoch 1")
 axes[-1].legend(fontsize="small")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from rmlab import plotting
 
 METHOD_COLORS = {"rft": 0, "sft": 1}
@@ -49,15 +51,15 @@ def plot_grue_like(initial, after: dict, families: dict[str, dict], correlations
     axes = [*grid[0, :len(panels)], *grid[1, :3]]
     names = list(families)
     colors = {family: plotting.PALETTE[FAMILY_COLORS[i % len(FAMILY_COLORS)]] for i, family in enumerate(names)}
+    rows = None if prompt_families is None else {f: np.asarray(prompt_families) == f for f in names}
     for ax, (title, stats) in zip(axes, panels):
-        if prompt_families is None:
+        if rows is None:
             ax.scatter(stats.mean, stats.std, s=8, alpha=0.6, color=plotting.PALETTE[0])
         else:
-            for family in names:
-                rows = [i for i, f in enumerate(prompt_families) if f == family]
-                ax.scatter(stats.mean[rows], stats.std[rows], s=8, alpha=0.6, color=colors[family], label=family)
+            for family, mask in rows.items():
+                ax.scatter(stats.mean[mask], stats.std[mask], s=8, alpha=0.6, color=colors[family], label=family)
         ax.set(title=title, xlabel="reward mean", ylabel="reward std")
-    if prompt_families is not None:
+    if rows is not None:
         axes[0].legend(fontsize=7, title="family", title_fontsize=7)
     ax = axes[len(panels)]
     ax.bar(names, [families[f]["frac_near_zero_std"] for f in names], color=[colors[f] for f in names])

@@ -52,6 +52,13 @@ def zoo_name(fraction: float) -> str:
     return f"{round(100 * fraction)}%"
 
 
+TRAINED = [zoo_name(f) for f in PAPER_FRACTIONS]     # Table 1's BT RMs, 100 % to 0 % on-policy pairs
+# teacher_score_validation's predictors (rows of teacher_validation) -> the property each one reads
+VALIDATION_MEASURES = {"teacher score": "teacher_score", "variance alone": "whitened_reward_variance",
+                       "on-policy accuracy alone": "on_policy_accuracy",
+                       "off-policy accuracy alone": "off_policy_accuracy"}
+
+
 # ------------------------------------------------------------------------------------------------ data
 @dataclass(frozen=True)
 class TeacherData:
@@ -541,15 +548,14 @@ def check_table1(record, properties: pd.DataFrame, *, quick_relaxed: dict[str, s
     :data:`PERFECT` and :data:`GOLD`), recorded on ``record`` (a :class:`rmlab.figures.FigureRecord`).
     ``quick_relaxed``: criterion name -> why quick mode may miss it (see :meth:`FigureRecord.check`)."""
     relaxed = quick_relaxed or {}
-    trained = [zoo_name(f) for f in PAPER_FRACTIONS]
     var, on_acc, off_acc = (properties[c] for c in ("whitened_reward_variance", "on_policy_accuracy",
                                                     "off_policy_accuracy"))
     criteria = [("perfect-acc on-policy accuracy", on_acc[PERFECT], "==", 1.0),
                 ("perfect-acc variance minus lowest other RM's", var[PERFECT] - var.drop(PERFECT).min(), "<", 0),
-                ("Spearman(100->0% on-policy, variance)", stats.spearmanr(range(len(trained)), var[trained])[0],
+                ("Spearman(100->0% on-policy, variance)", stats.spearmanr(range(len(TRAINED)), var[TRAINED])[0],
                  "<=", -0.8),
                 ("Spearman(100->0% on-policy, off-policy acc.)",
-                 stats.spearmanr(range(len(trained)), off_acc[trained])[0], ">=", 0.8)]
+                 stats.spearmanr(range(len(TRAINED)), off_acc[TRAINED])[0], ">=", 0.8)]
     unknown = set(relaxed) - {name for name, *_ in criteria}
     if unknown:
         raise ValueError(f"quick_relaxed names no Table 1 criterion: {sorted(unknown)}")
@@ -561,11 +567,10 @@ def check_fig2(record, runs: pd.DataFrame) -> None:
     """Issue 12's Figure 2 criterion on ``runs`` (one row per (rm, seed, epoch) of a single policy, with
     ``gold_increase``): after epochs 1 and 2 the perfect-accuracy RM's seed-mean gold increase is below every trained
     RM's."""
-    trained = [zoo_name(f) for f in PAPER_FRACTIONS]
     gold = runs.groupby(["rm", "epoch"])["gold_increase"].mean().unstack("epoch")
     for epoch in (1, 2):
         record.check(f"epoch {epoch} gold: lowest trained RM minus perfect-acc",
-                     gold[epoch][trained].min() - gold.loc[PERFECT, epoch], ">", 0)
+                     gold[epoch][TRAINED].min() - gold.loc[PERFECT, epoch], ">", 0)
 
 
 def check_table2(record, table2: pd.DataFrame) -> None:
@@ -669,11 +674,9 @@ def plot_increases(increases: pd.DataFrame, title: str):
 def teacher_validation(pairs: pd.DataFrame) -> pd.DataFrame:
     """Spearman and Pearson, over (policy, RM) pairs, between the gold increase after the first epoch and each
     pre-training measure: ``teacher_score``, variance, on-policy accuracy, off-policy accuracy (rows)."""
-    measures = {"teacher score": "teacher_score", "variance alone": "whitened_reward_variance",
-                "on-policy accuracy alone": "on_policy_accuracy", "off-policy accuracy alone": "off_policy_accuracy"}
     y = pairs["gold_increase"].to_numpy(dtype=float)
     rows = {}
-    for label, column in measures.items():
+    for label, column in VALIDATION_MEASURES.items():
         x = pairs[column].to_numpy(dtype=float)
         ok = np.isfinite(x)
         rows[label] = {"spearman": float(stats.spearmanr(x[ok], y[ok])[0]),
