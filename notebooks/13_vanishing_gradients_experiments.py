@@ -25,6 +25,7 @@ N_TRAIN, BATCH = (500, 500) if QUICK else (1000, 512)
 PRETRAIN_EPOCHS, PRETRAIN_LR = (400, 3e-3) if QUICK else (1000, 1e-3)
 EPOCHS, ADAM_LR = (1000, 1e-3) if QUICK else (5000, 1e-4)
 SGD_LR = 0.1
+HIGH_INITIAL_REWARD = 0.5              # a wrong prediction on a modified image (official labels_with_custom plans)
 LOG_EVERY = 10 if QUICK else 25
 # language experiments on the world (World v2's rl_prompts)
 DATASET = "rl_prompts"                 # World v2: >= 500 RL prompts, one family flat-and-far for sft_full
@@ -65,6 +66,12 @@ SFT_STEP_FRACTIONS = (1.0,) if QUICK else (0.1, 0.4, 1.0)
 # 3. **finetune** from the same weights by RFT with *exact* expected gradients (the expectation over the 10 labels is
 #    enumerated, so exploration is not the issue) or by SFT (cross-entropy on the new labels).
 #
+# The paper's appendix repeats it in two variants, and so does this section (one row of the figure each): plain SGD
+# instead of Adam, and a **high initial reward** (the official `labels_with_custom` plans): a wrong prediction on a
+# modified image earns 0.5 instead of $-1$, so those images start at an expected reward of about 0.5, halfway to the
+# optimum rather than at the minimum, while their reward std, $0.5\sqrt{p(1-p)}$ for the new label's probability $p$,
+# stays near zero.
+#
 # **Where this differs from the paper.** `load_digits` (1,797 8×8 images) instead of MNIST; pretraining at Adam
 # $10^{-3}$ instead of $10^{-4}$ (fewer epochs for the same fit); the SGD variant at learning rate 0.1 instead of
 # 0.01 (64 inputs in $[0,1]$ instead of 784 pixels; chosen so that SFT moves visibly within the budget).
@@ -83,7 +90,8 @@ plotting.use_style()
 CONFIG = controlled.ControlledConfig(n_train=N_TRAIN, batch_size=BATCH, pretrain_epochs=PRETRAIN_EPOCHS,
                                      pretrain_lr=PRETRAIN_LR, epochs=EPOCHS, lr=ADAM_LR, log_every=LOG_EVERY,
                                      seed=SEED)
-VARIANTS = {"Adam": CONFIG, "SGD": CONFIG.replace(optimizer="sgd", lr=SGD_LR)}
+VARIANTS = {"Adam": CONFIG, "SGD": CONFIG.replace(optimizer="sgd", lr=SGD_LR),
+            "high initial reward": CONFIG.replace(modified_incorrect_reward=HIGH_INITIAL_REWARD)}
 
 # %%
 start = time.perf_counter()
@@ -102,36 +110,46 @@ for name, s in summaries.items():
           f"RFT on unmodified {s['rft_acc_unmodified']:.3f}; RFT modified reward std <= "
           f"{s['rft_max_reward_std_modified']:.4f}; RFT modified gradient norm / unmodified at start: mean "
           f"{s['rft_mean_relative_grad_norm_modified']:.4f}, max {s['rft_max_relative_grad_norm_modified']:.4f} "
-          f"(SFT's own: mean {s['sft_mean_relative_grad_norm_modified']:.2f})")
+          f"(SFT's own: mean {s['sft_mean_relative_grad_norm_modified']:.2f}); SFT's modified-image accuracy first "
+          f"above 0.9 at epoch {s['sft_first_epoch_acc_modified_above_0.9']}")
 
 # %% [markdown]
 # **What to look at.** Top row (Adam): RFT (blue) fits the unmodified images (dashed) within a few hundred epochs
 # but leaves the modified ones (solid) at zero accuracy for the whole run; their reward std stays near zero, and so
-# does their gradient (log scale), orders of magnitude below SFT's. SFT (orange) fits both. Bottom row: the same with
-# plain SGD, where no per-parameter rescaling can amplify a small gradient.
+# does their gradient (log scale), orders of magnitude below SFT's. SFT (orange) fits both. Middle row: the same with
+# plain SGD, where no per-parameter rescaling can amplify a small gradient. Bottom row: the high initial reward; the
+# modified images start halfway to the optimum, and RFT still leaves them there.
 #
 # The criteria (`vg_controlled`): after training, RFT's accuracy on the modified images < 10 % while SFT's > 95 %, and
 # RFT's on the unmodified images > 95 % (Adam, as in the paper's main figure). "Near zero", made concrete: RFT's
 # mean reward std on the modified images never exceeds 0.05 (of a possible 1 for a ±1 reward; the unmodified images
 # start near 0.8), and the modified images' RFT gradient norm, averaged over the logged epochs, is below 10 % of the
-# unmodified images' RFT gradient norm before finetuning. The SGD panel is held to RFT's two accuracy criteria; SFT's
-# accuracy on the modified images under SGD is printed and recorded, not asserted (plain SGD is slow for SFT too).
-# When one of the few modified images that RFT does flip crosses over, its gradient spikes briefly: the largest
-# logged value is printed next to the mean.
+# unmodified images' RFT gradient norm before finetuning. The SGD and high-initial-reward panels are held to RFT's two
+# accuracy criteria (the checklist's "acc_mod(RFT) < 10 % in both variants"); SFT's accuracy on the modified images
+# there is printed and recorded, not asserted (plain SGD is slow for SFT too). The first logged epoch at which SFT's
+# accuracy on the modified images exceeds 90 % is recorded too (`sft_first_epoch_acc_modified_above_0.9`). When one of
+# the few modified images that RFT does flip crosses over, its gradient spikes briefly: the largest logged value is
+# printed next to the mean.
 #
-# Measured in full mode (1,000 images, 5,000 epochs; 563 s for this section on a contended 2-core machine):
-# with Adam, RFT ends at 2 % accuracy on the modified images (2 of 100 flipped, around epoch 1,000) and 100 % on the
-# others, SFT at 100 % on both; RFT's mean reward std on the modified images never exceeds 0.015 (0.008 before
-# finetuning), and their gradient norm averages 1.2 % of the unmodified images' initial one (27.9 % at the flip's
-# spike). With SGD: RFT 1 % vs SFT 100 %, reward std ≤ 0.008, gradient 0.6 % on average. Quick mode (500 images,
-# 1,000 epochs at a 10× learning rate): RFT 4 % vs SFT 100 % (Adam), std ≤ 0.036, gradient 3.2 % on average.
+# Measured in full mode (1,000 images, 5,000 epochs; 186 s for this section, with the machine's other core busy):
+# - Adam: RFT ends at 2 % accuracy on the modified images (2 of 100 flipped, around epoch 1,000) and 100 % on the
+#   others, SFT at 100 % on both (above 90 % from epoch 2,275). RFT's mean reward std on the modified images never
+#   exceeds 0.015 (0.008 before finetuning), and their gradient norm averages 1.2 % of the unmodified images' initial
+#   one (27.9 % at the flip's spike).
+# - SGD: RFT 1 % vs SFT 100 % (above 90 % from epoch 1,075), reward std ≤ 0.008, gradient 0.6 % on average.
+# - High initial reward: the modified images start at an expected reward of 0.500 with std 0.002. RFT ends at 2 %
+#   on them and 100 % on the others, reward std ≤ 0.003, gradient 0.5 % on average. SFT is the same run as with Adam
+#   (its loss does not read the reward): 100 %.
+#
+# Quick mode (500 images, 1,000 epochs at a 10× learning rate): RFT 4 % vs SFT 100 % (Adam; SFT above 90 % from
+# epoch 290), std ≤ 0.036, gradient 3.2 % on average; SGD: RFT 0 %; high initial reward: RFT 4 %.
 
 # %%
 rec_controlled = FigureRecord("vg_controlled", notebook="13_vanishing_gradients_experiments", seed=SEED, quick=QUICK)
 fig = plot_controlled(panels)
 rec_controlled.add_data(config={name: vars(config) for name, config in VARIANTS.items()},
                         pretrained=before, histories=panels, summaries=summaries)
-adam, sgd = summaries["Adam"], summaries["SGD"]
+adam, sgd, high = summaries["Adam"], summaries["SGD"], summaries["high initial reward"]
 rec_controlled.check("Adam: RFT accuracy on modified inputs", adam["rft_acc_modified"], "<", 0.10)
 rec_controlled.check("Adam: SFT accuracy on modified inputs", adam["sft_acc_modified"], ">", 0.95)
 rec_controlled.check("Adam: RFT accuracy on unmodified inputs", adam["rft_acc_unmodified"], ">", 0.95)
@@ -141,6 +159,8 @@ rec_controlled.check("Adam: RFT gradient norm of modified inputs (mean over epoc
                      adam["rft_mean_relative_grad_norm_modified"], "<", 0.10)
 rec_controlled.check("SGD: RFT accuracy on modified inputs", sgd["rft_acc_modified"], "<", 0.10)
 rec_controlled.check("SGD: RFT accuracy on unmodified inputs", sgd["rft_acc_unmodified"], ">", 0.95)
+rec_controlled.check("high initial reward: RFT accuracy on modified inputs", high["rft_acc_modified"], "<", 0.10)
+rec_controlled.check("high initial reward: RFT accuracy on unmodified inputs", high["rft_acc_unmodified"], ">", 0.95)
 for criterion in rec_controlled.criteria:
     print(f"{'PASS' if criterion['passed'] else 'FAIL'}: {criterion['name']} = {criterion['value']:.4g} "
           f"(needs {criterion['op']} {criterion['threshold']})")
@@ -419,27 +439,44 @@ fig
 #
 #   RFT alone reaches 0.787. SFT(1 %)→RFT / SFT(100 %)→RFT = 0.897 / 0.961 = **0.933: passes**. The one `count`
 #   demonstration unlocks the flat-and-far prompts (the 60 `count` prompts end at 0.87 on average, against 0.975
-#   after SFT(100 %)→RFT), and the 400 RFT steps let RFT bring `sort` and `reverse` close to the reference. At 200
+#   after SFT(100 %)→RFT), and the 400 RFT steps let RFT bring `sort` and `reverse` close to the reference.
+#   It unlocks the answer's form, not counting (probe outside this notebook, the same arm rerun, 10 samples per
+#   `count` prompt). That demonstration's answer is "eight", and after RFT the policy answers "eight" in 596 of
+#   the 600 samples. That scores 1 on the 8-item prompts and 0.5 on the 7-item ones (0.869). There every sample is
+#   "eight", so the reward std is 0: RFT has stopped at a flat point at 0.5, the world's version of section 1's high
+#   initial reward. After SFT(100 %)→RFT the policy counts: "seven" in 279 of 300 samples of the 7-item prompts,
+#   "eight" in 293 of 300 of the 8-item ones (0.980). The criterion compares rewards, so it passes all the same. At 200
 #   RFT steps (the budget before the convergence rule) the same stratified arm reached 0.842 / 0.953 = 0.88: with the
 #   subset fixed, RFT had not finished its part.
 # - `vg_heuristics` **fails at 400 steps**: RFT at 10× the learning rate ($3\cdot10^{-3}$) reaches 0.872 on the
 #   flat-and-far prompts, 0.89 of SFT→RFT's 0.975 (needs < 0.5). Every other variant stays at 0–0.005 (lr ×100 0,
 #   temperature 1.5 and 2 0, entropy 0.01 0.005 and 0.1 0.0004). A probe of that run (its flat-and-far reward every
 #   40 steps): exactly 0, with reward std 0 over 10 samples on all 60 prompts, up to step 240; 0.001 at 280; 0.870 at
-#   320. The gradient of a flat prompt is small, not zero: after a few thousand samples of `count` prompts one is
-#   right, and at 10× the learning rate the whole family follows within 40 steps. At the earlier 200-step budget
-#   every variant stayed at 0–0.002 and the criterion passed. So in this world a 10× learning rate does not help
-#   within 240 steps and does by 320: the paper's point that RFT is slowed down on flat prompts holds, but "no
-#   heuristic rescues it" holds only for a budget shorter than the one the convergence rule picks.
+#   320. At the earlier 200-step budget every variant stayed at 0–0.002 and the criterion passed. So in this world a
+#   10× learning rate does not help within 240 steps and does by 320: the paper's point that RFT is slowed down on
+#   flat prompts holds, but "no heuristic rescues it" holds only for a budget shorter than the one the convergence
+#   rule picks.
+#   *What the escape is* (probe outside this notebook, same run, exact probabilities every 40 steps): the chance that
+#   a `count` sample is one word the gold reward scores above −1 (a number word, a digit or its language-B word,
+#   then the end), averaged over the 60 prompts, was $9\cdot10^{-7}$ at the start. The `count` prompts get no reward
+#   signal (every sample scores −1), but the updates for `sort` and `reverse` move the shared weights. That chance
+#   was $9\cdot10^{-5}$ at step 40, $1.2\cdot10^{-4}$ at 240, $1.5\cdot10^{-3}$ at 280 and 0.996 at 320. At 320 the
+#   policy answers every `count` prompt with "gelu", language B's "eight". The policy does not count: it gives one
+#   answer everywhere, which the world's reward scores 1 on the 8-item prompts and 0.5 (off by one) on the 7-item
+#   ones, 0.872 on average. This is a World v2 limit: its `count` prompts hold 7 or 8 items and the reward gives
+#   partial credit, so a single constant answer earns most of the reward. The paper's flat inputs (GRUE) need an
+#   answer of their own each. Under seed 1 the same chance stayed at or below $2.4\cdot10^{-6}$ and ended at
+#   $2\cdot10^{-8}$, with a reward of 0.
 #   The escape depends on the seed. A probe outside this notebook reran the same 10× run (same prompts and budget,
 #   about 30 s each) with seeds 1–9 for RLOO's sampling. It reproduces seed 0's 0.872 exactly, and ended at **0.0** on
-#   the flat-and-far prompts in all nine other seeds. So a 10× learning rate rescues RFT here only when a correct `count`
-#   sample happens to come early. This notebook runs every arm with seed 0, and the criterion stays failed at that
-#   seed. More seeds would not change the verdict as the criterion reads ("no variant reaches half"): seed 0's run
-#   reaches it. Averaging over seeds would pass, but that reading would be picked after seeing the seeds: not used.
-#   Rerun on 2026-11-30 in a fresh environment on an idle core, full mode reproduced every value above exactly in
-#   633 s. With section 3's controlled heuristics added (six runs of about 33 s), the same full run took 856 s
-#   (2026-11-30, idle machine), every value above unchanged. A world heuristic run takes about 31 s: two more seeds of
+#   the flat-and-far prompts in all nine other seeds. So a 10× learning rate rescues RFT here only when a scored
+#   `count` answer happens to be sampled early. This notebook runs every arm with seed 0, and the criterion stays
+#   failed at that seed. More seeds would not change the verdict as the criterion reads ("no variant reaches half"):
+#   seed 0's run reaches it. Averaging over seeds would pass, but that reading would be picked after seeing the
+#   seeds: not used. Rerun on 2026-11-30 in a fresh environment on an idle core, full mode reproduced every value
+#   above exactly in 633 s. With section 3's controlled heuristics added (six runs of about 33 s), the same full run
+#   took 856 s (2026-11-30, idle machine), every value above unchanged; with section 1's high-initial-reward panel
+#   added (two runs), 891 s with the other core busy. A world heuristic run takes about 31 s: two more seeds of
 #   its six variants and of RFT and SFT→RFT would add about 8 minutes, past the 20 allowed.
 #
 # Quick mode (60 prompts, 7 flat and far, 40 RFT steps, not converged; 60 s of CPU with the world cached):

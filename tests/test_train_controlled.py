@@ -7,7 +7,7 @@ import torch
 from rmlab._threads import single_torch_thread
 from rmlab.errors import UserError
 from rmlab.train.controlled import (N_CLASSES, ControlledConfig, evaluate, finetune, label_rewards, make_mlp,
-                                    make_task, method_loss, pretrain, summarize)
+                                    make_task, method_loss, pretrain, summarize, task_rewards)
 from rmlab.train.losses import expected_policy_gradient_loss
 
 SMALL = ControlledConfig(n_train=300, hidden=(64,), batch_size=300, pretrain_epochs=600, pretrain_lr=1e-2,
@@ -87,12 +87,39 @@ def test_rft_leaves_the_low_std_images_and_sft_fits_them():
     assert summary["sft_acc_modified"] > 0.95
     assert summary["rft_max_reward_std_modified"] < 0.1 < summary["sft_max_reward_std_modified"]
     assert summary["rft_mean_relative_grad_norm_modified"] < 0.1 < summary["sft_mean_relative_grad_norm_modified"]
+    epoch_sft = summary["sft_first_epoch_acc_modified_above_0.9"]
+    assert summary["rft_first_epoch_acc_modified_above_0.9"] is None and 0 < epoch_sft <= SMALL.epochs
+    row = next(row for row in sft if row["epoch"] == epoch_sft)
+    assert row["acc_modified"] > 0.9 and all(r["acc_modified"] <= 0.9 for r in sft if r["epoch"] < epoch_sft)
+
+
+def test_the_high_initial_reward_variant_rewards_wrong_predictions_on_modified_images_only():
+    task = make_task(SMALL)
+    rewards = task_rewards(task, 0.5)
+    correct = torch.nn.functional.one_hot(task.labels, N_CLASSES).bool()
+    assert (rewards[correct] == 1).all()
+    assert (rewards[task.modified][~correct[task.modified]] == 0.5).all()
+    assert (rewards[~task.modified][~correct[~task.modified]] == -1).all()
+    assert torch.equal(task_rewards(task), label_rewards(task.labels))
+
+
+def test_rft_leaves_the_low_std_images_with_a_high_initial_reward_too():
+    """The official high-initial-reward plans: a wrong prediction on a modified image earns 0.5, so the expected
+    reward there starts near 0.5 (far from the optimum 1, but not the minimum) and its std stays near zero."""
+    config = SMALL.replace(modified_incorrect_reward=0.5)
+    task = make_task(config)
+    with single_torch_thread():
+        model = pretrain(task, config)
+        rft = finetune(model, task, "rft", config)
+    assert 0.49 < rft[0]["reward_modified"] < 0.6 and rft[0]["reward_std_modified"] < 0.05
+    assert rft[-1]["acc_modified"] < 0.1 and rft[-1]["acc_unmodified"] > 0.95
 
 
 @pytest.mark.parametrize("change, words", [
     (dict(labels_per_class=10), "labels_per_class must be < 10"), (dict(frac_modified=0.0), "frac_modified"),
     (dict(n_train=5000), "at most 1797"), (dict(optimizer="lbfgs"), "optimizer must be one of"),
-    (dict(lr=-1.0), "lr must be"), (dict(temperature=0.0), "temperature"), (dict(entropy_coef=-0.1), "entropy_coef")])
+    (dict(lr=-1.0), "lr must be"), (dict(temperature=0.0), "temperature"), (dict(entropy_coef=-0.1), "entropy_coef"),
+    (dict(modified_incorrect_reward=1.0), "modified_incorrect_reward must be in")])
 def test_bad_configuration_is_refused(change, words):
     with pytest.raises(UserError, match=words):
         ControlledConfig(**change)

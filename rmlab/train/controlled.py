@@ -7,8 +7,10 @@
    of the class and puts almost none on the others.
 2. **Relabel**: a fraction ``frac_modified`` of the images gets a label drawn uniformly from the labels *outside* its
    class's K-set, which the pretrained model almost never predicts; the others keep their own class as the label.
-3. **Finetune** from the same pretrained weights with the reward ``+1`` for the label and ``-1`` otherwise, by
-   **RFT** with exact expected gradients (the expectation over the 10 labels is enumerated: ``expected_reinforce``,
+3. **Finetune** from the same pretrained weights with the reward ``+1`` for the label and ``-1`` otherwise (the
+   official ``labels`` reward; its ``labels_with_custom`` variant, the appendix's "high initial reward", gives a wrong
+   prediction on a modified image ``modified_incorrect_reward = 0.5`` instead), by **RFT** with exact expected
+   gradients (the expectation over the 10 labels is enumerated: ``expected_reinforce``,
    :func:`rmlab.train.losses.expected_policy_gradient_loss`) or by **SFT** (cross-entropy on the label).
 
 Per logged epoch, :func:`finetune` records for the modified and the unmodified images: train accuracy, mean expected
@@ -73,6 +75,9 @@ class ControlledConfig:
                                                                 "(2310.20703 §5.1's temperature knob)"})
     entropy_coef: float = field(default=0.0, metadata={"help": "RFT only: subtract this times the policy's exact "
                                                                 "entropy (§5.1's entropy bonus)"})
+    modified_incorrect_reward: float = field(
+        default=-1.0, metadata={"help": "reward of a wrong prediction on a modified image (-1: the plain +-1 reward; "
+                                        "0.5: the official high-initial-reward plans, reward_type labels_with_custom)"})
     log_every: int = field(default=10, metadata={"help": "epochs between logged evaluations"})
     seed: int = field(default=0, metadata={"help": "seed of the data split, relabelling, weights and batches"})
 
@@ -94,6 +99,9 @@ class ControlledConfig:
         check_positive_finite(self.pretrain_lr, "pretrain_lr")
         check_positive_finite(self.temperature, "temperature")
         check_nonnegative_finite(self.entropy_coef, "entropy_coef")
+        if not -1.0 <= self.modified_incorrect_reward < 1.0:
+            raise UserError("modified_incorrect_reward must be in [-1, 1) (below the reward 1 of the label), got "
+                            f"{self.modified_incorrect_reward!r}")
 
     def replace(self, **changes) -> "ControlledConfig":
         return replace(self, **changes)
@@ -140,9 +148,20 @@ def make_mlp(hidden: tuple[int, ...], seed: int, n_in: int = 64) -> torch.nn.Seq
     return torch.nn.Sequential(*[m for layer in layers[:-1] for m in (layer, torch.nn.ReLU())], layers[-1])
 
 
-def label_rewards(labels: torch.Tensor) -> torch.Tensor:
-    """The reward of every possible prediction: ``+1`` for the label, ``-1`` otherwise. ``[B]`` -> ``[B, 10]``."""
-    return 2 * F.one_hot(labels, N_CLASSES).float() - 1
+def label_rewards(labels: torch.Tensor, modified: torch.Tensor | None = None,
+                  modified_incorrect_reward: float = -1.0) -> torch.Tensor:
+    """The reward of every possible prediction: ``+1`` for the label, ``-1`` otherwise, and
+    ``modified_incorrect_reward`` for a wrong prediction on a ``modified`` image. ``[B]`` -> ``[B, 10]``.
+
+    >>> label_rewards(torch.tensor([1, 1]), torch.tensor([False, True]), 0.5)[:, :3]
+    tensor([[-1.0000,  1.0000, -1.0000],
+            [ 0.5000,  1.0000,  0.5000]])
+    """
+    correct = F.one_hot(labels, N_CLASSES).bool()
+    rewards = torch.where(correct, 1.0, -1.0)
+    if modified is not None:
+        rewards = torch.where(modified[:, None] & ~correct, modified_incorrect_reward, rewards)
+    return rewards
 
 
 def pretrain(task: DigitsTask, config: ControlledConfig, *, progress=False) -> torch.nn.Sequential:
@@ -162,13 +181,15 @@ def pretrain(task: DigitsTask, config: ControlledConfig, *, progress=False) -> t
     return model
 
 
-def method_loss(method: str, logits: torch.Tensor, labels: torch.Tensor, *, temperature: float = 1.0,
-                entropy_coef: float = 0.0) -> torch.Tensor:
+def method_loss(method: str, logits: torch.Tensor, labels: torch.Tensor, rewards: torch.Tensor | None = None, *,
+                temperature: float = 1.0, entropy_coef: float = 0.0) -> torch.Tensor:
     """Per-image loss of a finetuning method: RFT's exact expected policy gradient (of the policy
-    ``softmax(logits / temperature)``, minus ``entropy_coef`` times its entropy) or SFT's cross-entropy."""
+    ``softmax(logits / temperature)``, minus ``entropy_coef`` times its entropy) for the reward of each prediction
+    ``rewards [B, 10]`` (default: :func:`label_rewards` of ``labels``), or SFT's cross-entropy on ``labels``."""
     if method == "rft":
         scaled = logits / temperature
-        loss = expected_policy_gradient_loss(scaled, label_rewards(labels))
+        rewards = label_rewards(labels) if rewards is None else rewards
+        loss = expected_policy_gradient_loss(scaled, rewards)
         if entropy_coef:
             log_probs = torch.log_softmax(scaled, dim=-1)
             loss = loss + entropy_coef * (log_probs.exp() * log_probs).sum(dim=-1)
@@ -178,17 +199,24 @@ def method_loss(method: str, logits: torch.Tensor, labels: torch.Tensor, *, temp
     raise UserError(f"method must be one of {METHODS}, got {method!r}")
 
 
-def evaluate(model: torch.nn.Module, task: DigitsTask, method: str) -> dict[str, float]:
+def task_rewards(task: DigitsTask, modified_incorrect_reward: float = -1.0) -> torch.Tensor:
+    """:func:`label_rewards` of every training image of ``task``: ``[N, 10]``."""
+    return label_rewards(task.labels, task.modified, modified_incorrect_reward)
+
+
+def evaluate(model: torch.nn.Module, task: DigitsTask, method: str, *,
+             modified_incorrect_reward: float = -1.0) -> dict[str, float]:
     """Accuracy, mean expected reward, mean exact reward std and the gradient norm of ``method``'s objective
-    averaged over each subset (modified / unmodified) of the training images."""
+    averaged over each subset (modified / unmodified) of the training images, under the reward of
+    :func:`task_rewards`."""
     parameters = [p for p in model.parameters() if p.requires_grad]
     logits = model(task.x)
     probs = torch.softmax(logits.detach(), dim=-1)
-    rewards = label_rewards(task.labels)
+    rewards = task_rewards(task, modified_incorrect_reward)
     value = (probs * rewards).sum(dim=-1)
     std = ((probs * (rewards - value[:, None]) ** 2).sum(dim=-1)).sqrt()
     correct = (logits.detach().argmax(dim=-1) == task.labels).float()
-    per_image = method_loss(method, logits, task.labels)
+    per_image = method_loss(method, logits, task.labels, rewards)
     row = {}
     for name, mask in zip(SUBSETS, (task.modified, ~task.modified)):
         grads = torch.autograd.grad(per_image[mask].mean(), parameters, retain_graph=True)
@@ -207,17 +235,20 @@ def finetune(pretrained: torch.nn.Module, task: DigitsTask, method: str, config:
     model = copy.deepcopy(pretrained)
     batches = EpochBatches(len(task.x), config.batch_size)
     steps_per_epoch = batches.steps(epochs=1)
-    history = [{"epoch": 0, **evaluate(model, task, method)}]
+    rewards = task_rewards(task, config.modified_incorrect_reward)
+    history = [{"epoch": 0, **evaluate(model, task, method,
+                                       modified_incorrect_reward=config.modified_incorrect_reward)}]
 
     def step_loss(step, generator):
         batch = batches.next(generator)
-        return method_loss(method, model(task.x[batch]), task.labels[batch], temperature=config.temperature,
-                           entropy_coef=config.entropy_coef).mean(), {}
+        return method_loss(method, model(task.x[batch]), task.labels[batch], rewards[batch],
+                           temperature=config.temperature, entropy_coef=config.entropy_coef).mean(), {}
 
     def log(step, model, record):
         epoch, done = divmod(step, steps_per_epoch)
         if done == 0 and (epoch % config.log_every == 0 or epoch == config.epochs):
-            history.append({"epoch": epoch, **evaluate(model, task, method)})
+            history.append({"epoch": epoch, **evaluate(model, task, method,
+                                                       modified_incorrect_reward=config.modified_incorrect_reward)})
 
     optim = OptimConfig(steps=batches.steps(epochs=config.epochs), optimizer=config.optimizer, lr=config.lr,
                         max_grad_norm=None, seed=config.seed)
@@ -226,16 +257,19 @@ def finetune(pretrained: torch.nn.Module, task: DigitsTask, method: str, config:
     return history
 
 
-def summarize(histories: dict[str, list[dict]]) -> dict[str, float]:
+def summarize(histories: dict[str, list[dict]]) -> dict[str, float | None]:
     """The numbers the criteria of ``vg_controlled`` read from one panel's ``{"rft": history, "sft": history}``:
     each method's final accuracy on both subsets, the largest mean reward std of the modified images over the run,
-    and the mean (over logged epochs) and the largest gradient norm of the modified images, each divided by the
-    unmodified images' gradient norm before finetuning (the same objective on inputs of ordinary reward std)."""
+    the mean (over logged epochs) and the largest gradient norm of the modified images, each divided by the
+    unmodified images' gradient norm before finetuning (the same objective on inputs of ordinary reward std), and the
+    first logged epoch at which the modified images' accuracy exceeds 0.9 (None if it never does)."""
     out = {}
     for method, history in histories.items():
         reference = history[0]["grad_norm_unmodified"]
         grads = [row["grad_norm_modified"] / reference for row in history]
         out |= {f"{method}_acc_modified": history[-1]["acc_modified"],
+                f"{method}_first_epoch_acc_modified_above_0.9": next(
+                    (row["epoch"] for row in history if row["acc_modified"] > 0.9), None),
                 f"{method}_acc_unmodified": history[-1]["acc_unmodified"],
                 f"{method}_max_reward_std_modified": max(row["reward_std_modified"] for row in history),
                 f"{method}_mean_relative_grad_norm_modified": sum(grads) / len(grads),
