@@ -467,6 +467,14 @@ fig
 #   partial credit, so a single constant answer earns most of the reward. The paper's flat inputs (GRUE) need an
 #   answer of their own each. Under seed 1 the same chance stayed at or below $2.4\cdot10^{-6}$ and ended at
 #   $2\cdot10^{-8}$, with a reward of 0.
+#   *Closing that route (probe, not used).* A world with the same configuration, except that its `count` prompts
+#   hold 2–8 items and only the exact count scores (a constant answer then earns 1/7), built in 174 s. There the same
+#   10× run (seed 0) did not escape: the chance of a scored one-word answer stayed at or below $5.5\cdot10^{-5}$, and
+#   the `count` reward ended at 0. But this model barely learns to count that range from the demonstrations: 0.25
+#   after SFT (3 epochs), 0.42 after SFT→RFT at 400 steps, 0.73 at 800, against 0.975 here. The budget rule still
+#   picked 400 steps there (all prompts: 0.891 at step 320, 0.899 at 400). This notebook keeps World v2 as built.
+#   Switching worlds after seeing this criterion fail would be a choice made for the criterion, and there the
+#   reference arm would count at only 0.42.
 #   The escape depends on the seed. A probe outside this notebook reran the same 10× run (same prompts and budget,
 #   about 30 s each) with seeds 1–9 for RLOO's sampling. It reproduces seed 0's 0.872 exactly, and ended at **0.0** on
 #   the flat-and-far prompts in all nine other seeds. So a 10× learning rate rescues RFT here only when a scored
