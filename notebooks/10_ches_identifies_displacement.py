@@ -59,7 +59,7 @@ import numpy as np
 import pandas as pd
 
 from rmlab import plotting
-from rmlab.figures import FigureRecord
+from rmlab.figures import FigureRecord, criteria_summary
 from rmlab.lm.ches import ches_scores
 from rmlab.lm.load import load_causal_lm
 from rmlab.train.dpo import DPOConfig
@@ -117,6 +117,16 @@ fig
 # **Criteria for `fig2_ches_quantiles`** (the issue's, never loosened): Spearman(CHES percentile, mean Δ ln π(y⁺))
 # ≤ −0.9, and the highest-CHES window displaces more than the lowest (its mean change is lower). The baselines'
 # Spearman correlations are recorded beside it; the paper expects them to rank displacement poorly.
+#
+# The reproduction checklist (`../shared/papers/03_likelihood_displacement_ches.md` §10) is stricter, and its
+# criteria are recorded too, each marked "checklist": Spearman exactly −1 over the five windows; the lowest-CHES window
+# raises ln π(y⁺) on average and the highest lowers it; each baseline ranks poorly (Spearman above −0.6: weak, or of
+# the wrong sign); and Tables 14/15's lengths (the top CHES decile has the longer rejected responses, the bottom
+# decile the longer preferred ones). In the quick world the last-hidden inner product ranks the windows well too
+# (Spearman −0.8): that baseline criterion is relaxed in quick mode (its JSON says so) and asserted in full mode,
+# where it measures −0.5. Measured in full mode: the lowest-CHES window +5.87, the highest −0.50; Spearman of
+# −edit distance +0.4, of the last-hidden inner product −0.5; |y⁻| − |y⁺| of +7.67 words in the top CHES decile and
+# −5.46 in the bottom one (quick mode: +5.74 and −2.13; +0.1 and −0.8; +6.85 and −5.27).
 
 # %%
 rec = FigureRecord("fig2_ches_quantiles", notebook="10_ches_identifies_displacement", seed=SEED, quick=QUICK)
@@ -125,8 +135,19 @@ rec.add_data(policy=POLICY, pool=POOL, n_pairs=len(pool), window=WINDOW, seeds=l
              runs=runs.to_dict("records"), spearman=spearman, length_gap_by_ches_decile=length_gap.tolist())
 rec.check("Spearman(CHES percentile, mean Δ ln π(y+))", spearman["ches"], "<=", -0.9)
 rec.check("mean Δ ln π(y+): highest-CHES window minus lowest", by_q["ches"].iloc[-1] - by_q["ches"].iloc[0], "<", 0.0)
+# over five windows Spearman takes the values -1, -0.9, ...: "<= -0.95" is "== -1" without float round-off
+rec.check("checklist: Spearman(CHES percentile, mean Δ ln π(y+)) is -1", spearman["ches"], "<=", -0.95)
+rec.check("checklist: mean Δ ln π(y+), lowest-CHES window", by_q["ches"].iloc[0], ">", 0.0)
+rec.check("checklist: mean Δ ln π(y+), highest-CHES window", by_q["ches"].iloc[-1], "<", 0.0)
+for measure in SIMILARITY_MEASURES:
+    if measure != "ches":
+        rec.check(f"checklist: Spearman({measure} percentile, mean Δ ln π(y+))", spearman[measure], ">", -0.6,
+                  quick_relaxed="in the quick world the last-hidden inner product also ranks the windows (-0.8)")
+rec.check("checklist: mean |y-| - |y+| (words), top CHES decile", length_gap.iloc[-1], ">", 0.0)
+rec.check("checklist: mean |y-| - |y+| (words), bottom CHES decile", length_gap.iloc[0], "<", 0.0)
 rec.save(fig)
 pd.DataFrame(rec.criteria)
 
 # %%
-assert rec.passed, rec.failures()
+unexpected = criteria_summary([rec], expected_failures=set())
+assert not unexpected, unexpected
