@@ -27,6 +27,9 @@ LR = 3e-4 if QUICK else 2e-4          # RMSprop: the largest stable rate of each
 GOLD_LR = LR / 3                       # a 3x lower rate on gold pairs (the paper: 5x lower)
 SFT_COEF = 1.0                         # λ of the SFT term, from the paper's grid {0.01, 0.1, 1}
 KEEP = (0.05, 0.15)                    # lowest-LN-CHES fractions kept (the paper: 5 %; footnote 9: up to 15 %)
+# the reproduction checklist's criteria that fail in this world (recorded with their values, not asserted)
+EXPECTED_FAILURES = {("fig3_refusal", "checklist: training refusal, 5 % LN-CHES filtering minus DPO + SFT (points)"),
+                     ("fig3_refusal", "checklist: mean Δ ln π(y+), DPO on gold pairs")}
 MAX_NEW_TOKENS = 24
 
 # %% [markdown]
@@ -52,7 +55,7 @@ import numpy as np
 import pandas as pd
 
 from rmlab import plotting
-from rmlab.figures import FigureRecord
+from rmlab.figures import FigureRecord, criteria_summary
 from rmlab.lm.ches import ches_scores
 from rmlab.lm.load import load_causal_lm
 from rmlab.train.dpo import DPOConfig
@@ -140,6 +143,16 @@ fig
 # %% [markdown]
 # **Criteria for `fig3_refusal`** (the issue's): plain DPO lowers the training refusal rate by ≥ 20 points from the
 # initial policy, and keeping the 5 % lowest-LN-CHES pairs recovers at least half of that loss.
+#
+# The reproduction checklist (`../shared/papers/03_likelihood_displacement_ches.md` §10) asks for more, recorded too
+# and each marked "checklist": refusal after filtering ≥ after DPO + SFT > after DPO; the mean change of
+# $\ln\pi(y^+)$ negative under DPO and positive under DPO + SFT and DPO on gold pairs; for Figure 4, same-type pairs
+# above 70 % of the data and an AUROC above 0.8 for low LN-CHES picking the one-of-each pairs. Two of them fail here
+# (`EXPECTED_FAILURES`, recorded, not asserted; the others are asserted). The SFT term (λ = 1) keeps refusal higher than
+# filtering does (full mode: 98.8 % against 67.3 %; the paper found the reverse). DPO on the gold pairs lowers
+# $\ln\pi(y^+)$ slightly (−0.72 on average; the paper: +54.6 and +24.9), while it keeps refusal at 69 %. In quick mode
+# (one seed, the quick world) two more miss and are relaxed there only (their JSON says why): DPO + SFT's change of
+# $\ln\pi(y^+)$ is −0.04, and same-type pairs are 61 % of the data.
 
 # %%
 initial = table.loc["initial", ("train_refusal", "mean")]
@@ -153,8 +166,22 @@ rec.add_data(policy=POLICY, n_pairs=len(prefs), n_gold_pairs=len(gold), runs=run
 rec.check("training refusal rate: initial minus after DPO (points)", 100 * (initial - after_dpo), ">=", 20.0)
 rec.check("share of the DPO refusal loss recovered by 5 % lowest-LN-CHES filtering",
           (filtered - after_dpo) / max(initial - after_dpo, 1e-12), ">=", 0.5)
+with_sft = table.loc["DPO + SFT", ("train_refusal", "mean")]
+rec.check("checklist: training refusal, 5 % LN-CHES filtering minus DPO + SFT (points)", 100 * (filtered - with_sft),
+          ">=", 0.0)
+rec.check("checklist: training refusal, DPO + SFT minus DPO (points)", 100 * (with_sft - after_dpo), ">", 0.0)
+delta = table[("delta_logp_chosen", "mean")]
+rec.check("checklist: mean Δ ln π(y+), DPO", delta["DPO"], "<", 0.0)
+rec.check("checklist: mean Δ ln π(y+), DPO + SFT", delta["DPO + SFT"], ">", 0.0,
+          quick_relaxed="quick world, one seed: -0.04")
+rec.check("checklist: mean Δ ln π(y+), DPO on gold pairs", delta["DPO on gold pairs"], ">", 0.0)
+rec.check("checklist: same-type pairs, share of the data (%)",
+          100 * by_type["size"].drop("one_each", errors="ignore").sum() / by_type["size"].sum(), ">", 70.0,
+          quick_relaxed="the quick world's instruct policy complies more often: one-of-each pairs are 39 %")
+rec.check("checklist: AUROC of low LN-CHES for one-of-each vs same-type pairs", auroc, ">", 0.8)
 rec.save(fig)
 pd.DataFrame(rec.criteria)
 
 # %%
-assert rec.passed, rec.failures()
+unexpected = criteria_summary([rec], EXPECTED_FAILURES)
+assert not unexpected, unexpected
