@@ -68,7 +68,8 @@ from rmlab.theory.plots_displacement import displacement_explorer, plot_rates
 from rmlab.train.displacement import (answer_pair_set, cached_predictor_panel, cached_single_prompt_run,
                                       candidate_pair_geometry, displaced_fraction, family_sft,
                                       first_step_change_by_part, free_feature_rate, mean_pair_geometry,
-                                      near_synonym_choice, pair_summary, plot_runs,
+                                      mean_stable_drop, near_synonym_choice, pair_summary,
+                                      peak_after_start_fraction, plot_runs,
                                       predictor_precision_recall, predictor_roc, run_summary, unembedding_geometry)
 from rmlab.train.dpo import DPOConfig
 from rmlab.train.sft import SFTConfig
@@ -479,6 +480,13 @@ near_synonyms = {"No ≻ Never": "", "Sure ≻ Yes": ""} | {f"{c} ≻ {r}": " (t
 world_checks = {pair: rec_world.check(f"{pair}{note}: share of runs with a stable peak-to-trough drop >= 0.2",
                                       world_fraction[pair], ">", 0.5) for pair, note in near_synonyms.items()}
 rec_world.check("runs per pair", WORLD_RUNS, ">=", 3 if QUICK else 10)
+runs_of = {f"{c} ≻ {r}": [x for x in world_runs if (x["chosen"], x["rejected"]) == (c, r)] for c, r in WORLD_PAIRS}
+for pair, note in near_synonyms.items():       # the reproduction checklist's Table 1 criteria
+    rec_world.check(f"checklist: {pair}{note}: mean stable drop minus Yes ≻ No's",
+                    mean_stable_drop(runs_of[pair]) - mean_stable_drop(runs_of["Yes ≻ No"]), ">", 0.0)
+for pair in runs_of:
+    rec_world.check(f"checklist: {pair}: share of runs whose π(y+) peaks after step 0",
+                    peak_after_start_fraction(runs_of[pair]), ">", 0.5)
 rec_world.save(fig)
 print("per pair, share of runs whose pi(y+) fell peak-to-trough by >= 0.2 (stable runs):", world_fraction)
 for pair, passed in world_checks.items():
@@ -499,6 +507,12 @@ fig
 # | paper: No ≻ Never | full 0.93, quick 0.96 | 3 of 10 | 2 of 3 |
 # | paper: Sure ≻ Yes | full 1.008, quick 0.99 | 1 of 10 | 3 of 3 |
 # | paper: Yes ≻ No (control) | full 0.97, quick 0.94 | 3 of 10 | 2 of 3 |
+#
+# *The reproduction checklist's Table 1 criteria* (recorded beside the issue's, marked "checklist"): DPO first
+# raises $\pi(y^+)$ in most runs of every pair (its peak comes after step 0 in 6–10 of 10 full-mode runs, in all 3
+# quick-mode runs), as the paper's Tables 4–6 show. But similar pairs do not displace more than the opposite pair
+# Yes ≻ No: mean stable drop 0.129 for Yes ≻ No against 0.129 (No ≻ Never, 0.0002 below), 0.101 (Sure ≻ Yes),
+# 0.053 (Yeah ≻ Absolutely) and 0.146 (Never ≻ Nope, the only one above); in quick mode all four are below.
 #
 # Those are every pair tried (the ranks 2–3 were run by the same calls in a script; the notebook runs rank 1). No pair
 # displaces in most full-mode runs — neither the paper's near-synonyms nor the geometry's — so the criterion is

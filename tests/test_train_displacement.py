@@ -2,6 +2,7 @@
 peak-to-trough statistic, labelled gainers, Table 13 geometry and the run cache."""
 
 import copy
+import math
 
 import numpy as np
 import pytest
@@ -79,6 +80,9 @@ def test_gainer_labels_and_displaced_fraction():
     runs = [{"loss_increased": False, "peak_to_trough": 0.3}, {"loss_increased": True, "peak_to_trough": 0.5},
             {"loss_increased": False, "peak_to_trough": 0.1}]
     assert TD.displaced_fraction(runs) == pytest.approx(1 / 3) and TD.displaced_fraction([]) == 0.0
+    assert TD.mean_stable_drop(runs) == pytest.approx(0.2) and math.isnan(TD.mean_stable_drop(runs[1:2]))
+    peaks = [{"peak_step": 0}, {"peak_step": 4}, {"peak_step": 17}, {"peak_step": 0}]
+    assert TD.peak_after_start_fraction(peaks) == 0.5 and TD.peak_after_start_fraction([]) == 0.0
 
 
 def test_geometry_and_observed_change(tiny):

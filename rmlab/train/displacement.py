@@ -391,6 +391,24 @@ def displaced_fraction(results: list[dict], *, threshold: float = 0.2) -> float:
     return sum(not r["loss_increased"] and r["peak_to_trough"] >= threshold for r in results) / len(results)
 
 
+def mean_stable_drop(results: list[dict]) -> float:
+    """Mean peak-to-trough drop of pi(y+) over the stable runs (the loss never increased), as the paper's Table 1
+    averages; NaN when no run is stable.
+
+    >>> mean_stable_drop([{"loss_increased": False, "peak_to_trough": 0.3},
+    ...                   {"loss_increased": False, "peak_to_trough": 0.1},
+    ...                   {"loss_increased": True, "peak_to_trough": 0.9}])
+    0.2
+    """
+    drops = [r["peak_to_trough"] for r in results if not r["loss_increased"]]
+    return sum(drops) / len(drops) if drops else float("nan")
+
+
+def peak_after_start_fraction(results: list[dict]) -> float:
+    """Share of runs whose pi(y+) peaks after step 0 (DPO first raises it, as in the paper's Tables 4-6)."""
+    return sum(r["peak_step"] > 0 for r in results) / len(results) if results else 0.0
+
+
 def plot_runs(results: list[dict], *, title: str):
     """pi(y+) over the DPO steps, one line per run, one colour per pair; the peak-to-trough drop marked."""
     from rmlab import plotting
