@@ -91,7 +91,9 @@ pd.set_option("display.max_colwidth", 60)
 #
 # and Thm 5 says every other token moves at $-\ell'[\langle W_z, W_{y^+}-W_{y^-}\rangle + c]$, $c$ the same for all
 # $z$. We check both against the flow itself: one RK4 step forward and one backward from $t=0$ (a central difference
-# whose error is $O(dt^2)$), on random instances ($|V| = 40$, $d = 16$).
+# whose error is $O(dt^2)$), on random instances ($|V| = 40$, $d = 16$). Prop. 1 (the checklist's): adding an SFT term,
+# $L_S = L - \lambda\ln\pi(y^+|x)$, adds exactly $\lambda\lVert\nabla\ln\pi(y^+|x)\rVert^2 \ge 0$ to that rate;
+# checked on the same instances (λ = 1) against the chain rule through the regularised flow's velocity.
 
 # %%
 h, W, plus, minus = displacement.random_instances(N_INSTANCES, w_scale=3.0, seed=SEED)
@@ -110,6 +112,11 @@ pooled_rates = np.concatenate([centre(simulated_all[b, keep]) for b, keep in zip
 print(f"max relative error, closed form vs simulated: {relative_error.max():.2e} over {N_INSTANCES} instances; "
       f"{int(np.sum(simulated < 0))} instances displace at t = 0")
 print(f"Thm 5: correlation of d/dt ln pi(z) with <W_z, W+ - W-> over the other tokens: min {correlations.min():.6f}")
+with_sft = displacement.exact_rates(h, W, plus, minus, ell, sft_coef=1.0)[rows, plus]
+prop1 = closed + displacement.sft_term_rate(h, W, plus)
+prop1_error = np.abs(prop1 - with_sft) / np.maximum(1.0, np.abs(with_sft))
+print(f"Prop. 1: max relative error {prop1_error.max():.2e}; instances displacing at t = 0 with the SFT term "
+      f"(lambda = 1): {int(np.sum(with_sft < 0))} (without: {int(np.sum(closed < 0))})")
 
 # %% [markdown]
 # **Which tokens gain.** Random unembeddings rarely displace. The paper's Table 13 geometry does: $W_{y^-}$ projects
@@ -142,10 +149,12 @@ rec_theory.add_data(closed_rate=closed, simulated_rate=simulated, relative_error
                     thm5_correlations=correlations, handbuilt_tokens=list(displacement.HANDBUILT_TOKENS),
                     handbuilt_probs=hb_probs, handbuilt_drop=hb_drop, handbuilt_peak_step=hb_peak,
                     handbuilt_trough_step=hb_trough, handbuilt_final_top_token=hb_winner,
-                    handbuilt_geometry=hb_geometry)
+                    handbuilt_geometry=hb_geometry, prop1_rate_with_sft=with_sft, prop1_relative_error=prop1_error)
 rec_theory.check("number of random instances", N_INSTANCES, ">=", 100)
 rec_theory.check("max relative error, Thm 4 closed form vs simulated flow", relative_error.max(), "<=", 1e-6)
 rec_theory.check("min correlation of other tokens' rates with <W_z, W+ - W->", correlations.min(), ">=", 0.99)
+rec_theory.check("checklist: Prop. 1, max relative error of Thm 4 + lambda ||grad ln pi(y+)||^2 vs the chain rule",
+                 prop1_error.max(), "<=", 1e-6)
 rec_theory.check("hand-built geometry: peak-to-trough drop of pi(No)", hb_drop, ">=", 0.2)
 rec_theory.check("hand-built geometry: loss falls at every step", float(np.all(np.diff(hb_flow.loss[:, 0]) < 0)),
                  "==", 1.0)

@@ -8,15 +8,16 @@ import torch
 from rmlab.theory import displacement as D
 
 
-def _autograd_rates(h, W, plus, minus, beta):
-    """d/dt ln pi(z) = <grad ln pi(z), -grad L> with torch autograd (DPO, reference = the initial model)."""
+def _autograd_rates(h, W, plus, minus, beta, sft_coef=0.0):
+    """d/dt ln pi(z) = <grad ln pi(z), -grad L> with torch autograd (DPO, reference = the initial model; with
+    ``sft_coef`` = lambda, of L - lambda ln pi(y+))."""
     rates = []
     for b in range(len(h)):
         hb = torch.tensor(h[b], requires_grad=True)
         Wb = torch.tensor(W[b], requires_grad=True)
         logp = torch.log_softmax(Wb @ hb, -1)
         delta = logp[plus[b]] - logp[minus[b]]
-        loss = -torch.nn.functional.logsigmoid(beta * (delta - delta.detach()))
+        loss = -torch.nn.functional.logsigmoid(beta * (delta - delta.detach())) - sft_coef * logp[plus[b]]
         gh, gW = torch.autograd.grad(loss, (hb, Wb), retain_graph=True)
         row = []
         for z in range(W.shape[1]):
@@ -37,6 +38,20 @@ def test_closed_forms_match_autograd():
     off = np.ones_like(truth, dtype=bool)
     off[rows, plus] = off[rows, minus] = False
     np.testing.assert_allclose(others[off], truth[off], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("sft_coef", [0.1, 1.0])
+def test_the_sft_term_adds_lambda_times_the_squared_gradient_norm(sft_coef):
+    """Prop. 1: with L_S = L - lambda ln pi(y+), d/dt ln pi(y+) gains exactly lambda ||grad ln pi(y+)||^2 >= 0."""
+    h, W, plus, minus = D.random_instances(5, vocab=9, dim=5, w_scale=2.0, seed=3)
+    ell = D.initial_ell_prime(h, W, plus, minus, beta=0.1)
+    rows = np.arange(5)
+    truth = _autograd_rates(h, W, plus, minus, beta=0.1, sft_coef=sft_coef)
+    np.testing.assert_allclose(D.exact_rates(h, W, plus, minus, ell, sft_coef=sft_coef), truth, rtol=1e-10,
+                               atol=1e-12)
+    added = D.rate_preferred(h, W, plus, minus, ell) + sft_coef * D.sft_term_rate(h, W, plus)
+    np.testing.assert_allclose(added, truth[rows, plus], rtol=1e-10, atol=1e-12)
+    assert (D.sft_term_rate(h, W, plus) > 0).all()
 
 
 @pytest.mark.parametrize("loss", ["dpo", "ipo"])

@@ -69,23 +69,32 @@ def loss_value(delta, delta_ref, *, loss: str = "dpo", beta: float = 0.1) -> np.
     raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
 
 
-def velocity(h, W, plus, minus, ell_prime) -> tuple[np.ndarray, np.ndarray]:
-    """``(dh/dt, dW/dt) = -grad L`` at ``l' = ell_prime [B]``."""
+def velocity(h, W, plus, minus, ell_prime, *, sft_coef: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """``(dh/dt, dW/dt) = -grad L`` at ``l' = ell_prime [B]``; with ``sft_coef`` = lambda, of the SFT-regularised
+    ``L_S = L - lambda ln pi(y+)`` (the paper's Prop. 1), which adds ``lambda grad ln pi(y+)``."""
     diff = _rows(W, plus) - _rows(W, minus)
     dW = np.zeros_like(W)
     rows = np.arange(W.shape[0])
     dW[rows, plus] -= ell_prime[:, None] * h
     dW[rows, minus] += ell_prime[:, None] * h
-    return -ell_prime[:, None] * diff, dW
+    dh = -ell_prime[:, None] * diff
+    if sft_coef:
+        pi = np.exp(log_probs(h, W))
+        dh = dh + sft_coef * (_rows(W, plus) - np.einsum("bv,bvd->bd", pi, W))
+        indicator = np.zeros_like(pi)
+        indicator[rows, plus] = 1.0
+        dW = dW + sft_coef * (indicator - pi)[:, :, None] * h[:, None, :]
+    return dh, dW
 
 
-def exact_rates(h, W, plus, minus, ell_prime) -> np.ndarray:
-    """``d/dt ln pi(z)`` for every token by the chain rule, ``<grad ln pi(z), -grad L>``: ``[B, V]``.
+def exact_rates(h, W, plus, minus, ell_prime, *, sft_coef: float = 0.0) -> np.ndarray:
+    """``d/dt ln pi(z)`` for every token by the chain rule, ``<grad ln pi(z), -grad L>`` (``sft_coef``: of
+    :func:`velocity`'s ``L_S``): ``[B, V]``.
 
-    ``grad_h ln pi(z) = W_z - E_pi[W]`` and ``grad_{W_u} ln pi(z) = (1[u = z] - pi_u) h``; only ``W+``, ``W-`` move.
+    ``grad_h ln pi(z) = W_z - E_pi[W]`` and ``grad_{W_u} ln pi(z) = (1[u = z] - pi_u) h``.
     """
     pi = np.exp(log_probs(h, W))
-    dh, dW = velocity(h, W, plus, minus, ell_prime)
+    dh, dW = velocity(h, W, plus, minus, ell_prime, sft_coef=sft_coef)
     mean_row = np.einsum("bv,bvd->bd", pi, W)
     via_h = np.einsum("bvd,bd->bv", W, dh) - np.einsum("bd,bd->b", mean_row, dh)[:, None]
     moved = np.einsum("bvd,bd->bv", dW, h)                                           # <dW_u/dt, h> (0 off y+-)
@@ -104,6 +113,17 @@ def rate_preferred(h, W, plus, minus, ell_prime) -> np.ndarray:
          + weight * np.sum(h ** 2, -1))
     others = _others_alignment(W, pi, plus, minus)
     return -ell_prime * (m - weight * np.sum(w_plus * w_minus, -1) - others)
+
+
+def sft_term_rate(h, W, plus) -> np.ndarray:
+    """Prop. 1: the SFT term ``-lambda ln pi(y+)`` adds ``lambda ||grad ln pi(y+)||^2`` (never negative) to
+    ``d/dt ln pi(y+)``; this is ``||grad ln pi(y+)||^2 = ||W+ - E_pi[W]||^2 + ||h||^2 ((1 - pi+)^2 + sum_{u != y+}
+    pi_u^2)``: ``[B]``."""
+    pi = np.exp(log_probs(h, W))
+    rows = np.arange(W.shape[0])
+    centred = _rows(W, plus) - np.einsum("bv,bvd->bd", pi, W)
+    squares = np.sum(pi ** 2, -1) - pi[rows, plus] ** 2 + (1.0 - pi[rows, plus]) ** 2
+    return np.sum(centred ** 2, -1) + np.sum(h ** 2, -1) * squares
 
 
 def alignment(W, plus, minus) -> np.ndarray:
