@@ -103,6 +103,45 @@ def test_geometry_and_observed_change(tiny):
     np.testing.assert_allclose(change, [end[0] - start[0], end[1] - start[1]])
 
 
+def test_first_step_gainer_spearman_matches_a_hand_written_sgd_step(tiny):
+    from scipy.stats import spearmanr
+
+    model, tokenizer = load_causal_lm(tiny.causal_lm("gpt2", tokenizer="bos"))
+    result = TD.first_step_gainer_spearman(model, tokenizer, PROMPT, "yes", "a", lr=1e-2)
+    (prompt_ids, chosen_ids), (_, rejected_ids) = encode_pairs(tokenizer, [PROMPT, PROMPT], ["yes", "a"])
+    policy = copy.deepcopy(model)
+    policy.eval()
+
+    def sequence_logp(response_ids):          # the answer token and EOS, as DPO scores a response
+        ids = torch.tensor([prompt_ids + response_ids])
+        logp = torch.log_softmax(policy(ids).logits[0, len(prompt_ids) - 1:-1], -1)
+        return logp[torch.arange(len(response_ids)), torch.tensor(response_ids)].sum()
+
+    def next_token():
+        with torch.no_grad():
+            out = policy(torch.tensor([prompt_ids]), output_hidden_states=True)
+        return out.logits[0, -1].double().log_softmax(-1).numpy(), out.hidden_states[-1][0, -1].double().numpy()
+
+    before, h_before = next_token()
+    margin = sequence_logp(chosen_ids) - sequence_logp(rejected_ids)
+    loss = -torch.nn.functional.logsigmoid(0.1 * (margin - margin.detach()))      # reference = the start
+    grads = torch.autograd.grad(loss, list(policy.parameters()))
+    with torch.no_grad():
+        for p, g in zip(policy.parameters(), grads):
+            p -= 1e-2 * g
+    after, h_after = next_token()
+    W = model.get_output_embeddings().weight.detach().double().numpy()
+    direction = W[chosen_ids[0]] - W[rejected_ids[0]]
+    others = np.setdiff1d(np.arange(len(before)), [chosen_ids[0], rejected_ids[0]])
+    expected = spearmanr(W[others] @ direction, after[others] - before[others]).statistic
+    moved = h_after - h_before
+    assert result["spearman"] == pytest.approx(expected, abs=1e-6) and abs(expected) < 1
+    assert result["hidden_cosine"] == pytest.approx(moved @ direction / np.linalg.norm(moved)
+                                                     / np.linalg.norm(direction), abs=1e-6)
+    with pytest.raises(ValueError, match="not single tokens"):
+        TD.first_step_gainer_spearman(model, tokenizer, PROMPT, "yes yes", "a")
+
+
 def test_candidate_pair_geometry_counts_the_tokens_that_outgrow_y_plus(tiny):
     model, tokenizer = load_causal_lm(tiny.causal_lm("gpt2", tokenizer="bos"))
     W = model.get_output_embeddings().weight.detach().double().numpy()

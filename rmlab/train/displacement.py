@@ -211,6 +211,47 @@ def free_feature_rate(model, tokenizer, prompt: str, chosen: str, rejected: str,
             "prob_chosen": float(probs[plus[0]]), "prob_rejected": float(probs[minus[0]])}
 
 
+def first_step_gainer_spearman(model, tokenizer, prompt: str, chosen: str, rejected: str, *, lr: float = 1e-3,
+                               beta: float = 0.1, chat_template: bool = False) -> dict[str, float]:
+    """Thm 5 in a trained network: Spearman, over the tokens other than y+ and y-, between each token's alignment
+    ``<W_z, W+ - W->`` (the model's output embedding at the start) and the change of ``ln pi(z|x)`` after one plain
+    gradient step of DPO on the pair (SGD at ``lr``, reference = ``model``: the theorem's first-order regime, not the
+    Table 1 protocol's RMSprop). In the unconstrained-features model it is exactly 1; in a network the hidden state
+    moves through the body's Jacobian, not along ``W+ - W-`` itself. ``chosen``/``rejected`` must be single tokens
+    after ``prompt``. Returns ``spearman``, ``hidden_cosine`` (the cosine between the last hidden state's change and
+    ``W+ - W-``: 1 in the unconstrained-features model) and ``prob_chosen`` before the step.
+
+    >>> first_step_gainer_spearman(model, tokenizer, "is it ?", "No", "Never")["spearman"]  # doctest: +SKIP
+    """
+    from scipy.stats import spearmanr
+
+    (prompt_ids, chosen_ids), (_, rejected_ids) = encode_pairs(tokenizer, [prompt, prompt], [chosen, rejected],
+                                                                chat_template=chat_template)
+    if len(chosen_ids) != 2 or len(rejected_ids) != 2:                  # the answer token + EOS
+        raise ValueError(f"{chosen!r} / {rejected!r} are not single tokens after the prompt under this tokenizer")
+    policy = disable_dropout(copy.deepcopy(model))
+
+    def next_token():
+        with torch.no_grad():
+            output = policy(torch.tensor([prompt_ids]), output_hidden_states=True)
+        return (torch.log_softmax(output.logits[0, -1].double(), -1).numpy(),
+                output.hidden_states[-1][0, -1].double().numpy())
+
+    W = policy.get_output_embeddings().weight.detach().double().numpy()
+    plus, minus = chosen_ids[0], rejected_ids[0]
+    before, h_before = next_token()
+    config = DPOConfig(loss="dpo", beta=beta, optimizer="sgd", lr=lr, batch_size=1, steps=1)
+    pair = load_preferences([{"prompt": prompt, "chosen": chosen, "rejected": rejected}])
+    train_dpo(policy, tokenizer, pair, config, chat_template=chat_template, progress=False)
+    after, h_after = next_token()
+    others = np.setdiff1d(np.arange(len(before)), [plus, minus])
+    direction = W[plus] - W[minus]
+    moved = h_after - h_before
+    return {"spearman": float(spearmanr(W[others] @ direction, after[others] - before[others]).statistic),
+            "hidden_cosine": float(moved @ direction / (np.linalg.norm(moved) * np.linalg.norm(direction))),
+            "prob_chosen": float(np.exp(before[plus]))}
+
+
 def first_step_change_by_part(model, tokenizer, prompt: str, chosen: str, rejected: str, *, dpo: DPOConfig,
                               sft_steps: int = 0, sft_lr: float = 0.0, chat_template: bool = False
                               ) -> dict[str, float]:
