@@ -82,7 +82,7 @@ SFT_STEP_FRACTIONS = (1.0,) if QUICK else (0.1, 0.4, 1.0)
 import time
 
 from rmlab import plotting
-from rmlab.figures import FigureRecord
+from rmlab.figures import FigureRecord, criteria_summary
 from rmlab.train import controlled
 from rmlab.train.plots_vanishing import plot_controlled
 
@@ -204,6 +204,8 @@ import json
 import random
 from collections import Counter
 
+import numpy as np
+
 from rmlab.lm.load import load_causal_lm
 from rmlab.train import rft_vs_sft
 from rmlab.train.pg import PGConfig
@@ -263,6 +265,8 @@ rec_grue.check("corr(initial std, RFT gain) - corr(initial std, SFT gain)",
                correlations["rft"] - correlations["sft"], ">", 0.0)
 rec_grue.check("flat-and-far: RFT mean gold gain - 1/4 of SFT's", flat_far_gain["rft"] - flat_far_gain["sft"] / 4,
                "<", 0.0)
+rec_grue.check("checklist: Pearson over the prompt families (10th-percentile initial std, RFT gain - SFT gain)",
+               rft_vs_sft.family_std_gap_correlation(per_family), ">", 0.0)
 for c in rec_grue.criteria:
     print(f"{'PASS' if c['passed'] else 'FAIL'}: {c['name']} = {c['value']:.4g} (needs {c['op']} {c['threshold']})")
 rec_grue.save(fig)
@@ -396,6 +400,15 @@ for f, subset in subsets.items():
     print(f"SFT on {f:.0%} of each family: {len(subset)} prompts ({len(subset) / len(prompts):.1%} of all), "
           f"{subset_families[f]}, {int(flat_far[subset].sum())} flat and far; reward after RFT by step fraction:",
           {s: round(partial[(f, s)], 4) for s in SFT_STEP_FRACTIONS})
+after_small_sft = finetuned("sft", sft_fraction=SFT_FRACTIONS[0], sft_groups=families)   # its SFT phase alone
+outside = ~np.isin(np.arange(len(prompts)), subsets[SFT_FRACTIONS[0]])          # the prompts it did not see
+std_rise = {"all": float(after_small_sft.std[outside].mean() - initial.std[outside].mean()),
+            "flat_and_far": float(after_small_sft.std[outside & flat_far].mean()
+                                  - initial.std[outside & flat_far].mean())}
+print(f"SFT on {SFT_FRACTIONS[0]:.0%}: mean reward std of the {outside.sum()} prompts outside its subset "
+      f"{initial.std[outside].mean():.4f} → {after_small_sft.std[outside].mean():.4f}; of the "
+      f"{(outside & flat_far).sum()} flat-and-far ones among them {initial.std[outside & flat_far].mean():.4f} → "
+      f"{after_small_sft.std[outside & flat_far].mean():.4f}")
 reference_short = mean_reward(finetuned("sft_rft", rft=PGConfig(**{**vars(RFT), "steps": round(0.8 * RFT_STEPS)})))
 rft_budget_rule = {"rule": "reference arm SFT(100 %)→RFT gains < 0.01 over its last 20 % of RFT steps",
                    "rft_steps": RFT_STEPS, "reward_at_80pct_steps": reference_short,
@@ -412,10 +425,13 @@ rec_partial.add_data(rewards=[{"sft_fraction": f, "sft_step_fraction": s, "rewar
                                    "fraction_of_all_prompts": len(subset) / len(prompts),
                                    "families": subset_families[f]}
                                   for f, subset in subsets.items()],
-                     rft_budget_rule=rft_budget_rule)
+                     rft_budget_rule=rft_budget_rule, std_rise_outside_small_sft=std_rise)
 rec_partial.check("SFT(1 %)→RFT / SFT(100 %)→RFT", partial[(0.01, 1.0)] / partial[(1.0, 1.0)], ">=", 0.9,
                   quick_relaxed="40 RFT steps, not converged: full SFT teaches the quick world's weak sort and "
                                 "reverse, which 40 RFT steps cannot (full mode, 400 steps, asserts it)")
+rec_partial.check("checklist: reward std of the prompts outside the 1 % SFT subset, after that SFT minus before",
+                  std_rise["all"], ">", 0.0)
+rec_partial.check("checklist: the same, flat-and-far prompts outside the subset", std_rise["flat_and_far"], ">", 0.0)
 for c in rec_partial.criteria:
     print(f"{'PASS' if c['passed'] else 'FAIL'}: {c['name']} = {c['value']:.4g} (needs {c['op']} {c['threshold']})")
 rec_partial.save(fig)
@@ -496,15 +512,28 @@ fig
 # which is noise on a curve that is still rising (0.611 at 200 steps, 0.683 at 400; see section 2).
 #
 # So each mode asserts the criteria that pass in it: the controlled ones (`vg_controlled`, `vg_heuristics_controlled`)
-# and the GRUE-like ones in both; `vg_heuristics` in quick mode (40 steps); `vg_partial_sft` in full mode (400 steps,
-# the converged budget). The failing one in each mode is recorded in its JSON (`passed: false`) and printed above with
-# its value.
+# and the GRUE-like ones in both; `vg_heuristics` in quick mode (40 steps); `vg_partial_sft`'s ratio in full mode (400
+# steps, the converged budget; quick mode relaxes it, and its JSON says why). The failing ones are recorded in their
+# JSON (`passed: false`) and printed with their values: `vg_heuristics` in full mode, and in both modes the
+# checklist's std rise over *all* the prompts SFT(1 %) did not see.
+#
+# *The checklist's further criteria* (marked "checklist"). Across the three prompt families, Pearson(10th-percentile
+# initial std, RFT gain − SFT gain) is 0.993 (quick 0.79): `count`, with every prompt flat (10th percentile 0), is
+# where RFT loses to SFT (−1.69); `reverse` (0.198, −0.05) and `sort` (0.235, +0.01) barely differ. The fraction of
+# near-flat prompts (std ≤ 0.05) after each method is in `per_family`: `count` stays at 100 % under RFT and drops to
+# 3 % under SFT (52 % after SFT→RFT, where most `count` prompts are answered right every time, a flat point at the
+# top). §5.2's mechanism: SFT on 1 % of the prompts (5 of them) raises the mean reward std of the flat-and-far
+# prompts it did not see from 0 to 0.48 (quick 0.27), so RFT gets a gradient there. Over all the prompts it did not
+# see, the mean std falls slightly (−0.016; quick −0.13): the same SFT makes the `sort` and `reverse` answers more
+# deterministic. That criterion, read literally ("the std of non-SFT inputs rises"), fails and is recorded.
 
 # %%
-assert rec_controlled.passed, rec_controlled.failures()
-assert rec_heur_controlled.passed, rec_heur_controlled.failures()
-assert rec_grue.passed, rec_grue.failures()
-if QUICK:    # 40 RFT steps: the 10x learning rate has not yet escaped; partial SFT fails (recorded, printed)
-    assert rec_heur.passed, rec_heur.failures()
-else:        # 400 RFT steps (the rule): partial SFT passes; the 10x learning rate escapes (recorded, printed)
-    assert rec_partial.passed, rec_partial.failures()
+# recorded, not asserted: the checklist's std rise over all unseen prompts (both modes); in full mode vg_heuristics
+# (400 RFT steps: the 10x learning rate escapes); in quick mode vg_partial_sft's ratio is relaxed (40 RFT steps)
+expected_failures = {("vg_partial_sft", "checklist: reward std of the prompts outside the 1 % SFT subset, after that "
+                                        "SFT minus before")}
+if not QUICK:
+    expected_failures |= {("vg_heuristics", "best heuristic variant / SFT→RFT (flat-and-far, [0, 1] reward)")}
+unexpected = criteria_summary([rec_controlled, rec_heur_controlled, rec_grue, rec_heur, rec_partial],
+                              expected_failures)
+assert not unexpected, unexpected

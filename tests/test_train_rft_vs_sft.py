@@ -14,8 +14,8 @@ from rmlab.lm.load import load_causal_lm
 from rmlab.lm.sample import sample_responses
 from rmlab.lm.score import sequence_logprobs
 from rmlab.train.pg import PGConfig
-from rmlab.train.rft_vs_sft import (PromptRewardStats, family_summary, flat_and_far, pearson, prompt_reward_stats,
-                                    run_method, sft_subset, unit_interval)
+from rmlab.train.rft_vs_sft import (PromptRewardStats, family_std_gap_correlation, family_summary, flat_and_far,
+                                    pearson, prompt_reward_stats, run_method, sft_subset, unit_interval)
 from rmlab.train.sft import SFTConfig, train_sft
 
 RFT = PGConfig(k=4, batch_prompts=6, steps=3, max_new_tokens=12, lr=1e-3)
@@ -163,9 +163,15 @@ def test_flat_and_far_family_summary_and_helpers():
     after = {"rft": PromptRewardStats(np.zeros((4, 2)), initial.mean + [0.0, 0.4, 0.0, 0.1], initial.std),
              "sft": PromptRewardStats(np.zeros((4, 2)), initial.mean + [1.0, 1.0, 0.2, 1.0], initial.std)}
     summary = family_summary(["a", "a", "b", "b"], initial, after, std_eps=0.05)
-    assert summary["a"] == {"n": 2, "frac_near_zero_std": 0.5, "gain_rft": 0.2, "gain_sft": 1.0,
-                            "rft_minus_sft": pytest.approx(-0.8)}
-    assert summary["b"]["frac_near_zero_std"] == 1.0
+    assert summary["a"] == {"n": 2, "frac_near_zero_std": 0.5, "std_p10": pytest.approx(0.05),
+                            "frac_near_zero_std_rft": 0.5, "frac_near_zero_std_sft": 0.5,
+                            "gain_rft": 0.2, "gain_sft": 1.0, "rft_minus_sft": pytest.approx(-0.8)}
+    assert summary["b"]["frac_near_zero_std"] == 1.0 and summary["b"]["std_p10"] == pytest.approx(0.001)
+    # family a: 10th-percentile std 0.05, RFT - SFT -0.8; family b: 0.001, -0.55 -> lower std, smaller loss: negative
+    assert family_std_gap_correlation(summary) == pytest.approx(-1.0)
+    summary["c"] = {"std_p10": 0.5, "rft_minus_sft": 0.0}
+    assert family_std_gap_correlation(summary) > 0.5
+    assert np.isnan(family_std_gap_correlation({"a": summary["a"]}))
     assert unit_interval([-1.0, 0.0, 1.0], low=-1, high=1).tolist() == [0.0, 0.5, 1.0]
     assert pearson([1, 2, 3], [2, 4, 7]) > 0.9 and np.isnan(pearson([1, 1, 1], [1, 2, 3]))
 

@@ -159,16 +159,29 @@ def pearson(x, y) -> float:
 
 def family_summary(families: list[str], initial: PromptRewardStats, after: dict[str, PromptRewardStats], *,
                    std_eps: float) -> dict[str, dict[str, float]]:
-    """Per prompt family: its size, the fraction of prompts with initial reward std at most ``std_eps``, and each
-    method's mean reward gain (``gain_<method>``), plus ``rft_minus_sft`` when both were run."""
+    """Per prompt family: its size, the fraction of prompts with reward std at most ``std_eps`` before
+    (``frac_near_zero_std``) and after each method (``frac_near_zero_std_<method>``: a solved prompt, answered right
+    every time, counts too), the 10th percentile of the initial std (``std_p10``, the paper's Table 1 statistic), and
+    each method's mean reward gain (``gain_<method>``), plus ``rft_minus_sft`` when both were run."""
     families = np.asarray(families)
     out = {}
     for family in sorted(set(families.tolist())):
         rows = families == family
-        entry = {"n": int(rows.sum()), "frac_near_zero_std": float((initial.std[rows] <= std_eps).mean())}
+        entry = {"n": int(rows.sum()), "frac_near_zero_std": float((initial.std[rows] <= std_eps).mean()),
+                 "std_p10": float(np.percentile(initial.std[rows], 10))}
+        entry |= {f"frac_near_zero_std_{method}": float((stats.std[rows] <= std_eps).mean())
+                  for method, stats in after.items()}
         entry |= {f"gain_{method}": float((stats.mean[rows] - initial.mean[rows]).mean())
                   for method, stats in after.items()}
         if {"rft", "sft"} <= set(after):
             entry["rft_minus_sft"] = entry["gain_rft"] - entry["gain_sft"]
         out[family] = entry
     return out
+
+
+def family_std_gap_correlation(summary: dict[str, dict[str, float]]) -> float:
+    """Pearson, over the prompt families of :func:`family_summary`, between the 10th percentile of the initial
+    reward std and RFT's gain minus SFT's: the paper's Table 1 reading (families with more near-flat prompts lose more
+    under RFT) would make it positive. NaN with fewer than two families or a constant column."""
+    return pearson([entry["std_p10"] for entry in summary.values()],
+                   [entry["rft_minus_sft"] for entry in summary.values()])
