@@ -182,6 +182,16 @@ def candidate_pair_geometry(model, tokenizer, tokens: list[str], *, top: int = 3
     return rows
 
 
+def _single_token_pair(tokenizer, prompt: str, chosen: str, rejected: str, *, chat_template: bool
+                       ) -> tuple[list[int], int, int]:
+    """``(prompt ids, y+ id, y- id)``; ValueError unless each response is one token after ``prompt`` (plus EOS)."""
+    (prompt_ids, chosen_ids), (_, rejected_ids) = encode_pairs(tokenizer, [prompt, prompt], [chosen, rejected],
+                                                                chat_template=chat_template)
+    if len(chosen_ids) != 2 or len(rejected_ids) != 2:                  # the answer token + EOS
+        raise ValueError(f"{chosen!r} / {rejected!r} are not single tokens after the prompt under this tokenizer")
+    return prompt_ids, chosen_ids[0], rejected_ids[0]
+
+
 def free_feature_rate(model, tokenizer, prompt: str, chosen: str, rejected: str, *, beta: float = 0.1,
                       chat_template: bool = False) -> dict[str, float]:
     """Thm 4's rate of ``ln pi(y+)`` at the start of DPO (reference = ``model``) if the prompt's last hidden state
@@ -192,10 +202,7 @@ def free_feature_rate(model, tokenizer, prompt: str, chosen: str, rejected: str,
 
     >>> free_feature_rate(model, tokenizer, "is it ?", "Yes", "No")["rate"]  # doctest: +SKIP
     """
-    (prompt_ids, chosen_ids), (_, rejected_ids) = encode_pairs(tokenizer, [prompt, prompt], [chosen, rejected],
-                                                                chat_template=chat_template)
-    if len(chosen_ids) != 2 or len(rejected_ids) != 2:                  # the answer token + EOS
-        raise ValueError(f"{chosen!r} / {rejected!r} are not single tokens after the prompt under this tokenizer")
+    prompt_ids, plus, minus = _single_token_pair(tokenizer, prompt, chosen, rejected, chat_template=chat_template)
     with torch.no_grad():
         output = model(torch.tensor([prompt_ids]), output_hidden_states=True)
     h = output.hidden_states[-1][0, -1].double().numpy()
@@ -203,7 +210,7 @@ def free_feature_rate(model, tokenizer, prompt: str, chosen: str, rejected: str,
     logits = W @ h
     if not np.allclose(logits, output.logits[0, -1].double().numpy(), atol=1e-4 * max(1.0, np.abs(logits).max())):
         raise ValueError("the model's next-token logits are not W h (an output bias or scaling): no free-feature rate")
-    plus, minus = np.array(chosen_ids[:1]), np.array(rejected_ids[:1])
+    plus, minus = np.array([plus]), np.array([minus])
     rate = rate_preferred(h[None], W[None], plus, minus, initial_ell_prime(h[None], W[None], plus, minus, beta=beta))
     probs = softmax(logits)
     return {"rate": float(rate[0]), "h_norm": float(np.linalg.norm(h)),
@@ -225,10 +232,7 @@ def first_step_gainer_spearman(model, tokenizer, prompt: str, chosen: str, rejec
     """
     from scipy.stats import spearmanr
 
-    (prompt_ids, chosen_ids), (_, rejected_ids) = encode_pairs(tokenizer, [prompt, prompt], [chosen, rejected],
-                                                                chat_template=chat_template)
-    if len(chosen_ids) != 2 or len(rejected_ids) != 2:                  # the answer token + EOS
-        raise ValueError(f"{chosen!r} / {rejected!r} are not single tokens after the prompt under this tokenizer")
+    prompt_ids, plus, minus = _single_token_pair(tokenizer, prompt, chosen, rejected, chat_template=chat_template)
     policy = disable_dropout(copy.deepcopy(model))
 
     def next_token():
@@ -238,7 +242,6 @@ def first_step_gainer_spearman(model, tokenizer, prompt: str, chosen: str, rejec
                 output.hidden_states[-1][0, -1].double().numpy())
 
     W = policy.get_output_embeddings().weight.detach().double().numpy()
-    plus, minus = chosen_ids[0], rejected_ids[0]
     before, h_before = next_token()
     config = DPOConfig(loss="dpo", beta=beta, optimizer="sgd", lr=lr, batch_size=1, steps=1)
     pair = load_preferences([{"prompt": prompt, "chosen": chosen, "rejected": rejected}])
