@@ -483,8 +483,8 @@ first_step.groupby(["model", "pair"], sort=False).agg(
 # No ≻ Nope), 0.0 (Yes ≻ Sure, Yes ≻ yes) and 0.5 (Yes ≻ No).
 
 # %%
-world_fraction = {f"{c} ≻ {r}": displaced_fraction([x for x in world_runs if (x["chosen"], x["rejected"]) == (c, r)])
-                  for c, r in WORLD_PAIRS}
+runs_of = {f"{c} ≻ {r}": [x for x in world_runs if (x["chosen"], x["rejected"]) == (c, r)] for c, r in WORLD_PAIRS}
+world_fraction = {pair: displaced_fraction(runs) for pair, runs in runs_of.items()}
 rec_world = FigureRecord("table1_displacement_world", notebook="09_likelihood_displacement", seed=SEED, quick=QUICK)
 fig = plot_runs(world_runs, title=f"toy world ({WORLD_MODEL} + SFT on all questions): DPO, RMSprop lr {WORLD_LR:g}")
 rec_world.add_data(model=WORLD_MODEL, world=str(world.path), pairs=WORLD_PAIRS, runs=world_runs,
@@ -501,7 +501,6 @@ near_synonyms = {"No ≻ Never": "", "Sure ≻ Yes": ""} | {f"{c} ≻ {r}": " (t
 world_checks = {pair: rec_world.check(f"{pair}{note}: share of runs with a stable peak-to-trough drop >= 0.2",
                                       world_fraction[pair], ">", 0.5) for pair, note in near_synonyms.items()}
 rec_world.check("runs per pair", WORLD_RUNS, ">=", 3 if QUICK else 10)
-runs_of = {f"{c} ≻ {r}": [x for x in world_runs if (x["chosen"], x["rejected"]) == (c, r)] for c, r in WORLD_PAIRS}
 rec_world.check("checklist: Thm 5 in the toy LM, median Spearman(alignment, first-step change of ln π(z))",
                 world_thm5["spearman"].median(), ">", 0.9)
 for pair, note in near_synonyms.items():       # the reproduction checklist's Table 1 criteria

@@ -402,13 +402,13 @@ for f, subset in subsets.items():
           {s: round(partial[(f, s)], 4) for s in SFT_STEP_FRACTIONS})
 after_small_sft = finetuned("sft", sft_fraction=SFT_FRACTIONS[0], sft_groups=families)   # its SFT phase alone
 outside = ~np.isin(np.arange(len(prompts)), subsets[SFT_FRACTIONS[0]])          # the prompts it did not see
-std_rise = {"all": float(after_small_sft.std[outside].mean() - initial.std[outside].mean()),
-            "flat_and_far": float(after_small_sft.std[outside & flat_far].mean()
-                                  - initial.std[outside & flat_far].mean())}
-print(f"SFT on {SFT_FRACTIONS[0]:.0%}: mean reward std of the {outside.sum()} prompts outside its subset "
-      f"{initial.std[outside].mean():.4f} → {after_small_sft.std[outside].mean():.4f}; of the "
-      f"{(outside & flat_far).sum()} flat-and-far ones among them {initial.std[outside & flat_far].mean():.4f} → "
-      f"{after_small_sft.std[outside & flat_far].mean():.4f}")
+unseen = {"all": outside, "flat_and_far": outside & flat_far}
+std_before = {group: float(initial.std[rows].mean()) for group, rows in unseen.items()}
+std_after = {group: float(after_small_sft.std[rows].mean()) for group, rows in unseen.items()}
+std_rise = {group: std_after[group] - std_before[group] for group in unseen}
+for group, rows in unseen.items():
+    print(f"SFT on {SFT_FRACTIONS[0]:.0%}, the {rows.sum()} prompts outside its subset ({group}): mean reward std "
+          f"{std_before[group]:.4f} → {std_after[group]:.4f}")
 reference_short = mean_reward(finetuned("sft_rft", rft=PGConfig(**{**vars(RFT), "steps": round(0.8 * RFT_STEPS)})))
 rft_budget_rule = {"rule": "reference arm SFT(100 %)→RFT gains < 0.01 over its last 20 % of RFT steps",
                    "rft_steps": RFT_STEPS, "reward_at_80pct_steps": reference_short,

@@ -79,12 +79,19 @@ def velocity(h, W, plus, minus, ell_prime, *, sft_coef: float = 0.0) -> tuple[np
     dW[rows, minus] += ell_prime[:, None] * h
     dh = -ell_prime[:, None] * diff
     if sft_coef:
-        pi = np.exp(log_probs(h, W))
-        dh = dh + sft_coef * (_rows(W, plus) - np.einsum("bv,bvd->bd", pi, W))
-        indicator = np.zeros_like(pi)
-        indicator[rows, plus] = 1.0
-        dW = dW + sft_coef * (indicator - pi)[:, :, None] * h[:, None, :]
+        grad_h, row_weights = _grad_log_preferred(h, W, plus)
+        dh = dh + sft_coef * grad_h
+        dW = dW + sft_coef * row_weights[:, :, None] * h[:, None, :]
     return dh, dW
+
+
+def _grad_log_preferred(h, W, plus) -> tuple[np.ndarray, np.ndarray]:
+    """``grad ln pi(y+)``: ``(grad_h [B, d], weights [B, V])`` with ``grad_{W_u} = weights_u h``; ``grad_h = W+ -
+    E_pi[W]`` and ``weights_u = 1[u = y+] - pi_u``."""
+    pi = np.exp(log_probs(h, W))
+    weights = -pi
+    weights[np.arange(W.shape[0]), plus] += 1.0
+    return _rows(W, plus) - np.einsum("bv,bvd->bd", pi, W), weights
 
 
 def exact_rates(h, W, plus, minus, ell_prime, *, sft_coef: float = 0.0) -> np.ndarray:
@@ -119,11 +126,8 @@ def sft_term_rate(h, W, plus) -> np.ndarray:
     """Prop. 1: the SFT term ``-lambda ln pi(y+)`` adds ``lambda ||grad ln pi(y+)||^2`` (never negative) to
     ``d/dt ln pi(y+)``; this is ``||grad ln pi(y+)||^2 = ||W+ - E_pi[W]||^2 + ||h||^2 ((1 - pi+)^2 + sum_{u != y+}
     pi_u^2)``: ``[B]``."""
-    pi = np.exp(log_probs(h, W))
-    rows = np.arange(W.shape[0])
-    centred = _rows(W, plus) - np.einsum("bv,bvd->bd", pi, W)
-    squares = np.sum(pi ** 2, -1) - pi[rows, plus] ** 2 + (1.0 - pi[rows, plus]) ** 2
-    return np.sum(centred ** 2, -1) + np.sum(h ** 2, -1) * squares
+    grad_h, row_weights = _grad_log_preferred(h, W, plus)
+    return np.sum(grad_h ** 2, -1) + np.sum(h ** 2, -1) * np.sum(row_weights ** 2, -1)
 
 
 def alignment(W, plus, minus) -> np.ndarray:

@@ -205,14 +205,14 @@ def task_rewards(task: DigitsTask, modified_incorrect_reward: float = -1.0) -> t
 
 
 def evaluate(model: torch.nn.Module, task: DigitsTask, method: str, *,
-             modified_incorrect_reward: float = -1.0) -> dict[str, float]:
+             rewards: torch.Tensor | None = None) -> dict[str, float]:
     """Accuracy, mean expected reward, mean exact reward std and the gradient norm of ``method``'s objective
-    averaged over each subset (modified / unmodified) of the training images, under the reward of
-    :func:`task_rewards`."""
+    averaged over each subset (modified / unmodified) of the training images, under ``rewards [N, 10]`` (default:
+    :func:`task_rewards`, the plain +-1 reward)."""
     parameters = [p for p in model.parameters() if p.requires_grad]
     logits = model(task.x)
     probs = torch.softmax(logits.detach(), dim=-1)
-    rewards = task_rewards(task, modified_incorrect_reward)
+    rewards = task_rewards(task) if rewards is None else rewards
     value = (probs * rewards).sum(dim=-1)
     std = ((probs * (rewards - value[:, None]) ** 2).sum(dim=-1)).sqrt()
     correct = (logits.detach().argmax(dim=-1) == task.labels).float()
@@ -236,8 +236,7 @@ def finetune(pretrained: torch.nn.Module, task: DigitsTask, method: str, config:
     batches = EpochBatches(len(task.x), config.batch_size)
     steps_per_epoch = batches.steps(epochs=1)
     rewards = task_rewards(task, config.modified_incorrect_reward)
-    history = [{"epoch": 0, **evaluate(model, task, method,
-                                       modified_incorrect_reward=config.modified_incorrect_reward)}]
+    history = [{"epoch": 0, **evaluate(model, task, method, rewards=rewards)}]
 
     def step_loss(step, generator):
         batch = batches.next(generator)
@@ -247,8 +246,7 @@ def finetune(pretrained: torch.nn.Module, task: DigitsTask, method: str, config:
     def log(step, model, record):
         epoch, done = divmod(step, steps_per_epoch)
         if done == 0 and (epoch % config.log_every == 0 or epoch == config.epochs):
-            history.append({"epoch": epoch, **evaluate(model, task, method,
-                                                       modified_incorrect_reward=config.modified_incorrect_reward)})
+            history.append({"epoch": epoch, **evaluate(model, task, method, rewards=rewards)})
 
     optim = OptimConfig(steps=batches.steps(epochs=config.epochs), optimizer=config.optimizer, lr=config.lr,
                         max_grad_norm=None, seed=config.seed)
