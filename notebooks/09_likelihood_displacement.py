@@ -60,11 +60,11 @@ import pandas as pd
 
 from rmlab import plotting
 from rmlab._threads import single_torch_thread
-from rmlab.figures import FigureRecord
+from rmlab.figures import FigureRecord, criteria_summary
 from rmlab.lm.load import load_causal_lm
 from rmlab.plotting import Slider, explore
 from rmlab.theory import displacement
-from rmlab.theory.plots_displacement import displacement_explorer, plot_rates
+from rmlab.theory.plots_displacement import displacement_explorer, plot_phase_diagram, plot_rates
 from rmlab.train.displacement import (answer_pair_set, cached_predictor_panel, cached_single_prompt_run,
                                       candidate_pair_geometry, displaced_fraction, family_sft,
                                       first_step_change_by_part, first_step_gainer_spearman, free_feature_rate,
@@ -161,6 +161,68 @@ rec_theory.check("hand-built geometry: loss falls at every step", float(np.all(n
                  "==", 1.0)
 rec_theory.save(fig)
 fig
+
+# %% [markdown]
+# **Where in the geometry displacement happens: the phase diagram** (the reproduction checklist's "Thm 4 phase
+# diagram"). The hand-built vocabulary above, with $W(\text{Never}) = c(\kappa u + \text{orth}\,v)$ over a grid of
+# $\kappa$ (how far $W^-$ projects on $W^+$) and orth (its part off $W^+$), one panel per scale $c$ of the unembedding
+# ($h$ is set so that $\pi(\text{No}) = 0.55$ at the start, so a larger $c$ means a smaller $\|h\|$). Each cell runs
+# DPO(No ≻ Never) by gradient descent (lr 0.2, 100 steps) and shows the peak-to-trough drop of $\pi(\text{No})$.
+# The control: the same runs on random instances whose rows have norm about $c$, 200 per scale.
+
+# %%
+phase = displacement.phase_diagram(np.linspace(0.0, 1.5, 16), np.linspace(0.1, 1.5, 15), [1.0, 2.0, 4.0, 8.0])
+displacing = phase["drop"] >= 0.2
+kappa_grid, orth_grid = np.meshgrid(phase["kappas"], phase["orths"], indexing="ij")
+table13_side = orth_grid > np.abs(1 - kappa_grid)          # Table 13's ||orth|| > ||proj|| (both in units of c)
+table13_share = np.broadcast_to(table13_side, displacing.shape)[displacing].mean()
+control_drops = {float(c): displacement.run_drops(*displacement.random_instances(200, w_scale=c, seed=SEED))
+                 for c in phase["scales"]}
+print("displacing cells per scale:", dict(zip(phase["scales"].tolist(), displacing.sum((1, 2)).tolist())),
+      f"of {displacing[0].size}; cells whose Thm 4 rate is negative at t = 0: {int(np.sum(phase['initial_rate'] < 0))}")
+print(f"displacing cells on Table 13's side: {table13_share:.0%}; with a token outgrowing y+ (Thm 5): "
+      f"{phase['outgrown'][displacing].mean():.0%}")
+print("random control, runs with a drop >= 0.2 of 200:", {c: int(np.sum(d >= 0.2)) for c, d in control_drops.items()})
+
+# %%
+rec_phase = FigureRecord("ld_phase_diagram", notebook="09_likelihood_displacement", seed=SEED, quick=QUICK)
+fig = plot_phase_diagram(phase)
+rec_phase.add_data(**phase, table13_side=table13_side, control_drops=control_drops, lr=0.2, steps=100,
+                   threshold=0.2)
+small, large = phase["scales"] <= 2, phase["scales"] == phase["scales"].max()
+rec_phase.check("checklist: displacing cells at the small scales c <= 2", displacing[small].sum(), "==", 0)
+rec_phase.check("displacing cells at the largest scale (the diagram has a displacing region)",
+                displacing[large].sum(), ">", 0)
+rec_phase.check("checklist: displacement only for kappa >~ 1: the smallest kappa of a displacing cell",
+                kappa_grid[displacing.any(0)].min(), ">=", 0.9)
+rec_phase.check("checklist (Table 13): share of displacing cells with ||orth|| > ||proj||", table13_share, "==", 1.0)
+for c, drops in control_drops.items():
+    rec_phase.check(f"checklist: random-W control at scale {c:g}: runs of 200 with a drop >= 0.2",
+                    np.sum(drops >= 0.2), "==", 0)
+rec_phase.save(fig)
+fig
+
+# %% [markdown]
+# *Measured (2026-11-30; the same grid in both modes):*
+#
+# - **Small scale, no displacement.** No cell displaces at $c = 1$ or $2$ (of 240 each): there the
+#   $(1-\pi^+ + \pi^-)\|h\|^2$ term of $m$ keeps the rate of $\ln\pi(\text{No})$ positive along the whole run. At
+#   $c = 4$, 37 cells displace (mean drop 0.50), at $c = 8$, 102 (mean 0.57, largest 0.83).
+# - **Not at the start.** Thm 4's rate at $t = 0$ is positive in every cell: $\pi(\text{No})$ starts at 0.55 (where
+#   the geometry allows it; at $\kappa > 1$ with a small orth, Never outranks No whatever $h$ and $\pi(\text{No})$
+#   starts near 0) and DPO first raises it. The fall comes later in the run, once the rows have moved, as in
+#   Table 1, where $\pi(y^+)$ peaks after step 0.
+# - **Table 13's condition holds, "κ ≳ 1" alone does not.** Every displacing cell lies on Table 13's side,
+#   $\|\text{orth}\| > \|\text{proj}\|$ (here orth $> |1-\kappa|$), and in every one some other token is more aligned
+#   with $W^+ - W^-$ than $W^+$ is (Thm 5's reading at $t = 0$). The checklist's criterion as written, "displacement
+#   only for $\kappa \gtrsim 1$" (read as: the smallest displacing $\kappa$ is at least 0.9), fails: at $c = 8$ a
+#   cell with $\kappa = 0.3$ displaces once orth $\ge 1.5$ (at $\kappa = 0.5$: orth $\ge 1.1$; at $\kappa = 1$:
+#   orth $\ge 0.3$; at $c = 4$ the smallest displacing $\kappa$ is 0.8). There $W^+ - W^- = c(0.7u - 1.5v)$ points at
+#   the affirmative family ($-v$) more than at $W^+$. What the runs follow is the orth part outweighing the projection,
+#   of which $\kappa$ near 1 (projection near 0) is the case the paper describes. Recorded as failed.
+# - **Random control.** 0 of 200 random instances displace at each scale (seed 0). A probe with seed 1 had 1 of 200
+#   at $c = 8$: a drop of 0.25 with $\kappa = -0.05$, off Table 13's side, where a random token happened to be
+#   aligned with $W^+ - W^-$.
 
 # %% [markdown]
 # ## 2. Table 1 on a real model: SmolLM2-135M-Instruct
@@ -736,6 +798,9 @@ predictor_fig
 
 # %%
 assert rec_theory.passed, rec_theory.failures()
+unexpected = criteria_summary([rec_phase], {("ld_phase_diagram", "checklist: displacement only for kappa >~ 1: the "
+                                                                 "smallest kappa of a displacing cell")})
+assert not unexpected, unexpected
 assert rec_real.passed, rec_real.failures()
 print("table1_displacement_world:", "passed" if rec_world.passed else rec_world.failures())
 assert rec_pred.passed, rec_pred.failures()

@@ -133,3 +133,42 @@ def test_explorer_defaults_show_the_displacement_and_name_every_token():
     drop, peak, trough = D.peak_to_trough(prob_no)
     assert drop > 0.1 and 0 < peak < trough and prob_yes[-1] - prob_yes[0] > 0.1
     assert [t.get_text().strip() for t in ax.get_legend().get_texts()] == list(D.HANDBUILT_TOKENS[:5])  # "_No" too
+
+
+def test_run_drops_match_each_instance_run_alone():
+    h, W, plus, minus = D.random_instances(5, w_scale=6.0, seed=2)
+    drops = D.run_drops(h, W, plus, minus, dt=0.3, steps=40)
+    for b in range(5):
+        alone = D.simulate_flow(h[b:b + 1], W[b:b + 1], plus[b:b + 1], minus[b:b + 1], dt=0.3, steps=40,
+                                method="euler")
+        assert drops[b] == pytest.approx(D.peak_to_trough(np.exp(alone.log_probs[:, 0, plus[b]]))[0], abs=1e-12)
+
+
+def test_outgrown_is_some_other_token_more_aligned_than_y_plus():
+    h, W, plus, minus = D.random_instances(50, seed=3)
+    align = D.alignment(W, plus, minus)
+    expected = [max(a for z, a in enumerate(align[b]) if z not in (plus[b], minus[b])) > align[b, plus[b]]
+                for b in range(50)]
+    assert D.outgrown(W, plus, minus).tolist() == expected
+    assert 0 < sum(expected) < 50
+
+
+def test_phase_diagram_cells_are_the_handbuilt_runs():
+    diagram = D.phase_diagram([0.0, 1.0], [0.2, 0.8], [1.0, 8.0], steps=50)
+    assert diagram["drop"].shape == diagram["initial_rate"].shape == (2, 2, 2)
+    h, W = D.handbuilt_geometry(scale=8.0, kappa=1.0, orth=0.8)
+    alone = D.simulate_flow(h, W, np.array([0]), np.array([1]), dt=0.2, steps=50, method="euler")
+    assert diagram["drop"][1, 1, 1] == pytest.approx(D.peak_to_trough(np.exp(alone.log_probs[:, 0, 0]))[0])
+    assert diagram["drop"][1, 1, 1] > 0.2 and np.all(diagram["drop"][0] < 0.2)   # only the large scale displaces
+    assert diagram["prob_start"][1, 1, 1] == pytest.approx(0.55, abs=1e-6)
+    assert diagram["outgrown"][1, 1, 1] and not diagram["outgrown"][1, 0, 0]    # kappa 0: W+ - W- still favours y+
+    with pytest.raises(ValueError, match="loss must be one of"):
+        D.phase_diagram([1.0], [0.8], [8.0], loss="slic")
+
+
+def test_phase_diagram_figure_has_one_panel_per_scale_with_its_count():
+    from rmlab.theory.plots_displacement import plot_phase_diagram
+
+    diagram = D.phase_diagram([0.0, 1.0], [0.2, 0.8], [1.0, 8.0], steps=50)
+    panels = [ax for ax in plot_phase_diagram(diagram).axes if ax.images]
+    assert [ax.get_title().splitlines()[1] for ax in panels] == ["0 of 4 cells displace", "1 of 4 cells displace"]

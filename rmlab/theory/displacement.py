@@ -295,3 +295,49 @@ def handbuilt_geometry(*, scale: float = 4.0, kappa: float = 1.0, orth: float = 
         a = (lo + hi) / 2
         lo, hi = (a, hi) if np.exp(log_probs(a * direction, W))[0, 0] < target else (lo, a)
     return (lo + hi) / 2 * direction, W
+
+
+def run_drops(h, W, plus, minus, *, dt: float = 0.2, steps: int = 100, loss: str = "dpo",
+              beta: float = 0.1) -> np.ndarray:
+    """Table 1's statistic for each instance: the peak-to-trough drop of ``pi(y+)`` along ``steps`` steps of gradient
+    descent at learning rate ``dt`` (:func:`simulate_flow` with ``method="euler"``), ``[B]``."""
+    flow = simulate_flow(h, W, plus, minus, dt=dt, steps=steps, loss=loss, beta=beta, method="euler")
+    prob_plus = np.exp(flow.log_probs[:, np.arange(len(plus)), plus])                 # [steps + 1, B]
+    return np.array([peak_to_trough(prob_plus[:, b])[0] for b in range(len(plus))])
+
+
+def outgrown(W, plus, minus) -> np.ndarray:
+    """Whether some other token is more aligned with ``W+ - W-`` than ``W+`` itself, ``[B]`` bool: by Thm 5 such a
+    token gains faster than y+ from the hidden state's move (``y+``'s own row also moves, so this is the reading
+    of Thm 5, not a sufficient condition for displacement)."""
+    align = alignment(W, plus, minus)
+    rows = np.arange(len(plus))
+    others = align.copy()
+    others[rows, plus] = others[rows, minus] = -np.inf
+    return others.max(-1) > align[rows, plus]
+
+
+def phase_diagram(kappas, orths, scales, *, dt: float = 0.2, steps: int = 100, loss: str = "dpo",
+                  beta: float = 0.1) -> dict[str, np.ndarray]:
+    """The checklist's Thm 4 phase diagram on :func:`handbuilt_geometry` (DPO(No > Never), ``pi(No) = 0.55`` at the
+    start where the geometry allows): for each scale ``c`` of the unembedding (``W(No) = c u``; ``h`` shrinks as
+    ``c`` grows, to keep ``pi(No)``), each ``kappa`` and each ``orth`` (``W(Never) = c (kappa u + orth v)``).
+
+    Returns arrays ``[len(scales), len(kappas), len(orths)]``: ``drop`` (:func:`run_drops`), ``initial_rate`` (Thm 4 at
+    t = 0), ``prob_start`` (``pi(No)`` at t = 0) and ``outgrown`` (:func:`outgrown` at t = 0), plus the axes.
+
+    >>> d = phase_diagram([0.0, 1.0], [0.8], [1.0, 8.0], steps=60)
+    >>> d["drop"][:, :, 0].round(2).tolist()   # displacement needs both kappa near 1 and a large scale
+    [[0.0, 0.0], [0.0, 0.57]]
+    """
+    kappas, orths, scales = (np.asarray(a, dtype=np.float64) for a in (kappas, orths, scales))
+    shape = (len(scales), len(kappas), len(orths))
+    instances = [handbuilt_geometry(scale=c, kappa=k, orth=o) for c in scales for k in kappas for o in orths]
+    h, W = np.concatenate([i[0] for i in instances]), np.concatenate([i[1] for i in instances])
+    plus, minus = np.zeros(len(h), dtype=int), np.ones(len(h), dtype=int)
+    ell = initial_ell_prime(h, W, plus, minus, loss=loss, beta=beta)
+    return {"kappas": kappas, "orths": orths, "scales": scales,
+            "drop": run_drops(h, W, plus, minus, dt=dt, steps=steps, loss=loss, beta=beta).reshape(shape),
+            "initial_rate": rate_preferred(h, W, plus, minus, ell).reshape(shape),
+            "prob_start": np.exp(log_probs(h, W)[:, 0]).reshape(shape),
+            "outgrown": outgrown(W, plus, minus).reshape(shape)}

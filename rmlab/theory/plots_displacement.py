@@ -55,3 +55,24 @@ def displacement_explorer(kappa: float = 1.0, orth: float = 0.8, scale: float = 
     ax_r.axhline(0, color="0.5", lw=0.8)
     ax_r.legend(fontsize=7)
     return fig
+
+
+def plot_phase_diagram(diagram: dict, threshold: float = 0.2):
+    """One panel per unembedding scale ``c`` of :func:`rmlab.theory.displacement.phase_diagram`: the peak-to-trough
+    drop of pi(No) over (orth, kappa), the cells with a drop >= ``threshold`` outlined, and Table 13's boundary
+    ``‖orth‖ = ‖proj‖`` (``orth = |1 - kappa|`` here; displacement-prone above it)."""
+    kappas, orths, scales = diagram["kappas"], diagram["orths"], diagram["scales"]
+    fig, axes = plotting.subplots(1, len(scales), width=2.9, height=3.2, sharey=True, squeeze=False)
+    extent = [orths[0], orths[-1], kappas[0], kappas[-1]]
+    for ax, scale, drop in zip(axes[0], scales, diagram["drop"]):
+        image = ax.imshow(drop, origin="lower", extent=extent, aspect="auto", vmin=0, vmax=1, cmap="viridis",
+                          interpolation="nearest")
+        ax.contour(orths, kappas, (drop >= threshold).astype(float), levels=[0.5], colors="white", linewidths=1.2)
+        ax.plot(np.abs(1 - kappas), kappas, color=plotting.PALETTE[3], lw=1.5, ls="--")
+        ax.grid(False)
+        ax.set(xlim=extent[:2], ylim=extent[2:], title=f"c = {scale:g}\n{int(np.sum(drop >= threshold))} of "
+                                                        f"{drop.size} cells displace")
+    axes[0, 0].set_ylabel("κ = ⟨W⁺, W⁻⟩ / ‖W⁺‖²")
+    fig.supxlabel("orth: the part of W⁻ off W⁺, in units of c (dashed: Table 13's ‖orth‖ = ‖proj‖)")
+    fig.colorbar(image, ax=axes[0].tolist(), label=f"drop of π(No) (white line: ≥ {threshold:g})")
+    return fig
