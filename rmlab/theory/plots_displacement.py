@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from rmlab import plotting
+from rmlab.theory import cross_sample as CS
 from rmlab.theory import displacement as D
 
 
@@ -75,4 +76,30 @@ def plot_phase_diagram(diagram: dict, threshold: float = 0.2):
     axes[0, 0].set_ylabel("κ = ⟨W⁺, W⁻⟩ / ‖W⁺‖²")
     fig.supxlabel("orth: the part of W⁻ off W⁺, in units of c (dashed: Table 13's ‖orth‖ = ‖proj‖)")
     fig.colorbar(image, ax=axes[0].tolist(), label=f"drop of π(No) (white line: ≥ {threshold:g})")
+    return fig
+
+
+def plot_cross_sample(closed_total: np.ndarray, simulated_total: np.ndarray, cross: dict[str, np.ndarray]):
+    """Left: Thm 8's decomposition summed (own term + every cross term) against the simulated flow's d/dt ln pi(y+_i),
+    one dot per prompt. Right: each cross term, sample j's push on ln pi(y+_i | x_i) measured by the chain rule along
+    sample j's part of the velocity, divided by ``<h_i, h_j>`` and sorted within each of Thm 8's cases (``cross``:
+    case -> those values), with how many have the sign the case predicts for a positive ``<h_i, h_j>``."""
+    fig, (ax, ax_r) = plotting.subplots(1, 2, width=5.0, height=3.8)
+    span = [min(closed_total.min(), simulated_total.min()), max(closed_total.max(), simulated_total.max())]
+    ax.plot(span, span, color="0.6", lw=1)
+    ax.scatter(simulated_total, closed_total, s=8, color=plotting.PALETTE[0])
+    ax.set(xlabel="simulated d/dt ln π(y⁺ᵢ | xᵢ) (RK4, central difference)",
+           ylabel="own term + Σ cross terms (Thm 8)", title=f"{len(closed_total)} prompts")
+    start = 0
+    for k, (case, values) in enumerate(cross.items()):
+        ordered = np.sort(values)
+        agree = int(np.sum(np.sign(values) == CS.PREDICTED_SIGN[case]))
+        ax_r.scatter(start + np.arange(len(ordered)), ordered, s=5, color=plotting.PALETTE[k],
+                     label=f"{case}: {agree} of {len(values)} {'up' if CS.PREDICTED_SIGN[case] > 0 else 'down'}")
+        start += len(ordered) + 50
+    ax_r.axhline(0, color="0.5", lw=0.8)
+    ax_r.set_xticks([])
+    ax_r.set(ylabel="cross term / ⟨hᵢ, hⱼ⟩", xlabel="pairs (i, j), sorted within each case",
+             title="Thm 8: sample j's push on ln π(y⁺ᵢ | xᵢ)")
+    ax_r.legend(fontsize=7, loc="upper right", markerscale=3)
     return fig
