@@ -57,11 +57,14 @@ BATCH_SIZE = 32                        # the paper's 4 x 8
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from scipy.stats import spearmanr
 
 from rmlab import plotting
 from rmlab.figures import FigureRecord, criteria_summary
-from rmlab.lm.ches import ches_scores
+from rmlab.lm.ches import ches_scores, thm6_signs
 from rmlab.lm.load import load_causal_lm
+from rmlab.theory import multi_token
+from rmlab.theory.plots_displacement import plot_ches_premise
 from rmlab.train.dpo import DPOConfig
 from rmlab.train.similarity_quantiles import (SIMILARITY_MEASURES, quantile_dpo_runs, quantile_spearman,
                                               quantile_summary)
@@ -148,6 +151,70 @@ rec.check("checklist: mean |y-| - |y+| (words), bottom CHES decile", length_gap.
 rec.save(fig)
 pd.DataFrame(rec.criteria)
 
+# %% [markdown]
+# ## Why CHES: the premise of Thm 6 (the checklist's "Thm 6 / CHES premise")
+#
+# For one pair with multi-token responses, Thm 6 gives the rate of $\ln\pi(y^+|x)$ under DPO's gradient flow in
+# the unconstrained-features model (a free hidden state per prefix, a free unembedding). Beside terms from the
+# hidden states' own moves, it holds $\sum_{k,k'}\alpha^+_{kk'}\langle h^+_k, h^+_{k'}\rangle -
+# \sum_{k,k'}\alpha^-_{kk'}\langle h^+_k, h^-_{k'}\rangle$, with $\alpha^-_{kk'} = \langle e_{y^+_k} -
+# \pi(\cdot|x, y^+_{<k}),\, e_{y^-_{k'}} - \pi(\cdot|x, y^-_{<k'})\rangle$ (and $\alpha^+$ likewise). With every
+# $\alpha$ set to 1 that part is exactly $-$CHES. So CHES should rank pairs by their rate when most $\alpha$ are
+# positive (the paper: over 69 % in OLMo-1B, Gemma-2B and Llama-3-8B) and most hidden states have positive inner
+# products (over 99 %). Two checks (`ches_premise`):
+#
+# - **The model.** `rmlab.theory.multi_token`: Thm 6's rate (equal to autograd's to about 1e-16 in
+#   `tests/test_theory_multi_token.py`) against CHES over 300 random pairs (responses of 2–6 tokens, 30 tokens,
+#   $d = 16$), with isotropic hidden states and with anisotropic ones (a shared direction) whose rejected response
+#   repeats half of the preferred one's later tokens in similar contexts. Checklist: Spearman ≤ −0.5 in the
+#   anisotropic case.
+# - **The world's model.** `rmlab.lm.ches.thm6_signs`: per pair of the pool, under the policy above, the share of
+#   positive $\alpha$ (both kinds, every $(k, k')$) and of positive $\langle h^+_k, h^-_{k'}\rangle$ at the positions
+#   CHES sums. Checklist: mean shares ≥ 0.6 and ≥ 0.9 (the paper's > 69 % and > 99 %, with some room for a toy
+#   model). Notebook 06 measures the same on SmolLM2.
+
 # %%
-unexpected = criteria_summary([rec], expected_failures=set())
+ufm_settings = {"isotropic": dict(anisotropy=0.0, overlap=0.0), "anisotropic + overlap": dict(anisotropy=1.0,
+                                                                                              overlap=0.5)}
+ufm = {}
+for name, setting in ufm_settings.items():
+    pairs_ufm = multi_token.random_pairs(300, seed=SEED, **setting)
+    ufm[name] = (np.array([multi_token.ches(p) for p in pairs_ufm]),
+                 np.array([multi_token.rate_preferred(p, ell_prime=-0.05) for p in pairs_ufm]))
+ufm_spearman = {name: float(spearmanr(*values)[0]) for name, values in ufm.items()}
+signs = thm6_signs(policy, tokenizer, pool)
+shares = {"α > 0": signs["alpha_positive"].to_numpy(), "⟨h⁺, h⁻⟩ > 0": signs["inner_positive"].to_numpy()}
+print("Spearman(CHES, Thm 6 rate):", {k: round(v, 3) for k, v in ufm_spearman.items()})
+print(f"world pool ({len(signs)} pairs, {POLICY}): mean share of positive alpha {shares['α > 0'].mean():.3f} "
+      f"(alpha- {signs['alpha_minus_positive'].mean():.3f}, alpha+ {signs['alpha_plus_positive'].mean():.3f}), "
+      f"of positive <h+, h-> {shares['⟨h⁺, h⁻⟩ > 0'].mean():.3f}")
+
+# %%
+rec_premise = FigureRecord("ches_premise", notebook="10_ches_identifies_displacement", seed=SEED, quick=QUICK)
+fig = plot_ches_premise(ufm, shares, paper={"α > 0": 0.69, "⟨h⁺, h⁻⟩ > 0": 0.99})
+rec_premise.add_data(ufm_settings=ufm_settings, ufm={k: {"ches": c, "rate": r} for k, (c, r) in ufm.items()},
+                     ufm_spearman=ufm_spearman, policy=POLICY, pool=POOL, signs=signs.to_dict("list"))
+rec_premise.check("checklist: UFM, anisotropic + overlap: Spearman(CHES, Thm 6 rate)",
+                  ufm_spearman["anisotropic + overlap"], "<=", -0.5)
+rec_premise.check("checklist: world model, mean share of positive alpha per pair", shares["α > 0"].mean(), ">=", 0.6)
+rec_premise.check("checklist: world model, mean share of positive <h+_k, h-_k'> per pair",
+                  shares["⟨h⁺, h⁻⟩ > 0"].mean(), ">=", 0.9)
+rec_premise.save(fig)
+fig
+
+# %% [markdown]
+# *Measured (2026-11-30):* in the model, Spearman(CHES, rate) is −0.65 in the anisotropic case (passes) and −0.67 with
+# isotropic hidden states: much of the ranking comes from $-\lVert S^+\rVert^2$, which grows with the preferred
+# response's length as the rate does, so CHES ranks these random pairs as well without the shared direction. In the
+# world's model the premise holds only in part. Over the pool's 2,000 pairs (full mode) the mean share of positive
+# $\alpha$ is 0.58 ($\alpha^-$ 0.59, $\alpha^+$ 0.60) and of positive $\langle h^+_k, h^-_{k'}\rangle$ 0.80; in
+# the quick world 0.51 and 0.84. Both checklist criteria fail in both modes and are recorded, not asserted. On
+# SmolLM2 (notebook 06) the inner products are positive almost everywhere (above 99.9 %, as the paper reports for
+# its models) but the $\alpha$ are not mostly positive either (0.50). CHES still ranks the world's windows here
+# (Spearman −1 above): the ranking does not need the premise to hold pair by pair.
+
+# %%
+EXPECTED_FAILURES = {("ches_premise", "checklist: world model, mean share of positive alpha per pair"),
+                     ("ches_premise", "checklist: world model, mean share of positive <h+_k, h-_k'> per pair")}
+unexpected = criteria_summary([rec, rec_premise], EXPECTED_FAILURES)
 assert not unexpected, unexpected

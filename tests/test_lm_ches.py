@@ -260,3 +260,32 @@ def test_cli_bad_inputs_name_the_input_and_write_nothing(tiny, tmp_path, capsys,
     assert _cli("--model", model, "--data", data, "--out", out) == 2
     assert re.search(expected, capsys.readouterr().err)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("out")) == []
+
+
+@pytest.mark.parametrize("arch", ("gpt2", "llama"))
+def test_thm6_signs_match_a_per_pair_recomputation(float64_models, arch):
+    from rmlab.lm.ches import THM6_COLUMNS, thm6_signs
+
+    model, tok = float64_models[arch]
+    signs = thm6_signs(model, tok, PREFS, batch_size=2)
+    assert list(signs.columns) == list(THM6_COLUMNS) and signs["index"].tolist() == list(range(len(PREFS)))
+    for row, p in zip(signs.itertuples(), PREFS):
+        prompt_ids = tok(p["prompt"])["input_ids"]
+        states, probs, targets = [], [], []
+        for response in (p["chosen"], p["rejected"]):
+            ids = prompt_ids + tok(response, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+            out = model(torch.tensor([ids]), output_hidden_states=True)
+            states.append(out.hidden_states[-1][0, len(prompt_ids) - 1:-1].double())
+            probs.append(torch.softmax(out.logits[0, len(prompt_ids) - 1:-1].double(), -1))
+            targets.append(ids[len(prompt_ids):])
+        eye = torch.eye(probs[0].shape[-1], dtype=torch.float64)
+        minus = torch.stack([torch.stack([(eye[a] - pa) @ (eye[b] - pb) for b, pb in zip(targets[1], probs[1])])
+                             for a, pa in zip(targets[0], probs[0])])
+        plus = torch.stack([torch.stack([(eye[a] - pa) @ (eye[b] - pb) for b, pb in zip(targets[0], probs[0])])
+                            for a, pa in zip(targets[0], probs[0])])
+        assert (row.n_plus, row.n_minus) == (len(targets[0]), len(targets[1]))
+        assert row.alpha_minus_positive == pytest.approx(float((minus > 0).double().mean()))
+        assert row.alpha_plus_positive == pytest.approx(float((plus > 0).double().mean()))
+        assert row.alpha_positive == pytest.approx(float(torch.cat([minus.flatten(), plus.flatten()]).gt(0)
+                                                         .double().mean()))
+        assert row.inner_positive == pytest.approx(float((states[0] @ states[1].T > 0).double().mean()))

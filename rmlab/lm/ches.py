@@ -52,6 +52,7 @@ from rmlab.lm.load import context_length
 from rmlab.lm.batching import (cache_keyword, last_hidden_state, length_sorted_batches, model_device, pad_batch,
                                 pad_prompt_response_batch, padding_id)
 from rmlab.measure.ches import ches_from_sums, normalized_edit_distances, span_sums
+from rmlab.theory.multi_token import alpha_coefficients
 
 CHES_COLUMNS = ("index", "ches", "ln_ches", "edit_distance", "last_hidden_inner_product")
 BATCHES_PER_WINDOW = 16
@@ -210,3 +211,42 @@ def filter_by_ln_ches(preferences, scores, drop_fraction: float) -> datasets.Dat
     n_drop = int(np.floor(drop_fraction * n + 1e-9))
     keep = np.sort(np.argsort(ln_ches, kind="stable")[:n - n_drop])
     return preferences.select(keep.tolist())
+
+
+THM6_COLUMNS = ("index", "n_plus", "n_minus", "alpha_positive", "alpha_minus_positive", "alpha_plus_positive",
+                "inner_positive")
+
+
+@torch.no_grad()
+def thm6_signs(model, tokenizer, preferences, *, batch_size: int = 16, chat_template=False,
+               max_length=None) -> pd.DataFrame:
+    """The premise of CHES (arXiv 2410.08847, Thm 6), per pair: the shares of positive coefficients ``alpha-_{kk'}``
+    (y+ position k, y- position k'; ``n_plus x n_minus`` of them) and ``alpha+_{kk'}`` (``n_plus^2``), together
+    (``alpha_positive``) and apart, and of positive hidden-state inner products ``<h+_k, h-_k'>``, at the n = |y| + 1
+    positions CHES sums (:func:`rmlab.theory.multi_token.alpha_coefficients` on the model's next-token
+    distributions there). CHES is Thm 6's hidden-state part with every alpha set to 1; the paper reports over 69 % of
+    the alphas positive. Columns ``THM6_COLUMNS``, rows in input order."""
+    preferences = load_preferences(preferences)
+    pairs = encode_preference_pairs(tokenizer, preferences, chat_template=chat_template, max_length=max_length,
+                                    context=context_length(model))
+    head, pad_id, rows = model.get_output_embeddings(), padding_id(tokenizer), []
+    for start in range(0, len(pairs), batch_size):
+        batch = list(range(start, min(start + batch_size, len(pairs))))
+        states = _full_sequence_states(model, pad_id, pairs, batch, "right")                  # [2B, R, d]
+        probs = torch.softmax(head(states).double(), dim=-1)                                     # [2B, R, V]
+        for b, i in enumerate(batch):
+            (_, chosen, rejected), n = pairs[i], len(batch)
+            h_plus, h_minus = states[b, :len(chosen)].double(), states[n + b, :len(rejected)].double()
+            p_plus, p_minus = probs[b, :len(chosen)], probs[n + b, :len(rejected)]
+            ids_plus, ids_minus = (torch.tensor(ids, device=states.device) for ids in (chosen, rejected))
+            alpha_minus = alpha_coefficients(p_plus, ids_plus, p_minus, ids_minus) > 0
+            alpha_plus = alpha_coefficients(p_plus, ids_plus, p_plus, ids_plus) > 0
+            rows.append({"index": i, "n_plus": len(chosen), "n_minus": len(rejected),
+                         "alpha_positive": _share(torch.cat([alpha_minus.flatten(), alpha_plus.flatten()])),
+                         "alpha_minus_positive": _share(alpha_minus), "alpha_plus_positive": _share(alpha_plus),
+                         "inner_positive": _share(h_plus @ h_minus.T > 0)})
+    return pd.DataFrame(rows, columns=list(THM6_COLUMNS))
+
+
+def _share(flags: torch.Tensor) -> float:
+    return float(flags.double().mean())

@@ -103,3 +103,29 @@ def plot_cross_sample(closed_total: np.ndarray, simulated_total: np.ndarray, cro
              title="Thm 8: sample j's push on ln π(y⁺ᵢ | xᵢ)")
     ax_r.legend(fontsize=7, loc="upper right", markerscale=3)
     return fig
+
+
+def plot_ches_premise(ufm: dict[str, tuple[np.ndarray, np.ndarray]], shares: dict[str, np.ndarray],
+                      paper: dict[str, float]):
+    """Left: CHES against Thm 6's rate of ln pi(y+) over random multi-token pairs of the unconstrained-features
+    model, one colour per setting (``ufm``: name -> (ches, rate)), Spearman in the legend. Right: per pair of a
+    model's preference set, the share of positive coefficients (``shares``: name -> per-pair shares), with the
+    paper's reported levels (``paper``: same names -> value) as dashed lines."""
+    from scipy.stats import spearmanr
+
+    fig, (ax, ax_r) = plotting.subplots(1, 2, width=4.8, height=3.7)
+    for k, (name, (ches, rate)) in enumerate(ufm.items()):
+        ax.scatter(ches, rate, s=6, alpha=0.5, color=plotting.PALETTE[k],
+                   label=f"{name}: Spearman {spearmanr(ches, rate)[0]:+.2f}")
+    ax.set(xlabel="CHES", ylabel="Thm 6: d/dt ln π(y⁺|x)", title=f"{len(rate)} random pairs per setting")
+    ax.legend(fontsize=7, markerscale=2)
+    bins = np.linspace(0, 1, 21)
+    for k, (name, values) in enumerate(shares.items()):
+        ax_r.hist(values, bins=bins, alpha=0.55, color=plotting.PALETTE[k + 2],
+                  label=f"{name}: mean {np.mean(values):.2f}")
+        if name in paper:
+            ax_r.axvline(paper[name], color=plotting.PALETTE[k + 2], ls="--", lw=1.2)
+    ax_r.set(xlabel="share per pair (dashed: the paper's reported level)", ylabel="pairs",
+             title="positive coefficients, per preference pair")
+    ax_r.legend(fontsize=7)
+    return fig
