@@ -130,7 +130,7 @@ def thm9_deviation(H, W, plus, minus, ell_prime) -> float:
     n, vocab = len(plus), W.shape[0]
     rates = sample_token_rates(H, W, plus, minus, ell_prime)                          # [j, i, z]
     push = np.eye(vocab)[plus] - np.eye(vocab)[minus]                                 # [j, z]
-    predicted = (-ell_prime / n)[:, None, None] * (H @ H.T).T[:, :, None] * push[:, None, :]
+    predicted = (-ell_prime / n)[:, None, None] * (H @ H.T)[:, :, None] * push[:, None, :]   # [j, i, z]; symmetric
     spread = np.ptp(rates - predicted, axis=-1) / np.maximum(1.0, np.abs(rates).max(-1))
     return float(spread[~np.eye(n, dtype=bool)].max())
 
