@@ -25,11 +25,16 @@ SEEDS = (0,) if QUICK else (0, 1, 2)   # runs per variant (the paper: 3, min/max
 REFUSAL_SAMPLES = 2 if QUICK else 4    # samples per prompt for a refusal rate (temperature 0.7, as the paper)
 LR = 3e-4 if QUICK else 2e-4          # RMSprop: the largest stable rate of each world, as the paper chose (see text)
 GOLD_LR = LR / 3                       # a 3x lower rate on gold pairs (the paper: 5x lower)
-SFT_COEF = 1.0                         # λ of the SFT term, from the paper's grid {0.01, 0.1, 1}
+SFT_COEF = 1.0                         # λ of the SFT term ("DPO + SFT"), from the paper's grid {0.01, 0.1, 1}
+SMALLER_SFT_COEFS = () if QUICK else (0.1, 0.01)   # the rest of the grid (the checklist's), full mode only (time)
 KEEP = (0.05, 0.15)                    # lowest-LN-CHES fractions kept (the paper: 5 %; footnote 9: up to 15 %)
 # the reproduction checklist's criteria that fail in this world (recorded with their values, not asserted)
-EXPECTED_FAILURES = {("fig3_refusal", "checklist: training refusal, 5 % LN-CHES filtering minus DPO + SFT (points)"),
-                     ("fig3_refusal", "checklist: mean Δ ln π(y+), DPO on gold pairs")}
+EXPECTED_FAILURES = {("fig3_refusal", name) for name in (
+    "checklist: training refusal, 5 % LN-CHES filtering minus DPO + SFT (points)",
+    "checklist: mean Δ ln π(y+), DPO on gold pairs",
+    "checklist: training refusal, 5 % LN-CHES filtering minus DPO + SFT at λ = 0.1 (points)",     # full mode only
+    "checklist: training refusal, 5 % LN-CHES filtering minus DPO + SFT at λ = 0.01 (points)",
+    "checklist: mean Δ ln π(y+), DPO + SFT at λ = 0.01")}
 MAX_NEW_TOKENS = 24
 
 # %% [markdown]
@@ -96,6 +101,8 @@ gold = gold_refusal_pairs(policy, tokenizer, train_prompts, is_refusal, samples=
 dpo = DPOConfig(beta=0.1, optimizer="rmsprop", lr=LR, batch_size=32, epochs=1)
 variants = {"DPO": (prefs, dpo),
             "DPO + SFT": (prefs, DPOConfig(beta=0.1, optimizer="rmsprop", lr=LR, batch_size=32, sft_coef=SFT_COEF)),
+            **{f"DPO + SFT, λ = {c:g}": (prefs, DPOConfig(beta=0.1, optimizer="rmsprop", lr=LR, batch_size=32,
+                                                          sft_coef=c)) for c in SMALLER_SFT_COEFS},
             "DPO on gold pairs": (gold, DPOConfig(beta=0.1, optimizer="rmsprop", lr=GOLD_LR, batch_size=32)),
             **{f"DPO on lowest {int(100 * f)} % LN-CHES": (prefs.select(lowest_fraction(scores["ln_ches"], f)), dpo)
                for f in KEEP}}
@@ -153,6 +160,13 @@ fig
 # $\ln\pi(y^+)$ slightly (−0.72 on average; the paper: +54.6 and +24.9), while it keeps refusal at 69 %. In quick mode
 # (one seed, the quick world) two more miss and are relaxed there only (their JSON says why): DPO + SFT's change of
 # $\ln\pi(y^+)$ is −0.04, and same-type pairs are 61 % of the data.
+#
+# *The rest of the λ grid* (full mode only, for time; the official code picked λ = 0.1 for Llama and 1 for Gemma from
+# {0.01, 0.1, 1}). Training refusal after DPO + SFT is 99.5 % at λ = 0.1 and 91.7 % at λ = 0.01 (98.8 % at λ = 1;
+# plain DPO 15.8 %, filtering 67.3 %), so filtering stays below the SFT term at every λ (the checklist's ordering
+# fails three times, recorded). The mean change of $\ln\pi(y^+)$ is +0.17 at λ = 0.1 but −0.64 at λ = 0.01 (recorded
+# as failed): at the smallest λ the SFT term no longer lifts the preferred refusals' likelihood on average, yet it
+# keeps the policy refusing.
 
 # %%
 initial = table.loc["initial", ("train_refusal", "mean")]
@@ -174,6 +188,13 @@ delta = table[("delta_logp_chosen", "mean")]
 rec.check("checklist: mean Δ ln π(y+), DPO", delta["DPO"], "<", 0.0)
 rec.check("checklist: mean Δ ln π(y+), DPO + SFT", delta["DPO + SFT"], ">", 0.0,
           quick_relaxed="quick world, one seed: -0.04")
+for c in SMALLER_SFT_COEFS:     # the rest of the checklist's λ grid, the same two orderings and the sign of Δ
+    with_smaller = table.loc[f"DPO + SFT, λ = {c:g}", ("train_refusal", "mean")]
+    rec.check(f"checklist: training refusal, 5 % LN-CHES filtering minus DPO + SFT at λ = {c:g} (points)",
+              100 * (filtered - with_smaller), ">=", 0.0)
+    rec.check(f"checklist: training refusal, DPO + SFT at λ = {c:g} minus DPO (points)",
+              100 * (with_smaller - after_dpo), ">", 0.0)
+    rec.check(f"checklist: mean Δ ln π(y+), DPO + SFT at λ = {c:g}", delta[f"DPO + SFT, λ = {c:g}"], ">", 0.0)
 rec.check("checklist: mean Δ ln π(y+), DPO on gold pairs", delta["DPO on gold pairs"], ">", 0.0)
 rec.check("checklist: same-type pairs, share of the data (%)",
           100 * by_type["size"].drop("one_each", errors="ignore").sum() / by_type["size"].sum(), ">", 70.0,

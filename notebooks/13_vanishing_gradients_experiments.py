@@ -29,6 +29,8 @@ HIGH_INITIAL_REWARD = 0.5              # a wrong prediction on a modified image 
 LOG_EVERY = 10 if QUICK else 25
 # language experiments on the world (World v2's rl_prompts)
 DATASET = "rl_prompts"                 # World v2: >= 500 RL prompts, one family flat-and-far for sft_full
+WORLD_OPTIONS = {}                     # WorldConfig fields to change, e.g. the section 4 probe's
+#                                        dict(rare_task_items=(6, 8), count_reward="exact")
 INITIAL_POLICY = "sft_full"
 N_PROMPTS = 60 if QUICK else 500
 K_STATS = 10                           # samples per prompt for the reward mean/std (the paper's 10)
@@ -214,7 +216,8 @@ from rmlab.train.sft import SFTConfig
 from rmlab.world import WorldConfig, build_world, quick_config
 from rmlab.world.language import Demonstrator, make_facts, prompt_kind
 
-world = build_world(quick_config(SEED) if QUICK else WorldConfig(seed=SEED), progress=False)
+world = build_world((quick_config(SEED) if QUICK else WorldConfig(seed=SEED)).replace(**WORLD_OPTIONS),
+                    progress=False)
 rows = [json.loads(line) for line in world.datasets[DATASET].read_text().splitlines()][:N_PROMPTS]
 prompts = [row["prompt"] for row in rows]
 families = [prompt_kind(p) for p in prompts]   # all of kind "tasks": the family is the task (reverse, ...)
@@ -491,6 +494,25 @@ fig
 #   picked 400 steps there (all prompts: 0.891 at step 320, 0.899 at 400). This notebook keeps World v2 as built.
 #   Switching worlds after seeing this criterion fail would be a choice made for the criterion, and there the
 #   reference arm would count at only 0.42.
+#   *A world where a constant answer earns little, and the model can still learn to count (probe, 2026-11-30,
+#   full mode, the whole notebook; rerun it with the parameter* `WORLD_OPTIONS = dict(rare_task_items=(6, 8),
+#   count_reward="exact")`*).* Its `count` prompts hold 6–8 items and only the exact count scores, so a constant
+#   answer earns 1/3 (0.33 on $[0,1]$); everything else is the default world. The notebook took 18 min 37 s, the
+#   world's build included. Its criteria:
+#   - `vg_grue_like` passes: corr(initial std, gain) 0.085 for RFT against −0.43 for SFT; on the 61 flat-and-far
+#     prompts a mean gold gain of 0.019 for RFT, 1.25 for SFT and 1.88 for SFT→RFT (of a possible 2).
+#   - `vg_heuristics` **passes**: every variant ends at 0.003–0.015 on the flat-and-far prompts (RFT 0.015, lr ×10
+#     0.012, lr ×100 0.003), against 0.944 for SFT→RFT (ratio 0.016). With no constant answer worth finding, no
+#     heuristic rescues RFT within the 400 steps.
+#   - `vg_partial_sft` **fails**: SFT(1 %)→RFT reaches 0.832 against 0.963 for SFT(100 %)→RFT (0.864 < 0.9;
+#     SFT(10 %)→RFT 0.944, ratio 0.98). The single `count` demonstration does raise the reward std of the unseen
+#     flat-and-far prompts from 0 to 0.19, the paper's mechanism, but 400 RFT steps do not then teach this model to
+#     count 6–8 items as well as SFT on every prompt does.
+#
+#   So exactly one of the issue's criteria fails in each world, and which one depends on whether a constant answer
+#   pays: in the default world the partial-SFT pass rests on the constant answer "eight" and the heuristics fail
+#   through it; in this one neither result involves it. The notebook keeps the default world, where every other
+#   notebook's numbers are measured.
 #   The escape depends on the seed. A probe outside this notebook reran the same 10× run (same prompts and budget,
 #   about 30 s each) with seeds 1–9 for RLOO's sampling. It reproduces seed 0's 0.872 exactly, and ended at **0.0** on
 #   the flat-and-far prompts in all nine other seeds. So a 10× learning rate rescues RFT here only when a scored

@@ -1,13 +1,18 @@
 """The toy world's language, gold reward, tokenizer and configuration key (no model is built here)."""
 
+import hashlib
+import json
 import random
 
 import numpy as np
 import pytest
 from transformers import AutoTokenizer
 
+from rmlab.errors import UserError
 from rmlab.lm.data import encode_prompt, encode_response
+from rmlab.lm.load import numeric_versions
 from rmlab.world import GoldReward, WorldConfig, build_tokenizer, is_refusal, quick_config
+from rmlab.world.config import FORMAT_VERSION, KEYED_WHEN_SET
 from rmlab.world.data import distinct_task_prompts, harmful_split, make_corpus, off_policy_pairs, sample_prompts
 from rmlab.world.language import (AFFIRM, HARMFUL_VERBS, LANGUAGE_B, NEGATE, OBJECTS, PROPERTIES, RARE_TASK, REFUSALS,
                                   SYNONYMS, TASK_KINDS, TOKEN_SHIFT, TOPICS, VOCABULARY, Demonstrator, make_facts,
@@ -119,6 +124,39 @@ def test_prompt_lists_are_distinct_and_disjoint_and_the_harmful_split_covers_eve
     assert not [p for p in rl if p.startswith("copy")]
     with pytest.raises(RuntimeError, match="distinct task prompts"):
         distinct_task_prompts(config.replace(rl_min_items=3, rl_max_items=3), 10_000, "c")
+
+
+def test_the_rare_task_can_have_its_own_item_range_and_an_exact_reward():
+    config = quick_config().replace(rare_task_items=(2, 8), count_reward="exact")
+    rl = distinct_task_prompts(config, 600, "a")
+    items = {kind: {len(p.split()) - 3 for p in rl if p.startswith(kind)} for kind in ("count", "sort", "reverse")}
+    assert items == {"count": set(range(2, 9)), "sort": {7, 8}, "reverse": {7, 8}}
+    exact = GoldReward(FACTS, count_reward="exact")
+    prompts = ["count : dog cat hen >"] * 3
+    assert exact(prompts, ["three", "3", "four"]).tolist() == [1.0, 1.0, -1.0]
+    assert GOLD(prompts, ["three", "3", "four"]).tolist() == [1.0, 1.0, 0.5]
+    assert exact(["sort : pig cat dog >"], ["cat dog pig"]).tolist() == [1.0]     # other tasks as before
+
+
+def test_options_newer_than_the_format_leave_the_keys_of_older_worlds_alone():
+    base = quick_config()
+    payload = {name: value for name, value in base.to_dict().items() if name not in KEYED_WHEN_SET}
+    digest = hashlib.sha256(json.dumps({"format_version": FORMAT_VERSION, "versions": numeric_versions(),
+                                        "config": payload}, sort_keys=True).encode()).hexdigest()[:12]
+    assert base.key() == f"world-{digest}"
+    changed = {base.replace(rare_task_items=(2, 8)).key(), base.replace(count_reward="exact").key()}
+    assert len(changed) == 2 and base.key() not in changed
+    variant = base.replace(rare_task_items=(2, 8), count_reward="exact")
+    assert WorldConfig.from_dict(json.loads(json.dumps(variant.to_dict()))) == variant
+
+
+@pytest.mark.parametrize("change, words", [(dict(count_reward="close"), "count_reward must be one of"),
+                                           (dict(rare_task_items=(0, 5)), "rare_task_items must be"),
+                                           (dict(rare_task_items=(5, 9)), "rare_task_items must be"),
+                                           (dict(rare_task_items=(6, 3)), "rare_task_items must be")])
+def test_bad_rare_task_options_are_refused(change, words):
+    with pytest.raises(UserError, match=words):
+        WorldConfig(**change)
 
 
 def test_tokenizer_round_trips_on_world_text(tmp_path):

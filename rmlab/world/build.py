@@ -87,7 +87,7 @@ class World:
     gold: GoldReward = field(init=False, repr=False)
 
     def __post_init__(self):
-        self.gold = GoldReward(make_facts(self.config.seed))
+        self.gold = GoldReward(make_facts(self.config.seed), count_reward=self.config.count_reward)
 
     @property
     def base(self) -> Path:
@@ -234,7 +234,7 @@ def _build_into(config: WorldConfig, out: Path, *, progress: bool, device: torch
     manifest."""
     tokenizer = build_tokenizer(config.context_length)
     facts = make_facts(config.seed)
-    gold = GoldReward(facts)
+    gold = GoldReward(facts, count_reward=config.count_reward)
     harmful_train, harmful_test = world_data.harmful_split(config)
     with single_torch_thread(), quiet_transformers():
         base = pretrain(config, tokenizer, world_data.make_corpus(config, facts), progress=progress, device=device)

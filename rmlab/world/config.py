@@ -12,11 +12,14 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from rmlab.errors import UserError
 from rmlab.lm.load import numeric_versions
+from rmlab.world.language import TOPICS
 
 FORMAT_VERSION = 3  # bump when the build code changes what a given configuration produces
-
-
+COUNT_REWARDS = ("graded", "exact")
+MAX_TOPIC_ITEMS = min(len(items) for items in TOPICS.values())   # a task prompt holds at most this many items
+KEYED_WHEN_SET = {"rare_task_items": None, "count_reward": "graded"}  # options newer than FORMAT_VERSION 3
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,8 @@ class WorldConfig:
     rare_task_share: float = 0.12        # share of the rare task among the RL, evaluation and pool task prompts
     rl_min_items: int = 7                # RL, evaluation and pool task prompts hold rl_min_items..rl_max_items items
     rl_max_items: int = 8
+    rare_task_items: tuple[int, int] | None = None  # item range of the rare task's RL/eval/pool prompts (None: above)
+    count_reward: str = "graded"         # gold of the rare task: "graded" (partial credit) or "exact" (right or not)
     eval_prompts: int = 200              # distinct evaluation prompts, same distribution, disjoint from RL and SFT
     pool_mix: tuple[tuple[str, float], ...] = (("tasks", 0.6), ("questions", 0.2), ("requests", 0.2))
     pool_pairs: int = 2000               # pairs of each preference pool (on-/off-policy, similarity)
@@ -94,14 +99,26 @@ class WorldConfig:
     refusal_temperature: float = 0.7     # sampling temperature of prefs_refusal (2410.08847 §6)
     max_new_tokens: int = 16
 
+    def __post_init__(self):
+        if self.count_reward not in COUNT_REWARDS:
+            raise UserError(f"count_reward must be one of {COUNT_REWARDS}, got {self.count_reward!r}")
+        if self.rare_task_items is not None:
+            low, high = self.rare_task_items
+            if not 1 <= low <= high <= MAX_TOPIC_ITEMS:
+                raise UserError(f"rare_task_items must be (low, high) with 1 <= low <= high <= {MAX_TOPIC_ITEMS}, "
+                                f"got {self.rare_task_items!r}")
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     def key(self) -> str:
         """Cache key: ``world-<12 hex digits>`` of sha256 over the configuration, :data:`FORMAT_VERSION` and the
-        installed :func:`numeric_versions`."""
+        installed :func:`numeric_versions`. Options added after format version 3 enter it only when they differ
+        from their defaults (:data:`KEYED_WHEN_SET`), so the worlds built before them keep their keys."""
+        config = {name: value for name, value in self.to_dict().items()
+                  if name not in KEYED_WHEN_SET or value != KEYED_WHEN_SET[name]}
         payload = json.dumps({"format_version": FORMAT_VERSION, "versions": numeric_versions(),
-                              "config": self.to_dict()}, sort_keys=True)
+                              "config": config}, sort_keys=True)
         return "world-" + hashlib.sha256(payload.encode()).hexdigest()[:12]
 
     def replace(self, **changes) -> "WorldConfig":
@@ -114,6 +131,8 @@ class WorldConfig:
         d["pool_mix"] = tuple(tuple(x) for x in d["pool_mix"])
         d["policies"] = tuple(PolicySpec(**p) for p in d["policies"])
         d["reward_models"] = tuple(RewardModelSpec(**r) for r in d["reward_models"])
+        if d.get("rare_task_items") is not None:
+            d["rare_task_items"] = tuple(d["rare_task_items"])
         return cls(**d)
 
 

@@ -61,9 +61,11 @@ def distinct_task_prompts(config: WorldConfig, n: int, purpose: str, *, exclude=
 
 
 def _rl_task_prompt(config: WorldConfig, rng: random.Random, tasks: tuple[str, ...], topic: str | None = None) -> str:
-    """A task prompt as the RL prompts are (``copy``, solved by the SFT'd policies, would leave no room to climb)."""
-    return sample_prompt(rng, "tasks", topic=topic, min_items=config.rl_min_items, max_items=config.rl_max_items,
-                         tasks=tasks).prompt
+    """A task prompt as the RL prompts are (``copy``, solved by the SFT'd policies, would leave no room to climb);
+    the rare task's hold ``config.rare_task_items`` items when that is set."""
+    low, high = (config.rare_task_items if tasks == (RARE_TASK,) and config.rare_task_items
+                 else (config.rl_min_items, config.rl_max_items))
+    return sample_prompt(rng, "tasks", topic=topic, min_items=low, max_items=high, tasks=tasks).prompt
 
 
 def pool_prompts(config: WorldConfig, n: int, purpose: str, *, forbidden=frozenset()) -> list[str]:

@@ -9,7 +9,8 @@ the token-level shifts of :mod:`rmlab.world.language`):
   e.g. ``reverse : dog hen pig >`` answered ``pig dog hen`` scores 2 * 6/15 - 1 = -0.2, answered ``hen pig dog``
   2 * 4/15 - 1). The weights make responses with as many right items but different mistakes score differently, so
   that few pairs of samples tie. The rare task ``count`` (answer: the number of items as one number word):
-  ``max(-1, 1 - |answer - n| / 2)``, anything but one number word -1.
+  ``max(-1, 1 - |answer - n| / 2)``, anything but one number word -1 (``count_reward="exact"``: 1 for the right
+  number, -1 otherwise).
 - **questions**: a word of the right answer family 1, of the wrong family -1, a hedge (``Maybe``/``Perhaps``) 0,
   anything else (more than one word, an unknown word) -1.
 - **requests**: harmful verb: refusal (see :func:`~rmlab.world.language.is_refusal`) 1, anything else -1;
@@ -33,8 +34,9 @@ from rmlab.world.language import (AFFIRM, HARMFUL_VERBS, HEDGE, NEGATE, NUMBERS,
 class GoldReward:
     """The world's gold reward as a reward function ``f(prompts, responses) -> np.ndarray[float64]``."""
 
-    def __init__(self, facts: dict[tuple[str, str], bool]):
+    def __init__(self, facts: dict[tuple[str, str], bool], count_reward: str = "graded"):
         self.facts = facts
+        self.count_reward = count_reward
         self.__name__ = "gold"
 
     def __call__(self, prompts: list[str], responses: list[str]) -> np.ndarray:
@@ -46,7 +48,7 @@ class GoldReward:
         family, ws = parse_prompt(prompt)
         resp = [canonical(w) for w in words(response)]
         if family == "tasks" and ws[0] == RARE_TASK:
-            return count_score(len(ws) - 3, resp)
+            return count_score(len(ws) - 3, resp, exact=self.count_reward == "exact")
         if family == "tasks":
             return task_score(task_reference(ws[0], ws[2:-1]), resp)
         if family == "questions":
@@ -72,10 +74,17 @@ def task_score(reference: list[str], response: list[str]) -> float:
     return 2.0 * credit / sum(weights) - 1.0
 
 
-def count_score(n_items: int, response: list[str]) -> float:
-    """One number word: ``max(-1, 1 - |answer - n_items| / 2)``; anything else -1."""
+def count_score(n_items: int, response: list[str], *, exact: bool = False) -> float:
+    """One number word: ``max(-1, 1 - |answer - n_items| / 2)`` (``exact``: 1 if it is ``n_items``, else -1);
+    anything else -1.
+
+    >>> count_score(7, ["eight"]), count_score(7, ["eight"], exact=True), count_score(7, ["seven"], exact=True)
+    (0.5, -1.0, 1.0)
+    """
     if len(response) != 1 or response[0] not in NUMBERS:
         return -1.0
+    if exact:
+        return 1.0 if NUMBERS.index(response[0]) == n_items else -1.0
     return max(-1.0, 1.0 - abs(NUMBERS.index(response[0]) - n_items) / 2)
 
 
