@@ -1,6 +1,7 @@
 """The refusal experiment of arXiv 2410.08847 §6 (rmlab.train.unalignment) on a tiny model with a word judge."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from rmlab._threads import single_torch_thread
@@ -9,8 +10,8 @@ from rmlab.lm.load import load_causal_lm
 from rmlab.lm.sample import sample_responses
 from rmlab.lm.score import sequence_logprobs
 from rmlab.train.dpo import DPOConfig
-from rmlab.train.unalignment import (gold_refusal_pairs, lowest_fraction, one_each_auroc, pair_types, refusal_rate,
-                                     unalignment_runs)
+from rmlab.train.unalignment import (gold_refusal_pairs, lowest_fraction, one_each_auroc, pair_types,
+                                     plot_refusal_rates, refusal_rate, refusal_table, unalignment_runs)
 from tiny_models import random_pairs, tiny  # noqa: F401  (tiny is a fixture)
 
 
@@ -77,3 +78,18 @@ def test_runs_start_from_the_frozen_policy_and_score_every_variant_on_the_same_p
     with pytest.raises(ValueError, match="variant 'bad'"):
         unalignment_runs(model, tokenizer, {"bad": (prefs, {"lr": 1})}, train_preferences=prefs,
                          train_prompts=["the dog"], test_prompts=["a cat"], judge=says_no, progress=False)
+
+
+def test_refusal_table_and_its_bars_keep_the_run_order():
+    runs = pd.DataFrame([{"variant": "initial", "seed": None, "train_refusal": 0.8, "test_refusal": 0.7,
+                          "delta_logp_chosen": 0.0}]
+                        + [{"variant": v, "seed": s, "train_refusal": r, "test_refusal": r / 2,
+                            "delta_logp_chosen": -r} for v, rates in (("DPO", (0.2, 0.4)), ("IPO", (0.1, 0.5)))
+                           for s, r in enumerate(rates)])
+    table = refusal_table(runs)
+    assert list(table.index) == ["initial", "DPO", "IPO"]
+    assert table.loc["IPO", ("train_refusal", "mean")] == pytest.approx(0.3)
+    assert table.loc["IPO", ("train_refusal", "min")] == 0.1 and table.loc["IPO", ("test_refusal", "max")] == 0.25
+    ax = plot_refusal_rates(table, title="t").axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["initial", "DPO", "IPO"]
+    assert [round(p.get_height(), 6) for p in ax.patches[:3]] == [80.0, 30.0, 30.0]

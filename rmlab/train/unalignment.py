@@ -115,3 +115,27 @@ def unalignment_runs(policy, tokenizer, variants: dict, *, train_preferences, tr
                      "test_refusal": refusal_rate(model, tokenizer, test_prompts, **measure, seed=seed),
                      "delta_logp_chosen": float(np.mean(after - before))})
     return pd.DataFrame(rows)
+
+
+def refusal_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per variant (in run order): mean, min and max over the seeds of ``train_refusal``, ``test_refusal`` and
+    ``delta_logp_chosen`` (columns ``(metric, statistic)``)."""
+    return runs.groupby("variant", sort=False)[["train_refusal", "test_refusal", "delta_logp_chosen"]].agg(
+        ["mean", "min", "max"])
+
+
+def plot_refusal_rates(table: pd.DataFrame, title: str | None = None):
+    """The paper's Figure 3 / 8: training and test refusal rate per variant of :func:`refusal_table`, bars at the
+    mean over the seeds, error bars from min to max."""
+    from rmlab import plotting
+
+    fig, ax = plotting.subplots(width=7.5, height=3.6)
+    x = np.arange(len(table))
+    for offset, split in ((-0.2, "train_refusal"), (0.2, "test_refusal")):
+        mean, lo, hi = (table[split][c].to_numpy() for c in ("mean", "min", "max"))
+        ax.bar(x + offset, 100 * mean, width=0.4, yerr=[100 * (mean - lo), 100 * (hi - mean)], capsize=3,
+               label=split.replace("_", " "))
+    ax.set_xticks(x, list(table.index), rotation=20, ha="right")
+    ax.set(ylabel="refusal rate (%)", ylim=(0, 100), title=title)
+    ax.legend()
+    return fig
