@@ -13,7 +13,8 @@ from rmlab.lm.load import load_causal_lm
 from rmlab.lm.score import sequence_logprobs
 from rmlab.measure.ches import quantile_window
 from rmlab.train.dpo import DPOConfig, train_dpo
-from rmlab.train.similarity_quantiles import quantile_dpo_runs, quantile_spearman, quantile_summary
+from rmlab.train.similarity_quantiles import (QUANTILES, plot_quantile_windows, quantile_dpo_runs, quantile_spearman,
+                                              quantile_summary)
 from tiny_models import random_pairs, tiny  # noqa: F401  (tiny is a fixture)
 
 
@@ -73,3 +74,12 @@ def test_bad_inputs_are_named(setting):
         quantile_dpo_runs(model, tokenizer, prefs, scores.iloc[:29], DPOConfig(), window=8)
     with pytest.raises(ValueError, match=r"unknown similarity measure\(s\) \['cosine'\]"):
         quantile_dpo_runs(model, tokenizer, prefs, scores, DPOConfig(), window=8, measures=("cosine",))
+
+
+def test_the_figure_has_a_panel_per_measure_with_its_spearman():
+    runs = pd.DataFrame([{"measure": m, "quantile": q, "seed": s, "delta_logp_chosen": sign * q + s}
+                         for m, sign in (("ches", -1.0), ("minus_edit_distance", 1.0)) for q in QUANTILES
+                         for s in (0, 1)])
+    fig = plot_quantile_windows(quantile_summary(runs), quantile_spearman(runs), title="t")
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["CHES\nSpearman -1.00", "− normalised edit distance\nSpearman +1.00"]

@@ -89,3 +89,26 @@ def quantile_spearman(runs: pd.DataFrame) -> dict[str, float]:
     # noise (-0.8999999999999998) that would otherwise decide a comparison with that fraction
     return {measure: round(float(stats.spearmanr(group["quantile"], group["mean"]).statistic), 12)
             for measure, group in summary.groupby("measure", sort=False)}
+
+
+MEASURE_LABELS = {"ches": "CHES", "minus_edit_distance": "− normalised edit distance",
+                  "last_hidden_inner_product": "last-hidden inner product"}
+
+
+def plot_quantile_windows(summary: pd.DataFrame, spearman: dict[str, float], title: str | None = None):
+    """The paper's Figure 2: per similarity measure, the mean change of ln pi(y+|x) after one epoch on each quantile
+    window (:func:`quantile_summary`; bars from the seeds' min to max), with :func:`quantile_spearman` in the title."""
+    from rmlab import plotting
+
+    measures = [m for m in SIMILARITY_MEASURES if m in set(summary.measure)]
+    fig, axes = plotting.subplots(1, len(measures), width=3.6, sharey=True, squeeze=False)
+    for ax, measure in zip(axes[0], measures):
+        s = summary[summary.measure == measure]
+        ax.errorbar(100 * s["quantile"], s["mean"], yerr=[s["mean"] - s["min"], s["max"] - s["mean"]], marker="o",
+                    capsize=3)
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set(title=f"{MEASURE_LABELS[measure]}\nSpearman {spearman[measure]:+.2f}", xlabel="similarity percentile")
+    axes[0, 0].set_ylabel("mean change of ln π(y⁺|x) after 1 epoch")
+    if title:
+        fig.suptitle(title)
+    return fig
