@@ -58,6 +58,25 @@ def test_bound_instances_and_ratios():
     assert b.grad_norm[adv].max() < 1e-2 and b.max_gap[adv].min() > 0.5
 
 
+def test_kl_ratios_use_the_kl_reward_and_its_range():
+    space = ar.SequenceSpace(2, 3)
+    inst = vanishing.bound_instances(space, vanishing.BoundConfig(20, 10, 10), seed=4)
+    ref = inst.logits + 3.0 * np.random.default_rng(5).standard_normal(inst.logits.shape)
+    plain = vanishing.gradient_bound_ratios(space, inst.logits, inst.r)
+    np.testing.assert_allclose(vanishing.kl_gradient_bound_ratios(space, inst.logits, inst.r, 0.0, ref).ratio,
+                               plain.ratio)                                     # lambda = 0: Thm 1 of 2310.20703
+    b = vanishing.kl_gradient_bound_ratios(space, inst.logits, inst.r, 1.0, ref)
+    r_kl = ar.kl_regularized_reward(space, inst.logits, inst.r, 1.0, ref)
+    probs = ar.sequence_probs(space, inst.logits)
+    np.testing.assert_allclose(b.value, np.sum(probs * r_kl, -1))
+    m = np.maximum(1.0, np.abs(r_kl).max(-1))
+    assert m.max() > 1.0                                                        # the KL term widens the range
+    np.testing.assert_allclose(b.bound, 6.0 * m ** (1 / 3) * space.length * b.std ** (2 / 3))
+    grad = ar.logit_gradient(space, inst.logits, inst.r, 1.0, ref)
+    np.testing.assert_allclose(b.grad_norm, np.linalg.norm(grad.reshape(len(grad), -1), axis=-1))
+    assert 0 < b.ratio.max() <= 1.0
+
+
 def test_mlp_ratios_use_computed_jacobian():
     space = ar.SequenceSpace(2, 3)
     model = ar.TinyMLP(space, hidden=4)

@@ -299,13 +299,15 @@ def mlp_jacobian_norms(model: TinyMLP, params) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------------------------------ bou
 def prop2_gradient_bound(length: int, jacobian: float, variance_kl, m: float = 1.0) -> np.ndarray:
-    """Prop. 2: ``||grad phi(theta; x)|| <= 6 M^{1/3} L J_x Var_pi[r_KL]^{1/3}`` for ``r_KL in [-M, M]``, ``M >= 1``.
+    """Prop. 2: ``||grad phi(theta; x)|| <= 6 M^{1/3} L J_x Var_pi[r_KL]^{1/3}`` for ``r_KL in [-M, M]``, ``M >= 1``
+    (``m`` may be an array, one ``M`` per instance).
 
     With ``lam = 0`` and rewards in ``[-1, 1]`` (``M = 1``) this is Thm 1 of arXiv 2310.20703,
     ``6 L J STD^{2/3}``. (The paper states ``M > 1``; its proof holds for ``M = 1``, which is the ``lam = 0`` case.)
     """
-    if m < 1:
-        raise ValueError(f"m (the bound on |r_KL|) must be >= 1; got {m}")
+    m = np.asarray(m, dtype=np.float64)
+    if np.any(m < 1):
+        raise ValueError(f"m (the bound on |r_KL|) must be >= 1; got {m.min()}")
     return 6.0 * m ** (1 / 3) * length * np.asarray(jacobian) * np.asarray(variance_kl, dtype=np.float64) ** (1 / 3)
 
 

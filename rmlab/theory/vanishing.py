@@ -129,6 +129,18 @@ def gradient_bound_ratios(space: ar.SequenceSpace, logits, r) -> BoundRatios:
     return _ratios(space, ar.sequence_probs(space, logits), r, norm, np.ones_like(norm))
 
 
+def kl_gradient_bound_ratios(space: ar.SequenceSpace, logits, r, lam: float, logits_ref) -> BoundRatios:
+    """Prop. 2 of arXiv 2503.15477 with the KL term: the exact ``||grad phi||`` of per-prefix logits ``[B, P, V]``
+    for ``phi = E_pi[r] - lam KL(pi || pi_ref)`` (``logits_ref`` of the same shape: pi_ref != pi), against
+    ``6 M^{1/3} L Var_pi[r_KL]^{1/3}`` with ``J = 1`` and ``M = max(1, max_y |r_KL(y)|)`` per instance. ``std`` and
+    ``value`` are those of ``r_KL``."""
+    grad = ar.logit_gradient(space, logits, r, lam, logits_ref)
+    norm = np.sqrt(np.sum(grad ** 2, axis=(-2, -1)))
+    r_kl = ar.kl_regularized_reward(space, logits, r, lam, logits_ref)                   # [B, N]
+    m = np.maximum(1.0, np.abs(r_kl).max(-1))
+    return _ratios(space, ar.sequence_probs(space, logits), r_kl, norm, np.ones_like(norm), m=m)
+
+
 def mlp_gradient_bound_ratios(model: ar.TinyMLP, params, r) -> BoundRatios:
     """Same for tiny-MLP logits (one prompt): ``params [B, D]``, ``r [B, N]``; ``J`` is computed per instance."""
     if model.num_prompts != 1:
@@ -139,10 +151,10 @@ def mlp_gradient_bound_ratios(model: ar.TinyMLP, params, r) -> BoundRatios:
     return _ratios(model.space, probs, r[:, 0], norm, ar.mlp_jacobian_norms(model, params))
 
 
-def _ratios(space, probs, r, norm, jac) -> BoundRatios:
+def _ratios(space, probs, r, norm, jac, m=1.0) -> BoundRatios:
     value = tabular.expected_reward(probs, r)
     std = np.sqrt(tabular.reward_variance(probs, r))
-    bound = ar.prop2_gradient_bound(space.length, jac, std ** 2)
+    bound = ar.prop2_gradient_bound(space.length, jac, std ** 2, m)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(bound > 0, norm / bound, np.where(norm > 0, np.inf, 0.0))
     return BoundRatios(norm, std, value, np.max(np.broadcast_to(r, probs.shape), -1) - value, jac, bound, ratio)
