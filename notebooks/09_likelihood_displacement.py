@@ -70,10 +70,9 @@ from rmlab.theory.plots_displacement import (displacement_explorer, plot_cross_s
 from rmlab.train.displacement import (answer_pair_set, cached_predictor_panel, cached_single_prompt_run,
                                       candidate_pair_geometry, displaced_fraction, family_sft,
                                       first_step_change_by_part, first_step_gainer_spearman, free_feature_rate,
-                                      mean_pair_geometry,
-                                      mean_stable_drop, near_synonym_choice, pair_summary,
-                                      peak_after_start_fraction, plot_runs,
-                                      predictor_precision_recall, predictor_roc, run_summary, unembedding_geometry)
+                                      gainers_by_step, mean_pair_geometry, mean_stable_drop, near_synonym_choice,
+                                      pair_summary, peak_after_start_fraction, plot_runs, predictor_precision_recall,
+                                      predictor_roc, run_summary, unembedding_geometry)
 from rmlab.train.dpo import DPOConfig
 from rmlab.train.sft import SFTConfig
 from rmlab.world import WorldConfig, build_world, quick_config
@@ -538,6 +537,27 @@ display(world_pair_table.round(3), world_geometry.round(3),  # noqa: F821
         world_thm5.groupby("pair", sort=False)[["spearman", "hidden_cosine"]].median().round(3))
 
 # %% [markdown]
+# **The paper's Tables 4–12: what has gained "until step" 5, 25 and 100.** Per pair and step, the tokens among a
+# run's three top gainers since the start of DPO in the most runs (``token (runs)``), and the share of runs in which
+# $y^+$ itself is one of them (the checklist: at step 5, in at least half of the runs; recorded per pair in
+# `table1_displacement_world`). The SmolLM2 runs of section 2 stop at step 20 (quick mode: 6), so they have step 5
+# only.
+
+# %%
+world_gainers = pd.DataFrame(gainers_by_step(world_runs))
+real_gainers = pd.DataFrame(gainers_by_step(real_runs))
+display(world_gainers, real_gainers)  # noqa: F821
+
+# %% [markdown]
+# *Measured (2026-11-30, full mode, 10 runs per pair):* $y^+$ is among the three top gainers at step 5 in 9 of 10 runs
+# of Yes ≻ No and No ≻ Never (checklist passes), but only in 3, 4 and 3 of 10 for Sure ≻ Yes, Yeah ≻ Absolutely and
+# Never ≻ Nope (fails, recorded), where ``<eos>``, food nouns and language-B words gain first. By step 100, Sure,
+# Yeah and Never are among the top gainers in 6, 5 and 5 of 10. On SmolLM2 (3 runs each, step 5): No ≻ Never and
+# Yes ≻ No list $y^+$ and its space and case twins in every run (No, ĠNo, Ġno; Yes, ĠYes, Ġyes), as the paper's
+# Tables 4–12 do; No ≻ no lists neither No nor no, but "Not" in 3 runs and **"Yes" in 2**, the opposite answer:
+# the paper's catastrophic gainer, at step 5. Quick mode (3 runs, the quick world): 2, 1, 2, 1 and 1 of 3.
+
+# %% [markdown]
 # Above: per pair, the share of runs displaced (stable, ≥ 0.2) and the tokens that gained the most in the most runs
 # (``token (runs)``; "benign" = same answer family as $y^+$, "catastrophic" = another family or a hedge, "other" = not
 # an answer word; the world's function word ``sure`` counts as affirm). Last table: the unconstrained-features reading
@@ -625,7 +645,9 @@ rec_world.add_data(model=WORLD_MODEL, world=str(world.path), pairs=WORLD_PAIRS, 
                    paper_pairs=PAPER_PAIRS, geometry_pairs=GEOMETRY_PAIRS, candidates=list(WORLD_CANDIDATES),
                    candidate_geometry=world_ranking.to_dict("records"), pair_table=world_pair_table.to_dict("records"),
                    free_feature_rates=world_features.to_dict("records"),
-                   first_step_by_part=first_step.to_dict("records"), thm5_first_step=world_thm5.to_dict("records"))
+                   first_step_by_part=first_step.to_dict("records"), thm5_first_step=world_thm5.to_dict("records"),
+                   gainers_by_step=world_gainers.to_dict("records"),
+                   real_gainers_by_step=real_gainers.to_dict("records"))
 near_synonyms = {"No ≻ Never": "", "Sure ≻ Yes": ""} | {f"{c} ≻ {r}": " (the geometry's choice)"
                                                          for c, r in GEOMETRY_PAIRS}
 world_checks = {pair: rec_world.check(f"{pair}{note}: share of runs with a stable peak-to-trough drop >= 0.2",
@@ -639,6 +661,8 @@ for pair, note in near_synonyms.items():       # the reproduction checklist's Ta
 for pair in runs_of:
     rec_world.check(f"checklist: {pair}: share of runs whose π(y+) peaks after step 0",
                     peak_after_start_fraction(runs_of[pair]), ">", 0.5)
+    rec_world.check(f"checklist: {pair}: share of runs with y+ among the top-3 gainers at step 5",
+                    world_gainers.set_index(["pair", "step"]).loc[(pair, 5), "chosen_among_top"], ">=", 0.5)
 rec_world.save(fig)
 print("per pair, share of runs whose pi(y+) fell peak-to-trough by >= 0.2 (stable runs):", world_fraction)
 for pair, passed in world_checks.items():

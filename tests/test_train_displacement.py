@@ -40,6 +40,22 @@ def test_single_prompt_run_tracks_every_step(tiny):
         "preferred", "benign", "catastrophic", "other"}
     summary = TD.run_summary(run)
     assert summary["pair"] == "yes ≻ a" and summary["drop"] == run["peak_to_trough"]
+    assert list(run["gainers_at_steps"]) == ["5"]                                  # 6 steps: only step 5 reached
+    five = TD.single_prompt_run(model, tokenizer, PROMPT, "yes", "a", sft_steps=2, sft_lr=1e-3,
+                                dpo=DPOConfig(lr=1e-3, steps=5))
+    assert run["gainers_at_steps"]["5"] == five["gainers_at_end"]                 # the same run, stopped at step 5
+
+
+def test_gainers_by_step_count_the_runs_that_list_each_token():
+    def gainers(*tokens):
+        return [{"token": t, "gain": 0.1, "kind": "preferred" if t == "Yes" else "other"} for t in tokens]
+
+    runs = [{"chosen": "Yes", "rejected": "No", "gainers_at_steps": {"5": gainers("Yes", "a", "b"),
+                                                                     "25": gainers("a", "b", "c")}},
+            {"chosen": "Yes", "rejected": "No", "gainers_at_steps": {"5": gainers("a", "Yes", "c")}}]
+    rows = TD.gainers_by_step(runs, top=2)
+    assert [(r["step"], r["runs"], r["chosen_among_top"], r["top_gainers"]) for r in rows] == [
+        (5, 2, 1.0, "Yes (2), a (2)"), (25, 1, 0.0, "a (1), b (1)")]
 
 
 def test_multi_token_answers_are_refused(tiny):

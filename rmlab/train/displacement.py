@@ -101,12 +101,16 @@ def family_sft(model, tokenizer, prompts: list[str], answer_choices: list, confi
     return policy, "family-sft-" + hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
 
 
+GAINER_STEPS = (5, 25, 100)   # the paper's Tables 4-12 list the top gainers "until step" 5, 25 and 100
+
+
 def single_prompt_run(model, tokenizer, prompt: str, chosen: str, rejected: str, *, sft_steps: int, sft_lr: float,
                       dpo: DPOConfig, chat_template: bool = False, top_k: int = 3) -> dict:
     """One Table 1 run on a copy of ``model``: SFT, then DPO with tracking at every step. Returns JSON-ready
     ``prob_chosen``/``prob_rejected``/``loss`` per DPO step (index 0 = after SFT), ``peak_to_trough`` with its
     ``peak_step``/``trough_step`` and probabilities, ``loss_increased``, and the ``top_k`` gainers since the start of
-    DPO at the trough and at the last step, each labelled by :func:`gainer_kind`."""
+    DPO at the trough, at the last step and at each of :data:`GAINER_STEPS` the run reaches (``gainers_at_steps``,
+    keyed by the step as a string), each labelled by :func:`gainer_kind`."""
     policy = disable_dropout(copy.deepcopy(model))
     sft_metrics = sft(policy, tokenizer, prompt, chosen, steps=sft_steps, lr=sft_lr, optimizer=dpo.optimizer,
                       chat_template=chat_template, seed=dpo.seed) if sft_steps else []
@@ -128,7 +132,9 @@ def single_prompt_run(model, tokenizer, prompt: str, chosen: str, rejected: str,
             "peak_to_trough": drop, "peak_step": peak, "trough_step": trough,
             "peak_prob": prob_chosen[peak], "trough_prob": prob_chosen[trough],
             "gainers_at_trough": _labelled(records[trough], tokens["chosen"]),
-            "gainers_at_end": _labelled(records[-1], tokens["chosen"])}
+            "gainers_at_end": _labelled(records[-1], tokens["chosen"]),
+            "gainers_at_steps": {str(step): _labelled(records[step], tokens["chosen"])
+                                 for step in GAINER_STEPS if step < len(records)}}
 
 
 def _labelled(record: dict, chosen_token: str) -> list[dict]:
@@ -365,7 +371,8 @@ def cached_single_prompt_run(model_id: str, model, tokenizer, prompt: str, chose
     names the weights: a registered name or a folder; torch and transformers versions included), so a rerun of a
     notebook skips the runs it already did. ``result["cached"]`` says whether it was read back."""
     key = {"model": model_id, "prompt": prompt, "chosen": chosen, "rejected": rejected, "sft_steps": sft_steps,
-           "sft_lr": sft_lr, "dpo": asdict(dpo), "chat_template": chat_template, "top_k": top_k}
+           "sft_lr": sft_lr, "dpo": asdict(dpo), "chat_template": chat_template, "top_k": top_k,
+           "gainer_steps": GAINER_STEPS}
     return _cached(key, lambda: single_prompt_run(model, tokenizer, prompt, chosen, rejected, sft_steps=sft_steps,
                                                   sft_lr=sft_lr, dpo=dpo, chat_template=chat_template, top_k=top_k))
 
@@ -410,11 +417,8 @@ def pair_summary(results: list[dict], *, threshold: float = 0.2, top: int = 3) -
     """Table 1 per pair over its runs: ``runs``, ``displaced`` (:func:`displaced_fraction`), ``unstable`` runs, the
     mean ``start``, ``drop``, ``from`` and ``to`` of :func:`run_summary`, and per gainer kind the ``top`` tokens that
     gained (positive gain) in the most runs, as ``"token (runs)"``. Pairs in order of first appearance."""
-    by_pair: dict[str, list[dict]] = {}
-    for result in results:
-        by_pair.setdefault(f"{result['chosen']} ≻ {result['rejected']}", []).append(result)
     rows = []
-    for pair, runs in by_pair.items():
+    for pair, runs in _runs_by_pair(results).items():
         summaries = [run_summary(r) for r in runs]
         row = {"pair": pair, "runs": len(runs), "displaced": displaced_fraction(runs, threshold=threshold),
                "unstable": sum(r["loss_increased"] for r in runs),
@@ -424,6 +428,33 @@ def pair_summary(results: list[dict], *, threshold: float = 0.2, top: int = 3) -
             row[f"{kind}_gainers"] = ", ".join(f"{token} ({tokens.count(token)})"
                                                for token in _most_listed(tokens, top))
         rows.append(row)
+    return rows
+
+
+def _runs_by_pair(results: list[dict]) -> dict[str, list[dict]]:
+    """Runs grouped by their pair, ``"y+ ≻ y-"``, in order of first appearance."""
+    by_pair: dict[str, list[dict]] = {}
+    for result in results:
+        by_pair.setdefault(f"{result['chosen']} ≻ {result['rejected']}", []).append(result)
+    return by_pair
+
+
+def gainers_by_step(results: list[dict], *, top: int = 3) -> list[dict]:
+    """The paper's Tables 4-12: per pair and per step of :data:`GAINER_STEPS` its runs reach, the ``top`` tokens that
+    were among a run's top gainers since the start of DPO in the most runs (``"token (runs)"``), and
+    ``chosen_among_top``, the share of those runs in which y+ itself was one of them. Pairs in order of first
+    appearance."""
+    rows = []
+    for pair, runs in _runs_by_pair(results).items():
+        for step in GAINER_STEPS:
+            listed = [r["gainers_at_steps"][str(step)] for r in runs if str(step) in r["gainers_at_steps"]]
+            if not listed:
+                continue
+            tokens = [g["token"] for gainers in listed for g in gainers if g["gain"] > 0]
+            chosen = [any(g["kind"] == "preferred" for g in gainers) for gainers in listed]
+            rows.append({"pair": pair, "step": step, "runs": len(listed), "chosen_among_top": float(np.mean(chosen)),
+                         "top_gainers": ", ".join(f"{token} ({tokens.count(token)})"
+                                                  for token in _most_listed(tokens, top))})
     return rows
 
 
