@@ -558,6 +558,36 @@ display(world_gainers, real_gainers)  # noqa: F821
 # the paper's catastrophic gainer, at step 5. Quick mode (3 runs, the quick world): 2, 1, 2, 1 and 1 of 3.
 
 # %% [markdown]
+# **The paper's Tables 2–3: without the SFT phase, and with IPO** (the checklist: descriptive, no pass threshold).
+# The same pairs, prompts, steps and seeds. Table 2: DPO straight from ``sft_full``, without the SFT phase on the
+# yes/no questions. Table 3: after the SFT phase, IPO (τ = 0.01) at a 10× lower rate, as the official persona plans
+# run IPO (1e-8 against DPO's 1e-7). Recorded in `table1_displacement_world`'s JSON (``table2_no_sft``,
+# ``table3_ipo``).
+
+# %%
+table2_runs = [cached_single_prompt_run(str(world.models[WORLD_MODEL]), world_model, world_tokenizer, prompt, chosen,
+                                        rejected, sft_steps=0, sft_lr=WORLD_LR,
+                                        dpo=DPOConfig(lr=WORLD_LR, steps=WORLD_STEPS, optimizer="rmsprop", seed=run))
+               for chosen, rejected in WORLD_PAIRS for run, prompt in enumerate(world_prompts[chosen])]
+table3_runs = [cached_single_prompt_run(f"{world.models[WORLD_MODEL]}+{sft_models[run][1]}", sft_models[run][0],
+                                        world_tokenizer, prompt, chosen, rejected, sft_steps=0, sft_lr=WORLD_LR,
+                                        dpo=DPOConfig(loss="ipo", beta=0.01, lr=WORLD_LR / 10, steps=WORLD_STEPS,
+                                                      optimizer="rmsprop", seed=run))
+               for chosen, rejected in WORLD_PAIRS for run, prompt in enumerate(world_prompts[chosen])]
+table2_3 = pd.concat({"Table 1 (SFT, DPO)": pd.DataFrame(pair_summary(world_runs)),
+                      "Table 2 (no SFT, DPO)": pd.DataFrame(pair_summary(table2_runs)),
+                      "Table 3 (SFT, IPO)": pd.DataFrame(pair_summary(table3_runs))}, names=["table", "row"])
+table2_3[["pair", "runs", "displaced", "unstable", "start", "drop", "from", "to"]].round(3)
+
+# %% [markdown]
+# *Measured (2026-11-30, full mode; shares of 10 runs displaced stably by ≥ 0.2, in the order Yes ≻ No, No ≻ Never,
+# Sure ≻ Yes, Yeah ≻ Absolutely, Never ≻ Nope):* with the SFT phase and DPO (Table 1) 0.3, 0.3, 0.1, 0.0, 0.2. Without
+# it (Table 2): 0.0, 0.0, 0.0, 0.1, 0.2, with the loss rising at some step in 5, 7, 2, 3 and 5 of the 10 runs, and
+# with catastrophic gainers for Never ≻ Nope ("Yes" and "Absolutely" each among the top three in 3 runs). With IPO
+# (Table 3): 0.5, 0.2, 0.1, 0.0, 0.2; Yes ≻ No, the opposite pair, displaces most. No near-synonym pair displaces in
+# most runs in any of the three.
+
+# %% [markdown]
 # Above: per pair, the share of runs displaced (stable, ≥ 0.2) and the tokens that gained the most in the most runs
 # (``token (runs)``; "benign" = same answer family as $y^+$, "catastrophic" = another family or a hedge, "other" = not
 # an answer word; the world's function word ``sure`` counts as affirm). Last table: the unconstrained-features reading
@@ -647,6 +677,7 @@ rec_world.add_data(model=WORLD_MODEL, world=str(world.path), pairs=WORLD_PAIRS, 
                    free_feature_rates=world_features.to_dict("records"),
                    first_step_by_part=first_step.to_dict("records"), thm5_first_step=world_thm5.to_dict("records"),
                    gainers_by_step=world_gainers.to_dict("records"),
+                   table2_no_sft=pair_summary(table2_runs), table3_ipo=pair_summary(table3_runs),
                    real_gainers_by_step=real_gainers.to_dict("records"))
 near_synonyms = {"No ≻ Never": "", "Sure ≻ Yes": ""} | {f"{c} ≻ {r}": " (the geometry's choice)"
                                                          for c, r in GEOMETRY_PAIRS}
