@@ -171,7 +171,8 @@ for measure in SIMILARITY_MEASURES:
         rec_ipo.check(f"checklist: Spearman({measure} percentile, mean Δ ln π(y+)) (IPO)", ipo_spearman[measure],
                       ">", -0.6)
 rec_ipo.save(fig)
-ipo_by_q.round(4)
+display(ipo_by_q.round(4))  # noqa: F821  (IPython's display)
+fig
 
 # %% [markdown]
 # *Measured (2026-11-30):* full mode (3 seeds, 200-pair windows): CHES ranks the IPO windows exactly (Spearman −1),
