@@ -233,11 +233,11 @@ def thm6_signs(model, tokenizer, preferences, *, batch_size: int = 16, chat_temp
     for start in range(0, len(pairs), batch_size):
         batch = list(range(start, min(start + batch_size, len(pairs))))
         states = _full_sequence_states(model, pad_id, pairs, batch, "right")                  # [2B, R, d]
-        probs = torch.softmax(head(states).double(), dim=-1)                                     # [2B, R, V]
-        for b, i in enumerate(batch):
+        for b, i in enumerate(batch):        # one pair's next-token distributions at a time: [|y| + 1, V] each
             (_, chosen, rejected), n = pairs[i], len(batch)
             h_plus, h_minus = states[b, :len(chosen)].double(), states[n + b, :len(rejected)].double()
-            p_plus, p_minus = probs[b, :len(chosen)], probs[n + b, :len(rejected)]
+            p_plus, p_minus = (torch.softmax(head(h).double(), dim=-1) for h in (states[b, :len(chosen)],
+                                                                                 states[n + b, :len(rejected)]))
             ids_plus, ids_minus = (torch.tensor(ids, device=states.device) for ids in (chosen, rejected))
             alpha_minus = alpha_coefficients(p_plus, ids_plus, p_minus, ids_minus) > 0
             alpha_plus = alpha_coefficients(p_plus, ids_plus, p_plus, ids_plus) > 0
