@@ -116,3 +116,66 @@ def test_bad_rl_configs_name_the_field(bad, word):
 def test_too_many_pairs_is_a_clear_error(small):
     with pytest.raises(UserError, match="n_pairs"):
         B.teachers(small, n_pairs=10_000)
+
+
+def test_per_prompt_normalization_ignores_per_prompt_offsets_and_global_does_not(small):
+    offsets = 3.0 * torch.randn(SMALL.n_prompts, 1, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    per_prompt, global_ = (B.BanditRLConfig(epochs=1, normalization=n) for n in ("per_prompt", "global"))
+
+    def gold_and_kl(rewards, config):
+        return [row[key] for row in B.rloo_run(small, rewards, config, seed=0) for key in ("gold_increase", "kl")]
+
+    assert gold_and_kl(small.gold + offsets, per_prompt) == pytest.approx(gold_and_kl(small.gold, per_prompt),
+                                                                          rel=1e-9, abs=1e-12)
+    assert gold_and_kl(small.gold + offsets, global_) != pytest.approx(gold_and_kl(small.gold, global_), rel=1e-3)
+
+
+def test_per_prompt_scale_is_the_root_mean_within_prompt_variance():
+    probs = torch.tensor([[0.5, 0.5], [0.25, 0.75]], dtype=torch.float64)
+    rewards = torch.tensor([[0.0, 2.0], [10.0, 14.0]], dtype=torch.float64)
+    within = [0.5 * 1 + 0.5 * 1, 0.25 * 9 + 0.75 * 1]               # means 1 and 13
+    assert float(B._per_prompt_scale(probs, rewards)) == pytest.approx(np.sqrt(np.mean(within)), rel=1e-12)
+
+
+def test_another_gold_keeps_the_policy_and_agrees_in_part(small):
+    other = B.with_other_gold(small)
+    for name in ("features", "off_features", "theta0"):
+        assert torch.equal(getattr(other, name), getattr(small, name)), name
+    cos = torch.nn.functional.cosine_similarity(other.gold_weights, small.gold_weights, dim=0)
+    assert 0.5 < cos < 0.95
+    assert not torch.equal(other.gold, small.gold) and other.gold.abs().max() < 1
+    assert torch.equal(B.with_other_gold(small).gold, other.gold)
+    assert not torch.equal(B.with_other_gold(small, seed=2).gold, other.gold)
+
+
+def test_appendix_variants_change_one_thing_each(small):
+    variants = B.appendix_variants(SMALL, B.BanditRLConfig(epochs=1))
+    assert list(variants) == list(B.APPENDIX_PAPER.index)
+    configs = {name: (bandit.config, rl) for name, (bandit, rl) in variants.items()}
+    assert configs["main"] == (SMALL, B.BanditRLConfig(epochs=1))
+    assert configs["another initial policy"][0].demo_temperature == 4 * SMALL.demo_temperature
+    assert (configs["similar on- and off-policy data"][0].policy_v_spread,
+            configs["similar on- and off-policy data"][0].off_u_spread) == (1.0, 1.0)
+    assert configs["per-prompt normalization"] == (SMALL, B.BanditRLConfig(epochs=1, normalization="per_prompt"))
+    assert torch.equal(variants["another gold reward"][0].gold, B.with_other_gold(small).gold)
+
+
+def test_appendix_correlations_are_table_2s_first_row(small):
+    results = {name: B.teacher_experiment(small, seeds=(0,), rl=B.BanditRLConfig(epochs=1, normalization=norm),
+                                          n_pairs=100) for name, norm in (("main", "global"),
+                                                                          ("per-prompt normalization", "per_prompt"))}
+    table = B.appendix_correlations(results)
+    properties, runs = results["main"]
+    trained = [rm for rm in properties.index if rm != GOLD]
+    after1 = runs[runs.epoch == 1].set_index("rm").loc[trained]
+    for target in ("proxy_increase", "gold_increase"):
+        expected = np.corrcoef(properties.loc[trained, "whitened_reward_variance"], after1[target])[0, 1]
+        assert table.loc["main", (target, "pearson")] == pytest.approx(expected, rel=1e-9)
+    fig = B.plot_appendix_correlations(table)
+    assert len(fig.axes[0].patches) == 2 * len(table)
+    assert [len(c.get_offsets()) for c in fig.axes[0].collections] == [len(table)] * 2      # the paper's marks
+
+
+def test_bad_normalization_names_the_field():
+    with pytest.raises(UserError, match="normalization"):
+        B.BanditRLConfig(normalization="per-prompt")

@@ -34,6 +34,11 @@ standardised proxy reward and KL(pi || pi_0) are computed exactly on the held-ou
 candidates, no sampling noise). The properties (whitened reward variance, on-policy accuracy over all pairs of K
 samples per prompt, off-policy accuracy on held-out off-policy pairs) use :mod:`rmlab.measure`, as the world's report.
 
+**The appendix ablations** (Tables 3-9: another initial policy, similar on- and off-policy data, another gold
+reward, per-prompt normalization): :func:`appendix_variants` builds each, :func:`appendix_correlations` gives each
+one's Pearson and Spearman of variance with the increases, :func:`plot_appendix_correlations` draws them beside the
+paper's (:data:`APPENDIX_PAPER`).
+
 Differences from the paper: a bandit with 64 candidates per prompt and a 16-number policy instead of Pythia-2.8B;
 gold-labelled pairs; exact evaluation instead of 500 x 10 samples.
 
@@ -47,7 +52,9 @@ gold-labelled pairs; exact evaluation instead of 500 x 10 samples.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import textwrap
+
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -59,9 +66,10 @@ from rmlab.measure.accuracy import on_policy_accuracy, preference_accuracy
 from rmlab.measure.variance import whitened_reward_variance
 from rmlab.train.loop import EpochBatches, OptimConfig, train_loop
 from rmlab.train.losses import bradley_terry_loss, rloo_advantages
-from rmlab.world.teacher import GOLD, PAPER_FRACTIONS, PERFECT, zoo_name
+from rmlab.world.teacher import GOLD, PAPER_FRACTIONS, PERFECT, correlations, property_measures, zoo_name
 
 SPLITS = ("demo", "rm", "rl", "eval")
+NORMALIZATIONS = ("global", "per_prompt")
 
 
 @dataclass(frozen=True)
@@ -99,8 +107,14 @@ class BanditRLConfig:
     lr: float = field(default=0.02, metadata={"help": "Adam learning rate on theta"})
     batch_prompts: int = field(default=32, metadata={"help": "prompts per step (the paper: batch 32)"})
     epochs: int = field(default=4, metadata={"help": "passes over the RL prompts (evaluated after each)"})
+    normalization: str = field(default="global", metadata={
+        "help": "what each reward is divided by for training, after its mean under pi_0 is subtracted: 'global', its "
+                "std under pi_0 over the RL prompts and responses (§4); 'per_prompt', the root of its mean "
+                "per-prompt variance under pi_0 (the paper's Table 9)"})
 
     def __post_init__(self):
+        if self.normalization not in NORMALIZATIONS:
+            raise UserError(f"normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}")
         check_int_range(self.k, "k", minimum=2)
         check_int_range(self.batch_prompts, "batch_prompts", minimum=1)
         check_int_range(self.epochs, "epochs", minimum=1)
@@ -287,14 +301,18 @@ def rloo_loss(log_probs: torch.Tensor, ref_log_probs: torch.Tensor, samples: tor
 
 def rloo_run(bandit: Bandit, rewards: torch.Tensor, config: BanditRLConfig = BanditRLConfig(), *,
              seed: int = 0) -> list[dict]:
-    """RLOO from ``theta_0`` on the RL prompts with the reward table ``rewards [P, M]`` (standardised by its exact
-    mean and std under ``pi_theta_0`` on the RL prompts). One row per epoch (0 = before training): ``epoch``,
-    ``proxy_increase`` (standardised units), ``gold_increase``, ``kl`` (exact, on the evaluation prompts)."""
+    """RLOO from ``theta_0`` on the RL prompts with the reward table ``rewards [P, M]``, minus its exact mean under
+    ``pi_theta_0`` on the RL prompts and divided as ``config.normalization`` says. One row per epoch (0 = before
+    training): ``epoch``, ``proxy_increase`` (in units of the reward's std under ``pi_theta_0``, whatever the
+    normalization), ``gold_increase``, ``kl`` (exact, on the evaluation prompts)."""
     rl, held_out = bandit.splits["rl"], bandit.splits["eval"]
     p0 = policy_probs(bandit, bandit.theta0, rl)
     mean = (p0 * rewards[rl]).sum(-1).mean()
     std = ((p0 * (rewards[rl] - mean) ** 2).sum(-1).mean()).sqrt()
     standardised = (rewards - mean) / std
+    training = standardised
+    if config.normalization == "per_prompt":
+        training = (rewards - mean) / _per_prompt_scale(p0, rewards[rl])
     ref_log_probs = torch.log_softmax(bandit.features @ bandit.theta0, dim=-1)
     policy = _linear(bandit.theta0)
     batches = EpochBatches(len(rl), config.batch_prompts)
@@ -312,7 +330,7 @@ def rloo_run(bandit: Bandit, rewards: torch.Tensor, config: BanditRLConfig = Ban
         prompts = rl[batches.next(generator)]
         log_probs = torch.log_softmax(policy(bandit.features[prompts])[..., 0], dim=-1)
         samples = torch.multinomial(log_probs.detach().exp(), config.k, replacement=True, generator=generator)
-        return rloo_loss(log_probs, ref_log_probs[prompts], samples, standardised[prompts], config.kl_coef), {}
+        return rloo_loss(log_probs, ref_log_probs[prompts], samples, training[prompts], config.kl_coef), {}
 
     evals = [evaluate(0)]
 
@@ -327,6 +345,12 @@ def rloo_run(bandit: Bandit, rewards: torch.Tensor, config: BanditRLConfig = Ban
              "gold_increase": e["gold"] - evals[0]["gold"], "kl": e["kl"]} for e in evals]
 
 
+def _per_prompt_scale(probs: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:
+    """The root of the mean over prompts of each prompt's reward variance under ``probs`` (both ``[P, M]``)."""
+    prompt_means = (probs * rewards).sum(-1, keepdim=True)
+    return (probs * (rewards - prompt_means) ** 2).sum(-1).mean().sqrt()
+
+
 def teacher_experiment(bandit: Bandit, *, seeds=(0, 1, 2), rl: BanditRLConfig = BanditRLConfig(),
                        n_pairs: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Table 1 and Figure 2 on the bandit: ``(properties, runs)``, the teachers' properties (one row per teacher)
@@ -338,6 +362,99 @@ def teacher_experiment(bandit: Bandit, *, seeds=(0, 1, 2), rl: BanditRLConfig = 
     runs = [{"policy": "theta_0", "rm": name, "seed": seed, **row}
             for name, (table, _) in rms.items() for seed in seeds for row in rloo_run(bandit, table, rl, seed=seed)]
     return properties, pd.DataFrame(runs)
+
+
+# ------------------------------------------------------------------------------------------------ the appendix
+APPENDIX_PAPER = pd.DataFrame({   # arXiv 2503.15477: Pearson(reward variance, increase after epoch 1), Tables 2-9
+    "table": ["Table 2", "Tables 3-4", "Tables 5-6", "Tables 7-8", "Table 9"],
+    "proxy_increase": [0.982, 0.941, 0.662, 0.887, 0.936],
+    "gold_increase": [0.834, 0.409, 0.259, 0.391, 0.279]},
+    index=["main", "another initial policy", "similar on- and off-policy data", "another gold reward",
+           "per-prompt normalization"])
+
+
+def appendix_variants(config: BanditConfig = BanditConfig(), rl: BanditRLConfig = BanditRLConfig(), *,
+                      other_gold_seed: int = 1) -> dict[str, tuple[Bandit, BanditRLConfig]]:
+    """The bandit versions of the paper's appendix ablations (Tables 3-9), each a ``(bandit, rl)`` for
+    :func:`teacher_experiment`, keyed as :data:`APPENDIX_PAPER`:
+
+    - ``main``: ``config`` and ``rl`` as given (Tables 1-2);
+    - ``another initial policy`` (Tables 3-4, where the policy's SFT data change): ``theta_0`` fit to demonstrations
+      four times noisier (``demo_temperature`` x 4), a flatter start;
+    - ``similar on- and off-policy data`` (Tables 5-6, SFT on the RM's own data): the policy's and the other
+      generator's responses differ in all features alike (both spreads 1);
+    - ``another gold reward`` (Tables 7-8): :func:`with_other_gold`; the initial policy is unchanged;
+    - ``per-prompt normalization`` (Table 9): ``rl.normalization = "per_prompt"``; the properties are measured as in
+      the main run.
+    """
+    base = make_bandit(config)
+    noisier = replace(config, demo_temperature=4 * config.demo_temperature)
+    similar = replace(config, policy_v_spread=1.0, off_u_spread=1.0)
+    return {"main": (base, rl), "another initial policy": (make_bandit(noisier), rl),
+            "similar on- and off-policy data": (make_bandit(similar), rl),
+            "another gold reward": (with_other_gold(base, seed=other_gold_seed), rl),
+            "per-prompt normalization": (base, replace(rl, normalization="per_prompt"))}
+
+
+def with_other_gold(bandit: Bandit, *, seed: int = 1) -> Bandit:
+    """``bandit`` judged by another gold reward that agrees with the first in part (the paper's Tables 7-8 swap one
+    gold RM for another): ``w'`` is each half of ``w + z`` made unit, ``z`` a fresh draw of ``w``'s kind (so
+    ``cos(w, w') ~ 0.7``), with a fresh unseen quality ``eps'``. Features, splits and ``theta_0`` stay; RMs trained
+    on this bandit learn from pairs ``w'`` labels.
+
+    >>> base = make_bandit(BanditConfig(n_prompts=200, splits=(40, 80, 60, 20)))
+    >>> other = with_other_gold(base)
+    >>> cos = torch.nn.functional.cosine_similarity(other.gold_weights, base.gold_weights, dim=0)
+    >>> bool(torch.equal(other.theta0, base.theta0)), round(float(cos), 2)
+    (True, 0.77)
+    """
+    c = bandit.config
+    gen = torch.Generator().manual_seed(c.seed + 7919 * seed)
+
+    def normal(*shape):
+        return torch.randn(*shape, generator=gen, dtype=torch.float64)
+
+    u, v = bandit.gold_weights[:c.dim_u], bandit.gold_weights[c.dim_u:]
+    w = torch.cat([_unit(u + _unit(normal(c.dim_u))), _unit(v + _unit(normal(c.dim_v)))])
+    gold = torch.tanh(bandit.features @ w + c.gold_noise * normal(*bandit.gold.shape))
+    off_gold = torch.tanh(bandit.off_features @ w + c.gold_noise * normal(*bandit.off_gold.shape))
+    return replace(bandit, gold=gold, off_gold=off_gold, gold_weights=w)
+
+
+def appendix_correlations(results: dict[str, tuple[pd.DataFrame, pd.DataFrame]]) -> pd.DataFrame:
+    """Per variant (``results``: name -> :func:`teacher_experiment`'s ``(properties, runs)``) the Pearson and Spearman
+    correlation of the non-GT teachers' reward variance with their seed-mean proxy and gold increase after epoch 1
+    (the first row of the paper's Tables 2, 4, 6, 8 and 9): columns ``(increase, pearson|spearman)``."""
+    rows = {}
+    for name, (properties, runs) in results.items():
+        non_gt = [rm for rm in properties.index if rm != GOLD]
+        after1 = runs[runs.epoch == 1].groupby("rm")[["proxy_increase", "gold_increase"]].mean()
+        rows[name] = correlations(property_measures(properties.loc[non_gt]), after1.loc[non_gt]).loc["Reward variance"]
+    return pd.DataFrame(rows).T
+
+
+def plot_appendix_correlations(table: pd.DataFrame, *, paper: pd.DataFrame = APPENDIX_PAPER):
+    """:func:`appendix_correlations`' Pearson correlations as bars (proxy and gold increase, one group per variant),
+    with ``paper``'s values (columns ``proxy_increase``, ``gold_increase``; same index) as black diamonds. Returns the
+    figure."""
+    from rmlab import plotting
+
+    fig, ax = plotting.subplots(1, 1, width=8, height=3.8)
+    x, width = np.arange(len(table)), 0.38
+    for i, target in enumerate(("proxy_increase", "gold_increase")):
+        offset = (i - 0.5) * width
+        ax.bar(x + offset, table[(target, "pearson")], width, color=plotting.PALETTE[i],
+               label=target.replace("_", " "))
+        ax.scatter(x + offset, paper.loc[table.index, target], color="black", marker="D", s=14, zorder=5,
+                   label="paper" if i == 0 else None)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xticks(x, [f"{textwrap.fill(name, 18)}\n({paper.loc[name, 'table']})" for name in table.index],
+                  fontsize="small")
+    ax.set_ylabel("Pearson(variance,\nincrease after epoch 1)")
+    ax.set_ylim(min(0.0, float(table.xs("pearson", axis=1, level=1).min().min())) - 0.1, 1.3)
+    ax.legend(fontsize="small", loc="upper center", ncol=3)
+    ax.set_title("Tables 2-9 on the bandit: does reward variance still predict the increase?")
+    return fig
 
 
 def plot_teacher_experiment(properties: pd.DataFrame, runs: pd.DataFrame, *, paper: pd.DataFrame | None = None,
