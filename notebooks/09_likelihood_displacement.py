@@ -516,10 +516,20 @@ display(world_ranking[world_ranking["same_family"]].sort_values("kappa", ascendi
 # %%
 world_prompts = {chosen: yes_no[yes_no["truth"] == (chosen in AFFIRM)].sample(n=WORLD_RUNS, random_state=SEED)
                  ["prompt"].tolist() for chosen, _ in WORLD_PAIRS}
-world_runs = [cached_single_prompt_run(f"{world.models[WORLD_MODEL]}+{sft_models[run][1]}", sft_models[run][0],
-                                       world_tokenizer, prompt, chosen, rejected, sft_steps=0, sft_lr=WORLD_LR,
-                                       dpo=DPOConfig(lr=WORLD_LR, steps=WORLD_STEPS, optimizer="rmsprop", seed=run))
-              for chosen, rejected in WORLD_PAIRS for run, prompt in enumerate(world_prompts[chosen])]
+world_dpo = DPOConfig(lr=WORLD_LR, steps=WORLD_STEPS, optimizer="rmsprop")
+
+
+def world_pair_runs(dpo, *, sft_phase=True):
+    """One cached run per pair of WORLD_PAIRS and run number (DPO's seed), from that run's SFT-phase model, or
+    from WORLD_MODEL itself without the SFT phase."""
+    return [cached_single_prompt_run(f"{world.models[WORLD_MODEL]}+{sft_models[run][1]}" if sft_phase
+                                     else str(world.models[WORLD_MODEL]), sft_models[run][0] if sft_phase
+                                     else world_model, world_tokenizer, prompt, chosen, rejected, sft_steps=0,
+                                     sft_lr=WORLD_LR, dpo=dataclasses.replace(dpo, seed=run))
+            for chosen, rejected in WORLD_PAIRS for run, prompt in enumerate(world_prompts[chosen])]
+
+
+world_runs = world_pair_runs(world_dpo)
 world_table = pd.DataFrame([run_summary(r) for r in world_runs])
 world_pair_table = pd.DataFrame(pair_summary(world_runs))
 world_geometry = pd.DataFrame({f"{c}/{r}": unembedding_geometry(sft_models[0][0], world_tokenizer, c, r)
@@ -565,15 +575,8 @@ display(world_gainers, real_gainers)  # noqa: F821
 # ``table3_ipo``).
 
 # %%
-table2_runs = [cached_single_prompt_run(str(world.models[WORLD_MODEL]), world_model, world_tokenizer, prompt, chosen,
-                                        rejected, sft_steps=0, sft_lr=WORLD_LR,
-                                        dpo=DPOConfig(lr=WORLD_LR, steps=WORLD_STEPS, optimizer="rmsprop", seed=run))
-               for chosen, rejected in WORLD_PAIRS for run, prompt in enumerate(world_prompts[chosen])]
-table3_runs = [cached_single_prompt_run(f"{world.models[WORLD_MODEL]}+{sft_models[run][1]}", sft_models[run][0],
-                                        world_tokenizer, prompt, chosen, rejected, sft_steps=0, sft_lr=WORLD_LR,
-                                        dpo=DPOConfig(loss="ipo", beta=0.01, lr=WORLD_LR / 10, steps=WORLD_STEPS,
-                                                      optimizer="rmsprop", seed=run))
-               for chosen, rejected in WORLD_PAIRS for run, prompt in enumerate(world_prompts[chosen])]
+table2_runs = world_pair_runs(world_dpo, sft_phase=False)
+table3_runs = world_pair_runs(dataclasses.replace(world_dpo, loss="ipo", beta=0.01, lr=WORLD_LR / 10))
 table2_3 = pd.concat({"Table 1 (SFT, DPO)": pd.DataFrame(pair_summary(world_runs)),
                       "Table 2 (no SFT, DPO)": pd.DataFrame(pair_summary(table2_runs)),
                       "Table 3 (SFT, IPO)": pd.DataFrame(pair_summary(table3_runs))}, names=["table", "row"])
@@ -610,7 +613,7 @@ table2_3[["pair", "runs", "displaced", "unstable", "start", "drop", "from", "to"
 # after its SFT step, DPO at lr 2e-6).
 
 # %%
-first_step_dpo = {WORLD_MODEL: DPOConfig(lr=WORLD_LR, steps=WORLD_STEPS, optimizer="rmsprop"),
+first_step_dpo = {WORLD_MODEL: world_dpo,
                   REAL_MODEL: DPOConfig(lr=REAL_LR, steps=REAL_STEPS, optimizer="rmsprop")}
 with single_torch_thread():
     first_step = pd.DataFrame(

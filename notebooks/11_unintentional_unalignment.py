@@ -110,10 +110,9 @@ gold = gold_refusal_pairs(policy, tokenizer, train_prompts, is_refusal, samples=
                           seed=SEED)
 dpo = DPOConfig(beta=0.1, optimizer="rmsprop", lr=LR, batch_size=32, epochs=1)
 variants = {"DPO": (prefs, dpo),
-            "DPO + SFT": (prefs, DPOConfig(beta=0.1, optimizer="rmsprop", lr=LR, batch_size=32, sft_coef=SFT_COEF)),
-            **{f"DPO + SFT, λ = {c:g}": (prefs, DPOConfig(beta=0.1, optimizer="rmsprop", lr=LR, batch_size=32,
-                                                          sft_coef=c)) for c in SMALLER_SFT_COEFS},
-            "DPO on gold pairs": (gold, DPOConfig(beta=0.1, optimizer="rmsprop", lr=GOLD_LR, batch_size=32)),
+            "DPO + SFT": (prefs, dataclasses.replace(dpo, sft_coef=SFT_COEF)),
+            **{f"DPO + SFT, λ = {c:g}": (prefs, dataclasses.replace(dpo, sft_coef=c)) for c in SMALLER_SFT_COEFS},
+            "DPO on gold pairs": (gold, dataclasses.replace(dpo, lr=GOLD_LR)),
             **{f"DPO on lowest {int(100 * f)} % LN-CHES": (prefs.select(lowest_fraction(scores["ln_ches"], f)), dpo)
                for f in KEEP}}
 runs = unalignment_runs(policy, tokenizer, variants, train_preferences=prefs, train_prompts=train_prompts,
