@@ -83,6 +83,17 @@ def test_grpo_advantages_for_each_scale():
                                    atol=1e-5, rtol=0)
 
 
+def test_grpo_with_two_samples_is_sign_only_up_to_the_epsilon():
+    """2503.15477 Table 12 (the paper's notes): at k = 2 the group-std division leaves +-1/sqrt(2) per sample, the
+    sign of r_i - r_j, whatever its size; exactly so once TRL's epsilon is accounted for."""
+    rewards = torch.randn(1000, 2, dtype=torch.float64) * torch.logspace(-3, 2, 1000, dtype=torch.float64)[:, None]
+    gap = (rewards[:, 0] - rewards[:, 1]).abs()
+    advantages = grpo_advantages(rewards)
+    torch.testing.assert_close(advantages.sign()[:, 0], (rewards[:, 0] - rewards[:, 1]).sign())
+    torch.testing.assert_close(advantages.abs() * (1 + math.sqrt(2) * GRPO_STD_EPS / gap[:, None]),
+                               torch.full_like(advantages, 1 / math.sqrt(2)), rtol=1e-12, atol=0)
+
+
 @pytest.mark.parametrize("bad", [torch.zeros(3, 1), torch.zeros(4)])
 def test_group_advantages_need_two_samples_per_prompt(bad):
     for advantages in (rloo_advantages, grpo_advantages):

@@ -34,7 +34,7 @@ def test_rloo_surrogate_has_the_exact_regularised_gradient_in_expectation(kl_coe
     for pairs in itertools.product(itertools.product(range(n_candidates), repeat=2), repeat=n_prompts):
         samples = torch.tensor(pairs)
         weight = probs.gather(1, samples).prod()
-        loss = B.rloo_loss(log_probs, ref_log_probs, samples, rewards, kl_coef)
+        loss = B.pg_loss(log_probs, ref_log_probs, samples, rewards, kl_coef)
         expected += weight * torch.autograd.grad(loss, logits, retain_graph=True)[0]
     objective = (log_probs.exp() * (rewards - kl_coef * (log_probs - ref_log_probs))).sum(-1).mean()
     exact = torch.autograd.grad(objective, logits)[0]
@@ -81,11 +81,11 @@ def test_properties_are_exact_where_the_truth_is_known(small):
 
 
 def test_rloo_on_the_gold_reward_raises_it_and_rows_start_at_zero(small):
-    rows = B.rloo_run(small, small.gold, B.BanditRLConfig(epochs=2), seed=0)
+    rows = B.rl_run(small, small.gold, B.BanditRLConfig(epochs=2), seed=0)
     assert [row["epoch"] for row in rows] == [0, 1, 2]
     assert rows[0]["gold_increase"] == rows[0]["proxy_increase"] == 0 and rows[0]["kl"] == pytest.approx(0, abs=1e-12)
     assert rows[2]["gold_increase"] > 0.05 and rows[2]["kl"] > 0
-    assert rows == B.rloo_run(small, small.gold, B.BanditRLConfig(epochs=2), seed=0)       # same seed, same numbers
+    assert rows == B.rl_run(small, small.gold, B.BanditRLConfig(epochs=2), seed=0)       # same seed, same numbers
 
 
 def test_teacher_experiment_has_the_shape_of_the_world_grid(small):
@@ -123,7 +123,7 @@ def test_per_prompt_normalization_ignores_per_prompt_offsets_and_global_does_not
     per_prompt, global_ = (B.BanditRLConfig(epochs=1, normalization=n) for n in ("per_prompt", "global"))
 
     def gold_and_kl(rewards, config):
-        return [row[key] for row in B.rloo_run(small, rewards, config, seed=0) for key in ("gold_increase", "kl")]
+        return [row[key] for row in B.rl_run(small, rewards, config, seed=0) for key in ("gold_increase", "kl")]
 
     assert gold_and_kl(small.gold + offsets, per_prompt) == pytest.approx(gold_and_kl(small.gold, per_prompt),
                                                                           rel=1e-9, abs=1e-12)
@@ -179,3 +179,50 @@ def test_appendix_correlations_are_table_2s_first_row(small):
 def test_bad_normalization_names_the_field():
     with pytest.raises(UserError, match="normalization"):
         B.BanditRLConfig(normalization="per-prompt")
+
+
+def test_grpo_without_division_moves_as_rloo_under_adam(small):
+    """At k = 2 GRPO's r - mean is half RLOO's advantage; Adam's step does not see the factor (up to its epsilon)."""
+    def gold(config):
+        return [row["gold_increase"] for row in B.rl_run(small, small.gold, config, seed=0)]
+
+    rloo = gold(B.BanditRLConfig(epochs=1))
+    assert gold(B.BanditRLConfig(epochs=1, algo="grpo", grpo_scale="none")) == pytest.approx(rloo, rel=1e-4)
+    assert gold(B.BanditRLConfig(epochs=1, algo="grpo")) != pytest.approx(rloo, rel=1e-3)
+
+
+def test_initial_policies_and_figure3_teachers(small):
+    policies = B.initial_policies(small)
+    assert list(policies) == ["theta_0", "other demonstrations", "low entropy"]
+    assert torch.equal(policies["theta_0"], small.theta0) and torch.equal(policies["low entropy"], 3 * small.theta0)
+    assert not torch.allclose(policies["other demonstrations"], small.theta0)
+    assert torch.equal(B.initial_policies(small)["other demonstrations"], policies["other demonstrations"])
+    held_out = small.splits["eval"]
+    other = B.with_other_gold(small).gold[held_out]            # it learnt what the other judge prefers
+    fitted = (B.policy_probs(small, policies["other demonstrations"], held_out) * other).sum(-1).mean()
+    assert fitted > other.mean() + 0.1
+    rms = B.figure3_teachers(small, noise=1.0, n_pairs=100)
+    assert list(rms) == ["100%", "0%", PERFECT, "noisy_gold", GOLD]
+    noise = rms["noisy_gold"][0] - small.gold
+    assert 0.95 < float(noise.std()) < 1.05 and torch.equal(rms[GOLD][0], small.gold)
+    assert torch.equal(rms["noisy_gold"][0], B.figure3_teachers(small, noise=1.0, n_pairs=100)["noisy_gold"][0])
+
+
+def test_policy_grid_has_a_row_per_policy_rm_seed_and_epoch(small):
+    policies = {"a": small.theta0, "b": 2 * small.theta0}
+    rms = {"gold": (small.gold, small.off_gold), "reversed": (-small.gold, -small.off_gold)}
+    properties, runs = B.policy_grid(small, policies, rms, seeds=(0, 1), rl=B.BanditRLConfig(epochs=2))
+    assert list(properties.index) == [(p, r) for p in policies for r in rms]
+    assert len(runs) == 2 * 2 * 2 * 3 and set(runs.policy) == {"a", "b"}
+    scores = properties["teacher_score"]
+    assert scores[("a", "reversed")] == pytest.approx(-scores[("a", "gold")]) and scores[("a", "gold")] > 0
+    last = runs[runs.epoch == 2].groupby(["policy", "rm"])["gold_increase"].mean()
+    assert (last.xs("gold", level="rm") > 0).all() and (last.xs("reversed", level="rm") < 0).all()
+    alone = B.policy_grid(small, {"b": policies["b"]}, rms, seeds=(0, 1), rl=B.BanditRLConfig(epochs=2))[1]
+    pd.testing.assert_frame_equal(alone.reset_index(drop=True), runs[runs.policy == "b"].reset_index(drop=True))
+
+
+@pytest.mark.parametrize("bad, word", [({"algo": "ppo"}, "algo"), ({"grpo_scale": "std"}, "grpo_scale")])
+def test_bad_algorithms_name_the_field(bad, word):
+    with pytest.raises(UserError, match=word):
+        B.BanditRLConfig(**bad)

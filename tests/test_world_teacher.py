@@ -200,6 +200,19 @@ def test_correlation_tables():
     assert validation.loc["off-policy accuracy alone", "n_pairs"] == 3
 
 
+def test_validation_within_each_policy_and_its_figure():
+    pairs = pd.DataFrame({"policy": ["a"] * 3 + ["b"] * 3, "teacher_score": [1, 2, 3, 1, 2, 3],
+                          "whitened_reward_variance": [3, 2, 1, 1, 2, 3], "on_policy_accuracy": [1, 2, 3, 3, 2, 1],
+                          "off_policy_accuracy": [1, 1, 2, 2, 3, 1], "gold_increase": [0.1, 0.2, 0.3, 0.5, 0.4, 0.6]})
+    within = T.teacher_validation_by_policy(pairs)
+    assert list(within.index) == ["a", "b"] and list(within.columns) == list(T.VALIDATION_MEASURES)
+    assert within["teacher score"].tolist() == pytest.approx([1.0, 0.5])
+    assert within.loc["a", "variance alone"] == pytest.approx(-1.0)
+    fig = T.plot_teacher_validation(pairs, T.teacher_validation(pairs), title="demo")
+    assert len(fig.axes) == 4 and fig._suptitle.get_text() == "demo"
+    assert sum(len(c.get_offsets()) for c in fig.axes[0].collections) == len(pairs)
+
+
 def test_zoo_criteria_on_a_zoo_that_behaves_as_the_paper_reports():
     from rmlab.figures import FigureRecord
 

@@ -55,6 +55,7 @@ from __future__ import annotations
 import textwrap
 
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -63,13 +64,15 @@ import torch
 from rmlab._threads import single_torch_thread
 from rmlab.errors import UserError, check_int_range, check_nonnegative_finite, check_positive_finite
 from rmlab.measure.accuracy import on_policy_accuracy, preference_accuracy
+from rmlab.measure.teacher import teacher_score
 from rmlab.measure.variance import whitened_reward_variance
 from rmlab.train.loop import EpochBatches, OptimConfig, train_loop
-from rmlab.train.losses import bradley_terry_loss, rloo_advantages
+from rmlab.train.losses import GRPO_SCALES, bradley_terry_loss, grpo_advantages, rloo_advantages
 from rmlab.world.teacher import GOLD, PAPER_FRACTIONS, PERFECT, correlations, property_measures, zoo_name
 
 SPLITS = ("demo", "rm", "rl", "eval")
 NORMALIZATIONS = ("global", "per_prompt")
+ALGOS = ("rloo", "grpo")
 
 
 @dataclass(frozen=True)
@@ -100,9 +103,10 @@ class BanditConfig:
 
 @dataclass(frozen=True)
 class BanditRLConfig:
-    """RLOO on the bandit (2503.15477 §4: k = 2, KL 0.05 to the initial policy, Adam)."""
+    """RLOO (or GRPO, the paper's Table 12) on the bandit (2503.15477 §4: k = 2, KL 0.05 to the initial policy,
+    Adam)."""
 
-    k: int = field(default=2, metadata={"help": "samples per prompt (RLOO's group)"})
+    k: int = field(default=2, metadata={"help": "samples per prompt (the group)"})
     kl_coef: float = field(default=0.05, metadata={"help": "KL penalty in the reward (the paper: 0.05)"})
     lr: float = field(default=0.02, metadata={"help": "Adam learning rate on theta"})
     batch_prompts: int = field(default=32, metadata={"help": "prompts per step (the paper: batch 32)"})
@@ -111,10 +115,16 @@ class BanditRLConfig:
         "help": "what each reward is divided by for training, after its mean under pi_0 is subtracted: 'global', its "
                 "std under pi_0 over the RL prompts and responses (§4); 'per_prompt', the root of its mean "
                 "per-prompt variance under pi_0 (the paper's Table 9)"})
+    algo: str = field(default="rloo", metadata={
+        "help": "'rloo': leave-one-out advantages; 'grpo': the group mean as baseline, divided as grpo_scale says"})
+    grpo_scale: str = field(default="group", metadata={
+        "help": "GRPO's division (rmlab.train.losses.grpo_advantages): 'group' std, as TRL and the paper's Table 12 "
+                "(at k = 2 every advantage is then +-1/sqrt(2): sign-only), 'batch' std, or 'none' (Dr. GRPO)"})
 
     def __post_init__(self):
-        if self.normalization not in NORMALIZATIONS:
-            raise UserError(f"normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}")
+        for name, allowed in (("normalization", NORMALIZATIONS), ("algo", ALGOS), ("grpo_scale", GRPO_SCALES)):
+            if getattr(self, name) not in allowed:
+                raise UserError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         check_int_range(self.k, "k", minimum=2)
         check_int_range(self.batch_prompts, "batch_prompts", minimum=1)
         check_int_range(self.epochs, "epochs", minimum=1)
@@ -266,9 +276,9 @@ def teachers(bandit: Bandit, *, n_pairs: int | None = None, fractions=PAPER_FRAC
 
 
 def teacher_properties(bandit: Bandit, rms: dict, *, k: int = 10, seed: int = 0) -> pd.DataFrame:
-    """Per teacher under ``pi_theta_0`` on the RL prompts (the §4.4 recipe): ``whitened_reward_variance`` and
-    ``on_policy_accuracy`` over ``k`` samples per prompt, ``off_policy_accuracy`` on the off-policy pairs of the RL
-    and evaluation prompts (no RM trained on them)."""
+    """Per teacher under ``pi_theta_0`` on the RL prompts (the §4.4 recipe): ``whitened_reward_variance``,
+    ``on_policy_accuracy`` and :func:`rmlab.measure.teacher.teacher_score` over ``k`` samples per prompt,
+    ``off_policy_accuracy`` on the off-policy pairs of the RL and evaluation prompts (no RM trained on them)."""
     prompts = bandit.splits["rl"]
     gen = torch.Generator().manual_seed(10_000 + seed)
     samples = torch.multinomial(policy_probs(bandit, bandit.theta0, prompts), k, replacement=True, generator=gen)
@@ -282,27 +292,30 @@ def teacher_properties(bandit: Bandit, rms: dict, *, k: int = 10, seed: int = 0)
         rows[name] = {"whitened_reward_variance": float(whitened_reward_variance(rewards)),
                       "on_policy_accuracy": float(on_policy_accuracy(rewards, gold)),
                       "off_policy_accuracy": float(preference_accuracy(off[:, 0], off[:, 1], off_gold[:, 0],
-                                                                       off_gold[:, 1]))}
+                                                                       off_gold[:, 1])),
+                      "teacher_score": float(teacher_score(rewards, gold))}
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
 # ------------------------------------------------------------------------------------------------ RLOO
-def rloo_loss(log_probs: torch.Tensor, ref_log_probs: torch.Tensor, samples: torch.Tensor, rewards: torch.Tensor,
-              kl_coef: float) -> torch.Tensor:
-    """RLOO's surrogate for one batch: ``log_probs``/``ref_log_probs`` ``[B, M]`` (policy with grad, reference),
-    ``samples [B, k]`` the drawn responses, ``rewards [B, M]`` the standardised reward of every response. The
-    sample's reward is ``r - kl_coef * (log pi - log pi_0)`` (detached); its gradient in expectation is
+def pg_loss(log_probs: torch.Tensor, ref_log_probs: torch.Tensor, samples: torch.Tensor, rewards: torch.Tensor,
+            kl_coef: float, advantages=rloo_advantages) -> torch.Tensor:
+    """The policy-gradient surrogate for one batch: ``log_probs``/``ref_log_probs`` ``[B, M]`` (policy with grad,
+    reference), ``samples [B, k]`` the drawn responses, ``rewards [B, M]`` the standardised reward of every response,
+    ``advantages`` the group's baseline (``[B, k] -> [B, k]``; RLOO's by default). The sample's reward is
+    ``r - kl_coef * (log pi - log pi_0)`` (detached); with RLOO's advantages its gradient in expectation is
     ``-grad (E_pi[r] - kl_coef * KL(pi || pi_0))``, mean over prompts (checked by enumeration in the tests)."""
     taken = log_probs.gather(1, samples)
     with torch.no_grad():
         reward = rewards.gather(1, samples) - kl_coef * (taken - ref_log_probs.gather(1, samples))
-    return -(rloo_advantages(reward) * taken).mean(dim=1).mean()
+    return -(advantages(reward) * taken).mean(dim=1).mean()
 
 
-def rloo_run(bandit: Bandit, rewards: torch.Tensor, config: BanditRLConfig = BanditRLConfig(), *,
-             seed: int = 0) -> list[dict]:
-    """RLOO from ``theta_0`` on the RL prompts with the reward table ``rewards [P, M]``, minus its exact mean under
-    ``pi_theta_0`` on the RL prompts and divided as ``config.normalization`` says. One row per epoch (0 = before
+def rl_run(bandit: Bandit, rewards: torch.Tensor, config: BanditRLConfig = BanditRLConfig(), *,
+           seed: int = 0) -> list[dict]:
+    """RLOO (or GRPO, as ``config.algo`` says) from ``theta_0`` on the RL prompts with the reward table
+    ``rewards [P, M]``, minus its exact mean under ``pi_theta_0`` on the RL prompts and divided as
+    ``config.normalization`` says. One row per epoch (0 = before
     training): ``epoch``, ``proxy_increase`` (in units of the reward's std under ``pi_theta_0``, whatever the
     normalization), ``gold_increase``, ``kl`` (exact, on the evaluation prompts)."""
     rl, held_out = bandit.splits["rl"], bandit.splits["eval"]
@@ -310,6 +323,7 @@ def rloo_run(bandit: Bandit, rewards: torch.Tensor, config: BanditRLConfig = Ban
     mean = (p0 * rewards[rl]).sum(-1).mean()
     std = ((p0 * (rewards[rl] - mean) ** 2).sum(-1).mean()).sqrt()
     standardised = (rewards - mean) / std
+    advantages = rloo_advantages if config.algo == "rloo" else partial(grpo_advantages, scale=config.grpo_scale)
     training = standardised
     if config.normalization == "per_prompt":
         training = (rewards - mean) / _per_prompt_scale(p0, rewards[rl])
@@ -330,7 +344,8 @@ def rloo_run(bandit: Bandit, rewards: torch.Tensor, config: BanditRLConfig = Ban
         prompts = rl[batches.next(generator)]
         log_probs = torch.log_softmax(policy(bandit.features[prompts])[..., 0], dim=-1)
         samples = torch.multinomial(log_probs.detach().exp(), config.k, replacement=True, generator=generator)
-        return rloo_loss(log_probs, ref_log_probs[prompts], samples, training[prompts], config.kl_coef), {}
+        return pg_loss(log_probs, ref_log_probs[prompts], samples, training[prompts], config.kl_coef,
+                       advantages), {}
 
     evals = [evaluate(0)]
 
@@ -357,11 +372,56 @@ def teacher_experiment(bandit: Bandit, *, seeds=(0, 1, 2), rl: BanditRLConfig = 
     and one row per (rm, seed, epoch) with ``policy`` ("theta_0"), ``proxy_increase``, ``gold_increase`` and
     ``kl`` -- the shape of :func:`rmlab.world.teacher.run_grid`, so its analyses apply. ``n_pairs``: see
     :func:`teachers`."""
-    rms = teachers(bandit, n_pairs=n_pairs)
-    properties = teacher_properties(bandit, rms)
-    runs = [{"policy": "theta_0", "rm": name, "seed": seed, **row}
-            for name, (table, _) in rms.items() for seed in seeds for row in rloo_run(bandit, table, rl, seed=seed)]
-    return properties, pd.DataFrame(runs)
+    properties, runs = policy_grid(bandit, {"theta_0": bandit.theta0}, teachers(bandit, n_pairs=n_pairs), seeds=seeds,
+                                   rl=rl)
+    return properties.droplevel("policy"), runs
+
+
+def policy_grid(bandit: Bandit, policies: dict[str, torch.Tensor], rms: dict, *, seeds=(0, 1, 2),
+                rl: BanditRLConfig = BanditRLConfig()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every teacher of ``rms`` (name -> reward tables, as :func:`teachers` gives) under every initial policy of
+    ``policies`` (name -> theta): ``(properties, runs)``, :func:`teacher_properties` under each policy (index
+    ``(policy, rm)``) and :func:`rl_run`'s rows for every (policy, rm, seed) -- the shape of
+    :func:`rmlab.world.teacher.run_grid`, so :func:`rmlab.world.teacher.epoch_increases` and its other analyses
+    apply. Each RM is standardised under the policy it trains."""
+    properties, runs = {}, []
+    for policy, theta in policies.items():
+        start = replace(bandit, theta0=theta)
+        properties[policy] = teacher_properties(start, rms)
+        runs += [{"policy": policy, "rm": name, "seed": seed, **row} for name, (table, _) in rms.items()
+                 for seed in seeds for row in rl_run(start, table, rl, seed=seed)]
+    return pd.concat(properties, names=["policy", "rm"]), pd.DataFrame(runs)
+
+
+# ------------------------------------------------------------------------------------------------ Figure 3
+def initial_policies(bandit: Bandit, *, other_gold_seed: int = 1, sharpness: float = 3.0,
+                     seed: int = 0) -> dict[str, torch.Tensor]:
+    """Three initial policies on one bandit, as the paper's Figure 3 starts from three differently finetuned LMs
+    (each a theta): ``theta_0``, the bandit's own; ``other demonstrations``, fit (as ``theta_0`` is) on the same
+    demonstration prompts to the responses another judge (:func:`with_other_gold`) prefers, i.e. other SFT data;
+    ``low entropy``, ``sharpness * theta_0``, a policy whose mass sits on fewer responses (as an instruct model's)."""
+    check_positive_finite(sharpness, "sharpness")
+    demo = bandit.splits["demo"]
+    other_gold = with_other_gold(bandit, seed=other_gold_seed).gold[demo]
+    gen = torch.Generator().manual_seed(bandit.config.seed + 104_729 * (seed + 1))
+    chosen = torch.multinomial(torch.softmax(other_gold / bandit.config.demo_temperature, -1), 1, generator=gen)[:, 0]
+    return {"theta_0": bandit.theta0, "other demonstrations": _fit_to_demonstrations(bandit.features[demo], chosen),
+            "low entropy": sharpness * bandit.theta0}
+
+
+def figure3_teachers(bandit: Bandit, *, noise: float = 1.0, n_pairs: int | None = None,
+                     seed: int = 0) -> dict[str, tuple]:
+    """Figure 3's teachers, the kinds notebook 08 gives the world: :func:`teachers`' 100 % and 0 % on-policy BT RMs
+    (trained once, on ``theta_0``'s samples: fixed for every policy, as off-the-shelf RMs are; ``n_pairs`` as
+    there), the accurate-but-flat RM, a noisy high-variance one (``noisy_gold``: r_G plus an ``N(0, noise^2)`` draw
+    per response) and r_G."""
+    check_nonnegative_finite(noise, "noise")
+    zoo = teachers(bandit, n_pairs=n_pairs, seed=seed)
+    gen = torch.Generator().manual_seed(bandit.config.seed + 15_485_863 * (seed + 1))
+    noisy = tuple(g + noise * torch.randn(g.shape, generator=gen, dtype=g.dtype) for g in (bandit.gold,
+                                                                                             bandit.off_gold))
+    return {name: zoo[name] for name in (zoo_name(1.0), zoo_name(0.0), PERFECT)} | {"noisy_gold": noisy,
+                                                                                     GOLD: zoo[GOLD]}
 
 
 # ------------------------------------------------------------------------------------------------ the appendix

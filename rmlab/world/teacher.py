@@ -684,6 +684,32 @@ def teacher_validation(pairs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
+def teacher_validation_by_policy(pairs: pd.DataFrame) -> pd.DataFrame:
+    """:func:`teacher_validation`'s Spearman within each policy of ``pairs``: does a measure rank one policy's RMs,
+    apart from ranking the policies? One row per policy, one column per measure."""
+    return pd.DataFrame({policy: teacher_validation(group)["spearman"]
+                         for policy, group in pairs.groupby("policy", sort=False)}).T
+
+
+def plot_teacher_validation(pairs: pd.DataFrame, validation: pd.DataFrame, *, title: str = ""):
+    """One panel per pre-training measure of :data:`VALIDATION_MEASURES`: the gold increase after epoch 1 of every
+    (policy, RM) pair of ``pairs`` against that measure, coloured by policy, titled with ``validation``'s
+    (:func:`teacher_validation`) Spearman and Pearson; ``title`` above them all. Returns the figure."""
+    from rmlab import plotting
+
+    fig, axes = plotting.subplots(1, 4, width=3.8, height=3.4, sharey=True)
+    for ax, (row, column) in zip(axes, VALIDATION_MEASURES.items()):
+        for color, (policy, group) in zip(plotting.PALETTE, pairs.groupby("policy")):
+            ax.scatter(group[column], group["gold_increase"], color=color, label=policy)
+        ax.set_xlabel(row.removesuffix(" alone"))
+        ax.set_title(f"Spearman {validation.loc[row, 'spearman']:+.2f}, Pearson {validation.loc[row, 'pearson']:+.2f}")
+    axes[0].set_ylabel("gold increase after epoch 1")
+    axes[-1].legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
 def selection_experiment(world: World, policy: str, reward_fn, rm_name: str, rl_prompts, eval_prompts,
                          settings: RunSettings, seeds, *, fraction: float = 0.25, k: int = 8, steps: int,
                          eval_every: int) -> tuple[pd.DataFrame, np.ndarray]:
