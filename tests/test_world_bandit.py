@@ -226,3 +226,32 @@ def test_policy_grid_has_a_row_per_policy_rm_seed_and_epoch(small):
 def test_bad_algorithms_name_the_field(bad, word):
     with pytest.raises(UserError, match=word):
         B.BanditRLConfig(**bad)
+
+
+def test_a_run_on_a_subset_evaluates_on_its_steps_and_keeps_the_standardisation(small):
+    rl = small.splits["rl"]
+    config = B.BanditRLConfig(epochs=2)
+    rows = B.rl_run(small, small.gold, config, seed=0, train_prompts=rl[:20], steps=6, eval_every=3)
+    assert [row["step"] for row in rows] == [0, 3, 6] and [row["epoch"] for row in rows] == [0, 3, 6]
+    elsewhere = torch.zeros(SMALL.n_prompts, 1, dtype=torch.float64)
+    elsewhere[torch.cat([small.splits["demo"], small.splits["rm"]])] = 5.0
+    shifted = B.rl_run(small, small.gold + elsewhere, config, seed=0, train_prompts=rl[:20], steps=6, eval_every=3)
+    assert shifted == rows                 # the statistics are the RL prompts': rewards elsewhere do not enter them
+    inside = B.rl_run(small, small.gold + 5.0 * (elsewhere == 0), config, seed=0, train_prompts=rl[:20], steps=6,
+                      eval_every=3)
+    assert [row["gold_increase"] for row in inside] == pytest.approx([row["gold_increase"] for row in rows])
+    full = B.rl_run(small, small.gold, config, seed=0)
+    assert full == B.rl_run(small, small.gold, config, seed=0, train_prompts=rl)
+
+
+def test_selection_experiment_rows_and_the_top_quarter(small):
+    flat = torch.zeros(SMALL.n_prompts, dtype=torch.bool)
+    flat[small.splits["rl"][::2]] = True
+    rewards = torch.where(flat[:, None], 1e-6 * small.gold, small.gold)        # every other RL prompt flattened
+    curves, variances = B.selection_experiment(small, rewards, fraction=0.25, seeds=(0, 1),
+                                               rl=B.BanditRLConfig(epochs=1), evaluations=2)
+    assert set(curves.condition) == {"top variance", "random", "all prompts"} and set(curves.seed) == {0, 1}
+    steps = B.EpochBatches(len(small.splits["rl"]), 32).steps(epochs=1)
+    assert curves.step.max() == steps and len(curves) == 2 * 3 * len(curves.step.unique())
+    top = np.argsort(-variances)[:round(0.25 * len(variances))]
+    assert not flat[small.splits["rl"][torch.as_tensor(top)]].any()       # the top quarter avoids the flat prompts

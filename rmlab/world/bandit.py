@@ -275,13 +275,18 @@ def teachers(bandit: Bandit, *, n_pairs: int | None = None, fractions=PAPER_FRAC
     return out
 
 
+def _policy_samples(bandit: Bandit, prompts: torch.Tensor, k: int, *, seed: int) -> torch.Tensor:
+    """``k`` responses of ``pi_theta_0`` per prompt (indices ``[len(prompts), k]``; seeded)."""
+    gen = torch.Generator().manual_seed(10_000 + seed)
+    return torch.multinomial(policy_probs(bandit, bandit.theta0, prompts), k, replacement=True, generator=gen)
+
+
 def teacher_properties(bandit: Bandit, rms: dict, *, k: int = 10, seed: int = 0) -> pd.DataFrame:
     """Per teacher under ``pi_theta_0`` on the RL prompts (the §4.4 recipe): ``whitened_reward_variance``,
     ``on_policy_accuracy`` and :func:`rmlab.measure.teacher.teacher_score` over ``k`` samples per prompt,
     ``off_policy_accuracy`` on the off-policy pairs of the RL and evaluation prompts (no RM trained on them)."""
     prompts = bandit.splits["rl"]
-    gen = torch.Generator().manual_seed(10_000 + seed)
-    samples = torch.multinomial(policy_probs(bandit, bandit.theta0, prompts), k, replacement=True, generator=gen)
+    samples = _policy_samples(bandit, prompts, k, seed=seed)
     gold = bandit.gold[prompts].gather(1, samples).numpy()
     held_out = torch.cat([bandit.splits["rl"], bandit.splits["eval"]])
     off_gold = bandit.off_gold[held_out].numpy()
@@ -311,14 +316,18 @@ def pg_loss(log_probs: torch.Tensor, ref_log_probs: torch.Tensor, samples: torch
     return -(advantages(reward) * taken).mean(dim=1).mean()
 
 
-def rl_run(bandit: Bandit, rewards: torch.Tensor, config: BanditRLConfig = BanditRLConfig(), *,
-           seed: int = 0) -> list[dict]:
-    """RLOO (or GRPO, as ``config.algo`` says) from ``theta_0`` on the RL prompts with the reward table
-    ``rewards [P, M]``, minus its exact mean under ``pi_theta_0`` on the RL prompts and divided as
-    ``config.normalization`` says. One row per epoch (0 = before
-    training): ``epoch``, ``proxy_increase`` (in units of the reward's std under ``pi_theta_0``, whatever the
-    normalization), ``gold_increase``, ``kl`` (exact, on the evaluation prompts)."""
+def rl_run(bandit: Bandit, rewards: torch.Tensor, config: BanditRLConfig = BanditRLConfig(), *, seed: int = 0,
+           train_prompts: torch.Tensor | None = None, steps: int | None = None,
+           eval_every: int | None = None) -> list[dict]:
+    """RLOO (or GRPO, as ``config.algo`` says) from ``theta_0`` with the reward table ``rewards [P, M]``, minus its
+    exact mean under ``pi_theta_0`` on the RL prompts and divided as ``config.normalization`` says (always over all
+    RL prompts). It samples its batches from ``train_prompts`` (prompt indices; default: the RL prompts) for
+    ``steps`` steps (default: ``config.epochs`` passes over them), evaluating every ``eval_every`` steps (default:
+    one pass). One row per evaluation (the first before training): ``step``, ``epoch`` (whole passes so far),
+    ``proxy_increase`` (in units of the reward's std under ``pi_theta_0``, whatever the normalization),
+    ``gold_increase``, ``kl`` (exact, on the evaluation prompts)."""
     rl, held_out = bandit.splits["rl"], bandit.splits["eval"]
+    train_prompts = rl if train_prompts is None else torch.as_tensor(train_prompts)
     p0 = policy_probs(bandit, bandit.theta0, rl)
     mean = (p0 * rewards[rl]).sum(-1).mean()
     std = ((p0 * (rewards[rl] - mean) ** 2).sum(-1).mean()).sqrt()
@@ -329,19 +338,22 @@ def rl_run(bandit: Bandit, rewards: torch.Tensor, config: BanditRLConfig = Bandi
         training = (rewards - mean) / _per_prompt_scale(p0, rewards[rl])
     ref_log_probs = torch.log_softmax(bandit.features @ bandit.theta0, dim=-1)
     policy = _linear(bandit.theta0)
-    batches = EpochBatches(len(rl), config.batch_prompts)
+    batches = EpochBatches(len(train_prompts), config.batch_prompts)
     per_epoch = batches.steps(epochs=1)
+    steps = config.epochs * per_epoch if steps is None else check_int_range(steps, "steps", minimum=1)
+    eval_every = per_epoch if eval_every is None else check_int_range(eval_every, "eval_every", minimum=1)
 
-    def evaluate(epoch: int) -> dict:
+    def evaluate(step: int) -> dict:
         with torch.no_grad():
             log_probs = torch.log_softmax(policy(bandit.features[held_out])[..., 0], dim=-1)
             probs = log_probs.exp()
-            return {"epoch": epoch, "gold": float((probs * bandit.gold[held_out]).sum(-1).mean()),
+            return {"step": step, "epoch": step // per_epoch,
+                    "gold": float((probs * bandit.gold[held_out]).sum(-1).mean()),
                     "proxy": float((probs * standardised[held_out]).sum(-1).mean()),
                     "kl": float((probs * (log_probs - ref_log_probs[held_out])).sum(-1).mean())}
 
     def step_loss(step, generator):
-        prompts = rl[batches.next(generator)]
+        prompts = train_prompts[batches.next(generator)]
         log_probs = torch.log_softmax(policy(bandit.features[prompts])[..., 0], dim=-1)
         samples = torch.multinomial(log_probs.detach().exp(), config.k, replacement=True, generator=generator)
         return pg_loss(log_probs, ref_log_probs[prompts], samples, training[prompts], config.kl_coef,
@@ -350,13 +362,13 @@ def rl_run(bandit: Bandit, rewards: torch.Tensor, config: BanditRLConfig = Bandi
     evals = [evaluate(0)]
 
     def callback(step, model, record):
-        if step % per_epoch == 0:
-            evals.append(evaluate(step // per_epoch))
+        if step % eval_every == 0:
+            evals.append(evaluate(step))
 
     with single_torch_thread():
-        train_loop(policy, step_loss, OptimConfig(steps=config.epochs * per_epoch, optimizer="adam", lr=config.lr,
-                                                  max_grad_norm=None, seed=seed), callback=callback, progress=False)
-    return [{"epoch": e["epoch"], "proxy_increase": e["proxy"] - evals[0]["proxy"],
+        train_loop(policy, step_loss, OptimConfig(steps=steps, optimizer="adam", lr=config.lr, max_grad_norm=None,
+                                                  seed=seed), callback=callback, progress=False)
+    return [{"step": e["step"], "epoch": e["epoch"], "proxy_increase": e["proxy"] - evals[0]["proxy"],
              "gold_increase": e["gold"] - evals[0]["gold"], "kl": e["kl"]} for e in evals]
 
 
@@ -422,6 +434,35 @@ def figure3_teachers(bandit: Bandit, *, noise: float = 1.0, n_pairs: int | None 
                                                                                              bandit.off_gold))
     return {name: zoo[name] for name in (zoo_name(1.0), zoo_name(0.0), PERFECT)} | {"noisy_gold": noisy,
                                                                                      GOLD: zoo[GOLD]}
+
+
+def selection_experiment(bandit: Bandit, rewards: torch.Tensor, *, fraction: float = 0.25, seeds=(0, 1, 2),
+                         rl: BanditRLConfig = BanditRLConfig(epochs=2), k: int = 10,
+                         evaluations: int = 4) -> tuple[pd.DataFrame, np.ndarray]:
+    """The world's prompt-selection experiment (:func:`rmlab.world.teacher.selection_experiment`) on the bandit: rank
+    the RL prompts by the within-prompt variance of ``rewards [P, M]`` over ``k`` samples of ``pi_theta_0`` each (the
+    samples :func:`teacher_properties` draws), and run ``rl`` on the top ``fraction``, on a random subset of the same
+    size (a new one per seed) and on all RL prompts, for the same number of steps (``rl.epochs`` passes over all RL
+    prompts), evaluated ``evaluations`` times. Every condition keeps the standardisation over all RL prompts. Returns
+    (one row per evaluation: ``condition, seed, step, gold_increase, proxy_increase``; the per-prompt variances)."""
+    from rmlab.measure.selection import random_prompt_subset, select_prompts_by_variance
+    from rmlab.measure.variance import per_prompt_variance
+
+    prompts = bandit.splits["rl"]
+    samples = _policy_samples(bandit, prompts, k, seed=0)
+    sampled = rewards[prompts].gather(1, samples).numpy()
+    top = select_prompts_by_variance(sampled, fraction=fraction)
+    steps = rl.epochs * EpochBatches(len(prompts), rl.batch_prompts).steps(epochs=1)
+    rows = []
+    for seed in seeds:
+        subsets = {"top variance": top, "random": random_prompt_subset(len(prompts), len(top), seed=seed),
+                   "all prompts": np.arange(len(prompts))}
+        for condition, index in subsets.items():
+            run = rl_run(bandit, rewards, rl, seed=seed, train_prompts=prompts[torch.as_tensor(index)], steps=steps,
+                         eval_every=max(1, steps // evaluations))
+            rows += [{"condition": condition, "seed": seed, "step": row["step"], "gold_increase": row["gold_increase"],
+                      "proxy_increase": row["proxy_increase"]} for row in run]
+    return pd.DataFrame(rows), per_prompt_variance(sampled)
 
 
 # ------------------------------------------------------------------------------------------------ the appendix

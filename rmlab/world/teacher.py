@@ -691,6 +691,25 @@ def teacher_validation_by_policy(pairs: pd.DataFrame) -> pd.DataFrame:
                          for policy, group in pairs.groupby("policy", sort=False)}).T
 
 
+def plot_selection_curves(curves: dict[str, pd.DataFrame], *, xlabel: str = "RLOO step"):
+    """One panel per entry of ``curves`` (title -> :func:`selection_experiment`'s rows): the gold increase per step of
+    each condition, mean and std over seeds. Returns the figure."""
+    from rmlab import plotting
+
+    fig, axes = plotting.subplots(1, len(curves), width=6 if len(curves) == 1 else 3.6, height=4, sharey=True,
+                                  squeeze=False)
+    for ax, (title, rows) in zip(axes[0], curves.items()):
+        for color, (condition, group) in zip(plotting.PALETTE, rows.groupby("condition")):
+            s = group.groupby("step")["gold_increase"].agg(["mean", "std"])
+            ax.errorbar(s.index, s["mean"], yerr=s["std"].fillna(0), marker="o", capsize=3, color=color,
+                        label=condition)
+        ax.set_xlabel(xlabel)
+        ax.set_title(title)
+    axes[0, 0].set_ylabel("gold reward increase")
+    axes[0, 0].legend(fontsize="small")
+    return fig
+
+
 def plot_teacher_validation(pairs: pd.DataFrame, validation: pd.DataFrame, *, title: str = ""):
     """One panel per pre-training measure of :data:`VALIDATION_MEASURES`: the gold increase after epoch 1 of every
     (policy, RM) pair of ``pairs`` against that measure, coloured by policy, titled with ``validation``'s
