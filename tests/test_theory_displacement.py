@@ -8,15 +8,16 @@ import torch
 from rmlab.theory import displacement as D
 
 
-def _autograd_rates(h, W, plus, minus, beta, sft_coef=0.0):
+def _autograd_rates(h, W, plus, minus, beta, sft_coef=0.0, weights=(1.0, 1.0)):
     """d/dt ln pi(z) = <grad ln pi(z), -grad L> with torch autograd (DPO, reference = the initial model; with
-    ``sft_coef`` = lambda, of L - lambda ln pi(y+))."""
+    ``sft_coef`` = lambda, of L - lambda ln pi(y+); with ``weights`` = (lambda+, lambda-), of Prop. 2's weighted
+    loss)."""
     rates = []
     for b in range(len(h)):
         hb = torch.tensor(h[b], requires_grad=True)
         Wb = torch.tensor(W[b], requires_grad=True)
         logp = torch.log_softmax(Wb @ hb, -1)
-        delta = logp[plus[b]] - logp[minus[b]]
+        delta = weights[0] * logp[plus[b]] - weights[1] * logp[minus[b]]
         loss = -torch.nn.functional.logsigmoid(beta * (delta - delta.detach())) - sft_coef * logp[plus[b]]
         gh, gW = torch.autograd.grad(loss, (hb, Wb), retain_graph=True)
         row = []
@@ -172,3 +173,52 @@ def test_phase_diagram_figure_has_one_panel_per_scale_with_its_count():
     diagram = D.phase_diagram([0.0, 1.0], [0.2, 0.8], [1.0, 8.0], steps=50)
     panels = [ax for ax in plot_phase_diagram(diagram).axes if ax.images]
     assert [ax.get_title().splitlines()[1] for ax in panels] == ["0 of 4 cells displace", "1 of 4 cells displace"]
+
+
+@pytest.mark.parametrize("weights", [(1.0, 1.0), (1.5, 1.0), (1.0, 2.0)])
+def test_prop2_weighted_rate_matches_autograd_and_the_flow(weights):
+    h, W, plus, minus = D.random_instances(6, vocab=7, dim=4, w_scale=2.0, seed=3)
+    mu = D.initial_ell_prime(h, W, plus, minus, beta=0.1)
+    auto = _autograd_rates(h, W, plus, minus, beta=0.1, weights=weights)
+    rows = np.arange(len(h))
+    np.testing.assert_allclose(D.weighted_exact_rates(h, W, plus, minus, mu, *weights), auto, rtol=1e-10, atol=1e-12)
+    closed = D.weighted_rate_preferred(h, W, plus, minus, mu, *weights)
+    np.testing.assert_allclose(closed, auto[rows, plus], rtol=1e-10, atol=1e-12)
+    assert D.relative_error(closed, D.simulated_rates(h, W, plus, minus, weights=weights)[rows, plus]).max() < 1e-6
+
+
+def test_prop2_gamma_adds_the_squared_gradient_norm_when_plus_weighs_more():
+    h, W, plus, minus = D.random_instances(20, w_scale=3.0, seed=4)
+    mu = D.initial_ell_prime(h, W, plus, minus)
+    extra = D.weighted_rate_preferred(h, W, plus, minus, mu, 1.5, 1.0) - D.rate_preferred(h, W, plus, minus, mu)
+    np.testing.assert_allclose(extra, 0.5 * (-mu) * D.sft_term_rate(h, W, plus), rtol=1e-12)
+    assert (extra > 0).all()
+    plain = D.weighted_velocity(h, W, plus, minus, mu, 1.0, 1.0)
+    for got, want in zip(plain, D.velocity(h, W, plus, minus, mu)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
+def test_weighted_log_ratio_and_flow():
+    h, W, plus, minus = D.random_instances(3, seed=5)
+    logp = D.log_probs(h, W)
+    rows = np.arange(3)
+    np.testing.assert_allclose(D.weighted_log_ratio(h, W, plus, minus, 2.0, 0.5),
+                               2.0 * logp[rows, plus] - 0.5 * logp[rows, minus], rtol=1e-12)
+    assert np.array_equal(D.weighted_log_ratio(h, W, plus, minus), D.log_ratio(h, W, plus, minus))
+    flow = D.simulate_flow(h, W, plus, minus, dt=0.1, steps=20, method="euler", weights=(2.0, 1.0))
+    assert (np.diff(flow.loss, axis=0) < 0).all()                      # gradient descent on the weighted loss
+
+
+def test_weighting_y_plus_more_shrinks_the_handbuilt_displacement():
+    from rmlab.theory.plots_displacement import plot_weighted_loss
+
+    hb_h, hb_W = D.handbuilt_geometry(scale=8.0)
+    curves = {w: np.exp(D.simulate_flow(hb_h, hb_W, np.array([0]), np.array([1]), dt=0.2, steps=60, method="euler",
+                                        weights=w).log_probs[:, 0, 0]) for w in [(1.0, 1.0), (2.0, 1.0)]}
+    drops = {w: D.peak_to_trough(p)[0] for w, p in curves.items()}
+    assert drops[(1.0, 1.0)] > 0.4 > 0.1 > drops[(2.0, 1.0)]
+    diagrams = {str(w): D.phase_diagram([1.0], [0.8], [8.0], steps=60, weights=w) for w in curves}
+    assert diagrams[str((1.0, 1.0))]["drop"].item() == pytest.approx(D.phase_diagram([1.0], [0.8], [8.0],
+                                                                                     steps=60)["drop"].item())
+    fig = plot_weighted_loss({str(w): p for w, p in curves.items()}, diagrams)
+    assert len(fig.axes[0].lines) == 2 and len(fig.axes[1].patches) == 2

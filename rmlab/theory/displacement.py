@@ -45,6 +45,16 @@ def _rows(W: np.ndarray, tokens: np.ndarray) -> np.ndarray:
     return W[np.arange(W.shape[0]), tokens]                                           # [B, d]
 
 
+def weighted_log_ratio(h, W, plus, minus, plus_weight: float = 1.0, minus_weight: float = 1.0) -> np.ndarray:
+    """``lambda+ ln pi(y+) - lambda- ln pi(y-)``, Prop. 2's loss argument (with weights 1: :func:`log_ratio`, where
+    the normaliser cancels): ``[B]``."""
+    if (plus_weight, minus_weight) == (1.0, 1.0):
+        return log_ratio(h, W, plus, minus)
+    logp = log_probs(h, W)
+    rows = np.arange(W.shape[0])
+    return plus_weight * logp[rows, plus] - minus_weight * logp[rows, minus]
+
+
 def log_ratio(h, W, plus, minus) -> np.ndarray:
     """``ln pi(y+) - ln pi(y-) = <W+ - W-, h>``: ``[B]``."""
     return np.einsum("bd,bd->b", _rows(W, plus) - _rows(W, minus), h)
@@ -79,13 +89,13 @@ def velocity(h, W, plus, minus, ell_prime, *, sft_coef: float = 0.0) -> tuple[np
     dW[rows, minus] += ell_prime[:, None] * h
     dh = -ell_prime[:, None] * diff
     if sft_coef:
-        grad_h, row_weights = _grad_log_preferred(h, W, plus)
+        grad_h, row_weights = _grad_log_prob(h, W, plus)
         dh = dh + sft_coef * grad_h
         dW = dW + sft_coef * row_weights[:, :, None] * h[:, None, :]
     return dh, dW
 
 
-def _grad_log_preferred(h, W, plus) -> tuple[np.ndarray, np.ndarray]:
+def _grad_log_prob(h, W, plus) -> tuple[np.ndarray, np.ndarray]:
     """``grad ln pi(y+)``: ``(grad_h [B, d], weights [B, V])`` with ``grad_{W_u} = weights_u h``; ``grad_h = W+ -
     E_pi[W]`` and ``weights_u = 1[u = y+] - pi_u``."""
     pi = np.exp(log_probs(h, W))
@@ -100,8 +110,12 @@ def exact_rates(h, W, plus, minus, ell_prime, *, sft_coef: float = 0.0) -> np.nd
 
     ``grad_h ln pi(z) = W_z - E_pi[W]`` and ``grad_{W_u} ln pi(z) = (1[u = z] - pi_u) h``.
     """
+    return _rates_along(h, W, *velocity(h, W, plus, minus, ell_prime, sft_coef=sft_coef))
+
+
+def _rates_along(h, W, dh, dW) -> np.ndarray:
+    """``d/dt ln pi(z)`` for every token when ``h`` and ``W`` move at ``(dh, dW)``, by the chain rule: ``[B, V]``."""
     pi = np.exp(log_probs(h, W))
-    dh, dW = velocity(h, W, plus, minus, ell_prime, sft_coef=sft_coef)
     mean_row = np.einsum("bv,bvd->bd", pi, W)
     via_h = np.einsum("bvd,bd->bv", W, dh) - np.einsum("bd,bd->b", mean_row, dh)[:, None]
     moved = np.einsum("bvd,bd->bv", dW, h)                                           # <dW_u/dt, h> (0 off y+-)
@@ -126,8 +140,38 @@ def sft_term_rate(h, W, plus) -> np.ndarray:
     """Prop. 1: the SFT term ``-lambda ln pi(y+)`` adds ``lambda ||grad ln pi(y+)||^2`` (never negative) to
     ``d/dt ln pi(y+)``; this is ``||grad ln pi(y+)||^2 = ||W+ - E_pi[W]||^2 + ||h||^2 ((1 - pi+)^2 + sum_{u != y+}
     pi_u^2)``: ``[B]``."""
-    grad_h, row_weights = _grad_log_preferred(h, W, plus)
+    grad_h, row_weights = _grad_log_prob(h, W, plus)
     return np.sum(grad_h ** 2, -1) + np.sum(h ** 2, -1) * np.sum(row_weights ** 2, -1)
+
+
+def relative_error(estimate, reference) -> np.ndarray:
+    """``|estimate - reference| / max(1, |reference|)`` elementwise: the error measure of this module's checks
+    (absolute near 0, relative elsewhere)."""
+    reference = np.asarray(reference, dtype=np.float64)
+    return np.abs(np.asarray(estimate, dtype=np.float64) - reference) / np.maximum(1.0, np.abs(reference))
+
+
+def weighted_velocity(h, W, plus, minus, mu_prime, plus_weight: float, minus_weight: float):
+    """``(dh/dt, dW/dt) = -grad L_w`` for the weighted loss ``L_w = l(lambda+ ln pi(y+) - lambda- ln pi(y-))`` of the
+    paper's Prop. 2 (SimPO- and DPOP-like losses), at ``l' = mu_prime [B]`` taken at the weighted argument:
+    ``-mu' (lambda+ grad ln pi(y+) - lambda- grad ln pi(y-))``."""
+    (h_plus, w_plus), (h_minus, w_minus) = _grad_log_prob(h, W, plus), _grad_log_prob(h, W, minus)
+    a, b = (-mu_prime * plus_weight)[:, None], (mu_prime * minus_weight)[:, None]
+    return a * h_plus + b * h_minus, (a * w_plus + b * w_minus)[:, :, None] * h[:, None, :]
+
+
+def weighted_exact_rates(h, W, plus, minus, mu_prime, plus_weight: float, minus_weight: float) -> np.ndarray:
+    """``d/dt ln pi(z)`` for every token under :func:`weighted_velocity`, by the chain rule: ``[B, V]``."""
+    return _rates_along(h, W, *weighted_velocity(h, W, plus, minus, mu_prime, plus_weight, minus_weight))
+
+
+def weighted_rate_preferred(h, W, plus, minus, mu_prime, plus_weight: float, minus_weight: float) -> np.ndarray:
+    """Prop. 2's closed form of ``d/dt ln pi(y+)`` under the weighted loss: ``rho E + gamma ||grad ln pi(y+)||^2``,
+    where ``rho E = -lambda- mu' <grad ln pi(y+), grad ln pi(y+) - grad ln pi(y-)>`` is Thm 4's rate at
+    ``l' = lambda- mu'`` and ``gamma = (lambda+ - lambda-)(-mu')``, positive iff ``lambda+ > lambda-`` (``mu' < 0``
+    for DPO): ``[B]``."""
+    gamma = (plus_weight - minus_weight) * (-mu_prime)
+    return rate_preferred(h, W, plus, minus, minus_weight * mu_prime) + gamma * sft_term_rate(h, W, plus)
 
 
 def alignment(W, plus, minus) -> np.ndarray:
@@ -164,22 +208,31 @@ class Flow:
 
 
 def simulate_flow(h, W, plus, minus, *, dt: float, steps: int, loss: str = "dpo", beta: float = 0.1,
-                  method: str = "rk4", delta_ref: np.ndarray | None = None) -> Flow:
+                  method: str = "rk4", delta_ref: np.ndarray | None = None,
+                  weights: tuple[float, float] = (1.0, 1.0)) -> Flow:
     """Integrate ``d theta/dt = -grad L`` for ``steps`` steps of size ``dt`` (``"euler"`` = gradient descent with
     learning rate ``dt``; ``"rk4"``: classical Runge-Kutta). ``delta_ref``: the reference log-ratio (default: the
-    initial one, as when the reference is the starting model). Negative ``dt`` runs the flow backwards."""
+    initial one, as when the reference is the starting model). Negative ``dt`` runs the flow backwards.
+    ``weights = (lambda+, lambda-)``: the weighted loss of Prop. 2, ``l(lambda+ ln pi(y+) - lambda- ln pi(y-))``
+    (``(1, 1)``: the plain loss)."""
     if method not in ("euler", "rk4"):
         raise ValueError(f"method must be 'euler' or 'rk4', got {method!r}")
     h, W = np.array(h, dtype=np.float64), np.array(W, dtype=np.float64)
-    delta_ref = log_ratio(h, W, plus, minus) if delta_ref is None else np.asarray(delta_ref, dtype=np.float64)
+
+    def argument(state):
+        return weighted_log_ratio(*state, plus, minus, *weights)
+
+    delta_ref = argument((h, W)) if delta_ref is None else np.asarray(delta_ref, dtype=np.float64)
 
     def field(state):
-        ell = loss_derivative(log_ratio(*state, plus, minus), delta_ref, loss=loss, beta=beta)
-        return velocity(*state, plus, minus, ell)
+        ell = loss_derivative(argument(state), delta_ref, loss=loss, beta=beta)
+        if weights == (1.0, 1.0):
+            return velocity(*state, plus, minus, ell)
+        return weighted_velocity(*state, plus, minus, ell, *weights)
 
     def record(state):
         logps.append(log_probs(*state))
-        losses.append(loss_value(log_ratio(*state, plus, minus), delta_ref, loss=loss, beta=beta))
+        losses.append(loss_value(argument(state), delta_ref, loss=loss, beta=beta))
 
     state, logps, losses = (h, W), [], []
     record(state)
@@ -203,18 +256,20 @@ def _rk4(field, state, dt):
     return tuple(s + dt / 6 * (a + 2 * b + 2 * c + d) for s, a, b, c, d in zip(state, k1, k2, k3, k4))
 
 
-def simulated_rates(h, W, plus, minus, *, loss: str = "dpo", beta: float = 0.1, dt: float | None = None) -> np.ndarray:
+def simulated_rates(h, W, plus, minus, *, loss: str = "dpo", beta: float = 0.1, dt: float | None = None,
+                    weights: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
     """``d/dt ln pi(z)`` at t = 0 from the dynamics alone: one RK4 step forward and one backward, central
     difference (error O(dt^2)): ``[B, V]``. Default ``dt``: 1e-4 over the flow's speed scale (the velocity's norm
-    times the largest of ``‖h‖`` and the rows' norms), so that log-probs move by ~1e-4 per step."""
-    delta_ref = log_ratio(h, W, plus, minus)
+    times the largest of ``‖h‖`` and the rows' norms), so that log-probs move by ~1e-4 per step. ``weights``: see
+    :func:`simulate_flow`."""
+    delta_ref = weighted_log_ratio(h, W, plus, minus, *weights)
     if dt is None:
         dh, dW = velocity(h, W, plus, minus, loss_derivative(delta_ref, delta_ref, loss=loss, beta=beta))
         speed = np.sqrt(np.sum(dh ** 2, -1) + np.sum(dW ** 2, (-2, -1)))
         size = np.maximum(np.linalg.norm(h, axis=-1), np.linalg.norm(W, axis=-1).max(-1))
         dt = 1e-4 / max(1.0, float(np.max(speed * size)))
-    ahead = simulate_flow(h, W, plus, minus, dt=dt, steps=1, loss=loss, beta=beta, delta_ref=delta_ref)
-    behind = simulate_flow(h, W, plus, minus, dt=-dt, steps=1, loss=loss, beta=beta, delta_ref=delta_ref)
+    ahead, behind = (simulate_flow(h, W, plus, minus, dt=step, steps=1, loss=loss, beta=beta, delta_ref=delta_ref,
+                                   weights=weights) for step in (dt, -dt))
     return (ahead.log_probs[-1] - behind.log_probs[-1]) / (2 * dt)
 
 
@@ -297,11 +352,12 @@ def handbuilt_geometry(*, scale: float = 4.0, kappa: float = 1.0, orth: float = 
     return (lo + hi) / 2 * direction, W
 
 
-def run_drops(h, W, plus, minus, *, dt: float = 0.2, steps: int = 100, loss: str = "dpo",
-              beta: float = 0.1) -> np.ndarray:
+def run_drops(h, W, plus, minus, *, dt: float = 0.2, steps: int = 100, loss: str = "dpo", beta: float = 0.1,
+              weights: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
     """Table 1's statistic for each instance: the peak-to-trough drop of ``pi(y+)`` along ``steps`` steps of gradient
-    descent at learning rate ``dt`` (:func:`simulate_flow` with ``method="euler"``), ``[B]``."""
-    flow = simulate_flow(h, W, plus, minus, dt=dt, steps=steps, loss=loss, beta=beta, method="euler")
+    descent at learning rate ``dt`` (:func:`simulate_flow` with ``method="euler"``; ``weights`` as there), ``[B]``."""
+    flow = simulate_flow(h, W, plus, minus, dt=dt, steps=steps, loss=loss, beta=beta, method="euler",
+                         weights=weights)
     prob_plus = np.exp(flow.log_probs[:, np.arange(len(plus)), plus])                 # [steps + 1, B]
     return np.array([peak_to_trough(prob_plus[:, b])[0] for b in range(len(plus))])
 
@@ -318,13 +374,14 @@ def outgrown(W, plus, minus) -> np.ndarray:
 
 
 def phase_diagram(kappas, orths, scales, *, dt: float = 0.2, steps: int = 100, loss: str = "dpo",
-                  beta: float = 0.1) -> dict[str, np.ndarray]:
+                  beta: float = 0.1, weights: tuple[float, float] = (1.0, 1.0)) -> dict[str, np.ndarray]:
     """The checklist's Thm 4 phase diagram on :func:`handbuilt_geometry` (DPO(No > Never), ``pi(No) = 0.55`` at the
     start where the geometry allows): for each scale ``c`` of the unembedding (``W(No) = c u``; ``h`` shrinks as
     ``c`` grows, to keep ``pi(No)``), each ``kappa`` and each ``orth`` (``W(Never) = c (kappa u + orth v)``).
 
-    Returns arrays ``[len(scales), len(kappas), len(orths)]``: ``drop`` (:func:`run_drops`), ``initial_rate`` (Thm 4 at
-    t = 0), ``prob_start`` (``pi(No)`` at t = 0) and ``outgrown`` (:func:`outgrown` at t = 0), plus the axes.
+    Returns arrays ``[len(scales), len(kappas), len(orths)]``: ``drop`` (:func:`run_drops`), ``initial_rate`` (Thm 4
+    at t = 0; with ``weights``, the weighted loss of Prop. 2 and its rate), ``prob_start`` (``pi(No)`` at t = 0) and
+    ``outgrown`` (:func:`outgrown` at t = 0), plus the axes. ``weights``: see :func:`simulate_flow`.
 
     >>> d = phase_diagram([0.0, 1.0], [0.8], [1.0, 8.0], steps=60)
     >>> d["drop"][:, :, 0].round(2).tolist()   # displacement needs both kappa near 1 and a large scale
@@ -337,7 +394,8 @@ def phase_diagram(kappas, orths, scales, *, dt: float = 0.2, steps: int = 100, l
     plus, minus = np.zeros(len(h), dtype=int), np.ones(len(h), dtype=int)
     ell = initial_ell_prime(h, W, plus, minus, loss=loss, beta=beta)
     return {"kappas": kappas, "orths": orths, "scales": scales,
-            "drop": run_drops(h, W, plus, minus, dt=dt, steps=steps, loss=loss, beta=beta).reshape(shape),
-            "initial_rate": rate_preferred(h, W, plus, minus, ell).reshape(shape),
+            "drop": run_drops(h, W, plus, minus, dt=dt, steps=steps, loss=loss, beta=beta,
+                              weights=weights).reshape(shape),
+            "initial_rate": weighted_rate_preferred(h, W, plus, minus, ell, *weights).reshape(shape),
             "prob_start": np.exp(log_probs(h, W)[:, 0]).reshape(shape),
             "outgrown": outgrown(W, plus, minus).reshape(shape)}

@@ -79,6 +79,25 @@ def plot_phase_diagram(diagram: dict, threshold: float = 0.2):
     return fig
 
 
+def plot_weighted_loss(curves: dict[str, np.ndarray], diagrams: dict[str, dict], threshold: float = 0.2):
+    """Prop. 2 on the hand-built vocabulary: ``curves`` (label -> pi(No) per step of DPO(No > Never) under that
+    weighting) on the left; on the right, per label, how many cells of each :func:`rmlab.theory.displacement.
+    phase_diagram` in ``diagrams`` (label -> diagram, same grid) have a drop >= ``threshold``, one bar per scale."""
+    fig, (ax_l, ax_r) = plotting.subplots(1, 2, width=4.6, height=3.4)
+    for color, (label, probs) in zip(plotting.PALETTE, curves.items()):
+        ax_l.plot(probs, color=color, label=label)
+    ax_l.set(xlabel="gradient-descent step", ylabel="π(No)", title="hand-built geometry, c = 8: DPO(No ≻ Never)")
+    ax_l.legend(fontsize="small")
+    scales = next(iter(diagrams.values()))["scales"]
+    x, width = np.arange(len(scales)), 0.8 / len(diagrams)
+    for i, (color, (label, diagram)) in enumerate(zip(plotting.PALETTE, diagrams.items())):
+        counts = np.sum(diagram["drop"] >= threshold, axis=(1, 2))
+        ax_r.bar(x + (i - (len(diagrams) - 1) / 2) * width, counts, width, color=color, label=label)
+    ax_r.set_xticks(x, [f"c = {c:g}" for c in scales])
+    ax_r.set(ylabel=f"cells with a drop ≥ {threshold:g}", title="the phase diagram's grid")
+    return fig
+
+
 def plot_cross_sample(closed_total: np.ndarray, simulated_total: np.ndarray, cross: dict[str, np.ndarray]):
     """Left: Thm 8's decomposition summed (own term + every cross term) against the simulated flow's d/dt ln pi(y+_i),
     one dot per prompt. Right: each cross term, sample j's push on ln pi(y+_i | x_i) measured by the chain rule along
