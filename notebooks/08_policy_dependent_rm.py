@@ -450,6 +450,9 @@ fig
 #   and `other demonstrations` and the 100 % RM under the low-entropy policy: two distinct best RMs, the paper's
 #   Figure 3 pattern, with RLOO and with GRPO alike. So the criterion would pass in 2 of the 4 other draws. This
 #   notebook keeps draw 0, fixed before any run, and records its failure.
+#   *Twice the size* (the checklist's Table 11 repeats Figure 3 at twice the width; here twice the features,
+#   `dim_u = dim_v = 16`, so twice the policy's parameters; probe, draws 0–4, RLOO): the 100 % RM is the best
+#   teacher under every policy in every draw, by 0.005–0.035 over the next.
 # - **Sign-only GRPO (Table 12) hurts the accurate-but-flat RM.** With the group-std division, its gold increase falls
 #   from 0.337 to 0.061 under `theta_0`; the others change by at most 0.04. The cause is the KL term inside the
 #   reward. On the half of the prompts this RM flattens, its reward differences are ~10⁻³, smaller than the KL
