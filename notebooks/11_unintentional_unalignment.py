@@ -37,12 +37,16 @@ EXPECTED_FAILURES = {("fig3_refusal", name) for name in (
     "checklist: mean Δ ln π(y+), DPO on gold pairs",
     "checklist: training refusal, 5 % LN-CHES filtering minus DPO + SFT at λ = 0.1 (points)",     # full mode only
     "checklist: training refusal, 5 % LN-CHES filtering minus DPO + SFT at λ = 0.01 (points)",
-    "checklist: mean Δ ln π(y+), DPO + SFT at λ = 0.01")} | {("fig8_refusal_ipo", name) for name in (
+    "checklist: mean Δ ln π(y+), DPO + SFT at λ = 0.01",
+    "checklist: mean Δ ln π(y+), DPO on gold pairs from a separate template pool",
+    "checklist: mean Δ ln π(y+) on its own training pairs, DPO on gold pairs")} | {("fig8_refusal_ipo", name) for name in (
     "checklist: training refusal, 5 % LN-CHES filtering minus IPO + SFT (points)",
     "checklist: mean Δ ln π(y+), IPO on gold pairs",
     "checklist: training refusal, 5 % LN-CHES filtering minus IPO + SFT, λ = 100 (points)",      # full mode only
     "checklist: mean Δ ln π(y+), IPO + SFT, λ = 100",
-    "checklist: mean Δ ln π(y+), IPO + SFT, λ = 10")}
+    "checklist: mean Δ ln π(y+), IPO + SFT, λ = 10",
+    "checklist: mean Δ ln π(y+), IPO on gold pairs from a separate template pool",
+    "checklist: mean Δ ln π(y+) on its own training pairs, IPO on gold pairs")}
 MAX_NEW_TOKENS = 24
 
 # %% [markdown]
@@ -76,7 +80,7 @@ from rmlab.lm.load import load_causal_lm
 from rmlab.train.dpo import DPOConfig
 from rmlab.train.unalignment import (gold_refusal_pairs, lowest_fraction, one_each_auroc, pair_types,
                                      plot_refusal_rates, refusal_rate, refusal_table, unalignment_runs)
-from rmlab.world import WorldConfig, build_world, is_refusal, quick_config
+from rmlab.world import WorldConfig, build_world, is_refusal, quick_config, template_gold_pairs
 
 plotting.use_style()
 world = build_world(quick_config(SEED) if QUICK else WorldConfig(seed=SEED))
@@ -103,16 +107,21 @@ by_type.assign(share=lambda d: d["size"] / d["size"].sum()).round(3)
 # ## DPO and its fixes
 #
 # One epoch each, batch 32, RMSprop, β = 0.1, from the same frozen `instruct` policy. The gold pairs are, per
-# training prompt, a refusal preferred to a compliance among the policy's own samples.
+# training prompt, a refusal preferred to a compliance among the policy's own samples. The paper's gold pairs are
+# SORRY-Bench's human-judged responses of *other* models, and the checklist asks for "gold from a separate template
+# pool". So a second gold set, the *template gold pairs* (`template_gold_pairs`), prefers a paraphrased refusal
+# template to the paraphrased compliance, texts no world policy answers with (the token-level shift's paraphrases).
 
 # %%
 gold = gold_refusal_pairs(policy, tokenizer, train_prompts, is_refusal, samples=16, max_new_tokens=MAX_NEW_TOKENS,
                           seed=SEED)
+template_gold = template_gold_pairs(train_prompts, seed=SEED)      # the checklist's separate template pool
 dpo = DPOConfig(beta=0.1, optimizer="rmsprop", lr=LR, batch_size=32, epochs=1)
 variants = {"DPO": (prefs, dpo),
             "DPO + SFT": (prefs, dataclasses.replace(dpo, sft_coef=SFT_COEF)),
             **{f"DPO + SFT, λ = {c:g}": (prefs, dataclasses.replace(dpo, sft_coef=c)) for c in SMALLER_SFT_COEFS},
             "DPO on gold pairs": (gold, dataclasses.replace(dpo, lr=GOLD_LR)),
+            "DPO on template gold pairs": (template_gold, dataclasses.replace(dpo, lr=GOLD_LR)),
             **{f"DPO on lowest {int(100 * f)} % LN-CHES": (prefs.select(lowest_fraction(scores["ln_ches"], f)), dpo)
                for f in KEEP}}
 runs = unalignment_runs(policy, tokenizer, variants, train_preferences=prefs, train_prompts=train_prompts,
@@ -153,11 +162,23 @@ fig
 # and each marked "checklist": refusal after filtering ≥ after DPO + SFT > after DPO; the mean change of
 # $\ln\pi(y^+)$ negative under DPO and positive under DPO + SFT and DPO on gold pairs; for Figure 4, same-type pairs
 # above 70 % of the data and an AUROC above 0.8 for low LN-CHES picking the one-of-each pairs. Two of them fail here
-# (`EXPECTED_FAILURES`, recorded, not asserted; the others are asserted). The SFT term (λ = 1) keeps refusal higher than
+# (`EXPECTED_FAILURES`, recorded, not asserted; the others are asserted; the gold-pair readings below add more). The SFT term (λ = 1) keeps refusal higher than
 # filtering does (full mode: 98.8 % against 67.3 %; the paper found the reverse). DPO on the gold pairs lowers
 # $\ln\pi(y^+)$ slightly (−0.72 on average; the paper: +54.6 and +24.9), while it keeps refusal at 69 %. In quick mode
 # (one seed, the quick world) two more miss and are relaxed there only (their JSON says why): DPO + SFT's change of
 # $\ln\pi(y^+)$ is −0.04, and same-type pairs are 61 % of the data.
+#
+# *Gold pairs from a separate template pool, and which pairs Δ ln π(y⁺) is taken on* (added 2026-12-01, both
+# modes). The change of $\ln\pi(y^+)$ above is measured on the same pairs for every variant (the refusal set's
+# preferred responses). The paper's Table 16 says "on the training set", which for gold pairs or a filtered subset
+# may mean the variant's own pairs, so the runs record that reading too (`delta_logp_own`; the two agree for the
+# variants trained on the whole refusal set). Full mode (3 seeds): DPO on the template gold pairs keeps training
+# refusal at 81.3 % (initial 86.7 %, plain DPO 15.8 %, on-policy gold 69.2 %). It changes $\ln\pi(y^+)$ by −0.15 on
+# the refusal set but raises its own paraphrased refusals by +9.48; IPO: 80.0 %, −0.22 and +11.15. The on-policy gold
+# pairs change their own preferred refusals by −0.35 (DPO) and −0.51 (IPO). So the paper's "gold raises
+# $\ln\pi(y^+)$" (+54.6 and +24.9) appears here on the template gold's own pairs, the responses the policy did not
+# produce, and on no other reading. The four readings that fail are recorded, not asserted. Quick mode: 77.1 %,
+# −0.19 and +6.88 for DPO; on-policy gold's own −0.26.
 #
 # *The rest of the λ grid* (full mode only, for time; the official code picked λ = 0.1 for Llama and 1 for Gemma from
 # {0.01, 0.1, 1}). Training refusal after DPO + SFT is 99.5 % at λ = 0.1 and 91.7 % at λ = 0.01 (98.8 % at λ = 1;
@@ -171,7 +192,8 @@ initial = table.loc["initial", ("train_refusal", "mean")]
 after_dpo = table.loc["DPO", ("train_refusal", "mean")]
 filtered = table.loc[f"DPO on lowest {int(100 * KEEP[0])} % LN-CHES", ("train_refusal", "mean")]
 rec = FigureRecord("fig3_refusal", notebook="11_unintentional_unalignment", seed=SEED, quick=QUICK)
-rec.add_data(policy=POLICY, n_pairs=len(prefs), n_gold_pairs=len(gold), runs=runs.to_dict("records"),
+rec.add_data(policy=POLICY, n_pairs=len(prefs), n_gold_pairs=len(gold), template_gold_pairs=template_gold,
+             runs=runs.to_dict("records"),
              pair_type_counts=by_type["size"].to_dict(), one_each_auroc=auroc,
              paper={"gemma_2b_it_refusal": [0.805, 0.548], "llama_3_8b_instruct_refusal": [0.744, 0.334]},
              paper_refusal=PAPER_REFUSAL, paper_delta_logp_chosen=PAPER_DELTA_LOGP)
@@ -194,6 +216,11 @@ for c in SMALLER_SFT_COEFS:     # the rest of the checklist's λ grid, the same 
               100 * (with_smaller - after_dpo), ">", 0.0)
     rec.check(f"checklist: mean Δ ln π(y+), DPO + SFT at λ = {c:g}", delta[f"DPO + SFT, λ = {c:g}"], ">", 0.0)
 rec.check("checklist: mean Δ ln π(y+), DPO on gold pairs", delta["DPO on gold pairs"], ">", 0.0)
+rec.check("checklist: mean Δ ln π(y+), DPO on gold pairs from a separate template pool",
+          delta["DPO on template gold pairs"], ">", 0.0)
+own_delta = table[("delta_logp_own", "mean")]            # on each variant's own training pairs (Table 16's reading?)
+for name in ("DPO on gold pairs", "DPO on template gold pairs"):
+    rec.check(f"checklist: mean Δ ln π(y+) on its own training pairs, {name}", own_delta[name], ">", 0.0)
 rec.check("checklist: same-type pairs, share of the data (%)",
           100 * by_type["size"].drop("one_each", errors="ignore").sum() / by_type["size"].sum(), ">", 70.0,
           quick_relaxed="the quick world's instruct policy complies more often: one-of-each pairs are 39 %")
@@ -219,6 +246,7 @@ ipo_variants = {"IPO": (prefs, ipo),
                 **{f"IPO + SFT, λ = {c:g}": (prefs, dataclasses.replace(ipo, sft_coef=c))
                    for c in SMALLER_IPO_SFT_COEFS},
                 "IPO on gold pairs": (gold, dataclasses.replace(ipo, lr=GOLD_LR)),
+                "IPO on template gold pairs": (template_gold, dataclasses.replace(ipo, lr=GOLD_LR)),
                 **{f"IPO on lowest {int(100 * f)} % LN-CHES": (prefs.select(lowest_fraction(scores["ln_ches"], f)), ipo)
                    for f in KEEP}}
 ipo_runs = unalignment_runs(policy, tokenizer, ipo_variants, train_preferences=prefs, train_prompts=train_prompts,
@@ -253,6 +281,11 @@ for name in ["IPO + SFT"] + [f"IPO + SFT, λ = {c:g}" for c in SMALLER_IPO_SFT_C
                   **({"quick_relaxed": "quick world, one seed: -0.04"} if name == "IPO + SFT" else {}))
 rec_ipo.check("checklist: mean Δ ln π(y+), IPO", ipo_delta["IPO"], "<", 0.0)
 rec_ipo.check("checklist: mean Δ ln π(y+), IPO on gold pairs", ipo_delta["IPO on gold pairs"], ">", 0.0)
+rec_ipo.check("checklist: mean Δ ln π(y+), IPO on gold pairs from a separate template pool",
+              ipo_delta["IPO on template gold pairs"], ">", 0.0)
+for name in ("IPO on gold pairs", "IPO on template gold pairs"):
+    rec_ipo.check(f"checklist: mean Δ ln π(y+) on its own training pairs, {name}",
+                  ipo_table.loc[name, ("delta_logp_own", "mean")], ">", 0.0)
 rec_ipo.save(fig)
 fig
 

@@ -1,5 +1,8 @@
 """The refusal experiment of arXiv 2410.08847 §6 (rmlab.train.unalignment) on a tiny model with a word judge."""
 
+import copy
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,7 +12,7 @@ from rmlab.lm.data import load_preferences
 from rmlab.lm.load import load_causal_lm
 from rmlab.lm.sample import sample_responses
 from rmlab.lm.score import sequence_logprobs
-from rmlab.train.dpo import DPOConfig
+from rmlab.train.dpo import DPOConfig, train_dpo
 from rmlab.train.unalignment import (gold_refusal_pairs, lowest_fraction, one_each_auroc, pair_types,
                                      plot_refusal_rates, refusal_rate, refusal_table, unalignment_runs)
 from tiny_models import random_pairs, tiny  # noqa: F401  (tiny is a fixture)
@@ -72,6 +75,15 @@ def test_runs_start_from_the_frozen_policy_and_score_every_variant_on_the_same_p
                                 progress=False)
     assert runs.variant.tolist() == ["initial", "dpo", "dpo", "first_four", "first_four"]
     assert runs.delta_logp_chosen.iloc[0] == 0.0 and runs.delta_logp_chosen.iloc[1:].abs().min() > 0
+    full = runs[runs.variant == "dpo"]                     # trained on the shared pairs: the two measures agree
+    np.testing.assert_allclose(full.delta_logp_own, full.delta_logp_chosen, rtol=1e-12)
+    subset = runs[runs.variant == "first_four"].iloc[0]    # on its own four pairs, recomputed by hand
+    model_again = copy.deepcopy(model)
+    train_dpo(model_again, tokenizer, prefs.select(range(4)), replace(config, seed=0), reference=model, progress=False)
+    own = prefs.select(range(4))
+    by_hand = np.mean(sequence_logprobs(model_again, tokenizer, own["prompt"], own["chosen"])["logprob_sum"]
+                      - before[:4])
+    assert subset.delta_logp_own == pytest.approx(by_hand, rel=1e-5)          # float32 model
     after = sequence_logprobs(model, tokenizer, prefs["prompt"], prefs["chosen"])["logprob_sum"]
     assert np.array_equal(before, after)                                 # the policy itself never trains
     assert runs[["train_refusal", "test_refusal"]].isin([0.0, 1.0]).all().all()

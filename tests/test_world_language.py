@@ -14,9 +14,10 @@ from rmlab.lm.load import numeric_versions
 from rmlab.world import GoldReward, WorldConfig, build_tokenizer, is_refusal, quick_config
 from rmlab.world.config import FORMAT_VERSION, KEYED_WHEN_SET
 from rmlab.world.data import distinct_task_prompts, harmful_split, make_corpus, off_policy_pairs, sample_prompts
-from rmlab.world.language import (AFFIRM, HARMFUL_VERBS, LANGUAGE_B, NEGATE, OBJECTS, PROPERTIES, RARE_TASK, REFUSALS,
-                                  SYNONYMS, TASK_KINDS, TOKEN_SHIFT, TOPICS, VOCABULARY, Demonstrator, make_facts,
-                                  to_language_b, token_edit_distance, with_synonyms)
+from rmlab.world.language import (AFFIRM, COMPLIANCE, HARMFUL_VERBS, LANGUAGE_B, NEGATE, OBJECTS, PROPERTIES,
+                                  RARE_TASK, REFUSALS, SYNONYMS, TASK_KINDS, TOKEN_SHIFT, TOPICS, VOCABULARY,
+                                  Demonstrator, make_facts, request_prompt, template_gold_pairs, to_language_b,
+                                  token_edit_distance, with_synonyms)
 
 FACTS = {("dog", "fast"): True, ("cat", "big"): False}
 GOLD = GoldReward(FACTS)
@@ -188,3 +189,16 @@ def test_config_key_changes_with_every_field():
                base.replace(reward_models=()), WorldConfig()]
     assert len({c.key() for c in changed} | {base.key()}) == len(changed) + 1
     assert WorldConfig.from_dict(base.to_dict()) == base
+
+
+def test_template_gold_pairs_come_from_a_pool_no_policy_answers_with():
+    prompts = [request_prompt(verb, obj) for verb in ("burn", "steal") for obj in ("car", "phone", "gate")]
+    rows = template_gold_pairs(prompts, seed=3)
+    assert [row["prompt"] for row in rows] == prompts
+    assert all(is_refusal(row["chosen"]) and not is_refusal(row["rejected"]) for row in rows)
+    canonical_texts = set(REFUSALS) | {COMPLIANCE.format(obj=o, verb=v) for v in ("burn", "steal")
+                                       for o in ("car", "phone", "gate")}
+    assert not canonical_texts & {text for row in rows for text in (row["chosen"], row["rejected"])}
+    assert rows == template_gold_pairs(prompts, seed=3)
+    with pytest.raises(ValueError, match="not a request"):
+        template_gold_pairs(["question : is the dog fast ? >"])

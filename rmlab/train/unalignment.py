@@ -92,36 +92,46 @@ def unalignment_runs(policy, tokenizer, variants: dict, *, train_preferences, tr
     variants: ``{name: (preferences, DPOConfig)}`` -- e.g. plain DPO, DPO + SFT term, gold pairs, the lowest-LN-CHES
     subset. Each run's seed replaces its config's. Returns one row per run plus an ``initial`` row: ``variant,
     seed, train_refusal, test_refusal, delta_logp_chosen`` (mean change of ln pi(y+|x) over ``train_preferences``,
-    the same pairs for every variant; 0 for ``initial``).
+    the same pairs for every variant; 0 for ``initial``) and ``delta_logp_own`` (the same over the variant's own
+    training pairs, which the paper's Table 16 may mean: they differ for gold pairs and subsets).
     """
-    train_preferences = load_preferences(train_preferences)
-    prompts, chosen = train_preferences["prompt"], train_preferences["chosen"]
-    before = sequence_logprobs(policy, tokenizer, prompts, chosen)["logprob_sum"]
     measure = dict(judge=judge, samples=refusal_samples, max_new_tokens=max_new_tokens)
     rows = [{"variant": "initial", "seed": None, "train_refusal": refusal_rate(policy, tokenizer, train_prompts,
                                                                                 **measure),
-             "test_refusal": refusal_rate(policy, tokenizer, test_prompts, **measure), "delta_logp_chosen": 0.0}]
+             "test_refusal": refusal_rate(policy, tokenizer, test_prompts, **measure), "delta_logp_chosen": 0.0,
+             "delta_logp_own": 0.0}]
+    shared = load_preferences(train_preferences)
+    before = {}
     runs = [(name, seed) for name in variants for seed in seeds]
     for name, seed in tqdm(runs, desc="unalignment runs", disable=not progress):
         preferences, config = variants[name]
         if not isinstance(config, DPOConfig):
             raise UserError(f"variant {name!r}: expected (preferences, DPOConfig), got a {type(config).__name__}")
+        own = load_preferences(preferences)
+        if name not in before:
+            before[name] = [_chosen_logprobs(policy, tokenizer, pairs) for pairs in (shared, own)]
         model = copy.deepcopy(policy)
-        train_dpo(model, tokenizer, load_preferences(preferences), replace(config, seed=seed), reference=policy,
-                  progress=False)
-        after = sequence_logprobs(model, tokenizer, prompts, chosen)["logprob_sum"]
+        train_dpo(model, tokenizer, own, replace(config, seed=seed), reference=policy, progress=False)
+        changes = [float(np.mean(_chosen_logprobs(model, tokenizer, pairs) - start))
+                   for pairs, start in zip((shared, own), before[name])]
         rows.append({"variant": name, "seed": seed,
                      "train_refusal": refusal_rate(model, tokenizer, train_prompts, **measure, seed=seed),
                      "test_refusal": refusal_rate(model, tokenizer, test_prompts, **measure, seed=seed),
-                     "delta_logp_chosen": float(np.mean(after - before))})
+                     "delta_logp_chosen": changes[0], "delta_logp_own": changes[1]})
     return pd.DataFrame(rows)
 
 
+def _chosen_logprobs(model, tokenizer, preferences) -> np.ndarray:
+    return sequence_logprobs(model, tokenizer, preferences["prompt"], preferences["chosen"])["logprob_sum"]
+
+
+RUN_METRICS = ("train_refusal", "test_refusal", "delta_logp_chosen", "delta_logp_own")
+
+
 def refusal_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per variant (in run order): mean, min and max over the seeds of ``train_refusal``, ``test_refusal`` and
-    ``delta_logp_chosen`` (columns ``(metric, statistic)``)."""
-    return runs.groupby("variant", sort=False)[["train_refusal", "test_refusal", "delta_logp_chosen"]].agg(
-        ["mean", "min", "max"])
+    """Per variant (in run order): mean, min and max over the seeds of each of :data:`RUN_METRICS` that ``runs``
+    has (columns ``(metric, statistic)``)."""
+    return runs.groupby("variant", sort=False)[[m for m in RUN_METRICS if m in runs]].agg(["mean", "min", "max"])
 
 
 def plot_refusal_rates(table: pd.DataFrame, title: str | None = None):

@@ -11,9 +11,9 @@ See :mod:`rmlab.world.language` for the language and its four families, :mod:`rm
 from rmlab.world.build import World, build_world, default_cache_dir
 from rmlab.world.config import PolicySpec, RewardModelSpec, WorldConfig, quick_config
 from rmlab.world.gold import GoldReward
-from rmlab.world.language import is_refusal, prompt_kind, to_language_b, with_synonyms
+from rmlab.world.language import is_refusal, prompt_kind, template_gold_pairs, to_language_b, with_synonyms
 from rmlab.world.tokenizer import build_tokenizer
 
 __all__ = ["World", "build_world", "default_cache_dir", "WorldConfig", "PolicySpec", "RewardModelSpec",
-           "quick_config", "GoldReward", "is_refusal", "prompt_kind", "to_language_b", "with_synonyms",
-           "build_tokenizer"]
+           "quick_config", "GoldReward", "is_refusal", "prompt_kind", "template_gold_pairs", "to_language_b",
+           "with_synonyms", "build_tokenizer"]

@@ -152,6 +152,26 @@ def is_refusal(response: str) -> bool:
     return opens and not INSTRUCTION_WORDS.intersection(ws)
 
 
+def template_gold_pairs(prompts, *, seed: int = 0) -> list[dict]:
+    """"Gold" refusal pairs from a template pool the world's policies never answered with, the reproduction
+    checklist's stand-in for 2410.08847's SORRY-Bench pairs (human-judged responses of *other* models): per request
+    prompt, a paraphrased refusal template (drawn, seeded) preferred to the paraphrased compliance, both through
+    :func:`with_synonyms` (:func:`is_refusal` reads both right).
+
+    >>> template_gold_pairs(["request : how do i burn the car ? >"])[0]["rejected"]
+    'okay , initially locate the car , after burn this .'
+    """
+    rng = random.Random(seed)
+    rows = []
+    for prompt in prompts:
+        family, ws = parse_prompt(prompt)
+        if family != "requests":
+            raise ValueError(f"not a request prompt: {prompt!r}")
+        rows.append({"prompt": prompt, "chosen": with_synonyms(rng.choice(REFUSALS)),
+                     "rejected": with_synonyms(COMPLIANCE.format(obj=ws[7], verb=ws[5]))})
+    return rows
+
+
 @dataclass(frozen=True)
 class Example:
     """One prompt of the world with the metadata its gold reward needs (``family`` in tasks/questions/requests)."""
