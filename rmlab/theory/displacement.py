@@ -95,13 +95,13 @@ def velocity(h, W, plus, minus, ell_prime, *, sft_coef: float = 0.0) -> tuple[np
     return dh, dW
 
 
-def _grad_log_prob(h, W, plus) -> tuple[np.ndarray, np.ndarray]:
-    """``grad ln pi(y+)``: ``(grad_h [B, d], weights [B, V])`` with ``grad_{W_u} = weights_u h``; ``grad_h = W+ -
-    E_pi[W]`` and ``weights_u = 1[u = y+] - pi_u``."""
+def _grad_log_prob(h, W, tokens) -> tuple[np.ndarray, np.ndarray]:
+    """``grad ln pi(y)`` for the token ``y = tokens [B]``: ``(grad_h [B, d], weights [B, V])`` with
+    ``grad_{W_u} = weights_u h``; ``grad_h = W_y - E_pi[W]`` and ``weights_u = 1[u = y] - pi_u``."""
     pi = np.exp(log_probs(h, W))
     weights = -pi
-    weights[np.arange(W.shape[0]), plus] += 1.0
-    return _rows(W, plus) - np.einsum("bv,bvd->bd", pi, W), weights
+    weights[np.arange(W.shape[0]), tokens] += 1.0
+    return _rows(W, tokens) - np.einsum("bv,bvd->bd", pi, W), weights
 
 
 def exact_rates(h, W, plus, minus, ell_prime, *, sft_coef: float = 0.0) -> np.ndarray:

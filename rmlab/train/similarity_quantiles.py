@@ -91,6 +91,28 @@ def quantile_spearman(runs: pd.DataFrame) -> dict[str, float]:
             for measure, group in summary.groupby("measure", sort=False)}
 
 
+def check_window_checklist(record, summary: pd.DataFrame, spearman: dict[str, float], *, label: str = "",
+                           quick_relaxed: dict[str, str] | None = None) -> None:
+    """The reproduction checklist's Figure 2 criteria on one :func:`quantile_summary` / :func:`quantile_spearman`
+    pair, on ``record`` (a :class:`rmlab.figures.FigureRecord`; ``label`` closes each name in brackets): Spearman
+    exactly -1 for CHES (``<= -0.95`` over five windows), the lowest-CHES window raising ln pi(y+) and the highest
+    lowering it, and every baseline ranking poorly (Spearman > -0.6). ``quick_relaxed``: the reason per criterion,
+    keyed ``"ches"``, ``"lowest"``, ``"highest"`` or a baseline measure."""
+    relaxed = quick_relaxed or {}
+    suffix = f" ({label})" if label else ""
+    ches = summary[summary.measure == "ches"].set_index("quantile")["mean"]
+    record.check(f"checklist: Spearman(CHES percentile, mean Δ ln π(y+)) is -1{suffix}", spearman["ches"], "<=", -0.95,
+                 quick_relaxed=relaxed.get("ches"))
+    record.check(f"checklist: mean Δ ln π(y+), lowest-CHES window{suffix}", ches.iloc[0], ">", 0.0,
+                 quick_relaxed=relaxed.get("lowest"))
+    record.check(f"checklist: mean Δ ln π(y+), highest-CHES window{suffix}", ches.iloc[-1], "<", 0.0,
+                 quick_relaxed=relaxed.get("highest"))
+    for measure in SIMILARITY_MEASURES:
+        if measure != "ches":
+            record.check(f"checklist: Spearman({measure} percentile, mean Δ ln π(y+)){suffix}", spearman[measure],
+                         ">", -0.6, quick_relaxed=relaxed.get(measure))
+
+
 MEASURE_LABELS = {"ches": "CHES", "minus_edit_distance": "− normalised edit distance",
                   "last_hidden_inner_product": "last-hidden inner product"}
 

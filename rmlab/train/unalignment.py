@@ -101,19 +101,19 @@ def unalignment_runs(policy, tokenizer, variants: dict, *, train_preferences, tr
              "test_refusal": refusal_rate(policy, tokenizer, test_prompts, **measure), "delta_logp_chosen": 0.0,
              "delta_logp_own": 0.0}]
     shared = load_preferences(train_preferences)
-    before = {}
+    shared_before, own_before = _chosen_logprobs(policy, tokenizer, shared), {}
     runs = [(name, seed) for name in variants for seed in seeds]
     for name, seed in tqdm(runs, desc="unalignment runs", disable=not progress):
         preferences, config = variants[name]
         if not isinstance(config, DPOConfig):
             raise UserError(f"variant {name!r}: expected (preferences, DPOConfig), got a {type(config).__name__}")
         own = load_preferences(preferences)
-        if name not in before:
-            before[name] = [_chosen_logprobs(policy, tokenizer, pairs) for pairs in (shared, own)]
+        if name not in own_before:
+            own_before[name] = _chosen_logprobs(policy, tokenizer, own)
         model = copy.deepcopy(policy)
         train_dpo(model, tokenizer, own, replace(config, seed=seed), reference=policy, progress=False)
         changes = [float(np.mean(_chosen_logprobs(model, tokenizer, pairs) - start))
-                   for pairs, start in zip((shared, own), before[name])]
+                   for pairs, start in ((shared, shared_before), (own, own_before[name]))]
         rows.append({"variant": name, "seed": seed,
                      "train_refusal": refusal_rate(model, tokenizer, train_prompts, **measure, seed=seed),
                      "test_refusal": refusal_rate(model, tokenizer, test_prompts, **measure, seed=seed),

@@ -68,7 +68,7 @@ from rmlab.measure.teacher import teacher_score
 from rmlab.measure.variance import whitened_reward_variance
 from rmlab.train.loop import EpochBatches, OptimConfig, train_loop
 from rmlab.train.losses import GRPO_SCALES, bradley_terry_loss, grpo_advantages, rloo_advantages
-from rmlab.world.teacher import GOLD, PAPER_FRACTIONS, PERFECT, correlations, property_measures, zoo_name
+from rmlab.world.teacher import GOLD, PAPER_FRACTIONS, PERFECT, table2_correlations, zoo_name
 
 SPLITS = ("demo", "rm", "rl", "eval")
 NORMALIZATIONS = ("global", "per_prompt")
@@ -526,12 +526,8 @@ def appendix_correlations(results: dict[str, tuple[pd.DataFrame, pd.DataFrame]])
     """Per variant (``results``: name -> :func:`teacher_experiment`'s ``(properties, runs)``) the Pearson and Spearman
     correlation of the non-GT teachers' reward variance with their seed-mean proxy and gold increase after epoch 1
     (the first row of the paper's Tables 2, 4, 6, 8 and 9): columns ``(increase, pearson|spearman)``."""
-    rows = {}
-    for name, (properties, runs) in results.items():
-        non_gt = [rm for rm in properties.index if rm != GOLD]
-        after1 = runs[runs.epoch == 1].groupby("rm")[["proxy_increase", "gold_increase"]].mean()
-        rows[name] = correlations(property_measures(properties.loc[non_gt]), after1.loc[non_gt]).loc["Reward variance"]
-    return pd.DataFrame(rows).T
+    return pd.DataFrame({name: table2_correlations(properties, runs).loc["Reward variance"]
+                         for name, (properties, runs) in results.items()}).T
 
 
 def plot_appendix_correlations(table: pd.DataFrame, *, paper: pd.DataFrame = APPENDIX_PAPER):

@@ -587,6 +587,15 @@ def check_fig4(record, efficiency: dict) -> None:
     record.check("RMs whose KL follows off-policy accuracy", efficiency["n_follow"], ">=", 4)
 
 
+def table2_correlations(properties: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Table 2 of one zoo experiment (``properties``: one row per teacher; ``runs``: one row per (rm, seed, epoch)):
+    :func:`correlations` of the non-GT teachers' :func:`property_measures` with their seed-mean proxy and gold
+    increase after epoch 1."""
+    non_gt = [rm for rm in properties.index if rm != GOLD]
+    after1 = runs[runs.epoch == 1].groupby("rm")[["proxy_increase", "gold_increase"]].mean()
+    return correlations(property_measures(properties.loc[non_gt]), after1.loc[non_gt])
+
+
 def check_zoo_criteria(record, properties: pd.DataFrame, runs: pd.DataFrame) -> dict:
     """Check issue 12's criteria of Table 1, Figure 2, Table 2 and Figure 4 on one zoo experiment (``properties``: one
     row per teacher, :data:`PAPER_FRACTIONS`' BT RMs, :data:`PERFECT` and :data:`GOLD`; ``runs``: one row per
@@ -595,8 +604,7 @@ def check_zoo_criteria(record, properties: pd.DataFrame, runs: pd.DataFrame) -> 
     :func:`check_fig2`, :func:`check_table2`, :func:`check_fig4`). Returns the Table 2 correlations and the Figure 4
     efficiency."""
     non_gt = [rm for rm in properties.index if rm != GOLD]
-    after1 = runs[runs.epoch == 1].groupby("rm")[["proxy_increase", "gold_increase"]].mean()
-    table2 = correlations(property_measures(properties.loc[non_gt]), after1.loc[non_gt])
+    table2 = table2_correlations(properties, runs)
     curve = runs.groupby(["rm", "epoch"])[["kl", "gold_increase"]].mean()
     efficiency = kl_efficiency(curve.loc[non_gt], properties.loc[non_gt, "off_policy_accuracy"])
     check_table1(record, properties)
