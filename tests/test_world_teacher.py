@@ -260,3 +260,19 @@ def test_table1_criteria_store_a_quick_relaxation_only_in_quick_mode():
         assert failed[0].get("quick_relaxed") == ("small world" if quick else None)
     with pytest.raises(ValueError, match="no Table 1 criterion"):
         T.check_table1(record, properties, quick_relaxed={"perfect-acc varience": "typo"})
+
+
+def test_table1_spearman_exactly_at_its_threshold_passes():
+    """A Spearman of exactly -0.8 over the five zoo RMs (sum of squared rank differences 36) meets "<= -0.8";
+    scipy alone returns -0.7999999999999999 for these variances (a pool-size probe's zoo)."""
+    from rmlab.figures import FigureRecord
+
+    names = [T.zoo_name(f) for f in T.PAPER_FRACTIONS] + [T.PERFECT, T.GOLD]
+    properties = pd.DataFrame({"whitened_reward_variance": [0.483, 0.49, 0.30, 0.334, 0.236, 0.131, 0.264],
+                               "on_policy_accuracy": [0.64, 0.64, 0.62, 0.62, 0.58, 1.0, 1.0],
+                               "off_policy_accuracy": [0.71, 0.82, 0.84, 0.87, 0.86, 1.0, 1.0]}, index=names)
+    record = FigureRecord("demo", notebook="demo", seed=0, quick=False)
+    T.check_table1(record, properties)
+    values = {c["name"]: (c["value"], c["passed"]) for c in record.criteria}
+    assert values["Spearman(100->0% on-policy, variance)"] == (-0.8, True)
+    assert values["Spearman(100->0% on-policy, off-policy acc.)"] == (0.9, True)
