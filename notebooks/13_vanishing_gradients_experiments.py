@@ -28,17 +28,19 @@ SGD_LR = 0.1
 HIGH_INITIAL_REWARD = 0.5              # a wrong prediction on a modified image (official labels_with_custom plans)
 LOG_EVERY = 10 if QUICK else 25
 # language experiments on the world (World v2's rl_prompts)
-DATASET = "rl_prompts"                 # World v2: >= 500 RL prompts, one family flat-and-far for sft_full
-WORLD_OPTIONS = {}                     # WorldConfig fields to change, e.g. the section 4 probe's
-#                                        dict(rare_task_items=(6, 8), count_reward="exact")
+DATASET = "rl_prompts"                 # World v2's RL prompts, one family (count) flat-and-far for sft_full
+# WorldConfig fields changed for sections 2-4 (why: section 2): count 6-8 items, only the exact count scores; full
+# mode: 5,000 RL prompts, the paper's 5,000 train inputs per task. WORLD_OPTIONS = {} runs them in World v2 as built.
+WORLD_OPTIONS = dict(rare_task_items=(6, 8), count_reward="exact") | ({} if QUICK else dict(rl_prompts=5000))
 INITIAL_POLICY = "sft_full"
-N_PROMPTS = 60 if QUICK else 500
+N_PROMPTS = 60 if QUICK else 5000      # RL and SFT prompts
+N_MEASURED = 60 if QUICK else 500      # the first N_MEASURED of them get a reward mean/std (K_STATS samples each)
 K_STATS = 10                           # samples per prompt for the reward mean/std (the paper's 10)
 MAX_NEW_TOKENS = 16
 STD_EPS, MIN_GAP = 0.05, 1.0           # flat: std <= 0.05; far: mean <= best - 1 (gold in [-1, 1])
-RFT_STEPS = 40 if QUICK else 400        # full: the convergence rule on the reference arm (section 2); quick: time
+RFT_STEPS = 40 if QUICK else 200        # full: the convergence rule on the reference arm (section 2); quick: time
 RFT_LR = 3e-4
-SFT_EPOCHS = 15 if QUICK else 3        # 60 / 96 steps: enough for SFT to fix the flat-and-far prompts (measured)
+SFT_EPOCHS = 15 if QUICK else 3        # 60 / 938 steps: enough for SFT to fix the flat-and-far prompts (measured)
 SFT_LR = 1e-3
 # the heuristics (quick mode: only the strongest setting of each knob) and the partial-SFT grid
 LR_FACTORS = (1, 100) if QUICK else (1, 10, 100)
@@ -46,6 +48,7 @@ TEMPERATURES = (1.0, 2.0) if QUICK else (1.0, 1.5, 2.0)
 ENTROPY_COEFS = (0.0, 0.1) if QUICK else (0.0, 0.01, 0.1)
 SFT_FRACTIONS = (0.01, 0.1, 1.0)
 SFT_STEP_FRACTIONS = (1.0,) if QUICK else (0.1, 0.4, 1.0)
+OTHER_SEEDS = (1, 2)                   # vg_partial_sft's two arms rerun with these seeds: recorded, not a criterion
 
 # %% [markdown]
 # # Vanishing gradients in reinforcement finetuning: the experiments
@@ -180,22 +183,38 @@ fig
 # update per batch instead of PPO, the world's gold reward (in $[-1,1]$; scaled to $[0,1]$ where a criterion takes
 # a ratio of rewards) instead of ROUGE/BLEU/METEOR.
 #
-# **Budgets.** SFT: AdamW at $10^{-3}$, batches of 16, 15 epochs over the 60 prompts in quick mode (60 steps), 3 over
-# the 500 in full mode (96 steps). This is enough for SFT to *fix* the flat-and-far prompts (measured: their
-# reward goes from 0 to about 0.85 on the $[0,1]$ scale), so that the criteria below compare real gains; one epoch
-# barely moved them. RFT: RLOO with 4 samples per prompt, 16 prompts per step, Adam at $3\cdot10^{-4}$ (constant),
-# 40 steps in quick mode and 400 in full mode.
+# **The world of sections 2–4: World v2 with two changes** (`WORLD_OPTIONS`; set it to `{}` to run World v2 as
+# built, as every other notebook does). Both were made after the criteria below had been measured in World v2 as
+# built, where one of them failed, and the table at the end of section 4 gives every world's numbers.
 #
-# **How the RFT budget was chosen** (full mode; one rule, decided on the reference arm SFT(100 %)→RFT only, and then
-# used for every RFT run in this notebook, the heuristics and all partial-SFT arms included): take the smallest
-# budget $T \in \{200, 400, 600, \dots\}$ after which the reference arm's mean reward on all prompts ($[0,1]$ scale,
-# 10 samples per prompt) gains less than 0.01 over its last 20 % of steps, i.e. from step $0.8\,T$ to $T$. Measured
-# on the reference arm (reward every 40 steps): 0.941 at step 160 → 0.953 at 200 (+0.012: not yet); 0.954 at 320 →
-# 0.961 at 400 (+0.007: converged by the rule). It still creeps up afterwards (0.976 at 600, 0.977 at 800), so
-# "converged" means "gains less than 0.01 per 20 % more steps", no more. Section 4 reruns the reference at $0.8\,T$
-# steps and records the gain in `vg_partial_sft`'s JSON. In quick mode the rule cannot be met within the 3-minute
-# budget: the quick reference arm goes 0.524 (40 steps) → 0.611 (200) → 0.683 (400) and still gains 0.02 over its
-# last 20 %, so quick mode keeps 40 steps and its RFT runs are not converged.
+# - *The rare task, `count`, holds 6–8 items and only the exact count scores* (`rare_task_items=(6, 8)`,
+#   `count_reward="exact"`). In World v2 as built its prompts hold 7 or 8 items and an answer one off earns half the
+#   reward, so one constant answer ("eight") earns 0.87 on $[0,1]$ without counting anything. Its prompts are flat
+#   under `sft_full`, but not far from a policy that says "eight" every time. The paper's flat inputs each need an
+#   answer of their own. Here a constant answer earns 1/3.
+# - *5,000 RL prompts in full mode* (`rl_prompts=5000`), the number of train inputs per task whose reward statistics
+#   the paper plots, instead of 500. This matters for section 4: "1 % of the inputs" is then 50 prompts, 6 of them
+#   `count`, instead of 5 prompts with a single `count` one. Every method trains on all 5,000. The per-prompt
+#   reward mean and std (10 samples each) are measured on the first 500 (`N_MEASURED`), a random sample of them.
+#   Measuring all 5,000 takes 28 s against 3 s for 500; for each of the notebook's 20 measurements that would add
+#   about 9 minutes, past the 20 allowed.
+#
+# Quick mode uses the quick world with the first change (60 prompts, 7 of them `count`).
+#
+# **Budgets.** SFT: AdamW at $10^{-3}$, batches of 16, 15 epochs over the 60 prompts in quick mode (60 steps), 3
+# over the 5,000 in full mode (938 steps). This is enough for SFT to *fix* the flat-and-far prompts (their reward
+# goes from 0 to 0.99 on the $[0,1]$ scale), so that the criteria below compare real gains. RFT: RLOO with 4 samples
+# per prompt, 16 prompts per step, Adam at $3\cdot10^{-4}$ (constant), 40 steps in quick mode and 200 in full mode.
+#
+# **How the RFT budget was chosen** (full mode). One rule, applied to the reference arm SFT(100 %)→RFT only, then
+# used for every RFT run in this notebook, the heuristics and all partial-SFT arms included: take the smallest budget
+# $T \in \{200, 400, 600, \dots\}$ after which the reference arm's mean reward over the measured prompts ($[0,1]$
+# scale, 10 samples per prompt) gains less than 0.01 over its last 20 % of steps, i.e. from step $0.8\,T$ to $T$.
+# Here it gives $T = 200$: the reference arm reads 0.9923 at step 160 and 0.9928 at 200 (+0.0005). Section 4 reruns
+# the reference at $0.8\,T$ steps and records that gain in `vg_partial_sft`'s JSON. In World v2 as built, with 500
+# prompts, the same rule gave 400 steps (0.941 at 160 → 0.953 at 200, +0.012; 0.954 at 320 → 0.961 at 400). In quick
+# mode the rule cannot be met within the 3-minute budget: quick mode keeps 40 steps, and its RFT runs are not
+# converged.
 #
 # A prompt is **flat** when its reward std under the initial policy is at most 0.05 and **far** when its mean is at
 # least 1 below the best reward (1). Criteria (`vg_grue_like`): per prompt, corr(initial std, RFT gain) >
@@ -207,6 +226,7 @@ import random
 from collections import Counter
 
 import numpy as np
+import pandas as pd
 
 from rmlab.lm.load import load_causal_lm
 from rmlab.train import rft_vs_sft
@@ -221,6 +241,7 @@ world = build_world((quick_config(SEED) if QUICK else WorldConfig(seed=SEED)).re
 rows = [json.loads(line) for line in world.datasets[DATASET].read_text().splitlines()][:N_PROMPTS]
 prompts = [row["prompt"] for row in rows]
 families = [prompt_kind(p) for p in prompts]   # all of kind "tasks": the family is the task (reverse, ...)
+measured, measured_families = prompts[:N_MEASURED], families[:N_MEASURED]      # the prompts with reward statistics
 demonstrator = Demonstrator(make_facts(world.config.seed), noise=0.0)          # the gold-best responses
 demonstrations = [demonstrator.respond(p, random.Random(SEED + i)) for i, p in enumerate(prompts)]
 RFT = PGConfig(k=4, batch_prompts=16, steps=RFT_STEPS, max_new_tokens=MAX_NEW_TOKENS, lr=RFT_LR, kl_coef=0.001,
@@ -233,7 +254,7 @@ def initial_policy():
 
 
 def stats_of(model, tokenizer):
-    return rft_vs_sft.prompt_reward_stats(model, tokenizer, prompts, world.gold, k=K_STATS,
+    return rft_vs_sft.prompt_reward_stats(model, tokenizer, measured, world.gold, k=K_STATS,
                                           max_new_tokens=MAX_NEW_TOKENS, seed=SEED + 1)
 
 
@@ -246,17 +267,19 @@ def finetuned(method, *, rft=RFT, sft=SFT, **partial_sft):
 
 initial = stats_of(*initial_policy())
 flat_far = rft_vs_sft.flat_and_far(initial, best=1.0, std_eps=STD_EPS, min_gap=MIN_GAP)
-print(f"{len(prompts)} prompts; flat-and-far: {flat_far.sum()} ({flat_far.mean():.0%})")
+print(f"{len(prompts)} prompts, {len(measured)} of them measured; flat-and-far: {flat_far.sum()} "
+      f"({flat_far.mean():.0%} of those measured)")
 after = {method: finetuned(method) for method in rft_vs_sft.METHODS}
 
 # %%
 gains = {method: stats.mean - initial.mean for method, stats in after.items()}
 correlations = {method: rft_vs_sft.pearson(initial.std, gain) for method, gain in gains.items()}
-per_family = rft_vs_sft.family_summary(families, initial, after, std_eps=STD_EPS)
+per_family = rft_vs_sft.family_summary(measured_families, initial, after, std_eps=STD_EPS)
 flat_far_gain = {method: float(gain[flat_far].mean()) for method, gain in gains.items()}
 rec_grue = FigureRecord("vg_grue_like", notebook="13_vanishing_gradients_experiments", seed=SEED, quick=QUICK)
-fig = plot_grue_like(initial, after, per_family, correlations, prompt_families=families)
-rec_grue.add_data(dataset=DATASET, initial_policy=INITIAL_POLICY, prompts=prompts, families=families,
+fig = plot_grue_like(initial, after, per_family, correlations, prompt_families=measured_families)
+rec_grue.add_data(dataset=DATASET, world_options=WORLD_OPTIONS, initial_policy=INITIAL_POLICY, n_prompts=len(prompts),
+                  prompts=measured, families=measured_families,
                   initial_mean=initial.mean, initial_std=initial.std, flat_and_far=flat_far,
                   after_mean={m: s.mean for m, s in after.items()}, after_std={m: s.std for m, s in after.items()},
                   correlations=correlations, per_family=per_family, flat_and_far_gain=flat_far_gain,
@@ -280,10 +303,10 @@ fig
 #
 # RFT again from the initial policy with a 10× and 100× learning rate, a sampling (and training) temperature of 1.5
 # and 2, and an entropy bonus of 0.01 and 0.1 (`PGConfig.temperature`, `PGConfig.entropy_coef`), each with the same
-# number of RFT steps as every other RFT run here (40 in quick mode, 400 in full mode). Criterion (`vg_heuristics`):
+# number of RFT steps as every other RFT run here (40 in quick mode, 200 in full mode). Criterion (`vg_heuristics`):
 # on the flat-and-far prompts, no variant reaches half of SFT→RFT's gold reward (rewards scaled to $[0,1]$, the range
-# of the paper's metrics). The reward is always measured on samples at temperature 1. In full mode the 10× learning
-# rate does escape within the 400 steps, and the criterion fails there (see the end of section 4).
+# of the paper's metrics). The reward is always measured on samples at temperature 1. In World v2 as built the 10×
+# learning rate did escape, through the constant answer, and the criterion failed there (the end of section 4).
 
 # %%
 def flat_far_reward(stats):
@@ -359,8 +382,8 @@ fig
 # - In quick mode the best variant reaches 8 %, but the ×100 learning rate that gets it there also wrecks the
 #   unmodified images (0.111).
 # - So with exact gradients no knob rescues RFT, as the paper reports, and the criterion passes in both modes.
-# - In the world, the 10× learning rate escapes at seed 0 only because a correct `count` sample happens to come early.
-#   Seeds 1–9 do not escape (section 4). That is a sampling event, and exact gradients have none.
+# - In World v2 as built, the 10× learning rate escaped at seed 0 only because a scored `count` sample happened to
+#   come early; seeds 1–9 did not (section 4). That is a sampling event, and exact gradients have none.
 
 # %% [markdown]
 # ## 4. A little SFT goes a long way (§5.2)
@@ -378,33 +401,35 @@ fig
 # as it is in each of the paper's per-task runs. "A fraction of the steps" is that fraction of the steps SFT takes on
 # all the prompts, so the small subsets are seen for many epochs.
 #
-# **How many prompts that is.** Full mode (500 prompts: 216 `sort`, 224 `reverse`, 60 `count`): 1 % is 2 + 2 + 1 = 5
-# prompts, exactly 1 % of all prompts; 10 % is 22 + 22 + 6 = 50. Quick mode (60 prompts: 28 `sort`, 25 `reverse`,
-# 7 `count`): 1 % of a family is less than one prompt, so "1 %" is one prompt per family, 3 of the 60 prompts, i.e.
-# **5 %** of all prompts, not 1 %; 10 % is 3 + 2 + 1 = 6 prompts (10 %). The cell prints each subset's size, its actual
-# fraction of all prompts and its families, and the JSON records them (`sft_subsets`).
+# **How many prompts that is.** Full mode (5,000 prompts: 2,215 `sort`, 2,185 `reverse`, 600 `count`): 1 % is
+# 22 + 22 + 6 = 50 prompts, exactly 1 % of all prompts; 10 % is 222 + 218 + 60 = 500. Quick mode (60 prompts:
+# 23 `sort`, 30 `reverse`, 7 `count`): 1 % of a family is less than one prompt, so "1 %" is one prompt per family,
+# 3 of the 60 prompts, i.e. **5 %** of all prompts, not 1 %; 10 % is 2 + 3 + 1 = 6 prompts (10 %). The cell prints
+# each subset's size, its actual fraction of all prompts and its families, and the JSON records them (`sft_subsets`).
 #
-# **What the earlier uniform draw measured** (round 3 of this notebook, 200 RFT steps): five prompts drawn uniformly
-# from all 500. At seed 0 they held no `count` prompt, so SFT(1 %) could not unlock the flat-and-far prompts and
-# SFT(1 %)→RFT reached 0.781 of SFT(100 %)→RFT. With subset seeds 1–5 each draw held one `count` prompt, and the ratio
-# was 0.86–0.90. Whether 1 % of a mixed pool holds a prompt of the rare task was a lottery; per family it is not.
+# **Earlier draws** (World v2 as built, 500 prompts, 200 RFT steps). With five prompts drawn uniformly from all 500,
+# seed 0's held no `count` prompt, so SFT(1 %) could not unlock the flat-and-far prompts and SFT(1 %)→RFT reached
+# 0.781 of SFT(100 %)→RFT; subset seeds 1–5 each held one `count` prompt, and the ratio was 0.86–0.90. Whether 1 %
+# of a mixed pool holds a prompt of the rare task is a lottery; per family it is not.
 
 # %%
-def mean_reward(stats):
-    return float(rft_vs_sft.unit_interval(stats.mean, low=-1.0, high=1.0).mean())
+def mean_reward(stats, rows=slice(None)):
+    return float(rft_vs_sft.unit_interval(stats.mean[rows], low=-1.0, high=1.0).mean())
 
 
-partial = {(f, s): mean_reward(after["sft_rft"]) if (f, s) == (1.0, 1.0) else
-           mean_reward(finetuned("sft_rft", sft_fraction=f, sft_step_fraction=s, sft_groups=families))
-           for f in SFT_FRACTIONS for s in SFT_STEP_FRACTIONS}
+partial_stats = {(f, s): after["sft_rft"] if (f, s) == (1.0, 1.0) else
+                 finetuned("sft_rft", sft_fraction=f, sft_step_fraction=s, sft_groups=families)
+                 for f in SFT_FRACTIONS for s in SFT_STEP_FRACTIONS}
+partial = {cell: mean_reward(stats) for cell, stats in partial_stats.items()}
 subsets = {f: rft_vs_sft.sft_subset(len(prompts), f, SFT.seed, groups=families) for f in SFT_FRACTIONS}
 subset_families = {f: dict(Counter(families[i] for i in subset)) for f, subset in subsets.items()}
+flat_far_in = {f: int(flat_far[[i for i in subset if i < N_MEASURED]].sum()) for f, subset in subsets.items()}
 for f, subset in subsets.items():
     print(f"SFT on {f:.0%} of each family: {len(subset)} prompts ({len(subset) / len(prompts):.1%} of all), "
-          f"{subset_families[f]}, {int(flat_far[subset].sum())} flat and far; reward after RFT by step fraction:",
-          {s: round(partial[(f, s)], 4) for s in SFT_STEP_FRACTIONS})
+          f"{subset_families[f]}, {flat_far_in[f]} of the measured flat-and-far ones; reward after RFT by step "
+          f"fraction:", {s: round(partial[(f, s)], 4) for s in SFT_STEP_FRACTIONS})
 after_small_sft = finetuned("sft", sft_fraction=SFT_FRACTIONS[0], sft_groups=families)   # its SFT phase alone
-outside = ~np.isin(np.arange(len(prompts)), subsets[SFT_FRACTIONS[0]])          # the prompts it did not see
+outside = ~np.isin(np.arange(N_MEASURED), subsets[SFT_FRACTIONS[0]])     # the measured prompts it did not see
 unseen = {"all": outside, "flat_and_far": outside & flat_far}
 std_before = {group: float(initial.std[rows].mean()) for group, rows in unseen.items()}
 std_after = {group: float(after_small_sft.std[rows].mean()) for group, rows in unseen.items()}
@@ -418,20 +443,32 @@ rft_budget_rule = {"rule": "reference arm SFT(100 %)→RFT gains < 0.01 over its
                    "reward_at_all_steps": partial[(1.0, 1.0)], "gain": partial[(1.0, 1.0)] - reference_short}
 print(f"RFT budget rule on the reference arm: {reference_short:.4f} at {round(0.8 * RFT_STEPS)} steps → "
       f"{partial[(1.0, 1.0)]:.4f} at {RFT_STEPS}: gain {rft_budget_rule['gain']:+.4f} (converged if < 0.01)")
+criterion_arms = {"RFT": after["rft"], "SFT(1 %)→RFT": partial_stats[(0.01, 1.0)],
+                  "SFT(100 %)→RFT": after["sft_rft"]}
+family_rewards = pd.DataFrame({arm: {family: mean_reward(stats, np.asarray(measured_families) == family)
+                                     for family in sorted(set(measured_families))}
+                               for arm, stats in criterion_arms.items()})
+display(family_rewards.round(3))  # noqa: F821
+seed_ratios = {SEED: partial[(0.01, 1.0)] / partial[(1.0, 1.0)]}   # the criterion's ratio under other seeds: data
+for seed in OTHER_SEEDS:
+    rft, sft = PGConfig(**{**vars(RFT), "seed": seed}), SFTConfig(**{**vars(SFT), "seed": seed})
+    seed_ratios[seed] = (mean_reward(finetuned("sft_rft", rft=rft, sft=sft, sft_fraction=0.01, sft_groups=families))
+                         / mean_reward(finetuned("sft_rft", rft=rft, sft=sft)))
+print("SFT(1 %)→RFT / SFT(100 %)→RFT by seed (the SFT subset and RLOO's sampling):",
+      {seed: round(r, 4) for seed, r in seed_ratios.items()})
 rec_partial = FigureRecord("vg_partial_sft", notebook="13_vanishing_gradients_experiments", seed=SEED, quick=QUICK)
 fig = plot_partial_sft(partial, partial[(1.0, 1.0)], rft_alone=mean_reward(after["rft"]))
 rec_partial.add_data(rewards=[{"sft_fraction": f, "sft_step_fraction": s, "reward": r}
                               for (f, s), r in partial.items()],
                      rft_reward=mean_reward(after["rft"]),
-                     sft_subsets=[{"sft_fraction": f, "prompts": subset, "flat_and_far": int(flat_far[subset].sum()),
+                     sft_subsets=[{"sft_fraction": f, "prompts": subset, "flat_and_far_measured": flat_far_in[f],
                                    "drawn": "per family", "n_prompts": len(subset), "of_n_prompts": len(prompts),
                                    "fraction_of_all_prompts": len(subset) / len(prompts),
                                    "families": subset_families[f]}
                                   for f, subset in subsets.items()],
-                     rft_budget_rule=rft_budget_rule, std_rise_outside_small_sft=std_rise)
-rec_partial.check("SFT(1 %)→RFT / SFT(100 %)→RFT", partial[(0.01, 1.0)] / partial[(1.0, 1.0)], ">=", 0.9,
-                  quick_relaxed="40 RFT steps, not converged: full SFT teaches the quick world's weak sort and "
-                                "reverse, which 40 RFT steps cannot (full mode, 400 steps, asserts it)")
+                     rft_budget_rule=rft_budget_rule, std_rise_outside_small_sft=std_rise,
+                     family_rewards=family_rewards.to_dict(), ratio_by_seed=seed_ratios)
+rec_partial.check("SFT(1 %)→RFT / SFT(100 %)→RFT", partial[(0.01, 1.0)] / partial[(1.0, 1.0)], ">=", 0.9)
 rec_partial.check("checklist: reward std of the prompts outside the 1 % SFT subset, after that SFT minus before",
                   std_rise["all"], ">", 0.0)
 rec_partial.check("checklist: the same, flat-and-far prompts outside the subset", std_rise["flat_and_far"], ">", 0.0)
@@ -441,121 +478,91 @@ rec_partial.save(fig)
 fig
 
 # %% [markdown]
-# **What was measured, and what is asserted.** Full mode (500 prompts, 60 of them flat and far, all of the rare `count`
-# task; 400 RFT steps; the whole notebook took 735 s of CPU, 16:53 wall, with the machine at load 5.5–6 from other
-# jobs, so the run got 72 % of one core; the controlled section took 162 s of it):
+# **What was measured, and what is asserted.** Full mode: 5,000 prompts, the first 500 measured, 61 of those flat and
+# far (every measured `count` prompt but none of the others); 200 RFT steps. The whole notebook took 14 min 21 s on
+# the machine with the world cached (2026-12-01; the other core busy for 2 of them); building this world takes 133 s
+# more, once.
 #
-# - `vg_grue_like`: corr(initial std, gain) 0.16 for RFT vs −0.57 for SFT. On the flat-and-far prompts the mean gold
-#   gain is 0 for RFT, 1.69 for SFT and 1.95 for SFT→RFT (of a possible 2). Both criteria pass.
-# - `vg_partial_sft` (reward on $[0,1]$ after RFT; rows: SFT on 1 % / 10 % / 100 % of each family, i.e. 5 / 50 / 500
-#   prompts; columns: 10 % / 40 % / 100 % of the SFT steps):
+# - `vg_grue_like`: corr(initial std, gain) 0.026 for RFT vs −0.601 for SFT. On the flat-and-far prompts the mean
+#   gold gain is 0.019 for RFT, 1.983 for SFT and 1.987 for SFT→RFT (of a possible 2). Both criteria pass.
+# - `vg_heuristics`: on the flat-and-far prompts ($[0,1]$ reward) RFT ends at 0.015, lr ×10 at 0.013, lr ×100 at
+#   0.001, temperature 1.5 and 2 at 0.014, entropy 0.01 and 0.1 at 0.014 and 0.015, against 0.998 for SFT→RFT:
+#   ratio 0.015, **passes**. The 10× rate costs the other tasks instead (probe, the same run's families: `sort`
+#   0.69 and `reverse` 0.12 against RFT's 0.86 and 0.77). With seeds 1 and 2 (probe, 400 steps) its flat-and-far
+#   reward was 0.011 and 0.015.
+# - `vg_partial_sft` (reward on $[0,1]$ after RFT; rows: SFT on 1 % / 10 % / 100 % of each family, i.e. 50 / 500 /
+#   5,000 prompts; columns: 10 % / 40 % / 100 % of the SFT steps):
 #
 #   | SFT on | 10 % of steps | 40 % | 100 % |
 #   |---|---|---|---|
-#   | 1 % (5 prompts, 1 `count`) | 0.882 | 0.894 | 0.897 |
-#   | 10 % (50 prompts, 6 `count`) | 0.894 | 0.912 | 0.939 |
-#   | 100 % | 0.897 | 0.924 | 0.961 |
+#   | 1 % (50 prompts, 6 `count`) | 0.839 | 0.888 | 0.891 |
+#   | 10 % (500 prompts, 60 `count`) | 0.910 | 0.980 | 0.993 |
+#   | 100 % | 0.924 | 0.981 | 0.993 |
 #
-#   RFT alone reaches 0.787. SFT(1 %)→RFT / SFT(100 %)→RFT = 0.897 / 0.961 = **0.933: passes**. The one `count`
-#   demonstration unlocks the flat-and-far prompts (the 60 `count` prompts end at 0.87 on average, against 0.975
-#   after SFT(100 %)→RFT), and the 400 RFT steps let RFT bring `sort` and `reverse` close to the reference.
-#   It unlocks the answer's form, not counting (probe outside this notebook, the same arm rerun, 10 samples per
-#   `count` prompt). That demonstration's answer is "eight", and after RFT the policy answers "eight" in 596 of
-#   the 600 samples. That scores 1 on the 8-item prompts and 0.5 on the 7-item ones (0.869). There every sample is
-#   "eight", so the reward std is 0: RFT has stopped at a flat point at 0.5, the world's version of section 1's high
-#   initial reward. After SFT(100 %)→RFT the policy counts: "seven" in 279 of 300 samples of the 7-item prompts,
-#   "eight" in 293 of 300 of the 8-item ones (0.980). The criterion compares rewards, so it passes all the same. At 200
-#   RFT steps (the budget before the convergence rule) the same stratified arm reached 0.842 / 0.953 = 0.88: with the
-#   subset fixed, RFT had not finished its part.
-# - `vg_heuristics` **fails at 400 steps**: RFT at 10× the learning rate ($3\cdot10^{-3}$) reaches 0.872 on the
-#   flat-and-far prompts, 0.89 of SFT→RFT's 0.975 (needs < 0.5). Every other variant stays at 0–0.005 (lr ×100 0,
-#   temperature 1.5 and 2 0, entropy 0.01 0.005 and 0.1 0.0004). A probe of that run (its flat-and-far reward every
-#   40 steps): exactly 0, with reward std 0 over 10 samples on all 60 prompts, up to step 240; 0.001 at 280; 0.870 at
-#   320. At the earlier 200-step budget every variant stayed at 0–0.002 and the criterion passed. So in this world a
-#   10× learning rate does not help within 240 steps and does by 320: the paper's point that RFT is slowed down on
-#   flat prompts holds, but "no heuristic rescues it" holds only for a budget shorter than the one the convergence
-#   rule picks.
-#   *What the escape is* (probe outside this notebook, same run, exact probabilities every 40 steps): the chance that
-#   a `count` sample is one word the gold reward scores above −1 (a number word, a digit or its language-B word,
-#   then the end), averaged over the 60 prompts, was $9\cdot10^{-7}$ at the start. The `count` prompts get no reward
-#   signal (every sample scores −1), but the updates for `sort` and `reverse` move the shared weights. That chance
-#   was $9\cdot10^{-5}$ at step 40, $1.2\cdot10^{-4}$ at 240, $1.5\cdot10^{-3}$ at 280 and 0.996 at 320. At 320 the
-#   policy answers every `count` prompt with "gelu", language B's "eight". The policy does not count: it gives one
-#   answer everywhere, which the world's reward scores 1 on the 8-item prompts and 0.5 (off by one) on the 7-item
-#   ones, 0.872 on average. This is a World v2 limit: its `count` prompts hold 7 or 8 items and the reward gives
-#   partial credit, so a single constant answer earns most of the reward. The paper's flat inputs (GRUE) need an
-#   answer of their own each. Under seed 1 the same chance stayed at or below $2.4\cdot10^{-6}$ and ended at
-#   $2\cdot10^{-8}$, with a reward of 0.
-#   *Closing that route (probe, not used).* A world with the same configuration, except that its `count` prompts
-#   hold 2–8 items and only the exact count scores (a constant answer then earns 1/7), built in 174 s. There the same
-#   10× run (seed 0) did not escape: the chance of a scored one-word answer stayed at or below $5.5\cdot10^{-5}$, and
-#   the `count` reward ended at 0. But this model barely learns to count that range from the demonstrations: 0.25
-#   after SFT (3 epochs), 0.42 after SFT→RFT at 400 steps, 0.73 at 800, against 0.975 here. The budget rule still
-#   picked 400 steps there (all prompts: 0.891 at step 320, 0.899 at 400). This notebook keeps World v2 as built.
-#   Switching worlds after seeing this criterion fail would be a choice made for the criterion, and there the
-#   reference arm would count at only 0.42.
-#   *A world where a constant answer earns little, and the model can still learn to count (probe, 2026-11-30,
-#   full mode, the whole notebook; rerun it with the parameter* `WORLD_OPTIONS = dict(rare_task_items=(6, 8),
-#   count_reward="exact")`*).* Its `count` prompts hold 6–8 items and only the exact count scores, so a constant
-#   answer earns 1/3 (0.33 on $[0,1]$); everything else is the default world. The notebook took 18 min 37 s, the
-#   world's build included. Its criteria:
-#   - `vg_grue_like` passes: corr(initial std, gain) 0.085 for RFT against −0.43 for SFT; on the 61 flat-and-far
-#     prompts a mean gold gain of 0.019 for RFT, 1.25 for SFT and 1.88 for SFT→RFT (of a possible 2).
-#   - `vg_heuristics` **passes**: every variant ends at 0.003–0.015 on the flat-and-far prompts (RFT 0.015, lr ×10
-#     0.012, lr ×100 0.003), against 0.944 for SFT→RFT (ratio 0.016). With no constant answer worth finding, no
-#     heuristic rescues RFT within the 400 steps.
-#   - `vg_partial_sft` **fails**: SFT(1 %)→RFT reaches 0.832 against 0.963 for SFT(100 %)→RFT (0.864 < 0.9;
-#     SFT(10 %)→RFT 0.944, ratio 0.98). The single `count` demonstration does raise the reward std of the unseen
-#     flat-and-far prompts from 0 to 0.19, the paper's mechanism, but 400 RFT steps do not then teach this model to
-#     count 6–8 items as well as SFT on every prompt does.
+#   RFT alone reaches 0.716. SFT(1 %)→RFT / SFT(100 %)→RFT = 0.891 / 0.993 = **0.897: fails** (needs 0.9).
+#   The six `count` demonstrations do what the paper says a little SFT does: the `count` prompts (all the measured
+#   flat-and-far ones), where RFT alone stays at 0, reach 0.925 (the per-family table the cell prints): the policy
+#   gives the exact count in 92.5 % of its `count` samples.
+#   The shortfall is `reverse`: 0.829 against the reference's 0.993, which is 0.076 of the 0.102 gap (233 of the
+#   500 measured prompts); `sort` adds 0.017 (0.950 against 0.991) and `count` 0.009. `reverse` is not flat
+#   (10th-percentile initial std 0.18), and RFT alone brings it from 0.46 to 0.77 in the 200 steps: RFT learns it,
+#   more slowly than SFT on every prompt teaches it. With the SFT subset and RLOO's sampling seeded 1 and 2 (both
+#   arms rerun, `ratio_by_seed` in the JSON, not a criterion): 0.907 and 0.894. At 400 RFT steps (probe; the budget
+#   rule picks 200): 0.945, 0.944 and 0.941 for seeds 0–2. So at this budget the criterion sits on its threshold,
+#   and this notebook's seed falls 0.003 short. Recorded as failed.
 #
-#   So exactly one of the issue's criteria fails in each world, and which one depends on whether a constant answer
-#   pays: in the default world the partial-SFT pass rests on the constant answer "eight" and the heuristics fail
-#   through it; in this one neither result involves it. The notebook keeps the default world, where every other
-#   notebook's numbers are measured.
-#   The escape depends on the seed. A probe outside this notebook reran the same 10× run (same prompts and budget,
-#   about 30 s each) with seeds 1–9 for RLOO's sampling. It reproduces seed 0's 0.872 exactly, and ended at **0.0** on
-#   the flat-and-far prompts in all nine other seeds. So a 10× learning rate rescues RFT here only when a scored
-#   `count` answer happens to be sampled early. This notebook runs every arm with seed 0, and the criterion stays
-#   failed at that seed. More seeds would not change the verdict as the criterion reads ("no variant reaches half"):
-#   seed 0's run reaches it. Averaging over seeds would pass, but that reading would be picked after seeing the
-#   seeds: not used. Rerun on 2026-11-30 in a fresh environment on an idle core, full mode reproduced every value
-#   above exactly in 633 s. With section 3's controlled heuristics added (six runs of about 33 s), the same full run
-#   took 856 s (2026-11-30, idle machine), every value above unchanged; with section 1's high-initial-reward panel
-#   added (two runs), 891 s with the other core busy. A world heuristic run takes about 31 s: two more seeds of
-#   its six variants and of RFT and SFT→RFT would add about 8 minutes, past the 20 allowed.
+# **The same experiments in the other worlds** (full mode, seed 0; best heuristic / SFT→RFT needs < 0.5,
+# SFT(1 %)→RFT / SFT(100 %)→RFT needs ≥ 0.9):
 #
-# Quick mode (60 prompts, 7 flat and far, 40 RFT steps, not converged; 60 s of CPU with the world cached):
-# corr 0.40 (RFT) vs −0.35 (SFT); flat-and-far gain 0 (RFT) vs 1.72 (SFT); every heuristic variant 0 vs 0.88 for
-# SFT→RFT (passes). Partial SFT: SFT on one prompt per family (3 prompts, 5 % of all) then RFT reaches 0.376, on 6
-# prompts (10 %) 0.485, on all 0.524, RFT alone 0.237: ratio **0.72, fails** (it was 0.43 with the uniform draw,
-# whose single prompt was a `count` prompt). The gap is the quick world's weak `sort` and `reverse` policy, which
-# full SFT teaches and 40 RFT steps cannot; the rule's check in quick mode compares steps 32 and 40 (gain 0.005),
-# which is noise on a curve that is still rising (0.611 at 200 steps, 0.683 at 400; see section 2).
+# | world | RL prompts | RFT steps (the rule) | `vg_grue_like` | `vg_heuristics` | `vg_partial_sft` |
+# |---|---|---|---|---|---|
+# | World v2 as built (earlier rounds of this notebook) | 500 | 400 | passes | 0.894, fails | 0.933, passes |
+# | `count` 6–8 items, exact (probe, 2026-11-30) | 500 | 400 | passes | 0.016, passes | 0.864, fails |
+# | World v2 as built (probe: four arms) | 5,000 | 400 (rule not applied) | | 0.625, fails | 0.947, passes |
+# | `count` 6–8 items, exact (this notebook) | 5,000 | 200 | passes | 0.015, passes | 0.897, fails |
 #
-# So each mode asserts the criteria that pass in it: the controlled ones (`vg_controlled`, `vg_heuristics_controlled`)
-# and the GRUE-like ones in both; `vg_heuristics` in quick mode (40 steps); `vg_partial_sft`'s ratio in full mode (400
-# steps, the converged budget; quick mode relaxes it, and its JSON says why). The failing ones are recorded in their
-# JSON (`passed: false`) and printed with their values: `vg_heuristics` in full mode, and in both modes the
-# checklist's std rise over *all* the prompts SFT(1 %) did not see.
+# - *World v2 as built, 500 prompts.* The partial-SFT pass rests on the constant answer. SFT(1 %) holds one `count`
+#   prompt, whose answer is "eight", and after RFT the policy answered "eight" in 596 of 600 `count` samples: 1 on
+#   the 8-item prompts, 0.5 on the 7-item ones (0.869), with reward std 0, a flat point at 0.5. After SFT(100 %)→RFT
+#   it counted ("seven" in 279 of 300 samples of the 7-item prompts, "eight" in 293 of 300 of the 8-item ones). The
+#   heuristics failed through the same answer: at 10× the learning rate (seed 0), the chance that a `count` sample is
+#   one scored word was $9\cdot10^{-7}$ at the start, $1.2\cdot10^{-4}$ at step 240, $1.5\cdot10^{-3}$ at 280 and
+#   0.996 at 320, all of it "gelu" (language B's "eight"): flat-and-far reward 0.872, 0.89 of SFT→RFT's 0.975. The
+#   `count` prompts get no reward signal of their own; the updates for `sort` and `reverse` moved the shared weights
+#   until a scored answer was sampled. With seeds 1–9 the same run ended at 0.0.
+# - *`count` 6–8 items, exact, 500 prompts.* No heuristic escaped (lr ×10: 0.012, lr ×100: 0.003). The single
+#   `count` demonstration of SFT(1 %) raised the flat-and-far prompts' std from 0 to 0.19, but 400 RFT steps did not
+#   teach the policy to count from there: SFT(1 %)→RFT 0.832 against 0.963.
+# - *World v2 as built, 5,000 prompts.* Partial SFT passes, but lr ×10 finds the constant answer again (`count`
+#   0.625 on $[0,1]$, with `sort` and `reverse` down to 0.67 and 0.37).
+#
+# Quick mode (the quick world with the same `count` change; 60 prompts, 7 flat and far, 40 RFT steps, not
+# converged; the world's build takes 30 s): corr 0.47 (RFT) vs 0.20 (SFT); flat-and-far gain 0
+# (RFT) vs 0.74 (SFT) and 0.89 (SFT→RFT); every heuristic variant 0 against 0.44 for SFT→RFT (passes). Partial SFT:
+# SFT on one prompt per family (3 prompts, 5 % of all) then RFT reaches 0.371, on 6 prompts (10 %) 0.391, on all
+# 0.435, RFT alone 0.225: ratio 0.853, fails (recorded; seeds 1 and 2: 0.815 and 0.749). 40 RFT steps cannot finish
+# what full SFT teaches the quick world's weak `sort` and `reverse`. 99 s with the world cached.
+#
+# So both modes assert `vg_controlled`, `vg_heuristics_controlled`, `vg_grue_like` and `vg_heuristics`, and record
+# as failed (`passed: false` in the JSON, printed with its value): `vg_partial_sft`'s ratio, and the checklist's std
+# rise over *all* the prompts SFT(1 %) did not see.
 #
 # *The checklist's further criteria* (marked "checklist"). Across the three prompt families, Pearson(10th-percentile
-# initial std, RFT gain − SFT gain) is 0.993 (quick 0.79): `count`, with every prompt flat (10th percentile 0), is
-# where RFT loses to SFT (−1.69); `reverse` (0.198, −0.05) and `sort` (0.235, +0.01) barely differ. The fraction of
-# near-flat prompts (std ≤ 0.05) after each method is in `per_family`: `count` stays at 100 % under RFT and drops to
-# 3 % under SFT (52 % after SFT→RFT, where most `count` prompts are answered right every time, a flat point at the
-# top). §5.2's mechanism: SFT on 1 % of the prompts (5 of them) raises the mean reward std of the flat-and-far
-# prompts it did not see from 0 to 0.48 (quick 0.27), so RFT gets a gradient there. Over all the prompts it did not
-# see, the mean std falls slightly (−0.016; quick −0.13): the same SFT makes the `sort` and `reverse` answers more
-# deterministic. That criterion, read literally ("the std of non-SFT inputs rises"), fails and is recorded.
+# initial std, RFT gain − SFT gain) is 0.998 (quick 0.34): `count`, with every prompt flat (10th percentile 0), is
+# where RFT loses to SFT (−1.99); `reverse` (0.18, −0.41) and `sort` (0.22, −0.23) lose less. The fraction of
+# near-flat prompts (std ≤ 0.05) after each method is in `per_family`: `count` stays at 100 % under RFT (every answer
+# wrong) and is 97 % after SFT, now because SFT answers them right every time. §5.2's mechanism: SFT on 1 % of the
+# prompts (50 of them) raises the mean reward std of the measured flat-and-far prompts it did not see from 0 to 0.15
+# (quick 0.11), so RFT gets a gradient there. Over all the measured prompts it did not see, the mean std falls
+# (−0.15; quick −0.07): the same SFT makes the `sort` and `reverse` answers more deterministic. That criterion, read
+# literally ("the std of non-SFT inputs rises"), fails and is recorded.
 
 # %%
-# recorded, not asserted: the checklist's std rise over all unseen prompts (both modes); in full mode vg_heuristics
-# (400 RFT steps: the 10x learning rate escapes); in quick mode vg_partial_sft's ratio is relaxed (40 RFT steps)
-expected_failures = {("vg_partial_sft", "checklist: reward std of the prompts outside the 1 % SFT subset, after that "
+# recorded, not asserted (both modes): vg_partial_sft's ratio (full mode 0.897, quick 0.853) and the checklist's std
+# rise over all unseen prompts
+expected_failures = {("vg_partial_sft", "SFT(1 %)→RFT / SFT(100 %)→RFT"),
+                     ("vg_partial_sft", "checklist: reward std of the prompts outside the 1 % SFT subset, after that "
                                         "SFT minus before")}
-if not QUICK:
-    expected_failures |= {("vg_heuristics", "best heuristic variant / SFT→RFT (flat-and-far, [0, 1] reward)")}
 unexpected = criteria_summary([rec_controlled, rec_heur_controlled, rec_grue, rec_heur, rec_partial],
                               expected_failures)
 assert not unexpected, unexpected
