@@ -30,7 +30,8 @@ LOG_EVERY = 10 if QUICK else 25
 # language experiments on the world (World v2's rl_prompts)
 DATASET = "rl_prompts"                 # World v2's RL prompts, one family (count) flat-and-far for sft_full
 # WorldConfig fields changed for sections 2-4 (why: section 2): count 6-8 items, only the exact count scores; full
-# mode: 5,000 RL prompts, the paper's 5,000 train inputs per task. WORLD_OPTIONS = {} runs them in World v2 as built.
+# mode: 5,000 RL prompts, the paper's 5,000 train inputs per task. WORLD_OPTIONS = {} with N_PROMPTS = N_MEASURED =
+# 500 and RFT_STEPS = 400 reruns the earlier rounds' World v2 as built (section 4's table of worlds).
 WORLD_OPTIONS = dict(rare_task_items=(6, 8), count_reward="exact") | ({} if QUICK else dict(rl_prompts=5000))
 INITIAL_POLICY = "sft_full"
 N_PROMPTS = 60 if QUICK else 5000      # RL and SFT prompts
