@@ -23,6 +23,8 @@ QUICK = os.environ.get("RMLAB_QUICK", "0") == "1"
 # Dataset names of the world (World v2: RL training on rl_prompts, evaluation on the disjoint eval_prompts)
 RL_PROMPTS, EVAL_PROMPTS = "rl_prompts", "eval_prompts"
 ON_POLICY, OFF_POLICY = "prefs_on_policy", "prefs_off_policy"
+# WorldConfig fields to change (the world section's pool-size probe: dict(pool_pairs=10000)); {}: World v2
+WORLD_OPTIONS = {}
 # Sizes: rmlab.world.teacher.SCALES["quick" or "full"], shared with notebook 08 (which reuses these runs in full
 # mode): RL prompts (an epoch is one pass over them), held-out evaluation prompts and samples per prompt, seeds,
 # epochs, samples per prompt for the RM properties, how the BT RMs train (Adam lr 1e-4 for 24 epochs; quick: 3e-4
@@ -86,8 +88,9 @@ from rmlab.world.language import prompt_kind
 START = time.time()
 plotting.use_style()
 pd.set_option("display.width", 160)
-world, scale, data = T.notebook_setup(QUICK, SEED, rl_prompts=RL_PROMPTS, eval_prompts=EVAL_PROMPTS,
-                                      on_policy=ON_POLICY, off_policy=OFF_POLICY)   # the world, sizes, datasets
+world, scale, data = T.notebook_setup(QUICK, SEED, world_options=WORLD_OPTIONS, rl_prompts=RL_PROMPTS,
+                                      eval_prompts=EVAL_PROMPTS, on_policy=ON_POLICY,
+                                      off_policy=OFF_POLICY)   # the world, sizes, datasets
 rl_prompts, eval_prompts = data.prompts(world)
 on_pool, off_pool, off_heldout = data.pools(world)
 POLICY = world.config.on_policy_from      # the policy whose samples make the on-policy pairs
@@ -276,17 +279,17 @@ pd.concat({kind: pd.DataFrame({"on-acc (ties ½)": experiment.properties_by_task
 #   (train accuracy 0.89 and 0.90). The policies cannot tell either: their own log-likelihood orders the on-policy
 #   pairs at 0.64–0.67 on `reverse` (base, sft_small, sft_full, instruct), against 0.72–0.74 on `sort`.
 # - *Five times the pairs (probe, 2026-12-01, not used).* This notebook's world section, unchanged, on a world whose
-#   preference pools hold 10,000 pairs each instead of 2,000 (`WorldConfig(pool_pairs=10000)`; the same policies,
-#   prompts and gold, so r_G and the perfect-accuracy RM measure exactly as here). Each zoo RM then trains on 6,000
-#   pairs instead of 1,200 (the paper's RMs: 33,135). 16 min 32 s, world build included. On-policy accuracy
-#   (ties ½) rose to 0.68–0.78 (here 0.63–0.70). Going from 100 % to 0 % on-policy, off-policy accuracy was 0.71 /
-#   0.82 / 0.84 / 0.87 / 0.87 (Spearman 1.0) and variance 0.483 / 0.490 / 0.300 / 0.334 / 0.236 (Spearman −0.8,
+#   preference pools hold 10,000 pairs each instead of 2,000 (the parameter `WORLD_OPTIONS = dict(pool_pairs=10000)`;
+#   the same policies, prompts and gold, so r_G and the perfect-accuracy RM measure exactly as here). Each zoo RM then
+#   trains on 6,000 pairs instead of 1,200 (the paper's RMs: 33,135). 16 min 32 s, world build included. On-policy
+#   accuracy (ties ½) rose to 0.68–0.78 (here 0.63–0.70). Going from 100 % to 0 % on-policy, off-policy accuracy was
+#   0.71 / 0.82 / 0.84 / 0.87 / 0.87 (Spearman 1.0) and variance 0.483 / 0.490 / 0.300 / 0.334 / 0.236 (Spearman −0.8,
 #   exactly the threshold). So both of Table 1's orderings pass there, and Figure 4 too (4 of 6 RMs follow);
 #   Pearson(variance, proxy increase @1) was 0.90. Figure 2 still fails (margins −0.041 and −0.083), and
-#   Pearson(variance, gold increase @1) is −0.33. The reason is the same as here: after epoch 1 every trained RM
-#   beats the perfect-accuracy RM on `sort` (+0.052 to +0.090 against +0.036) and loses to it on `reverse` (−0.042
-#   to −0.007 against +0.044). More pairs order the zoo as the paper's Table 1 does; they do not teach these RMs
-#   `reverse`. This notebook keeps World v2's pools, which notebooks 08, 10 and 11 share.
+#   Pearson(variance, gold increase @1) is −0.33. The reason is the same as here: after epoch 1 every trained RM beats
+#   the perfect-accuracy RM on `sort` (+0.052 to +0.090 against +0.036) and loses to it on `reverse` (−0.042 to −0.007
+#   against +0.044). More pairs order the zoo as the paper's Table 1 does; they do not teach these RMs `reverse`. This
+#   notebook keeps World v2's pools, which notebooks 08, 10 and 11 share.
 # - *Held-out prompts are not why.* The paper reports its numbers on the RL training prompts (its test prompts gave
 #   "nearly identical" values); this notebook evaluates on held-out prompts, as the issue asks. A probe outside this
 #   notebook ran the same RLOO from `sft_full` (2 epochs) and evaluated on the 320 RL training prompts (4 samples

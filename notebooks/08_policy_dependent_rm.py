@@ -23,6 +23,8 @@ QUICK = os.environ.get("RMLAB_QUICK", "0") == "1"
 # Dataset names of the world (World v2: RL training on rl_prompts, evaluation on the disjoint eval_prompts)
 RL_PROMPTS, EVAL_PROMPTS = "rl_prompts", "eval_prompts"
 ON_POLICY, OFF_POLICY = "prefs_on_policy", "prefs_off_policy"
+# WorldConfig fields to change, as in notebook 07 (whose runs this one reuses: set both alike); {}: World v2
+WORLD_OPTIONS = {}
 POLICIES = ("sft_small", "sft_noisy", "instruct")   # initial policies (07 uses sft_full, the on-policy generator)
 NOISE = 1.0                      # std of the noisy teacher's noise (gold rewards lie in [-1, 1])
 SELECTION_FRACTION = 0.25        # share of the RL prompts kept by variance selection
@@ -79,8 +81,9 @@ from rmlab.world import teacher as T
 START = time.time()
 plotting.use_style()
 pd.set_option("display.width", 160)
-world, scale, data = T.notebook_setup(QUICK, SEED, rl_prompts=RL_PROMPTS, eval_prompts=EVAL_PROMPTS,
-                                      on_policy=ON_POLICY, off_policy=OFF_POLICY)   # the world, sizes, datasets
+world, scale, data = T.notebook_setup(QUICK, SEED, world_options=WORLD_OPTIONS, rl_prompts=RL_PROMPTS,
+                                      eval_prompts=EVAL_PROMPTS, on_policy=ON_POLICY,
+                                      off_policy=OFF_POLICY)   # the world, sizes, datasets
 rl_prompts, eval_prompts = data.prompts(world)
 off_heldout = data.pools(world)[2]
 rms = {T.GOLD: world.gold,

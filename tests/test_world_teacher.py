@@ -276,3 +276,13 @@ def test_table1_spearman_exactly_at_its_threshold_passes():
     values = {c["name"]: (c["value"], c["passed"]) for c in record.criteria}
     assert values["Spearman(100->0% on-policy, variance)"] == (-0.8, True)
     assert values["Spearman(100->0% on-policy, off-policy acc.)"] == (0.9, True)
+
+
+def test_notebook_setup_passes_world_options_to_the_world(monkeypatch):
+    built = []
+    monkeypatch.setattr(T, "build_world", lambda config: built.append(config) or config)
+    world, scale, data = T.notebook_setup(False, 3, world_options={"pool_pairs": 10000}, rl_prompts="rl_prompts")
+    assert (built[0].seed, built[0].pool_pairs, built[0].rl_prompts) == (3, 10000, 600)
+    assert scale is T.SCALES["full"] and data.rl_prompts == "rl_prompts"
+    T.notebook_setup(True, 0)
+    assert built[1] == T.quick_config(0)

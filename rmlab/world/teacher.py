@@ -357,11 +357,13 @@ SCALES = {"full": Scale(n_rl=320, n_eval=64, eval_k=8, zoo_seeds=(0, 1, 2), zoo_
                          selection_seeds=(0, 1), grpo_policies=1, validate_on_zoo=False, rm_config=QUICK_ZOO_RM_CONFIG)}
 
 
-def notebook_setup(quick: bool, seed: int, **datasets: str) -> tuple[World, Scale, TeacherData]:
-    """Notebooks 07 and 08's start: the world (the quick one in quick mode), their :data:`SCALES` entry and the
-    :class:`TeacherData` of that scale (``datasets``: its dataset-name fields, e.g. ``rl_prompts="rl_prompts"``)."""
+def notebook_setup(quick: bool, seed: int, *, world_options: dict | None = None,
+                   **datasets: str) -> tuple[World, Scale, TeacherData]:
+    """Notebooks 07 and 08's start: the world (the quick one in quick mode; ``world_options``: :class:`WorldConfig`
+    fields to change, e.g. ``{"pool_pairs": 10000}``), their :data:`SCALES` entry and the :class:`TeacherData` of
+    that scale (``datasets``: its dataset-name fields, e.g. ``rl_prompts="rl_prompts"``)."""
     scale = SCALES["quick" if quick else "full"]
-    world = build_world(quick_config(seed) if quick else WorldConfig(seed=seed))
+    world = build_world((quick_config(seed) if quick else WorldConfig(seed=seed)).replace(**(world_options or {})))
     return world, scale, TeacherData(n_rl=scale.n_rl, n_eval=scale.n_eval, **datasets)
 
 
