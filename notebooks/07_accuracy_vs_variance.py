@@ -288,8 +288,11 @@ pd.concat({kind: pd.DataFrame({"on-acc (ties ½)": experiment.properties_by_task
 #   Pearson(variance, proxy increase @1) was 0.90. Figure 2 still fails (margins −0.041 and −0.083), and
 #   Pearson(variance, gold increase @1) is −0.33. The reason is the same as here: after epoch 1 every trained RM beats
 #   the perfect-accuracy RM on `sort` (+0.052 to +0.090 against +0.036) and loses to it on `reverse` (−0.042 to −0.007
-#   against +0.044). More pairs order the zoo as the paper's Table 1 does; they do not teach these RMs `reverse`. This
-#   notebook keeps World v2's pools, which notebooks 08, 10 and 11 share.
+#   against +0.044). More pairs order the zoo as the paper's Table 1 does; they do not teach these RMs `reverse`.
+#   Notebook 08 on the same world (same parameter, 6 min 45 s with these runs cached) gives its own verdicts
+#   unchanged: one gold-best RM under all three policies, top variance ahead of random in 2 of 3 seeds, and the teacher
+#   score's Spearman 0.896 over 22 pairs (0.901 here). This notebook keeps World v2's pools, which notebooks 08, 10
+#   and 11 share.
 # - *Held-out prompts are not why.* The paper reports its numbers on the RL training prompts (its test prompts gave
 #   "nearly identical" values); this notebook evaluates on held-out prompts, as the issue asks. A probe outside this
 #   notebook ran the same RLOO from `sft_full` (2 epochs) and evaluated on the 320 RL training prompts (4 samples
