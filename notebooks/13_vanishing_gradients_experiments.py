@@ -310,18 +310,19 @@ fig
 # learning rate did escape, through the constant answer, and the criterion failed there (the end of section 4).
 
 # %%
-def flat_far_reward(stats):
-    return float(rft_vs_sft.unit_interval(stats.mean[flat_far], low=-1.0, high=1.0).mean())
+def mean_reward(stats, rows=slice(None)):
+    """Mean gold reward of ``rows`` of the measured prompts (default: all), on [0, 1]."""
+    return float(rft_vs_sft.unit_interval(stats.mean[rows], low=-1.0, high=1.0).mean())
 
 
 variants = {"RFT": RFT}
 variants |= {f"lr ×{f}": PGConfig(**{**vars(RFT), "lr": RFT.lr * f}) for f in LR_FACTORS if f != 1}
 variants |= {f"T = {t}": PGConfig(**{**vars(RFT), "temperature": t}) for t in TEMPERATURES if t != 1.0}
 variants |= {f"entropy {c}": PGConfig(**{**vars(RFT), "entropy_coef": c}) for c in ENTROPY_COEFS if c != 0.0}
-heuristic_reward = {"RFT": flat_far_reward(after["rft"])}
-heuristic_reward |= {name: flat_far_reward(finetuned("rft", rft=config)) for name, config in variants.items()
+heuristic_reward = {"RFT": mean_reward(after["rft"], flat_far)}
+heuristic_reward |= {name: mean_reward(finetuned("rft", rft=config), flat_far) for name, config in variants.items()
                      if name != "RFT"}
-reference = flat_far_reward(after["sft_rft"])
+reference = mean_reward(after["sft_rft"], flat_far)
 rec_heur = FigureRecord("vg_heuristics", notebook="13_vanishing_gradients_experiments", seed=SEED, quick=QUICK)
 fig = plot_heuristics(heuristic_reward, reference)
 rec_heur.add_data(rewards=heuristic_reward, sft_rft_reward=reference,
@@ -414,10 +415,6 @@ fig
 # of a mixed pool holds a prompt of the rare task is a lottery; per family it is not.
 
 # %%
-def mean_reward(stats, rows=slice(None)):
-    return float(rft_vs_sft.unit_interval(stats.mean[rows], low=-1.0, high=1.0).mean())
-
-
 partial_stats = {(f, s): after["sft_rft"] if (f, s) == (1.0, 1.0) else
                  finetuned("sft_rft", sft_fraction=f, sft_step_fraction=s, sft_groups=families)
                  for f in SFT_FRACTIONS for s in SFT_STEP_FRACTIONS}
