@@ -23,8 +23,10 @@ QUICK = os.environ.get("RMLAB_QUICK", "0") == "1"
 # Dataset names of the world (World v2: RL training on rl_prompts, evaluation on the disjoint eval_prompts)
 RL_PROMPTS, EVAL_PROMPTS = "rl_prompts", "eval_prompts"
 ON_POLICY, OFF_POLICY = "prefs_on_policy", "prefs_off_policy"
-# WorldConfig fields to change (the world section's pool-size probe: dict(pool_pairs=10000)); {}: World v2
-WORLD_OPTIONS = {}
+# WorldConfig fields to change. Full mode: preference pools of 10,000 pairs instead of World v2's 2,000, so that each
+# zoo RM trains on 6,000 pairs instead of 1,200 (the paper's: 33,135); "The world's pool size" below shows both.
+# Quick mode: the quick world as built (its RMs train on 1,200 pairs, for 8 epochs, within 3 minutes).
+WORLD_OPTIONS = {} if QUICK else dict(pool_pairs=10000)
 # Sizes: rmlab.world.teacher.SCALES["quick" or "full"], shared with notebook 08 (which reuses these runs in full
 # mode): RL prompts (an epoch is one pass over them), held-out evaluation prompts and samples per prompt, seeds,
 # epochs, samples per prompt for the RM properties, how the BT RMs train (Adam lr 1e-4 for 24 epochs; quick: 3e-4
@@ -32,19 +34,15 @@ WORLD_OPTIONS = {}
 # The RL setting itself (RLOO, k = 2, KL 0.05, Adam 1e-4, 16 prompts per step) is rmlab.world.teacher.RunSettings'
 # defaults.
 # Criteria that fail at this scale, as (figure, criterion): printed with their measured values and recorded as
-# passed=False in the figures' JSON, not asserted. Every other criterion is asserted. Measured on World v2 in both
-# modes (full: 3 seeds; quick: 2). The zoo's BT RMs reach on-policy accuracy 0.54-0.60 (full; ceiling 0.81, chance
-# 0.46 on these samples) and 0.38-0.46 (quick; ceiling 0.70, chance 0.35). Their off-policy accuracy is 0.71 at
-# 100 % on-policy and flat at 0.77-0.78 below it (full), so its 100 -> 0 % order is noise (Spearman 0.3). RLOO on r_G
-# and on the perfect-accuracy RM raise the gold reward most (full, epoch 1: +0.050 and +0.037), the trained RMs by
-# -0.004 to +0.023. Fig. 4's matched gold increase (the median final gain) is negative in full mode (-0.014 after
-# 3 epochs), which no KL comparison can test, and in quick mode (+0.042) no RM's KL follows its off-policy accuracy.
-EXPECTED_FAILURES = {("table1_rm_properties", "Spearman(100->0% on-policy, variance)"),
-                     ("table1_rm_properties", "Spearman(100->0% on-policy, off-policy acc.)"),
-                     ("fig2_reward_increase", "epoch 1 gold: lowest trained RM minus perfect-acc"),
+# passed=False in the figures' JSON, not asserted. Every other criterion is asserted. Full mode (3 seeds): the zoo's
+# BT RMs reach on-policy accuracy 0.58-0.64 (ceiling 0.81, chance 0.46 on these samples). RLOO on r_G and on the
+# perfect-accuracy RM raise the gold reward most (epoch 1: +0.050 and +0.037), the trained RMs by -0.005 to +0.026:
+# they teach `sort` and lower `reverse`, which they cannot judge. Quick mode (2 seeds) fails the same three and, with
+# its zoo trained on 1,200 pairs, Table 1's two orderings and Figure 4 as well: relaxed in quick mode only (their JSON
+# says why, `quick_relaxed`), asserted in full mode.
+EXPECTED_FAILURES = {("fig2_reward_increase", "epoch 1 gold: lowest trained RM minus perfect-acc"),
                      ("fig2_reward_increase", "epoch 2 gold: lowest trained RM minus perfect-acc"),
                      ("table2_correlations", "Pearson(variance, gold increase @1)"),
-                     ("fig4_kl_efficiency", "RMs whose KL follows off-policy accuracy"),
                      # the log-linear bandit (rmlab.world.bandit): off-policy accuracy saturates at 25 % off-policy pairs
                      ("bandit_teacher", "Spearman(100->0% on-policy, off-policy acc.)"),
                      ("bandit_teacher", "RMs whose KL follows off-policy accuracy"),
@@ -155,12 +153,16 @@ for rule, suffix in (("paper", ""), ("half", "_half")):
 
 # %%
 off_acc = properties["off_policy_accuracy"]
+SMALL_POOLS = ("the quick world's zoo RMs train on 1,200 pairs each (8 epochs), full mode's on 6,000, where this "
+               "criterion holds (asserted; on World v2's 1,200 pairs it fails in full mode too)")
 rec1 = FigureRecord("table1_rm_properties", notebook="07_accuracy_vs_variance", seed=SEED, quick=QUICK)
 T.check_table1(rec1, properties, quick_relaxed={
     "perfect-acc variance minus lowest other RM's":
         "the quick world's initial policy has gold mean -0.68 (std 0.37), only 0.9 std above the floor the RM scales "
         "towards, so flattening half the prompts adds little spread between prompts (full: 0.131 against r_G's "
-        "0.264, lowest, asserted)"})
+        "0.264, lowest, asserted)",
+    "Spearman(100->0% on-policy, variance)": SMALL_POOLS,
+    "Spearman(100->0% on-policy, off-policy acc.)": SMALL_POOLS})
 rec1.add_data(properties=properties.to_dict(orient="index"), paper=PAPER_TABLE1.to_dict(orient="index"),
               n_prompts=len(rl_prompts), k=scale.report_k, n_offpolicy_pairs=len(off_heldout),
               perfect_scaled_fraction=rms[T.PERFECT].scaled_fraction(rl_prompts), on_policy_accuracy_bounds=bounds,
@@ -257,42 +259,53 @@ pd.concat({kind: pd.DataFrame({"on-acc (ties ½)": experiment.properties_by_task
 #   one place where the flat half costs speed is `sort`: +0.036 against r_G's +0.074 (on `reverse`: +0.044 against
 #   +0.045).
 # - *The trained RMs teach the task they can judge.* They order the initial policy's `sort` samples with on-policy
-#   accuracy 0.67–0.77 (ties ½; chance 0.5) and raise its gold reward as fast as r_G or faster: +0.073 to +0.099 for
-#   the 100–25 % RMs, +0.029 for the 0 % RM. Four of the five beat the perfect-accuracy RM there, as in the paper's
-#   Figure 2. On `reverse` they are near chance (0.58–0.63), and RLOO on them lowers its gold reward (−0.016 to
-#   −0.054). `reverse` holds 35 of the 64 held-out prompts, so over all prompts that loss cancels the gain on `sort`,
-#   and Figure 2's criterion fails.
-# - *Why `reverse` stays near chance: the pairs, not the model size* (probes outside this notebook, on the pools of
-#   the default world and 6,471 more on-policy pairs of `sft_full`). A BT RM trained on one task's pairs alone, tested
-#   on 500 held-out pairs of that task: on `sort`, 500 pairs already give 0.82 (1,500: 0.87); on `reverse`, 500 /
-#   1,500 / 3,084 pairs give 0.57 / 0.65 / 0.69, with train accuracy 0.99 / 0.85 / 0.75. Sortedness can be read off
-#   the response alone, while judging a reversal needs the response aligned with the prompt: the likely reason these
-#   RMs learn it so slowly from preference labels. A larger backbone does not help: the same experiment (2 epochs,
-#   3 seeds) on worlds built on a GPU (as `build_world(config, device="cuda")` does) with 4 layers of width 128 and
-#   256 gave the zoo on-policy accuracy on `reverse` of 0.54–0.59 and 0.48–0.51 (ties ½), and Figure 2's epoch-1
-#   margin was −0.044 and −0.021 (−0.037 for a GPU build of this notebook's world size). At width 128 three of the
-#   other criteria that fail here passed (the variance ordering, Pearson(variance, gold) and Figure 4); at width 256
-#   only Figure 4 did, and the perfect-accuracy RM was no longer the flattest. Those criteria move with the world's
-#   draw at this scale; Figure 2 failed in all three worlds. Nor is the last-token readout the cause (probes,
-#   2026-11-30, default world): a BT head averaged over every response position, trained like the zoo's RMs on 696
+#   accuracy 0.71–0.89 (ties ½; chance 0.5) and raise its gold reward faster than the perfect-accuracy RM: +0.052 to
+#   +0.090 against +0.036 (r_G: +0.074). All five beat it there, as in the paper's Figure 2. On `reverse` they are
+#   near chance (0.61–0.66), and RLOO on them lowers its gold reward (−0.007 to −0.042) where the perfect-accuracy RM
+#   raises it (+0.044). `reverse` holds 35 of the 64 held-out prompts, so over all prompts that loss cancels the gain
+#   on `sort`, and Figure 2's criterion fails: the lowest trained RM ends epoch 1 0.041 below the perfect-accuracy RM,
+#   epoch 2 0.083 below.
+# - *Why `reverse` stays near chance: the pairs, not the model size* (probes outside this notebook, on World v2's pools
+#   of 2,000 pairs and 6,471 more on-policy pairs of `sft_full`). A BT RM trained on one task's pairs alone, tested on
+#   500 held-out pairs of that task: on `sort`, 500 pairs already give 0.82 (1,500: 0.87); on `reverse`, 500 / 1,500 /
+#   3,084 pairs give 0.57 / 0.65 / 0.69, with train accuracy 0.99 / 0.85 / 0.75. Sortedness can be read off the response
+#   alone, while judging a reversal needs the response aligned with the prompt: the likely reason these RMs learn it so
+#   slowly from preference labels. A larger backbone does not help: the same experiment (2 epochs, 3 seeds) on worlds
+#   built on a GPU (as `build_world(config, device="cuda")` does) with 4 layers of width 128 and 256 gave the zoo
+#   on-policy accuracy on `reverse` of 0.54–0.59 and 0.48–0.51 (ties ½), and Figure 2's epoch-1 margin was −0.044 and
+#   −0.021 (−0.037 for a GPU build of this notebook's model size). Those runs used World v2's 2,000-pair pools. At width
+#   128 three criteria that fail on those pools passed (the variance ordering, Pearson(variance, gold) and Figure 4); at
+#   width 256 only Figure 4 did, and the perfect-accuracy RM was no longer the flattest. Those criteria move with the
+#   world's draw at this scale; Figure 2 failed in all three worlds. Nor is the last-token readout the cause (probes,
+#   2026-11-30, World v2's pools): a BT head averaged over every response position, trained like the zoo's RMs on 696
 #   on-policy `reverse` pairs (24 epochs, Adam 1e-4), orders 174 held-out ones at 0.58, the last-token head at 0.57
-#   (train accuracy 0.89 and 0.90). The policies cannot tell either: their own log-likelihood orders the on-policy
-#   pairs at 0.64–0.67 on `reverse` (base, sft_small, sft_full, instruct), against 0.72–0.74 on `sort`.
-# - *Five times the pairs (probe, 2026-12-01, not used).* This notebook's world section, unchanged, on a world whose
-#   preference pools hold 10,000 pairs each instead of 2,000 (the parameter `WORLD_OPTIONS = dict(pool_pairs=10000)`;
-#   the same policies, prompts and gold, so r_G and the perfect-accuracy RM measure exactly as here). Each zoo RM then
-#   trains on 6,000 pairs instead of 1,200 (the paper's RMs: 33,135). 16 min 32 s, world build included. On-policy
-#   accuracy (ties ½) rose to 0.68–0.78 (here 0.63–0.70). Going from 100 % to 0 % on-policy, off-policy accuracy was
-#   0.71 / 0.82 / 0.84 / 0.87 / 0.87 (Spearman 1.0) and variance 0.483 / 0.490 / 0.300 / 0.334 / 0.236 (Spearman −0.8,
-#   exactly the threshold). So both of Table 1's orderings pass there, and Figure 4 too (4 of 6 RMs follow);
-#   Pearson(variance, proxy increase @1) was 0.90. Figure 2 still fails (margins −0.041 and −0.083), and
-#   Pearson(variance, gold increase @1) is −0.33. The reason is the same as here: after epoch 1 every trained RM beats
-#   the perfect-accuracy RM on `sort` (+0.052 to +0.090 against +0.036) and loses to it on `reverse` (−0.042 to −0.007
-#   against +0.044). More pairs order the zoo as the paper's Table 1 does; they do not teach these RMs `reverse`.
-#   Notebook 08 on the same world (same parameter, 6 min 45 s with these runs cached) gives its own verdicts
-#   unchanged: one gold-best RM under all three policies, top variance ahead of random in 2 of 3 seeds, and the teacher
-#   score's Spearman 0.896 over 22 pairs (0.901 here). This notebook keeps World v2's pools, which notebooks 08, 10
-#   and 11 share.
+#   (train accuracy 0.89 and 0.90). The policies cannot tell either: their own log-likelihood orders the on-policy pairs
+#   at 0.64–0.67 on `reverse` (base, sft_small, sft_full, instruct), against 0.72–0.74 on `sort`.
+# - *The world's pool size.* Full mode builds the world with preference pools of 10,000 pairs each
+#   (`WORLD_OPTIONS = dict(pool_pairs=10000)`) instead of World v2's 2,000: the same policies, prompts and gold
+#   reward, so r_G and the perfect-accuracy RM measure and train exactly alike in both, and each zoo RM trains on
+#   6,000 pairs instead of 1,200 (the paper's RMs: 33,135). This notebook's earlier full-mode runs used World v2's
+#   pools (the same code and seeds). Side by side:
+#
+#   | full mode | World v2, 1,200 pairs per RM | 6,000 pairs per RM | paper |
+#   |---|---|---|---|
+#   | on-policy accuracy, paper's rule (ties ½) | 0.54–0.60 (0.63–0.70) | 0.58–0.64 (0.68–0.78) | 0.59–0.66 |
+#   | off-policy accuracy, 100 % → 0 % | 0.71, then 0.77–0.78 | 0.71 / 0.82 / 0.84 / 0.87 / 0.87 | 0.63 → 0.76 |
+#   | Spearman(100 → 0 %, off-policy accuracy) | 0.3 | 1.0, passes | 0.9 |
+#   | Spearman(100 → 0 %, variance) | −0.7 | −0.8, passes at the threshold | −1.0 |
+#   | Figure 4: RMs whose KL follows off-policy accuracy | 0 of 6 (median final gain −0.014) | 4 of 6, passes | |
+#   | Pearson(variance, proxy increase @1) | 0.94 | 0.90 | 0.982 |
+#   | Pearson(variance, gold increase @1) | −0.51 | −0.33 | 0.834 |
+#   | Figure 2 margins after epochs 1 and 2 | −0.041, −0.089 | −0.041, −0.083 | > 0 |
+#
+#   The variance ordering sits exactly on its threshold: the variances are 0.483 / 0.490 / 0.300 / 0.334 / 0.236,
+#   one swapped pair on each side, a sum of squared rank differences of 36, Spearman −0.8 exactly (scipy returns
+#   −0.7999999999999999; `T.spearman_with_order` rounds to 12 decimals). More pairs order the zoo as the paper's
+#   Table 1 does, and on-policy accuracy comes close to the paper's; they do not teach these RMs `reverse`, so
+#   Figure 2 and the gold correlation still fail. Quick mode keeps the quick world's pools: 6,000 pairs per RM would
+#   take about 4.6 of its 3 minutes. It fails both orderings and Figure 4 (printed below), relaxed there only. Full
+#   mode on a fresh cache took 15 min 29 s (2026-12-01, 2 cores), about 2.5 min of it building this world; notebook
+#   08 after it, 6 min 10 s. An earlier run of the same code on another cache gave the same numbers to 4e-15.
 # - *Held-out prompts are not why.* The paper reports its numbers on the RL training prompts (its test prompts gave
 #   "nearly identical" values); this notebook evaluates on held-out prompts, as the issue asks. A probe outside this
 #   notebook ran the same RLOO from `sft_full` (2 epochs) and evaluated on the 320 RL training prompts (4 samples
@@ -300,10 +313,11 @@ pd.concat({kind: pd.DataFrame({"on-acc (ties ½)": experiment.properties_by_task
 #   (seeds 0–2), and those it keeps +0.079 / +0.083 / +0.083. Flattened prompts, which carry almost no reward signal,
 #   learn as much as kept ones even on the training set. Over all of them the perfect-accuracy RM gained +0.089 /
 #   +0.081 / +0.086 against r_G's +0.114 / +0.112 / +0.091: slower than r_G, as in the paper, but not by much.
-# - *Without `reverse`, Table 2 appears, Figure 2 still does not.* A probe ran this notebook's zoo experiment (same
-#   RMs, settings and 3 seeds) with RL and evaluation on the `sort` and `count` prompts only: 320 RL prompts and 64
-#   held-out ones, none of them `reverse`. Pearson(variance, proxy increase @1) was 0.989 (paper 0.982), and
-#   Pearson(variance, gold increase @1) +0.165 (paper 0.834; −0.51 here).
+# - *Without `reverse`, Table 2 appears, Figure 2 still does not.* A probe ran this notebook's zoo experiment on
+#   World v2's pools (RMs on 1,200 pairs; same settings and 3 seeds) with RL and evaluation on the `sort` and `count`
+#   prompts only: 320 RL prompts and 64 held-out ones, none of them `reverse`. Pearson(variance, proxy increase @1)
+#   was 0.989 (paper 0.982), and Pearson(variance, gold increase @1) +0.165 (paper 0.834; with `reverse`, −0.51 on
+#   those pools and −0.33 here).
 #   The variance ordering held, with Spearman −1.0, but the off-policy ordering did not (0.3), and Figure 4 had 2 of 6
 #   RMs following.
 #   Figure 2's margin was −0.079 after epoch 1:
@@ -314,8 +328,9 @@ pd.concat({kind: pd.DataFrame({"on-acc (ties ½)": experiment.properties_by_task
 #   only a quarter of r_G's speed here, so the less accurate RMs still fall below the perfect-accuracy RM.
 # - *Where prompts share no skill, flattening does stop learning (probe, not used).* Each of the world's 48 yes/no
 #   questions ("question : is the dog big ? >") asks one fact, so what RLOO learns on one does not answer another. A
-#   probe ran this notebook's RLOO (same zoo, settings and seeds 0–2, from `sft_full`; responses cut at 4 tokens) on
-#   those 48 prompts for 300 steps, evaluated on the same prompts (8 samples each). Gold increase after 300 steps:
+#   probe ran this notebook's RLOO (the zoo of World v2's pools, same settings and seeds 0–2, from `sft_full`; responses
+#   cut at 4 tokens) on those 48 prompts for 300 steps, evaluated on the same prompts (8 samples each). Gold increase
+#   after 300 steps:
 #   - r_G: +0.362 / +0.362 / +0.359, as much on the half the perfect-accuracy RM flattens (+0.32 to +0.40) as on the
 #     half it keeps (+0.33 to +0.40);
 #   - the perfect-accuracy RM: +0.120 / +0.247 / +0.151, all of it on the half it keeps (+0.32 to +0.45), while the
@@ -375,7 +390,7 @@ table2.join(PAPER_TABLE2).round(3)
 curve = grid.groupby(["rm", "epoch"])[["kl", "gold_increase"]].mean()
 efficiency = T.kl_efficiency(curve.loc[non_gt], off_acc[non_gt])
 rec4 = FigureRecord("fig4_kl_efficiency", notebook="07_accuracy_vs_variance", seed=SEED, quick=QUICK)
-T.check_fig4(rec4, efficiency)
+T.check_fig4(rec4, efficiency, quick_relaxed=SMALL_POOLS)
 rec4.add_data(curves=curve.reset_index().to_dict(orient="list"), **efficiency,
               off_policy_accuracy=off_acc.to_dict())
 fig, ax = plotting.subplots(1, 1, width=6, height=4)
@@ -392,6 +407,15 @@ fig
 # %%
 pd.DataFrame({"KL at matched gold": efficiency["kl_at_target"], "follows": efficiency["follows"],
               "off-policy acc.": off_acc[non_gt]})
+
+# %% [markdown]
+# **Full mode** (3 seeds): the matched gold increase is +0.023, the median of the six teachers' final gains. The
+# perfect-accuracy RM reaches it at KL 0.18, the 50 % RM at 0.24, the 75 % RM at 1.32 and the 100 % RM at 1.41, in
+# the order of their off-policy accuracy (1.0, 0.84, 0.82, 0.71): these four follow. The 25 % and 0 % RMs, the most
+# off-policy-accurate of the trained ones (0.87), never reach it: their gold reward ends at +0.004 and −0.042 after
+# 3 epochs, at the largest KL (2.42 and 1.31). So 4 of 6 follow, the criterion's minimum, on curves that are not
+# monotone (the 50 % RM is at +0.026 after epoch 1 and +0.018 after epoch 3). On World v2's pools the median final
+# gain was −0.014 and no RM could follow.
 
 # %% [markdown]
 # ## A controlled setting where the mechanism can act: a log-linear bandit
@@ -583,8 +607,9 @@ fig
 # Every criterion of the issue, with the value measured here, plus one of our own: RLOO on r_G itself must raise the
 # gold reward, or every other comparison is one between declines. At this scale (tiny policies, a few epochs of
 # 20 RLOO steps) some criteria fail; they are recorded (`passed: false` in the figures' JSON) and listed in
-# `EXPECTED_FAILURES`, not asserted. One more is relaxed in quick mode only, and its JSON says why
-# (`quick_relaxed`). Full mode asserts it. Everything else is asserted.
+# `EXPECTED_FAILURES`, not asserted. Four more are relaxed in quick mode only (Table 1's perfect-accuracy RM as the
+# flattest teacher and its two orderings, Figure 4), and their JSON says why (`quick_relaxed`). Full mode asserts
+# them. Everything else is asserted.
 
 # %%
 records = [rec1, rec2, rec3, rec4, rec5, rec6]
