@@ -203,3 +203,17 @@ def test_partial_sft_figure_draws_every_arm_and_both_baselines():
     assert [line.get_label() for line in ax.lines] == ["SFT on 1% of prompts", "SFT on 100% of prompts",
                                                        "90 % of SFT(100 %)→RFT", "RFT alone (no SFT)"]
     assert ax.lines[2].get_ydata()[0] == pytest.approx(1.8) and ax.lines[3].get_ydata()[0] == 0.4
+
+
+def test_partial_sft_figure_per_task_panel_has_one_bar_per_task_and_arm_and_the_90_percent_marks():
+    from rmlab.train.plots_vanishing import plot_partial_sft
+
+    rewards = {(f, 1.0): f for f in (0.01, 1.0)}
+    per_task = {"sort": {"RFT": 0.5, "SFT(1 %)→RFT": 0.7, "SFT(100 %)→RFT": 0.8},
+                "count": {"RFT": 0.0, "SFT(1 %)→RFT": 0.9, "SFT(100 %)→RFT": 1.0}}
+    _, bars = plot_partial_sft(rewards, 1.0, per_task=per_task).axes
+    heights = [patch.get_height() for patch in bars.patches]
+    assert heights == pytest.approx([0.5, 0.0, 0.7, 0.9, 0.8, 1.0])       # arm by arm, tasks in the given order
+    marks, = [c for c in bars.collections if c.get_label() == "90 % of SFT(100 %)→RFT"]
+    assert [segment[0][1] for segment in marks.get_segments()] == pytest.approx([0.72, 0.9])
+    assert [t.get_text() for t in bars.get_xticklabels()] == ["sort", "count"]

@@ -95,11 +95,15 @@ def plot_heuristics(variants: dict[str, float], reference: float, reference_name
 
 
 def plot_partial_sft(rewards: dict[tuple[float, float], float], full_reference: float, *,
-                     rft_alone: float | None = None):
+                     rft_alone: float | None = None, per_task: dict[str, dict[str, float]] | None = None,
+                     reference_arm: str = "SFT(100 %)→RFT"):
     """``vg_partial_sft``: the reward after partial SFT then RFT, one line per fraction of prompts (x: the fraction
     of SFT steps), with 90 % of full SFT then RFT as a dashed line and, when given, RFT without SFT (``rft_alone``)
-    as a dotted one. ``rewards``: (prompt fraction, step fraction) -> reward."""
-    fig, ax = plotting.subplots(1, 1, width=5.0, height=3.4)
+    as a dotted one. ``rewards``: (prompt fraction, step fraction) -> reward. ``per_task`` (task -> arm -> reward),
+    when given, adds a panel of bars: each task run as its own experiment, with 90 % of that task's
+    ``reference_arm`` marked as a black tick."""
+    fig, axes = plotting.subplots(1, 1 if per_task is None else 2, width=5.0, height=3.4)
+    ax = np.atleast_1d(axes)[0]
     for i, fraction in enumerate(sorted({f for f, _ in rewards})):
         steps = sorted(s for f, s in rewards if f == fraction)
         ax.plot(steps, [rewards[(fraction, s)] for s in steps], "o-", color=plotting.PALETTE[i],
@@ -107,6 +111,24 @@ def plot_partial_sft(rewards: dict[tuple[float, float], float], full_reference: 
     ax.axhline(0.9 * full_reference, color="0.3", ls="--", label="90 % of SFT(100 %)→RFT")
     if rft_alone is not None:
         ax.axhline(rft_alone, color="0.3", ls=":", label="RFT alone (no SFT)")
-    ax.set(title="partial SFT, then RFT", xlabel="fraction of SFT steps", ylabel="reward (scaled to [0, 1])")
+    ax.set(title="partial SFT, then RFT" + ("" if per_task is None else ": all tasks in one run"),
+           xlabel="fraction of SFT steps", ylabel="reward (scaled to [0, 1])")
     ax.legend(fontsize=8)
+    if per_task is not None:
+        _plot_per_task(np.atleast_1d(axes)[1], per_task, reference_arm)
     return fig
+
+
+def _plot_per_task(ax, per_task: dict[str, dict[str, float]], reference_arm: str):
+    tasks = list(per_task)
+    arms = list(per_task[tasks[0]])
+    width = 0.8 / len(arms)
+    for j, arm in enumerate(arms):
+        ax.bar(np.arange(len(tasks)) + (j - (len(arms) - 1) / 2) * width, [per_task[t][arm] for t in tasks],
+               width, color=plotting.PALETTE[j], label=arm)
+    ax.hlines([0.9 * per_task[t][reference_arm] for t in tasks], np.arange(len(tasks)) - 0.45,
+              np.arange(len(tasks)) + 0.45, color="k", ls="--", label=f"90 % of {reference_arm}")
+    ax.set_xticks(np.arange(len(tasks)), tasks)
+    top = max(max(rewards.values()) for rewards in per_task.values())
+    ax.set(title="each task its own experiment", ylabel="reward (scaled to [0, 1])", ylim=(0, 1.35 * top))
+    ax.legend(fontsize=8, ncol=2, loc="upper center")       # above the bars: the ylim leaves room for it
