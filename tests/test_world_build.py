@@ -29,7 +29,7 @@ from rmlab.world import build as world_build
 from rmlab.world import config as world_config
 from rmlab.world.build import sha256_file
 from rmlab.world.config import WorldConfig
-from rmlab.world.export import FINGERPRINT_ATOL, check_export
+from rmlab.world.export import FINGERPRINT_ATOL, SAME_PLATFORM_GAP, check_export, export_datasets
 from rmlab.world.report import family_breakdown, gold_statistics, plot_reward_variance, policy_reports
 
 EXPORTED_QUICK = REPO_ROOT / "data" / "world_quick"
@@ -180,10 +180,16 @@ def test_build_reproduces_the_exported_quick_datasets(world):
     assert check_export(world, EXPORTED_QUICK) == []
 
 
+@pytest.fixture(scope="module")
+def own_export(world, tmp_path_factory):
+    """The built world exported: the comparisons below then do not depend on the CPU that built data/world_quick."""
+    return export_datasets(world, tmp_path_factory.mktemp("own") / "export")
+
+
 @pytest.fixture
-def export_copy(tmp_path):
+def export_copy(own_export, tmp_path):
     copy = tmp_path / "export"
-    shutil.copytree(EXPORTED_QUICK, copy)
+    shutil.copytree(own_export, copy)
     return copy
 
 
@@ -225,6 +231,22 @@ def test_check_export_tolerates_a_few_resampled_on_policy_rows_only(world, expor
     assert check_export(world, export_copy) == []
     path.write_text(changed(int(0.1 * len(rows)) + 1))
     assert [p.split(":")[0] for p in check_export(world, export_copy)] == ["prefs_on_policy.jsonl"]
+
+
+def test_check_export_on_another_float_platform_skips_reward_models_and_sampled_rows_only(world, export_copy):
+    def shift(name, by):
+        _edit_json(export_copy / "manifest.json",
+                   lambda m: m["fingerprints"].update({name: [v + by for v in m["fingerprints"][name]]}))
+
+    shift("rm_accurate", 10 * FINGERPRINT_ATOL)
+    (export_copy / "prefs_refusal.jsonl").write_text("")
+    assert len(check_export(world, export_copy)) == 2            # same platform: both compared
+    shift("base", 10 * SAME_PLATFORM_GAP)                          # the base LM off by rounding: another CPU
+    assert check_export(world, export_copy) == []
+    shift("sft_full", 2 * FINGERPRINT_ATOL)                        # policies are still compared
+    assert [p.split(":")[0] for p in check_export(world, export_copy)] == ["model sft_full"]
+    shift("base", 2 * FINGERPRINT_ATOL)
+    assert [p.split(":")[0] for p in check_export(world, export_copy)] == ["model base", "model sft_full"]
 
 
 def test_check_export_refuses_another_configuration(world, export_copy):

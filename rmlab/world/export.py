@@ -16,6 +16,12 @@ What a later build must reproduce (:func:`check_export`) depends on what the art
   flips a sampled token only when the uniform draw falls next to a boundary of the cumulative distribution, and the
   rest of that response then differs (and its pair may become a tie and drop out), so a few rows may change when the
   models differ by rounding.
+
+Those tolerances hold for another torch thread count on the exporting CPU. On a CPU with other vector instructions
+(another float platform: the base LM's fingerprint, trained on model-free data only, is not reproduced to within
+:data:`SAME_PLATFORM_GAP`) the reward models and the sampled datasets are not compared: there the quick world's
+``rm_accurate`` came out another model (its scores correlate 0.76 with the export's) and 82-86 % of the sampled rows
+were identical (data/README.md). The base LM and the policies are still compared within :data:`FINGERPRINT_ATOL`.
 """
 
 from __future__ import annotations
@@ -39,6 +45,9 @@ PROBE_PAIRS = 16                 # the first pairs of prefs_off_policy (model-fr
 # by at least 1.7.
 FINGERPRINT_ATOL = 0.2
 MIN_SAME_ON_POLICY_ROWS = 0.9
+# The base LM's fingerprint on one CPU is reproduced exactly (one torch thread); on an AVX-512 CPU against the export's
+# it moved by 0.017.
+SAME_PLATFORM_GAP = 1e-4
 
 
 def model_fingerprints(world: World) -> dict[str, list[float]]:
@@ -84,21 +93,40 @@ def check_export(world: World, out_dir) -> list[str]:
     if WorldConfig.from_dict(exported["config"]) != world.config:
         return [f"{out} was exported from another configuration than the world at {world.path}"]
     manifest = json.loads((out / "manifest.json").read_text())
+    built_prints = model_fingerprints(world)
+    same_platform = same_float_platform(manifest["fingerprints"], built_prints)
     problems = []
     for name, digest in manifest["datasets"].items():
         built = world.path / "data" / name
         if not built.exists():
             problems.append(f"{name}: missing from the build")
         elif Path(name).stem in MODEL_DEPENDENT:
-            problems += _compare_on_policy(name, out / name, built)
+            problems += _compare_on_policy(name, out / name, built) if same_platform else []
         elif sha256_file(built) != digest:
             problems.append(f"{name}: exported sha256 {digest[:12]} != built {sha256_file(built)[:12]}")
-    built_prints = model_fingerprints(world)
     for name, values in manifest["fingerprints"].items():
-        gap = np.max(np.abs(np.subtract(values, built_prints[name]))) if name in built_prints else np.inf
+        if name in world.reward_models and not same_platform:
+            continue
+        gap = _fingerprint_gap(values, built_prints[name]) if name in built_prints else np.inf
         if not gap <= FINGERPRINT_ATOL:
             problems.append(f"model {name}: fingerprint differs by {gap:.2e} > {FINGERPRINT_ATOL:g}")
     return problems
+
+
+def same_float_platform(exported: dict[str, list[float]], built: dict[str, list[float]]) -> bool:
+    """Whether the base LM's fingerprint is reproduced to within :data:`SAME_PLATFORM_GAP`: the build ran on a CPU
+    that sums floats as the exporting one did (see the module docstring).
+
+    >>> same_float_platform({"base": [-3.0, -4.5]}, {"base": [-3.0, -4.5 + 1e-6]})
+    True
+    >>> same_float_platform({"base": [-3.0, -4.5]}, {"base": [-3.0, -4.48]})
+    False
+    """
+    return _fingerprint_gap(exported["base"], built["base"]) <= SAME_PLATFORM_GAP
+
+
+def _fingerprint_gap(exported: list[float], built: list[float]) -> float:
+    return float(np.max(np.abs(np.subtract(exported, built))))
 
 
 def _compare_on_policy(name: str, exported: Path, built: Path) -> list[str]:

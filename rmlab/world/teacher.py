@@ -584,11 +584,12 @@ def check_fig2(record, runs: pd.DataFrame) -> None:
                      gold[epoch][TRAINED].min() - gold.loc[PERFECT, epoch], ">", 0)
 
 
-def check_table2(record, table2: pd.DataFrame) -> None:
+def check_table2(record, table2: pd.DataFrame, *, quick_relaxed: str | None = None) -> None:
     """Issue 12's Table 2 criteria on ``table2`` (:func:`correlations` of the non-GT teachers' measures with their
-    increases after epoch 1): Pearson(variance, proxy increase) > 0.8 and Pearson(variance, gold increase) > 0."""
+    increases after epoch 1): Pearson(variance, proxy increase) > 0.8 and Pearson(variance, gold increase) > 0.
+    ``quick_relaxed``: why quick mode may miss the first (see :meth:`FigureRecord.check`)."""
     record.check("Pearson(variance, proxy increase @1)", table2.loc["Reward variance", ("proxy_increase", "pearson")],
-                 ">", 0.8)
+                 ">", 0.8, quick_relaxed=quick_relaxed)
     record.check("Pearson(variance, gold increase @1)", table2.loc["Reward variance", ("gold_increase", "pearson")],
                  ">", 0)
 
