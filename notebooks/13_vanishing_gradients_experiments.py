@@ -394,7 +394,7 @@ fig
 # %% [markdown]
 # ## 4. A little SFT goes a long way (§5.2)
 #
-# SFT on 1 %, 10 % or 100 % of the prompts for a fraction of the full SFT run's steps, then RFT on all prompts.
+# SFT on 1 %, 10 % or 100 % of the prompts for a fraction of the full SFT run's steps, then RFT on all of them.
 # Criterion (`vg_partial_sft`): SFT on 1 % of the prompts (all of its steps) then RFT reaches at least 90 % of the
 # reward of SFT on 100 % then RFT (rewards scaled to $[0,1]$). The paper (per a secondary source) reports 96 % with
 # 40 % of the steps.
@@ -404,18 +404,18 @@ fig
 # SFT run short, and RFT then trains on that task alone. The world has three tasks (prompt families: `sort`,
 # `reverse` and the flat-and-far `count`), so this section runs the partial-SFT experiment two ways:
 #
-# 1. **each task its own experiment**, as the paper does: the criterion, checked on every task (second cell below);
+# 1. **each task its own experiment**, as the paper does: the criterion, checked on every task (after the mixed run);
 # 2. **all three tasks in one run**, the world's mixed RL prompts as sections 2 and 3 use them, with the full grid of
 #    prompt and step fractions (the figure's left panel). The subset is **stratified by family**
 #    (`rft_vs_sft.sft_subset(..., groups=families)` draws $\max(1, \mathrm{round}(f\,n_g))$ of each family's $n_g$
 #    prompts, seeded), so every task is represented; RFT then shares its steps between the tasks. Recorded beside the
 #    criterion (`passed: false` where it falls short), not asserted.
 #
-# Until 2026-12-01 this notebook checked the criterion on the mixed run only, where it fell 0.003 short (0.897, the
-# table at the end of this section); the per-task runs were added after that result, because they are the paper's
-# protocol and the mixed run's shortfall is a task RFT shares its steps with (`reverse`, below), not a flat one.
-# Both are shown. "A fraction of the steps" is that fraction of the steps SFT takes on all the prompts (of the task,
-# or of the mix), so the small subsets are seen for many epochs.
+# Until 2026-12-01 this notebook checked the criterion on the mixed run only, where it fell 0.003 short (0.897 on the
+# first machine, the table at the end of this section). The per-task runs were added after that result, because they
+# are the paper's protocol and the mixed run's shortfall is a task RFT shares its steps with (`reverse`, below), not a
+# flat one. Both are shown. "A fraction of the steps" is that fraction of the steps SFT takes on all the prompts (of
+# the task, or of the mix), so the small subsets are seen for many epochs.
 #
 # **How many prompts that is.** Full mode (5,000 prompts: 2,215 `sort`, 2,185 `reverse`, 600 `count`): 1 % is
 # 22 + 22 + 6 = 50 prompts, exactly 1 % of all prompts; 10 % is 222 + 218 + 60 = 500. Quick mode (60 prompts:
