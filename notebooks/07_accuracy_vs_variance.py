@@ -34,16 +34,24 @@ WORLD_OPTIONS = {} if QUICK else dict(pool_pairs=10000)
 # The RL setting itself (RLOO, k = 2, KL 0.05, Adam 1e-4, 16 prompts per step) is rmlab.world.teacher.RunSettings'
 # defaults.
 # Criteria that fail at this scale, as (figure, criterion): printed with their measured values and recorded as
-# passed=False in the figures' JSON, not asserted. Every other criterion is asserted. Full mode (3 seeds): the zoo's
-# BT RMs reach on-policy accuracy 0.58-0.64 (ceiling 0.81, chance 0.46 on these samples). RLOO on r_G and on the
-# perfect-accuracy RM raise the gold reward most (epoch 1: +0.050 and +0.037), the trained RMs by -0.005 to +0.026:
-# they teach `sort` and lower `reverse`, which they cannot judge. Quick mode (2 seeds) fails the same three and, with
-# its zoo trained on 1,200 pairs, Table 1's two orderings and Figure 4 as well: relaxed in quick mode only (their JSON
-# says why, `quick_relaxed`), asserted in full mode. So is Pearson(variance, proxy increase @1): at quick size it moves
-# with the machine's float rounding (passes on the first machine, 0.33 on an AVX-512 one).
+# passed=False in the figures' JSON, not asserted. Every other criterion is asserted. Full mode (3 seeds, first
+# machine): the zoo's BT RMs reach on-policy accuracy 0.58-0.64 (ceiling 0.81, chance 0.46 on these samples). RLOO on
+# r_G and on the perfect-accuracy RM raise the gold reward most (epoch 1: +0.050 and +0.037), the trained RMs by
+# -0.005 to +0.026: they teach `sort` and lower `reverse`, which they cannot judge. So Figure 2 and the gold
+# correlation fail in every draw. Three more depend on the draw: the world and the zoo are trained on the machine,
+# and on another CPU (AVX-512, 2026-12-01) the same code trains other models. Table 1's variance ordering and Figure 4
+# passed on the first machine at this seed only (1 of 4 zoo seeds) and fail on the AVX-512 one (zoo seeds 0 and 1:
+# -0.2 and -0.4; 0 of 6 RMs follow in both). Pearson(variance, proxy increase @1) passed on the first machine in 4 of
+# 4 zoo seeds (0.90-0.97) and fails on the AVX-512 one (0.68 and 0.79; world section). Quick mode (2 seeds), with its
+# zoo trained on 1,200 pairs, also fails Table 1's off-policy ordering and its perfect-accuracy RM as the flattest
+# teacher: relaxed in quick mode only (their JSON says why, `quick_relaxed`), asserted in full mode.
 EXPECTED_FAILURES = {("fig2_reward_increase", "epoch 1 gold: lowest trained RM minus perfect-acc"),
                      ("fig2_reward_increase", "epoch 2 gold: lowest trained RM minus perfect-acc"),
                      ("table2_correlations", "Pearson(variance, gold increase @1)"),
+                     # the draw's: they pass on one machine and fail on another (above)
+                     ("table1_rm_properties", "Spearman(100->0% on-policy, variance)"),
+                     ("fig4_kl_efficiency", "RMs whose KL follows off-policy accuracy"),
+                     ("table2_correlations", "Pearson(variance, proxy increase @1)"),
                      # the log-linear bandit (rmlab.world.bandit): off-policy accuracy saturates at 25 % off-policy pairs
                      ("bandit_teacher", "Spearman(100->0% on-policy, off-policy acc.)"),
                      ("bandit_teacher", "RMs whose KL follows off-policy accuracy"),
@@ -157,17 +165,12 @@ off_acc = properties["off_policy_accuracy"]
 QUICK_POOLS = "the quick world's zoo RMs train on 1,200 pairs each (8 epochs), full mode's on 6,000"
 OFF_POLICY_ORDER = (f"{QUICK_POOLS}, where off-policy accuracy orders the zoo in each of 4 zoo seeds (asserted at "
                     "seed 0; probe: on World v2's 1,200 pairs in 2 of the 4)")
-VARIANCE_ORDER = (f"{QUICK_POOLS}, where this ordering holds at the notebook's seed (asserted), though not in other "
-                  "zoo seeds (probe: +0.4, -0.2, +0.1)")
-KL_FOLLOWS = (f"{QUICK_POOLS}, where 4 of 6 RMs follow at the notebook's seed (asserted), though not in other zoo "
-              "seeds (probe: 2, 1, 2)")
 rec1 = FigureRecord("table1_rm_properties", notebook="07_accuracy_vs_variance", seed=SEED, quick=QUICK)
 T.check_table1(rec1, properties, quick_relaxed={
     "perfect-acc variance minus lowest other RM's":
         "the quick world's initial policy has gold mean -0.68 (std 0.37), only 0.9 std above the floor the RM scales "
         "towards, so flattening half the prompts adds little spread between prompts (full: 0.131 against r_G's "
         "0.264, lowest, asserted)",
-    "Spearman(100->0% on-policy, variance)": VARIANCE_ORDER,
     "Spearman(100->0% on-policy, off-policy acc.)": OFF_POLICY_ORDER})
 rec1.add_data(properties=properties.to_dict(orient="index"), paper=PAPER_TABLE1.to_dict(orient="index"),
               n_prompts=len(rl_prompts), k=scale.report_k, n_offpolicy_pairs=len(off_heldout),
@@ -324,16 +327,32 @@ pd.concat({kind: pd.DataFrame({"on-acc (ties ½)": experiment.properties_by_task
 #   - Pearson(variance, gold increase @1): −0.33 / −0.39 / −0.15 / −0.57 (needs > 0);
 #   - Figure 2's epoch-1 margin: −0.041 / −0.039 / −0.048 / −0.032 (needs > 0).
 #
-#   So two of this notebook's passes are its seed's draw: the variance ordering (with either pool the zoo's variances,
-#   0.23–0.53 over these draws, do not follow the on-policy fraction at this scale) and Figure 4. What holds in every
-#   draw: the perfect-accuracy RM (0.131) is the flattest teacher, variance orders the proxy increase, and with
-#   6,000 pairs off-policy accuracy orders the zoo as the paper's Table 1 does (with 1,200, in 2 of 4 draws). More
-#   pairs do not teach these RMs `reverse`, so Figure 2 and the gold correlation fail in every draw.
+#   So two of this notebook's passes on that machine were its seed's draw: the variance ordering (with either pool the
+#   zoo's variances, 0.23–0.53 over these draws, do not follow the on-policy fraction at this scale) and Figure 4.
+#   What held in every draw there: the perfect-accuracy RM (0.131) is the flattest teacher, variance orders the proxy
+#   increase, and with 6,000 pairs off-policy accuracy orders the zoo as the paper's Table 1 does (with 1,200, in 2 of
+#   4 draws). More pairs do not teach these RMs `reverse`, so Figure 2 and the gold correlation fail in every draw.
+#
+#   *Another CPU* (2026-12-01, an AVX-512 machine). The world and the zoo are trained on the machine, so the same code
+#   and seeds train other models there. r_G and the perfect-accuracy RM teach about as before (variance 0.263 and
+#   0.123; epoch-1 gold +0.049 and +0.035). The trained RMs again do not (−0.015 to +0.018). From 100 % to 0 %
+#   on-policy their variances are 0.289 / 0.413 / 0.307 / 0.273 / 0.293 and their off-policy accuracies 0.731 /
+#   0.808 / 0.844 / 0.844 / 0.872. Zoo seeds 0 / 1 there (the probe above, RLOO with 3 seeds each):
+#   - Table 1's variance ordering: −0.2 / −0.4 (needs ≤ −0.8); its off-policy ordering: 0.9 / 1.0 (passes);
+#   - Figure 4: 0 / 0 RMs follow (median final gold gain −0.008 / −0.004, so the matched gold is hardly above 0);
+#   - Pearson(variance, proxy increase @1): 0.68 / 0.79 (needs > 0.8); Pearson(variance, gold increase @1):
+#     −0.56 / −0.85;
+#   - Figure 2's margins after epochs 1 and 2: −0.050 / −0.089 at zoo seed 0, −0.042 / −0.065 at zoo seed 1.
+#
+#   So on that CPU the proxy correlation fails too, where on the first machine it passed in every draw. With the
+#   variance ordering and Figure 4 it is in `EXPECTED_FAILURES`: recorded with its value in the JSON, not asserted.
+#   What holds on both machines in every draw measured: the perfect-accuracy RM is the flattest teacher, off-policy
+#   accuracy orders the zoo, and r_G and the perfect-accuracy RM raise the gold reward most.
 #
 #   Quick mode keeps the quick world's pools: 6,000 pairs per RM would take about 4.6 of its 3 minutes. It fails both
-#   orderings and Figure 4 (printed below), relaxed there only. Full mode on a fresh cache took 15 min 29 s
-#   (2026-12-01, 2 cores), about 2.5 min of it building this world; notebook 08 after it, 6 min 10 s. An earlier run
-#   of the same code on another cache gave the same numbers to 4e-15.
+#   orderings and Figure 4 (printed below); the off-policy ordering is relaxed there only. Full mode on a fresh cache
+#   took 15 min 29 s (2026-12-01, 2 cores), about 2.5 min of it building this world; notebook 08 after it, 6 min 10 s.
+#   An earlier run of the same code on another cache gave the same numbers to 4e-15.
 # - *Held-out prompts are not why.* The paper reports its numbers on the RL training prompts (its test prompts gave
 #   "nearly identical" values); this notebook evaluates on held-out prompts, as the issue asks. A probe outside this
 #   notebook ran the same RLOO from `sft_full` (2 epochs) and evaluated on the 320 RL training prompts (4 samples
@@ -388,10 +407,7 @@ PAPER_TABLE2 = pd.DataFrame({  # proxy Pearson / Spearman, gold Pearson / Spearm
     ("paper gold", "pearson"): [0.834, -0.283, -0.507, -0.397, 0.940],
     ("paper gold", "spearman"): [0.714, 0.200, -0.543, 0.200, 0.828]}, index=table2.index)
 rec3 = FigureRecord("table2_correlations", notebook="07_accuracy_vs_variance", seed=SEED, quick=QUICK)
-T.check_table2(rec3, table2, quick_relaxed=(
-    "at quick size this correlation over six RMs moves with the machine's float rounding (the world and the zoo are "
-    "trained on the machine): it passed on the machine these notebooks were first run on and is 0.33 on an AVX-512 "
-    "one (2026-12-01); full mode asserts it (0.90)"))
+T.check_table2(rec3, table2)
 rec3.add_data(table=table2.to_dict(), paper=PAPER_TABLE2.to_dict(), increases=after1.to_dict(orient="index"),
               measures=measures.to_dict(orient="index"))
 fig, axes = plotting.subplots(1, 2, width=4.8, height=3.6)
@@ -421,7 +437,7 @@ table2.join(PAPER_TABLE2).round(3)
 curve = grid.groupby(["rm", "epoch"])[["kl", "gold_increase"]].mean()
 efficiency = T.kl_efficiency(curve.loc[non_gt], off_acc[non_gt])
 rec4 = FigureRecord("fig4_kl_efficiency", notebook="07_accuracy_vs_variance", seed=SEED, quick=QUICK)
-T.check_fig4(rec4, efficiency, quick_relaxed=KL_FOLLOWS)
+T.check_fig4(rec4, efficiency)
 rec4.add_data(curves=curve.reset_index().to_dict(orient="list"), **efficiency,
               off_policy_accuracy=off_acc.to_dict())
 fig, ax = plotting.subplots(1, 1, width=6, height=4)
@@ -440,14 +456,15 @@ pd.DataFrame({"KL at matched gold": efficiency["kl_at_target"], "follows": effic
               "off-policy acc.": off_acc[non_gt]})
 
 # %% [markdown]
-# **Full mode** (3 seeds): the matched gold increase is +0.023, the median of the six teachers' final gains. The
-# perfect-accuracy RM reaches it at KL 0.18, the 50 % RM at 0.24, the 75 % RM at 1.32 and the 100 % RM at 1.41, in
-# the order of their off-policy accuracy (1.0, 0.84, 0.82, 0.71): these four follow. The 25 % and 0 % RMs, the most
-# off-policy-accurate of the trained ones (0.87), never reach it: their gold reward ends at +0.004 and −0.042 after
+# **Full mode** (3 seeds, first machine): the matched gold increase is +0.023, the median of the six teachers' final
+# gains. The perfect-accuracy RM reaches it at KL 0.18, the 50 % RM at 0.24, the 75 % RM at 1.32 and the 100 % RM at
+# 1.41, in the order of their off-policy accuracy (1.0, 0.84, 0.82, 0.71): these four follow. The 25 % and 0 % RMs, the
+# most off-policy-accurate of the trained ones (0.87), never reach it: their gold reward ends at +0.004 and −0.042 after
 # 3 epochs, at the largest KL (2.42 and 1.31). So 4 of 6 follow, the criterion's minimum, on curves that are not
-# monotone (the 50 % RM is at +0.026 after epoch 1 and +0.018 after epoch 3). On World v2's pools the median final
-# gain was −0.014 and no RM could follow. With the zoo retrained under three other seeds (probe, the world section)
-# 2, 1 and 2 RMs follow: this pass is the notebook's draw, not a property of the setting.
+# monotone (the 50 % RM is at +0.026 after epoch 1 and +0.018 after epoch 3). On World v2's pools the median final gain
+# was −0.014 and no RM could follow. With the zoo retrained under three other seeds (probe, the world section) 2, 1 and
+# 2 RMs follow: this pass is the notebook's draw, not a property of the setting. On an AVX-512 machine (2026-12-01),
+# which trains another world and zoo, the median final gain is −0.008 and none of the six follows.
 
 # %% [markdown]
 # ## A controlled setting where the mechanism can act: a log-linear bandit
@@ -639,9 +656,10 @@ fig
 # Every criterion of the issue, with the value measured here, plus one of our own: RLOO on r_G itself must raise the
 # gold reward, or every other comparison is one between declines. At this scale (tiny policies, a few epochs of
 # 20 RLOO steps) some criteria fail; they are recorded (`passed: false` in the figures' JSON) and listed in
-# `EXPECTED_FAILURES`, not asserted. Five more are relaxed in quick mode only (Table 1's perfect-accuracy RM as the
-# flattest teacher and its two orderings, Figure 4, and Table 2's proxy correlation, which at quick size depends on
-# the machine: see `quick_relaxed` in their JSON). Full mode asserts them. Everything else is asserted.
+# `EXPECTED_FAILURES`, not asserted: those that fail in every draw, and three that pass or fail with the draw (the
+# machine's and the zoo's seed; the world section gives both machines' values). Two more are relaxed in quick mode
+# only (Table 1's perfect-accuracy RM as the flattest teacher and its off-policy ordering: see `quick_relaxed` in
+# their JSON). Full mode asserts them. Everything else is asserted.
 
 # %%
 records = [rec1, rec2, rec3, rec4, rec5, rec6]

@@ -46,9 +46,12 @@ SELECTION_POLICY, SELECTION_RM = "sft_small", "rm_accurate"
 # criterion): there its Spearman is 0.87, but off-policy accuracy alone, which takes three values over these RMs (1 for
 # r_G and the perfect-accuracy RM), ranks the pairs slightly better (0.89); full mode asserts both. On an AVX-512
 # machine (2026-12-01; the world is trained on the machine, so its quick draw differs) the quick Spearman is 0.77:
-# quick mode relaxes the >= 0.8 criterion too, with that reason in its JSON.
+# quick mode relaxes the >= 0.8 criterion too, with that reason in its JSON. In full mode on that machine the score
+# (0.802) ranks the 22 pairs no better than on-policy accuracy alone (0.812), where on the first machine it led every
+# single property (0.896 against 0.878 and 0.834): recorded, not asserted (the validation section gives both).
 EXPECTED_FAILURES = {("prompt_selection_speedup", "seeds where top-variance beats random, minus all seeds"),
                      ("fig3_policy_dependent", "distinct gold-best RMs over policies (RLOO)"),
+                     ("teacher_score_validation", "Spearman(score) minus Spearman(on-policy accuracy alone)"),
                      # the bandit: the 100 % on-policy BT RM teaches fastest under all three policies
                      ("bandit_fig3_policy_dependent", "distinct gold-best RMs over policies (RLOO)")}
 
@@ -287,6 +290,22 @@ fig
 
 # %%
 validation.round(3)
+
+# %% [markdown]
+# *On another CPU* (2026-12-01, an AVX-512 machine, full mode). The world and notebook 07's zoo are trained on the
+# machine, so there the 22 pairs are other models' runs. Spearman with the gold increase after epoch 1:
+#
+# | pairs | score | on-policy accuracy alone | off-policy accuracy alone | variance alone |
+# |---|---|---|---|---|
+# | first machine | 0.896 | 0.878 | 0.834 | −0.415 |
+# | AVX-512 machine | 0.802 | 0.812 | 0.750 | −0.612 |
+# | AVX-512, notebook 07's zoo retrained at seed 1 (probe) | 0.718 | 0.734 | 0.718 | −0.548 |
+#
+# At the notebook's seed the score meets ≥ 0.8 on both machines (asserted), on the second by 0.002; with the zoo
+# retrained at another seed it falls to 0.718. On the second machine on-policy accuracy alone ranks the pairs slightly
+# better (by 0.010 and 0.016), so "above each single property" held on the first machine only: that comparison is
+# recorded in the JSON, not asserted. At this scale the score adds little over on-policy accuracy; both rank the pairs
+# far better than variance alone, which ranks them the wrong way.
 
 # %% [markdown]
 # *Where the score's derivation does not hold (probe, 2026-11-30, not used).* The score assumes that a step moves each

@@ -262,17 +262,6 @@ def test_table1_criteria_store_a_quick_relaxation_only_in_quick_mode():
         T.check_table1(record, properties, quick_relaxed={"perfect-acc varience": "typo"})
 
 
-def test_fig4_criterion_stores_a_quick_relaxation_only_in_quick_mode():
-    from rmlab.figures import FigureRecord
-
-    for quick in (True, False):
-        record = FigureRecord("demo", notebook="demo", seed=0, quick=quick)
-        T.check_fig4(record, {"n_follow": 3}, quick_relaxed="small pools")
-        (criterion,) = record.criteria
-        assert (criterion["value"], criterion["passed"]) == (3, False)
-        assert criterion.get("quick_relaxed") == ("small pools" if quick else None)
-
-
 def test_table1_spearman_exactly_at_its_threshold_passes():
     """A Spearman of exactly -0.8 over the five zoo RMs (sum of squared rank differences 36) meets "<= -0.8";
     scipy alone returns -0.7999999999999999 for these variances (a pool-size probe's zoo)."""

@@ -584,21 +584,18 @@ def check_fig2(record, runs: pd.DataFrame) -> None:
                      gold[epoch][TRAINED].min() - gold.loc[PERFECT, epoch], ">", 0)
 
 
-def check_table2(record, table2: pd.DataFrame, *, quick_relaxed: str | None = None) -> None:
+def check_table2(record, table2: pd.DataFrame) -> None:
     """Issue 12's Table 2 criteria on ``table2`` (:func:`correlations` of the non-GT teachers' measures with their
-    increases after epoch 1): Pearson(variance, proxy increase) > 0.8 and Pearson(variance, gold increase) > 0.
-    ``quick_relaxed``: why quick mode may miss the first (see :meth:`FigureRecord.check`)."""
+    increases after epoch 1): Pearson(variance, proxy increase) > 0.8 and Pearson(variance, gold increase) > 0."""
     record.check("Pearson(variance, proxy increase @1)", table2.loc["Reward variance", ("proxy_increase", "pearson")],
-                 ">", 0.8, quick_relaxed=quick_relaxed)
+                 ">", 0.8)
     record.check("Pearson(variance, gold increase @1)", table2.loc["Reward variance", ("gold_increase", "pearson")],
                  ">", 0)
 
 
-def check_fig4(record, efficiency: dict, *, quick_relaxed: str | None = None) -> None:
-    """Issue 12's Figure 4 criterion on ``efficiency`` (:func:`kl_efficiency`): >= 4 RMs follow the claim.
-    ``quick_relaxed``: why quick mode may miss it (see :meth:`FigureRecord.check`)."""
-    record.check("RMs whose KL follows off-policy accuracy", efficiency["n_follow"], ">=", 4,
-                 quick_relaxed=quick_relaxed)
+def check_fig4(record, efficiency: dict) -> None:
+    """Issue 12's Figure 4 criterion on ``efficiency`` (:func:`kl_efficiency`): >= 4 RMs follow the claim."""
+    record.check("RMs whose KL follows off-policy accuracy", efficiency["n_follow"], ">=", 4)
 
 
 def table2_correlations(properties: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
