@@ -173,6 +173,31 @@ fig
 pd.DataFrame(best)
 
 # %% [markdown]
+# *Teachers that are accurate on one task only (probe, 2026-12-02, AVX-512 machine, not used).* Could the best teacher
+# change with the policy if the teachers differ in *where* they are flat rather than in how flat they are? Two more
+# perfectly accurate teachers: r_G on the prompts of one task, with every other prompt flattened as the
+# perfect-accuracy RM flattens its half (`only sort`, `only reverse`). This grid's RLOO (2 epochs, seeds 0–2), under
+# its three policies and notebook 07's `sft_full`. Gold increase after epoch 2:
+#
+# | policy | r_G | perfect-accuracy RM | only `reverse` | only `sort` |
+# |---|---|---|---|---|
+# | `sft_small` | +0.103 | +0.073 | +0.072 | +0.033 |
+# | `sft_noisy` | +0.088 | +0.060 | +0.030 | +0.041 |
+# | `instruct` | +0.096 | +0.067 | +0.050 | +0.023 |
+# | `sft_full` | +0.077 | +0.066 | +0.048 | −0.001 |
+#
+# Per task, each one-task teacher raises its own task faster than r_G in 7 of 8 cells (`reverse` +0.123 to +0.159
+# against r_G's +0.081 to +0.125; `sort` +0.131 to +0.174 against +0.096 to +0.150, except under `sft_noisy`: +0.075
+# against +0.092) and lowers the other task in 7 of 8 (`sort` −0.036 to −0.110 under `only reverse`, `reverse`
+# −0.049 to −0.084 under `only sort`; +0.028 under `sft_noisy`). What RLOO learns on one task undoes part of the
+# other, the same trade that lets notebook 07's BT RMs, which judge `sort` and not `reverse`, lower `reverse`.
+# Every policy starts with headroom on both tasks (mean gold on `sort` 0.11–0.25, on `reverse` −0.01 to 0.13, out of
+# 1), so the teachers do not trade places between policies: r_G is the best teacher under all four and the
+# perfect-accuracy RM the best of the others (under `sft_small` by 0.0005, far inside the seeds' spread). A reversal
+# like the paper's would need policies whose headroom lies in different places; the world's policies are SFT'd on the
+# same demonstrations in different amounts.
+
+# %% [markdown]
 # ## Prompt selection by reward variance
 #
 # Rank the RL prompts by the within-prompt variance that `rm_accurate` induces under `sft_small`

@@ -827,6 +827,10 @@ fig
 # Yes ≻ No's, 0.976 (No ≻ Yes 0.934); every same-family pair with $y^+$ Yes or No has κ 0.70–0.74. The SFT on canonical
 # answers made Yes and No the geometric near-synonyms (the two words trained into one slot), and that pair displaces:
 # the paper's mechanism, with the "synonyms" this world's SFT made, not English's.
+# *``instruct`` with this section's SFT phase* (probe, 2026-12-02, AVX-512 machine, not used: the protocol above with
+# ``instruct`` for ``sft_full``). The family SFT spreads the mass again: $\pi(y^+)$ starts DPO at 0.05–0.11 (mean
+# per pair), and the stable shares are No ≻ Never 1, Sure ≻ Yes 1 and Yes ≻ No 4 of 10; the geometry's pairs on these
+# models, Yeah ≻ Yes and Never ≻ No, 0 of 10.
 # A world-side remedy would mean new World v2 models with another head, which changes every notebook's numbers, so
 # none is applied. Section 3 took 57–69 s in full mode and 19–23 s in quick mode with no cached run (one thread, the
 # machine loaded, load ≈ 2.5–4; before the geometry's pairs were added: 36 s and 13 s under the same load), 3 s with
