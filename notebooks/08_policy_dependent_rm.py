@@ -196,6 +196,18 @@ pd.DataFrame(best)
 # perfect-accuracy RM the best of the others (under `sft_small` by 0.0005, far inside the seeds' spread). A reversal
 # like the paper's would need policies whose headroom lies in different places; the world's policies are SFT'd on the
 # same demonstrations in different amounts.
+#
+# *Policies SFT'd without one task (probe, 2026-12-02, not used).* So two policies were SFT'd from the world's base as
+# `sft_full` is (2,000 demonstration prompts of the world's demonstrator, no noise), one without the `reverse`
+# demonstrations and one without the `sort` ones (120 steps), and trained by this grid's RLOO with r_G, the
+# perfect-accuracy RM, `noisy_gold`, `rm_accurate` and `rm_noisy`. Their headroom does differ: mean gold before RL on
+# `sort` / `reverse` 0.419 / −0.276 for the policy without `reverse`, −0.083 / 0.192 for the one without `sort`. Gold
+# increase after epoch 2 (seeds 0–2), without `reverse` / without `sort`: r_G +0.160 / +0.133, the perfect-accuracy
+# RM +0.105 / +0.126, `noisy_gold` +0.062 / +0.041, `rm_accurate` +0.048 / +0.044, `rm_noisy` −0.102 / −0.099. Under
+# the policy without `sort`, `rm_accurate` raises `sort` faster than any other teacher, r_G included (+0.169 against
+# +0.144), but lowers `reverse` (−0.025), so over all prompts it trails; r_G is again the best teacher under both, and
+# the perfect-accuracy RM the best of the others. Neither policy is near the ceiling of the task it was taught (0.42
+# and 0.19 of 1), so r_G and the perfect-accuracy RM, which judge both tasks, still gain on both.
 
 # %% [markdown]
 # ## Prompt selection by reward variance
