@@ -39,7 +39,8 @@ SELECTION_POLICY, SELECTION_RM = "sft_small", "rm_accurate"
 # passed=False in the figures' JSON, not asserted; every other criterion is asserted. Measured in both modes (full:
 # notebook 07's world, pools of 10,000 pairs). Both modes: r_G itself (GT, one of the teachers) raises the gold reward
 # most under every policy, and the perfect-accuracy RM comes second under every policy (full: +0.050 to +0.066 after 2
-# epochs), so without r_G, as the paper's Figure 3 ranks (proxy RMs only), there is still one best RM (best_proxy_rm);
+# epochs on the first machine, +0.060 to +0.073 on an AVX-512 one), so without r_G, as the paper's Figure 3 ranks
+# (proxy RMs only), there is still one best RM (best_proxy_rm);
 # the prompt-selection RM, rm_accurate, barely moves the gold reward under sft_small (full: -0.05 to +0.04 after 40
 # steps), so top variance beats random prompts in 2 of 3 seeds (quick: 1 of 2). Quick mode validates the teacher score
 # on this notebook's grid only, 12 pairs (full mode adds notebook 07's seven teachers, 22 pairs, and asserts the >= 20

@@ -827,10 +827,27 @@ fig
 # Yes ≻ No's, 0.976 (No ≻ Yes 0.934); every same-family pair with $y^+$ Yes or No has κ 0.70–0.74. The SFT on canonical
 # answers made Yes and No the geometric near-synonyms (the two words trained into one slot), and that pair displaces:
 # the paper's mechanism, with the "synonyms" this world's SFT made, not English's.
+#
 # *``instruct`` with this section's SFT phase* (probe, 2026-12-02, AVX-512 machine, not used: the protocol above with
 # ``instruct`` for ``sft_full``). The family SFT spreads the mass again: $\pi(y^+)$ starts DPO at 0.05–0.11 (mean
 # per pair), and the stable shares are No ≻ Never 1, Sure ≻ Yes 1 and Yes ≻ No 4 of 10; the geometry's pairs on these
-# models, Yeah ≻ Yes and Never ≻ No, 0 of 10.
+# models, Yeah ≻ Yes and Never ≻ No, 0 of 10. A gentler SFT phase (one epoch, two RMSprop updates) leaves more of
+# ``instruct``'s prior. Mean $\pi(y^+)$ at the start of DPO, then stable shares of 10 for Yes ≻ No / No ≻ Never /
+# Sure ≻ Yes / the geometry's Yeah ≻ Yes and Negative ≻ No:
+#
+# | SFT phase | DPO rate | $\pi(y^+)$ at the start | stable shares | unstable runs of No ≻ Never |
+# |---|---|---|---|---|
+# | 1 epoch at 1e-4 | 1e-3 | 0.24 / 0.27 / 0.03 / 0.02 / 0.03 | 4 / 2 / 0 / 0 / 0 | 4 |
+# | 1 epoch at 1e-4 | 1e-4 | the same | 7 / 0 / 0 / 0 / 0 | 1 |
+# | 1 epoch at 3e-5 | 1e-3 | 0.47 / 0.52 / 0.006 / 0.007 / 0.009 | 8 / 4 / 0 / 0 / 0 | 5 |
+#
+# Yes ≻ No, the pair the SFT on canonical answers made geometric near-synonyms, displaces most. No ≻ Never sends its
+# mass where the paper's OLMo run does: "Yes" is among the top gainers at the trough in 9 of 10 runs at 1e-4 (mean
+# drop 0.11, $\pi$(No) 0.65 → 0.54), 7 and 2 of 10 in the other two rows. After the gentlest SFT its drops reach
+# 0.2 in 4 of its 5 stable runs (the paper, which drops unstable runs, would report 4 of 5), but half its runs are
+# unstable, and Sure ≻ Yes and the geometry's pairs cannot displace at all: their $y^+$ starts at 0.03 or less and
+# peaks at 0.03 or less (means per pair), because ``instruct``'s prior puts almost no mass on the non-canonical words.
+#
 # A world-side remedy would mean new World v2 models with another head, which changes every notebook's numbers, so
 # none is applied. Section 3 took 57–69 s in full mode and 19–23 s in quick mode with no cached run (one thread, the
 # machine loaded, load ≈ 2.5–4; before the geometry's pairs were added: 36 s and 13 s under the same load), 3 s with
