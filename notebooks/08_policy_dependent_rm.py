@@ -39,8 +39,8 @@ SELECTION_POLICY, SELECTION_RM = "sft_small", "rm_accurate"
 # passed=False in the figures' JSON, not asserted; every other criterion is asserted. Measured in both modes (full:
 # notebook 07's world, pools of 10,000 pairs). Both modes: r_G itself (GT, one of the teachers) raises the gold reward
 # most under every policy, and the perfect-accuracy RM comes second under every policy (full: +0.050 to +0.066 after 2
-# epochs on the first machine, +0.060 to +0.073 on an AVX-512 one), so without r_G, as the paper's Figure 3 ranks
-# (proxy RMs only), there is still one best RM (best_proxy_rm);
+# epochs on the first machine; +0.060 to +0.073 on an AMD EPYC without AVX-512, a third CPU), so without r_G, as the
+# paper's Figure 3 ranks (proxy RMs only), there is still one best RM (best_proxy_rm);
 # the prompt-selection RM, rm_accurate, barely moves the gold reward under sft_small (full: -0.05 to +0.04 after 40
 # steps), so top variance beats random prompts in 2 of 3 seeds (quick: 1 of 2). Quick mode validates the teacher score
 # on this notebook's grid only, 12 pairs (full mode adds notebook 07's seven teachers, 22 pairs, and asserts the >= 20
@@ -174,11 +174,11 @@ fig
 pd.DataFrame(best)
 
 # %% [markdown]
-# *Teachers that are accurate on one task only (probe, 2026-12-02, AVX-512 machine, not used).* Could the best teacher
-# change with the policy if the teachers differ in *where* they are flat rather than in how flat they are? Two more
-# perfectly accurate teachers: r_G on the prompts of one task, with every other prompt flattened as the
-# perfect-accuracy RM flattens its half (`only sort`, `only reverse`). This grid's RLOO (2 epochs, seeds 0–2), under
-# its three policies and notebook 07's `sft_full`. Gold increase after epoch 2:
+# *Teachers that are accurate on one task only (probe, 2026-12-02, not used; on a third CPU, an AMD EPYC without
+# AVX-512, which trains its own world).* Could the best teacher change with the policy if the teachers differ in *where*
+# they are flat rather than in how flat they are? Two more perfectly accurate teachers: r_G on the prompts of one task,
+# with every other prompt flattened as the perfect-accuracy RM flattens its half (`only sort`, `only reverse`). This
+# grid's RLOO (2 epochs, seeds 0–2), under its three policies and notebook 07's `sft_full`. Gold increase after epoch 2:
 #
 # | policy | r_G | perfect-accuracy RM | only `reverse` | only `sort` |
 # |---|---|---|---|---|

@@ -828,12 +828,12 @@ fig
 # answers made Yes and No the geometric near-synonyms (the two words trained into one slot), and that pair displaces:
 # the paper's mechanism, with the "synonyms" this world's SFT made, not English's.
 #
-# *``instruct`` with this section's SFT phase* (probe, 2026-12-02, AVX-512 machine, not used: the protocol above with
-# ``instruct`` for ``sft_full``). The family SFT spreads the mass again: $\pi(y^+)$ starts DPO at 0.05–0.11 (mean
-# per pair), and the stable shares are No ≻ Never 1, Sure ≻ Yes 1 and Yes ≻ No 4 of 10; the geometry's pairs on these
-# models, Yeah ≻ Yes and Never ≻ No, 0 of 10. A gentler SFT phase (one epoch, two RMSprop updates) leaves more of
-# ``instruct``'s prior. Mean $\pi(y^+)$ at the start of DPO, then stable shares of 10 for Yes ≻ No / No ≻ Never /
-# Sure ≻ Yes / the geometry's Yeah ≻ Yes and Negative ≻ No:
+# *``instruct`` with this section's SFT phase* (probe, 2026-12-02, not used, on an AMD EPYC without AVX-512, which
+# trains its own world: the protocol above with ``instruct`` for ``sft_full``). The family SFT spreads the mass again:
+# $\pi(y^+)$ starts DPO at 0.05–0.11 (mean per pair), and the stable shares are No ≻ Never 1, Sure ≻ Yes 1 and Yes ≻ No
+# 4 of 10; the geometry's pairs on these models, Yeah ≻ Yes and Never ≻ No, 0 of 10. A gentler SFT phase (one epoch, two
+# RMSprop updates) leaves more of ``instruct``'s prior. Mean $\pi(y^+)$ at the start of DPO, then stable shares of 10
+# for Yes ≻ No / No ≻ Never / Sure ≻ Yes / the geometry's Yeah ≻ Yes and Negative ≻ No:
 #
 # | SFT phase | DPO rate | $\pi(y^+)$ at the start | stable shares | unstable runs of No ≻ Never |
 # |---|---|---|---|---|

@@ -108,8 +108,8 @@ def rho_coefficients(W: np.ndarray, target: Response, response: Response) -> np.
     against ``response`` (v): [K, L], each in [-2, 2].
 
     >>> W = np.zeros((3, 2)); one = lambda t: Response(np.array([t]), np.ones((1, 2)), np.ones(2))
-    >>> float(rho_coefficients(W, one(0), one(0))[0, 0]), round(float(rho_coefficients(W, one(0), one(1))[0, 0]), 6)
-    (0.6666666666666666, -0.333333)
+    >>> [round(float(rho_coefficients(W, one(0), one(t))[0, 0]), 6) for t in (0, 1)]   # 1 - 1/3 and 0 - 1/3
+    [0.666667, -0.333333]
     """
     def centred(r: Response) -> np.ndarray:
         out = -np.exp(log_softmax(r.states @ W.T))
