@@ -26,13 +26,12 @@ BROWSER_RUN_ALL_TEST = "test_run_all_shows_each_figure_once_and_the_explorer_red
 
 
 def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if hasattr(item, "output_timeout"):
-            item.output_timeout = NBVAL_OUTPUT_TIMEOUT_S
+    nbval_cells = [item for item in items if hasattr(item, "output_timeout")]
+    for cell in nbval_cells:
+        cell.output_timeout = NBVAL_OUTPUT_TIMEOUT_S
     run_in_browser = {Path(item.callspec.params["path"]) for item in items
                       if getattr(item, "originalname", None) == BROWSER_RUN_ALL_TEST}
-    twice = [item for item in items if hasattr(item, "output_timeout") and Path(item.path) in run_in_browser]
+    twice = {cell for cell in nbval_cells if Path(cell.path) in run_in_browser}
     if twice:
-        config.hook.pytest_deselected(items=twice)
-        skipped = set(twice)
-        items[:] = [item for item in items if item not in skipped]
+        config.hook.pytest_deselected(items=list(twice))
+        items[:] = [item for item in items if item not in twice]
