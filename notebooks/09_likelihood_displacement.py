@@ -801,6 +801,27 @@ fig
 # world. Shares: No ≻ Never 3, Sure ≻ Yes 4 of 10; the geometry's Yeah ≻ Sure 1 and Never ≻ Nope 3 of 10; Yes ≻ No
 # 2 of 10. The free-feature rate was positive in all 50 runs.
 #
+# *A corpus that uses the answer words more as English does* (probe, 2026-12-02, an AVX-512 machine, not used; two
+# corpus options written for it and removed after). Two guesses at why the world's same-family pairs do not displace
+# where SmolLM2's No ≻ no does. First, after a world question the corpus only ever writes one answer word, whereas a
+# real LM can also start a sentence there; SmolLM2's No ≻ no sent its mass to sentence openers. Second, every word
+# of a family is equally frequent, whereas English answers mostly "Yes" or "No". That would give those two a shared
+# direction that "Never" and "Sure" lack, the direction along which the paper's catastrophic gainer moves ("Yes" for
+# No ≻ Never). Each guess became a default-size world, run through this section's protocol unchanged by one script
+# (10 runs per pair, same seeds and SFT phase). On this machine's default world the script gives No ≻ Never 4,
+# Sure ≻ Yes 2, the geometry's Yeah ≻ Absolutely 0 and Never ≻ Nope 1, and Yes ≻ No 2 of 10.
+#
+# | corpus change | No ≻ Never | Sure ≻ Yes | geometry's pairs | Yes ≻ No |
+# |---|---|---|---|---|
+# | half its questions answered with a sentence ("the dog is not fast .") | 3 | 2 | Yeah ≻ Absolutely 1, Never ≻ No 1 | 2 |
+# | 60 % of its answers the canonical Yes / No | 4 | 2 | Yeah ≻ Yes 1, Never ≻ No 0 | 2 |
+#
+# Shares are stable drops ≥ 0.2 out of 10 runs. With sentence answers the gainers are still nouns, commas and
+# ``<eos>``, not the sentence's "the". With canonical answers, words of the other family are among the top gainers
+# in a few runs (Sure ≻ Yes: Nah, no, No; Yes ≻ No: Never, no, Nah), but so they are on the default world (Sure ≻ Yes:
+# Negative, Nope, Nah). In both worlds $\pi(y^+)$ still starts at 0.05–0.10 after the SFT phase and peaks at
+# 0.17–0.37 on average over a pair's runs, so few drops can reach 0.2. No near-synonym pair gets a majority in either.
+#
 # *Every world policy as the start, no SFT phase (probe, not used).* The same DPO runs (10 prompts per pair, 100 steps,
 # RMSprop) from each of the world's five policies as built. Per cell: stable drops ≥ 0.2, of 10 runs, for No ≻ Never /
 # Sure ≻ Yes / the best of six more same-family pairs (Yes ≻ yes, Yes ≻ Sure, Yes ≻ Yeah, No ≻ no, No ≻ Nope,
