@@ -373,6 +373,21 @@ pd.concat({kind: pd.DataFrame({"on-acc (ties ½)": experiment.properties_by_task
 #   - r_G gained +0.123.
 #   So a task the RMs can judge makes the variance-gold correlation positive, but flattening half the prompts costs
 #   only a quarter of r_G's speed here, so the less accurate RMs still fall below the perfect-accuracy RM.
+#   *The same with this notebook's pools* (probe, 2026-12-02, not used). This notebook ran in full mode with
+#   `reverse` removed from its RL and evaluation prompts (320 and 64 remain), its RMs trained on 6,000 pairs. It ran on
+#   an AVX-512 machine, which trains the same zoo as the 2026-12-01 one in the world section (off-policy accuracies
+#   equal to three decimals).
+#   - Passed: both Table 1 orderings (variance −0.8, off-policy accuracy 0.9) and Pearson(variance, gold increase @1),
+#     +0.703.
+#   - Figure 2's margins were −0.003 and −0.019. After epoch 1 the 0 % RM gained +0.049 against the perfect-accuracy
+#     RM's +0.052. The other four trained RMs gained +0.068 to +0.081, and r_G +0.074.
+#   - Failed: Pearson(variance, proxy increase @1), 0.738, and Figure 4 (0 of 6 RMs follow).
+#   - With `reverse`, on the same zoo: variance ordering −0.2, gold Pearson −0.56, proxy Pearson 0.68, Figure 2 −0.050,
+#     Figure 4 0 of 6.
+#
+#   So `reverse`, the task the trained RMs cannot judge, is what turns the gold correlation negative. Without it,
+#   Figure 2 is a tie, not a pass: the prompts the perfect-accuracy RM flattens still learn from the others. Its
+#   flattened held-out prompts gained +0.062 after epoch 1, its kept ones +0.045.
 # - *Where prompts share no skill, flattening does stop learning (probe, not used).* Each of the world's 48 yes/no
 #   questions ("question : is the dog big ? >") asks one fact, so what RLOO learns on one does not answer another. A
 #   probe ran this notebook's RLOO (the zoo of World v2's pools, same settings and seeds 0–2, from `sft_full`; responses
