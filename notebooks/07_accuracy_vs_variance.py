@@ -388,6 +388,10 @@ pd.concat({kind: pd.DataFrame({"on-acc (ties ½)": experiment.properties_by_task
 #   So `reverse`, the task the trained RMs cannot judge, is what turns the gold correlation negative. Without it,
 #   Figure 2 is a tie, not a pass: the prompts the perfect-accuracy RM flattens still learn from the others. Its
 #   flattened held-out prompts gained +0.062 after epoch 1, its kept ones +0.045.
+#
+#   Notebook 08 ran on the same probe's prompts and zoo and did worse than with `reverse`. One RM was gold-best under
+#   all three policies. Top variance beat random prompts in 0 of 3 seeds, and the teacher score's Spearman over the 22
+#   pairs was 0.745, below 0.8. That is why neither notebook drops `reverse`.
 # - *Where prompts share no skill, flattening does stop learning (probe, not used).* Each of the world's 48 yes/no
 #   questions ("question : is the dog big ? >") asks one fact, so what RLOO learns on one does not answer another. A
 #   probe ran this notebook's RLOO (the zoo of World v2's pools, same settings and seeds 0–2, from `sft_full`; responses

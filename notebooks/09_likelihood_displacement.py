@@ -33,6 +33,7 @@ WORLD_MODEL = "sft_full"
 WORLD_RUNS = 3 if QUICK else 10       # prompts (runs) per pair in the toy world
 WORLD_STEPS, WORLD_LR = 100, 1e-3   # DPO steps per run and RMSprop rate (SFT and DPO)
 WORLD_SFT_EPOCHS, WORLD_SFT_BATCH = 3, 32   # the SFT phase: every yes/no question, answers drawn from their family
+TABLE1_WORLD_OPTIONS = dict(answer_word_contexts=0.1)   # section 3's world: answer words in contexts of their own too
 POOL_PAIRS = 200 if QUICK else 1000   # pairs of the similarity pool for the displacement predictor
 POOL_LR, POOL_BATCH = 1e-4, 8         # one DPO epoch (RMSprop) on them, from WORLD_MODEL
 REAL_SET_PAIRS = 4 if QUICK else 48   # SmolLM2 pairs for the predictor's real-model panel (one per prompt)
@@ -519,7 +520,19 @@ fig
 # 100 DPO steps each (the paper's Table 1 length), RMSprop at 1e-3 for both phases (3 epochs of SFT, batch 32: six
 # updates).
 #
-# *Settings tried (default world, 10 runs per pair; share of stable drops ≥ 0.2 for No ≻ Never / Sure ≻ Yes /
+# **The world of this section: answer words with contexts of their own** (since 2026-12-02). World v2 as built writes
+# its answer words only in the answer slot, so the words of a family are exact distributional synonyms. Their output
+# embeddings come out nearly parallel (κ 0.93–1.05 for the pairs run here), and on those models no near-synonym pair
+# displaced in most runs. Every probe of that world is kept below, marked "World v2 as built". In English, "never",
+# "sure" or "certainly" also occur outside answers. So this section builds World v2 with one option changed
+# (``TABLE1_WORLD_OPTIONS``): 10 % of the pretraining documents are sentences that give each answer word a speaker of
+# its own, "the pig said Sure ." (``answer_word_sentence``). The rest of the world, the SFT phase and the DPO protocol
+# are unchanged, and section 4 keeps World v2 as built. With the option, κ for the paper's pairs falls to 0.49–0.59
+# (SmolLM2: 0.40–0.46). DPO now lifts $\pi(y^+)$ from 0.08–0.11 to peaks of 0.72–0.96 on average, close to the paper's
+# 0.65–0.99 "from" values; as built, 0.14–0.38 on the same machine. The share 0.1 was the first value tried. The others
+# tried after it are listed below with their results, and 0.1 was kept.
+#
+# *Settings tried (World v2 as built, 10 runs per pair; share of stable drops ≥ 0.2 for No ≻ Never / Sure ≻ Yes /
 # Yes ≻ No).* The previous round's setting — one SFT step on the run's own $(x, y^+)$ at 1e-3, prompts drawn
 # regardless of truth — gave 0.5 / 0.5 / 0.6 on its prompt sample (seed 0) but 0.4 / 0.2 / 0.3 and 0.3 / 0.0 / 0.1
 # on two other samples; RMSprop's first update moves every weight by ~10x the rate, and after that one step
@@ -541,15 +554,16 @@ fig
 
 # %%
 WORLD_CANDIDATES = AFFIRM + NEGATE + HEDGE + SPACE_VARIANTS   # the answer tokens whose geometry is ranked
-world = build_world(quick_config(SEED) if QUICK else WorldConfig(seed=SEED), progress=False)
-world_model, world_tokenizer = load_causal_lm(world.models[WORLD_MODEL])
-yes_no = pd.read_json(world.datasets["yes_no_questions"], lines=True)
+world = build_world(quick_config(SEED) if QUICK else WorldConfig(seed=SEED), progress=False)   # World v2 as built
+table1_world = build_world(world.config.replace(**TABLE1_WORLD_OPTIONS), progress=False)
+table1_model, table1_tokenizer = load_causal_lm(table1_world.models[WORLD_MODEL])
+yes_no = pd.read_json(table1_world.datasets["yes_no_questions"], lines=True)
 world_sft = SFTConfig(epochs=WORLD_SFT_EPOCHS, batch_size=WORLD_SFT_BATCH, optimizer="rmsprop", lr=WORLD_LR,
                       max_grad_norm=None, seed=SEED)
 families = [AFFIRM if truth else NEGATE for truth in yes_no["truth"]]
-sft_models = [family_sft(world_model, world_tokenizer, yes_no["prompt"].tolist(), families,
+sft_models = [family_sft(table1_model, table1_tokenizer, yes_no["prompt"].tolist(), families,
                          dataclasses.replace(world_sft, seed=SEED + run), seed=SEED + run) for run in range(WORLD_RUNS)]
-world_ranking = pd.DataFrame(mean_pair_geometry([candidate_pair_geometry(model, world_tokenizer, WORLD_CANDIDATES)
+world_ranking = pd.DataFrame(mean_pair_geometry([candidate_pair_geometry(model, table1_tokenizer, WORLD_CANDIDATES)
                                                  for model, _ in sft_models]))
 PAPER_PAIRS = [("Yes", "No"), ("No", "Never"), ("Sure", "Yes")]
 GEOMETRY_PAIRS = near_synonym_choice(world_ranking.to_dict("records"), AFFIRM + NEGATE)
@@ -570,9 +584,9 @@ world_dpo = DPOConfig(lr=WORLD_LR, steps=WORLD_STEPS, optimizer="rmsprop")
 def world_pair_runs(dpo, *, sft_phase=True):
     """One cached run per pair of WORLD_PAIRS and run number (DPO's seed), from that run's SFT-phase model, or
     from WORLD_MODEL itself without the SFT phase."""
-    return [cached_single_prompt_run(f"{world.models[WORLD_MODEL]}+{sft_models[run][1]}" if sft_phase
-                                     else str(world.models[WORLD_MODEL]), sft_models[run][0] if sft_phase
-                                     else world_model, world_tokenizer, prompt, chosen, rejected, sft_steps=0,
+    return [cached_single_prompt_run(f"{table1_world.models[WORLD_MODEL]}+{sft_models[run][1]}" if sft_phase
+                                     else str(table1_world.models[WORLD_MODEL]), sft_models[run][0] if sft_phase
+                                     else table1_model, table1_tokenizer, prompt, chosen, rejected, sft_steps=0,
                                      sft_lr=WORLD_LR, dpo=dataclasses.replace(dpo, seed=run))
             for chosen, rejected in WORLD_PAIRS for run, prompt in enumerate(world_prompts[chosen])]
 
@@ -580,13 +594,13 @@ def world_pair_runs(dpo, *, sft_phase=True):
 world_runs = world_pair_runs(world_dpo)
 world_table = pd.DataFrame([run_summary(r) for r in world_runs])
 world_pair_table = pd.DataFrame(pair_summary(world_runs))
-world_geometry = pd.DataFrame({f"{c}/{r}": unembedding_geometry(sft_models[0][0], world_tokenizer, c, r)
+world_geometry = pd.DataFrame({f"{c}/{r}": unembedding_geometry(sft_models[0][0], table1_tokenizer, c, r)
                                for c, r in WORLD_PAIRS}).T                    # after the first run's SFT
 world_features = pd.DataFrame([{"pair": f"{c} ≻ {r}", "run": run,
-                                **free_feature_rate(sft_models[run][0], world_tokenizer, prompt, c, r)}
+                                **free_feature_rate(sft_models[run][0], table1_tokenizer, prompt, c, r)}
                                for c, r in WORLD_PAIRS for run, prompt in enumerate(world_prompts[c])])
 world_thm5 = pd.DataFrame([{"pair": f"{c} ≻ {r}", "run": run,
-                            **first_step_gainer_spearman(sft_models[run][0], world_tokenizer, prompt, c, r)}
+                            **first_step_gainer_spearman(sft_models[run][0], table1_tokenizer, prompt, c, r)}
                            for c, r in WORLD_PAIRS for run, prompt in enumerate(world_prompts[c])])
 display(world_pair_table.round(3), world_geometry.round(3),  # noqa: F821
         world_features.groupby("pair", sort=False).agg(
@@ -607,13 +621,14 @@ real_gainers = pd.DataFrame(gainers_by_step(real_runs))
 display(world_gainers, real_gainers)  # noqa: F821
 
 # %% [markdown]
-# *Measured (2026-11-30, full mode, 10 runs per pair):* $y^+$ is among the three top gainers at step 5 in 9 of 10 runs
-# of Yes ≻ No and No ≻ Never (checklist passes), but only in 3, 4 and 3 of 10 for Sure ≻ Yes, Yeah ≻ Absolutely and
-# Never ≻ Nope (fails, recorded), where ``<eos>``, food nouns and language-B words gain first. By step 100, Sure,
-# Yeah and Never are among the top gainers in 6, 5 and 5 of 10. On SmolLM2 (3 runs each, step 5): No ≻ Never and
-# Yes ≻ No list $y^+$ and its space and case twins in every run (No, ĠNo, Ġno; Yes, ĠYes, Ġyes), as the paper's
-# Tables 4–12 do; No ≻ no lists neither No nor no, but "Not" in 3 runs and **"Yes" in 2**, the opposite answer:
-# the paper's catastrophic gainer, at step 5. Quick mode (3 runs, the quick world): 2, 1, 2, 1 and 1 of 3.
+# *Measured on World v2 as built (2026-11-30, full mode, 10 runs per pair; this section's world: after the figure):*
+# $y^+$ is among the three top gainers at step 5 in 9 of 10 runs of Yes ≻ No and No ≻ Never (checklist passes), but only
+# in 3, 4 and 3 of 10 for Sure ≻ Yes, Yeah ≻ Absolutely and Never ≻ Nope (fails, recorded), where ``<eos>``, food nouns
+# and language-B words gain first. By step 100, Sure, Yeah and Never are among the top gainers in 6, 5 and 5 of 10. On
+# SmolLM2 (3 runs each, step 5): No ≻ Never and Yes ≻ No list $y^+$ and its space and case twins in every run (No, ĠNo,
+# Ġno; Yes, ĠYes, Ġyes), as the paper's Tables 4–12 do; No ≻ no lists neither No nor no, but "Not" in 3 runs and **"Yes"
+# in 2**, the opposite answer: the paper's catastrophic gainer, at step 5. Quick mode (3 runs, the quick world): 2, 1,
+# 2, 1 and 1 of 3.
 
 # %% [markdown]
 # **The paper's Tables 2–3: without the SFT phase, and with IPO** (the checklist: descriptive, no pass threshold).
@@ -631,27 +646,27 @@ table2_3 = pd.concat({"Table 1 (SFT, DPO)": pd.DataFrame(pair_summary(world_runs
 table2_3[["pair", "runs", "displaced", "unstable", "start", "drop", "from", "to"]].round(3)
 
 # %% [markdown]
-# *Measured (2026-11-30, full mode; shares of 10 runs displaced stably by ≥ 0.2, in the order Yes ≻ No, No ≻ Never,
-# Sure ≻ Yes, Yeah ≻ Absolutely, Never ≻ Nope):* with the SFT phase and DPO (Table 1) 0.3, 0.3, 0.1, 0.0, 0.2. Without
-# it (Table 2): 0.0, 0.0, 0.0, 0.1, 0.2, with the loss rising at some step in 5, 7, 2, 3 and 5 of the 10 runs, and
-# with catastrophic gainers for Never ≻ Nope ("Yes" and "Absolutely" each among the top three in 3 runs). With IPO
-# (Table 3): 0.5, 0.2, 0.1, 0.0, 0.2; Yes ≻ No, the opposite pair, displaces most. No near-synonym pair displaces in
-# most runs in any of the three.
+# *Measured on World v2 as built (2026-11-30, full mode; shares of 10 runs displaced stably by ≥ 0.2, in the order Yes ≻
+# No, No ≻ Never, Sure ≻ Yes, Yeah ≻ Absolutely, Never ≻ Nope):* with the SFT phase and DPO (Table 1) 0.3, 0.3, 0.1,
+# 0.0, 0.2. Without it (Table 2): 0.0, 0.0, 0.0, 0.1, 0.2, with the loss rising at some step in 5, 7, 2, 3 and 5 of the
+# 10 runs, and with catastrophic gainers for Never ≻ Nope ("Yes" and "Absolutely" each among the top three in 3 runs).
+# With IPO (Table 3): 0.5, 0.2, 0.1, 0.0, 0.2; Yes ≻ No, the opposite pair, displaces most. No near-synonym pair
+# displaces in most runs in any of the three.
 
 # %% [markdown]
 # Above: per pair, the share of runs displaced (stable, ≥ 0.2) and the tokens that gained the most in the most runs
 # (``token (runs)``; "benign" = same answer family as $y^+$, "catastrophic" = another family or a hedge, "other" = not
 # an answer word; the world's function word ``sure`` counts as affirm). Last table: the unconstrained-features reading
-# of each run's start — the median $\|h\|$ of the prompt's last hidden state, $\|W_{y^+}\|$, $\pi(y^+)$ at DPO's step
-# 0, and in how many runs Thm 4's rate of $\ln\pi(y^+)$ with the model's own $h$ and $W$ as the free parameters is
-# negative (``free_feature_rate``). Last: Thm 5 in this network (the checklist's "Thm 5 in the toy LM", Spearman
-# > 0.9): per pair, the median over the runs of the Spearman correlation between each other token's alignment
+# of each run's start — the median $\|h\|$ of the prompt's last hidden state, $\|W_{y^+}\|$, $\pi(y^+)$ at DPO's step 0,
+# and in how many runs Thm 4's rate of $\ln\pi(y^+)$ with the model's own $h$ and $W$ as the free parameters is negative
+# (``free_feature_rate``). Last: Thm 5 in this network (the checklist's "Thm 5 in the toy LM", Spearman > 0.9): per
+# pair, the median over the runs of the Spearman correlation between each other token's alignment
 # $\langle W_z, W_{y^+} - W_{y^-}\rangle$ and the change of $\ln\pi(z)$ after one small SGD step of DPO
 # (``first_step_gainer_spearman``; exactly 1 in the unconstrained-features model), and the cosine between the last
-# hidden state's change and $W_{y^+} - W_{y^-}$ (1 there). Measured (full mode): medians 0.71–0.81 per pair, 0.77
-# over all 50 runs; cosines 0.70–0.82. The network moves $h$ through its body's Jacobian, 35–45° off the direction
-# the theorem's free $h$ takes, so the alignment ranks the gainers well but not as tightly as the checklist's 0.9.
-# Recorded as failed in `table1_displacement_world`.
+# hidden state's change and $W_{y^+} - W_{y^-}$ (1 there). Measured on World v2 as built (full mode): medians 0.71–0.81 per pair, 0.77 over all 50 runs;
+# cosines 0.70–0.82. The network moves $h$ through its body's Jacobian, 35–45° off the direction the theorem's free $h$
+# takes, so the alignment ranks the gainers well but not as tightly as the checklist's 0.9. Recorded as failed in
+# `table1_displacement_world`.
 #
 # **Where the first DPO step moves $\ln\pi(y^+)$: the head or the body.** RMSprop updates every weight from its own
 # gradient, so one step can be split exactly: applied to the output embedding alone (``head``: y+'s and y-'s own
@@ -666,7 +681,7 @@ first_step_dpo = {WORLD_MODEL: world_dpo,
 with single_torch_thread():
     first_step = pd.DataFrame(
         [{"model": WORLD_MODEL, "pair": f"{c} ≻ {r}", "run": run,
-          **first_step_change_by_part(sft_models[run][0], world_tokenizer, prompt, c, r,
+          **first_step_change_by_part(sft_models[run][0], table1_tokenizer, prompt, c, r,
                                       dpo=dataclasses.replace(first_step_dpo[WORLD_MODEL], seed=run))}
          for c, r in WORLD_PAIRS for run, prompt in enumerate(world_prompts[c])]
         + [{"model": REAL_MODEL, "pair": f"{c} ≻ {r}", "run": 0,
@@ -680,7 +695,8 @@ first_step.groupby(["model", "pair"], sort=False).agg(
     all_below_0=("all", lambda x: int((x < 0).sum()))).round(3)
 
 # %% [markdown]
-# *Measured (2026-11-30; changes of $\ln\pi(y^+)$ in the first step, median over the runs, range in brackets):*
+# *Measured on World v2 as built (2026-11-30; changes of $\ln\pi(y^+)$ in the first step, median over the runs, range in
+# brackets; this section's world: after the figure):*
 #
 # | model, pair | $\pi(y^+)$ before | head part | body part | body part < 0 | whole step < 0 |
 # |---|---|---|---|---|---|
@@ -718,7 +734,8 @@ runs_of = {f"{c} ≻ {r}": [x for x in world_runs if (x["chosen"], x["rejected"]
 world_fraction = {pair: displaced_fraction(runs) for pair, runs in runs_of.items()}
 rec_world = FigureRecord("table1_displacement_world", notebook="09_likelihood_displacement", seed=SEED, quick=QUICK)
 fig = plot_runs(world_runs, title=f"toy world ({WORLD_MODEL} + SFT on all questions): DPO, RMSprop lr {WORLD_LR:g}")
-rec_world.add_data(model=WORLD_MODEL, world=str(world.path), pairs=WORLD_PAIRS, runs=world_runs,
+rec_world.add_data(model=WORLD_MODEL, world=str(table1_world.path), world_options=TABLE1_WORLD_OPTIONS,
+                   pairs=WORLD_PAIRS, runs=world_runs,
                    table=world_table.to_dict("records"), displaced_fraction=world_fraction,
                    geometry=world_geometry.to_dict("index"), lr=WORLD_LR, steps=WORLD_STEPS,
                    sft={"config": world_sft.__dict__, "names": [name for _, name in sft_models],
@@ -754,7 +771,58 @@ for pair, passed in world_checks.items():
 fig
 
 # %% [markdown]
-# *Measured (2026-11-29, World v2, torch 2.13.0; share = runs whose $\pi(y^+)$ fell stably by ≥ 0.2):*
+# *Measured on this section's world (2026-12-02, full mode, an AVX-512 machine, 10 runs per pair).* The world is World
+# v2 with ``answer_word_contexts=0.1``. Displaced = runs whose $\pi(y^+)$ fell stably by ≥ 0.2; unstable = runs whose
+# loss rose at some step. Start, peak and trough are means over the runs (peak → trough of each run's largest drop):
+#
+# | pair | κ (mean over the SFT draws) | $\pi(y^+)$: start, peak → trough | displaced | unstable |
+# |---|---|---|---|---|
+# | Yes ≻ No (control) | 0.58 | 0.085, 0.91 → 0.53 | 5 of 10 | 1 |
+# | **No ≻ Never** | 0.49 | 0.081, 0.96 → 0.56 | **4 of 10** | 4 |
+# | Sure ≻ Yes | 0.59 | 0.085, 0.91 → 0.64 | 6 of 10 | 1 |
+# | Absolutely ≻ Yeah (the geometry's choice) | 0.74 | 0.112, 0.85 → 0.31 | 9 of 10 | 0 |
+# | Nope ≻ Nah (the geometry's choice) | 0.70 | 0.087, 0.72 → 0.19 | 7 of 10 | 3 |
+#
+# - **The criterion.** Three of the four near-synonym pairs displace in most runs; No ≻ Never does in 4 of 10, so the
+#   criterion fails (recorded, not asserted). Four of its runs were unstable. The paper drops such runs and would count
+#   4 of 6; this notebook keeps the stricter share, as on the world as built.
+# - **Peaks like the paper's.** DPO first lifts $\pi(y^+)$ from about 0.08 to 0.72–0.96 (the paper's "from" values:
+#   0.65–0.99); the peak comes after step 0 in every run of every pair. $y^+$ is among the three top gainers at step 5
+#   in 9–10 of 10 runs of every pair (as built: 3–4 of 10 for three pairs).
+# - **Where the mass goes.** Mostly to tokens that are not answer words: nouns ("rope", "snake", "bike"), "means",
+#   ``<eos>`` and language-B words. An answer word of the other family is among the top gainers in one run each of
+#   No ≻ Never ("Certainly") and Sure ≻ Yes ("no"). The paper's catastrophic gainers stay rare here.
+# - **The checklist's other Table 1 items.** Similar pairs should displace more than Yes ≻ No: mean stable drop minus
+#   Yes ≻ No's is +0.137 and +0.091 for the geometry's pairs (pass), −0.005 for No ≻ Never and −0.110 for Sure ≻ Yes
+#   (fail, recorded). Thm 5 in the toy LM: median Spearman 0.83 (0.77–0.87 per pair; cosines 0.80–0.85), below the
+#   checklist's 0.9 (recorded; as built 0.77). Thm 4's free-feature rate is still positive in all 50 runs
+#   (‖h‖ ≈ 11.9).
+# - **The first step now lifts through the body.** Medians per pair: head part +0.65 to +0.70, body part +1.80 to +2.37;
+#   no run's body part or whole step is below 0. As built, the head's push was as large as the body's part.
+# - **Tables 2–3** (shares of 10 for Yes ≻ No, No ≻ Never, Sure ≻ Yes, Absolutely ≻ Yeah, Nope ≻ Nah): without the SFT
+#   phase 4, 4, 3, 7, 9; with IPO after it 3, 1, 7, 8, 8.
+# - **Quick mode** (the quick world with the same option, 3 runs): No ≻ Never 2, Sure ≻ Yes 3, the geometry's
+#   Certainly ≻ yes 3 and Never ≻ Nope 2 of 3, so the criterion passes there; Yes ≻ No 1 of 3.
+#
+# *Other shares of answer-word sentences* (probe, 2026-12-02, same machine, not used). A script made the same calls on
+# worlds built with other values of the option; the geometry's pairs were picked by the same rule in each world.
+# Displaced runs of 10:
+#
+# | ``answer_word_contexts`` | κ: Yes/No, No/Never, Sure/Yes | No ≻ Never | Sure ≻ Yes | the geometry's pairs | Yes ≻ No |
+# |---|---|---|---|---|---|
+# | 0 (World v2 as built) | 0.97, 0.93, 1.00 | 4 | 2 | Yeah ≻ Absolutely 0, Never ≻ Nope 1 | 2 |
+# | 0.05 | 0.66, 0.61, 0.74 | 8 | 7 | Yes ≻ yes 6, no ≻ Nah 7 | 8 |
+# | **0.1 (this section)** | 0.58, 0.49, 0.59 | 4 | 6 | Absolutely ≻ Yeah 9, Nope ≻ Nah 7 | 5 |
+# | 0.2 | 0.52, 0.61, 0.63 | 9 | 6 | Sure ≻ yes 7, Nope ≻ no 6 | 4 |
+#
+# At 0.05 and at 0.2 all four near-synonym pairs displace in most runs; at 0.1 No ≻ Never does not. The notebook keeps
+# 0.1, the value chosen before any of these runs: switching to a share after seeing which one passes would be tuning
+# the setting to the criterion. What the sweep shows is that the effect does not hinge on the share: once the answer
+# words have contexts of their own, every near-synonym pair displaces in 4 to 9 of 10 runs, against 0 to 4 of 10 on
+# the world as built. No ≻ Never's 4 of 10 at 0.1 sits at the low end of that range.
+
+# %% [markdown]
+# *Measured on World v2 as built (2026-11-29, torch 2.13.0; share = runs whose $\pi(y^+)$ fell stably by ≥ 0.2):*
 #
 # | | geometry rank in its family (mean κ over the SFT draws) | full: default world, 10 runs | quick: quick world, 3 runs |
 # |---|---|---|---|
@@ -869,10 +937,11 @@ fig
 # unstable, and Sure ≻ Yes and the geometry's pairs cannot displace at all: their $y^+$ starts at 0.03 or less and
 # peaks at 0.03 or less (means per pair), because ``instruct``'s prior puts almost no mass on the non-canonical words.
 #
-# A world-side remedy would mean new World v2 models with another head, which changes every notebook's numbers, so
-# none is applied. Section 3 took 57–69 s in full mode and 19–23 s in quick mode with no cached run (one thread, the
-# machine loaded, load ≈ 2.5–4; before the geometry's pairs were added: 36 s and 13 s under the same load), 3 s with
-# the runs cached.
+# On World v2 as built, a remedy in the models' head would have changed every notebook's numbers, so none was applied;
+# the option this section now uses changes only the corpus of its own world (its first paragraph). Section 3 took 57–69
+# s in full mode and 19–23 s in quick mode on the world as built with no cached run (one thread, the machine loaded,
+# load ≈ 2.5–4). On its own world (2026-12-02, idle AVX-512 machine, no cached run): 4 min 40 s in full mode, of which
+# the first cell, which builds that world, took 2 min 17 s; the whole notebook took 15 min 52 s.
 
 # %% [markdown]
 # ## 4. Which pairs will DPO displace? Figure `displacement_predictor`
@@ -896,6 +965,7 @@ fig
 # more than the ROC about whether a predictor's top-flagged pairs are the ones that fall.
 
 # %%
+world_model, world_tokenizer = load_causal_lm(world.models[WORLD_MODEL])     # World v2 as built
 pool = world.preferences("prefs_similarity_pool").shuffle(seed=SEED).select(range(POOL_PAIRS))
 pool_config = DPOConfig(lr=POOL_LR, batch_size=POOL_BATCH, epochs=1, optimizer="rmsprop", seed=SEED)
 world_panel = cached_predictor_panel(str(world.models[WORLD_MODEL]), world_model, world_tokenizer, pool.to_list(),

@@ -3,6 +3,7 @@
 import hashlib
 import json
 import random
+import re
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from rmlab.lm.load import numeric_versions
 from rmlab.world import GoldReward, WorldConfig, build_tokenizer, is_refusal, quick_config
 from rmlab.world.config import FORMAT_VERSION, KEYED_WHEN_SET
 from rmlab.world.data import distinct_task_prompts, harmful_split, make_corpus, off_policy_pairs, sample_prompts
-from rmlab.world.language import (AFFIRM, COMPLIANCE, HARMFUL_VERBS, LANGUAGE_B, NEGATE, OBJECTS, PROPERTIES,
+from rmlab.world.language import (AFFIRM, COMPLIANCE, HARMFUL_VERBS, HEDGE, LANGUAGE_B, NEGATE, OBJECTS, PROPERTIES,
                                   RARE_TASK, REFUSALS, SYNONYMS, TASK_KINDS, TOKEN_SHIFT, TOPICS, VOCABULARY,
                                   Demonstrator, make_facts, request_prompt, template_gold_pairs, to_language_b,
                                   token_edit_distance, with_synonyms)
@@ -145,8 +146,9 @@ def test_options_newer_than_the_format_leave_the_keys_of_older_worlds_alone():
     digest = hashlib.sha256(json.dumps({"format_version": FORMAT_VERSION, "versions": numeric_versions(),
                                         "config": payload}, sort_keys=True).encode()).hexdigest()[:12]
     assert base.key() == f"world-{digest}"
-    changed = {base.replace(rare_task_items=(2, 8)).key(), base.replace(count_reward="exact").key()}
-    assert len(changed) == 2 and base.key() not in changed
+    changed = {base.replace(rare_task_items=(2, 8)).key(), base.replace(count_reward="exact").key(),
+               base.replace(answer_word_contexts=0.1).key()}
+    assert len(changed) == 3 and base.key() not in changed
     variant = base.replace(rare_task_items=(2, 8), count_reward="exact")
     assert WorldConfig.from_dict(json.loads(json.dumps(variant.to_dict()))) == variant
 
@@ -154,10 +156,25 @@ def test_options_newer_than_the_format_leave_the_keys_of_older_worlds_alone():
 @pytest.mark.parametrize("change, words", [(dict(count_reward="close"), "count_reward must be one of"),
                                            (dict(rare_task_items=(0, 5)), "rare_task_items must be"),
                                            (dict(rare_task_items=(5, 9)), "rare_task_items must be"),
-                                           (dict(rare_task_items=(6, 3)), "rare_task_items must be")])
-def test_bad_rare_task_options_are_refused(change, words):
+                                           (dict(rare_task_items=(6, 3)), "rare_task_items must be"),
+                                           (dict(answer_word_contexts=1.0), "answer_word_contexts must be"),
+                                           (dict(answer_word_contexts=-0.1), "answer_word_contexts must be")])
+def test_bad_options_are_refused(change, words):
     with pytest.raises(UserError, match=words):
         WorldConfig(**change)
+
+
+def test_answer_words_can_have_contexts_of_their_own():
+    own_context = re.compile(r"the (\w+) said (\w+) \.")
+    plain = make_corpus(quick_config(), make_facts(0))
+    varied = make_corpus(quick_config().replace(answer_word_contexts=0.1), make_facts(0))
+    assert not [d for d in plain if own_context.fullmatch(d)]
+    own = [own_context.fullmatch(d).groups() for d in varied if own_context.fullmatch(d)]
+    assert 0.08 < len(own) / len(varied) < 0.12
+    speaker_of = {word: speaker for speaker, word in own}
+    assert set(speaker_of) == set(AFFIRM + NEGATE + HEDGE)
+    assert len(set(speaker_of.values())) == len(speaker_of)                 # a speaker of its own per word
+    assert all(speaker_of[word] == speaker for speaker, word in own)         # always the same one
 
 
 def test_tokenizer_round_trips_on_world_text(tmp_path):
@@ -165,6 +182,7 @@ def test_tokenizer_round_trips_on_world_text(tmp_path):
     tok = AutoTokenizer.from_pretrained(tmp_path)
     config = quick_config()
     texts = make_corpus(config, make_facts(0))[:2000]
+    texts += make_corpus(config.replace(answer_word_contexts=0.1), make_facts(0))[:500]
     rows = off_policy_pairs(config, make_facts(0), GoldReward(make_facts(0)), n_prompts=100, purpose="test")
     texts += [with_synonyms(r["chosen"]) for r in rows] + [to_language_b(r["prompt"]) for r in rows]
     for text in texts:

@@ -19,7 +19,8 @@ from rmlab.world.language import TOPICS
 FORMAT_VERSION = 3  # bump when the build code changes what a given configuration produces
 COUNT_REWARDS = ("graded", "exact")
 MAX_TOPIC_ITEMS = min(len(items) for items in TOPICS.values())   # a task prompt holds at most this many items
-KEYED_WHEN_SET = {"rare_task_items": None, "count_reward": "graded"}  # options newer than FORMAT_VERSION 3
+KEYED_WHEN_SET = {"rare_task_items": None, "count_reward": "graded",  # options newer than FORMAT_VERSION 3
+                  "answer_word_contexts": 0.0}
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class WorldConfig:
     held_out_topic_fraction: float = 0.1  # share of corpus task prompts on the held-out topic (LM knows it; RMs don't)
     language_b_fraction: float = 0.15    # share of task/question documents written in language B
     corpus_noise: float = 0.35           # demonstrator mistake rate in the pretraining corpus (a broad base LM)
+    answer_word_contexts: float = 0.0    # share of corpus documents using one answer word in a context of its own
     # model (GPT-NeoX, Pythia's architecture, untied unembedding)
     d_model: int = 64
     n_layers: int = 2
@@ -102,6 +104,8 @@ class WorldConfig:
     def __post_init__(self):
         if self.count_reward not in COUNT_REWARDS:
             raise UserError(f"count_reward must be one of {COUNT_REWARDS}, got {self.count_reward!r}")
+        if not 0.0 <= self.answer_word_contexts < 1.0:
+            raise UserError(f"answer_word_contexts must be in [0, 1), got {self.answer_word_contexts!r}")
         if self.rare_task_items is not None:
             low, high = self.rare_task_items
             if not 1 <= low <= high <= MAX_TOPIC_ITEMS:

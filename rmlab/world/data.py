@@ -10,8 +10,8 @@ import random
 
 from rmlab.world.config import WorldConfig
 from rmlab.world.gold import GoldReward
-from rmlab.world.language import (AFFIRM, HARMFUL_VERBS, HELD_OUT_TOPIC, NEGATE, OBJECTS, RARE_TASK,
-                                  TASKS, Demonstrator, free_text, parse_prompt, request_prompt,
+from rmlab.world.language import (AFFIRM, HARMFUL_VERBS, HELD_OUT_TOPIC, NEGATE, OBJECTS, RARE_TASK, TASKS,
+                                  Demonstrator, answer_word_sentence, free_text, parse_prompt, request_prompt,
                                   sample_prompt, to_language_b, words)
 
 PROMPT_FAMILIES = ("tasks", "questions", "requests")
@@ -103,12 +103,16 @@ def yes_no_questions(facts: dict) -> list[dict]:
 def make_corpus(config: WorldConfig, facts: dict) -> list[str]:
     """The pretraining documents: demonstrations of every family written by a noisy demonstrator (some on the
     held-out topic, some in language B, a few of the rare task) and free-text sentences, in the proportions of
-    ``config.family_mix``."""
+    ``config.family_mix``; with ``config.answer_word_contexts`` > 0, that share of the documents replaced by
+    :func:`answer_word_sentence`."""
     rng = rng_for(config, "corpus")
     demo = Demonstrator(facts, noise=config.corpus_noise)
     names, weights = zip(*config.family_mix)
     docs = []
     for family in rng.choices(names, weights=weights, k=config.corpus_docs):
+        if config.answer_word_contexts and rng.random() < config.answer_word_contexts:
+            docs.append(answer_word_sentence(rng))
+            continue
         if family == "free_text":
             docs.append(free_text(rng, facts))
             continue

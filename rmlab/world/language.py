@@ -13,7 +13,9 @@ one of the later experiments (see ``/work/shared/papers``):
     ``"question : is the dog fast ? >"`` -> one answer word. Two answer families, both in the same slot:
     AFFIRM (``Yes yes Sure Certainly Absolutely Yeah``) and NEGATE (``No no Never Nope Nah Negative``), plus hedges
     (``Maybe Perhaps``). The truth of each question comes from a seeded fact table. The variants ``_Yes``/``_No``
-    (the analog of a BPE tokenizer's ``Yes`` vs ``" Yes"``) occur only in free text.
+    (the analog of a BPE tokenizer's ``Yes`` vs ``" Yes"``) occur only in free text. By default the answer words
+    occur nowhere else; ``WorldConfig.answer_word_contexts`` adds sentences that give each its own context
+    (:func:`answer_word_sentence`).
 (c) **requests** (unintentional unalignment, arXiv 2410.08847 §6): ``"request : how do i steal the car ? >"``
     (8 harmful verbs x 20 objects); harmful verbs should be refused (refusal templates), benign verbs complied with
     (``sure , first find the car , then paint it .``). :func:`is_refusal` is the refusal detector.
@@ -300,6 +302,18 @@ class Demonstrator:
         if refuse:
             return rng.choice(REFUSALS)
         return COMPLIANCE.format(obj=obj, verb=verb)
+
+
+ANSWER_SPEAKERS = dict(zip(AFFIRM + NEGATE + HEDGE, TOPICS["animals"] + TOPICS["foods"]))
+
+
+def answer_word_sentence(rng: random.Random) -> str:
+    """A corpus sentence that uses one answer word in a context of its own: each word has its own speaker
+    (:data:`ANSWER_SPEAKERS`), ``the pig said Sure .``. English uses "never" or "sure" outside answers too; a corpus
+    that writes the words of a family only in the answer slot makes them exact distributional synonyms, whose output
+    embeddings end up nearly parallel (``WorldConfig.answer_word_contexts``)."""
+    word = rng.choice(AFFIRM + NEGATE + HEDGE)
+    return f"the {ANSWER_SPEAKERS[word]} said {word} ."
 
 
 def free_text(rng: random.Random, facts: dict[tuple[str, str], bool]) -> str:
