@@ -523,14 +523,14 @@ fig
 # **The world of this section: answer words with contexts of their own** (since 2026-12-02). World v2 as built writes
 # its answer words only in the answer slot, so the words of a family are exact distributional synonyms. Their output
 # embeddings come out nearly parallel (κ 0.93–1.05 for the pairs run here), and on those models no near-synonym pair
-# displaced in most runs. Every probe of that world is kept below, marked "World v2 as built". In English, "never",
-# "sure" or "certainly" also occur outside answers. So this section builds World v2 with one option changed
-# (``TABLE1_WORLD_OPTIONS``): 10 % of the pretraining documents are sentences that give each answer word a speaker of
-# its own, "the pig said Sure ." (``answer_word_sentence``). The rest of the world, the SFT phase and the DPO protocol
-# are unchanged, and section 4 keeps World v2 as built. With the option, κ for the paper's pairs falls to 0.49–0.59
-# (SmolLM2: 0.40–0.46). DPO now lifts $\pi(y^+)$ from 0.08–0.11 to peaks of 0.72–0.96 on average, close to the paper's
-# 0.65–0.99 "from" values; as built, 0.14–0.38 on the same machine. The share 0.1 was the first value tried. The others
-# tried after it are listed below with their results, and 0.1 was kept.
+# displaced in most runs. Every probe of that world is kept below (the "World v2 as built" paragraphs and the probes
+# after them). In English, "never", "sure" or "certainly" also occur outside answers. So this section builds World v2
+# with one option changed (``TABLE1_WORLD_OPTIONS``): 10 % of the pretraining documents are sentences that give each
+# answer word a speaker of its own, "the pig said Sure ." (``answer_word_sentence``). The rest of the world, the SFT
+# phase and the DPO protocol are unchanged, and section 4 keeps World v2 as built. With the option, κ for the paper's
+# pairs falls to 0.49–0.59 (SmolLM2: 0.40–0.46). DPO now lifts $\pi(y^+)$ from 0.08–0.11 to peaks of 0.72–0.96 on
+# average, close to the paper's 0.65–0.99 "from" values; as built, 0.14–0.38 on the same machine. The share 0.1 was the
+# first value tried. The others tried after it are listed below with their results, and 0.1 was kept.
 #
 # *Settings tried (World v2 as built, 10 runs per pair; share of stable drops ≥ 0.2 for No ≻ Never / Sure ≻ Yes /
 # Yes ≻ No).* The previous round's setting — one SFT step on the run's own $(x, y^+)$ at 1e-3, prompts drawn
