@@ -50,7 +50,8 @@ REAL_SET_BATCH = 4 if QUICK else 8    # one DPO epoch on them (RMSprop, lr REAL_
 #    unembedding $W$ both free), against the simulated gradient flow;
 # 2. runs the paper's Table 1 protocol (one prompt, single-token $y^+/y^-$, short SFT then DPO with RMSprop) on the
 #    real SmolLM2-135M-Instruct;
-# 3. runs the same protocol on the toy world's tiny models, 10 prompts per pair;
+# 3. runs the same protocol on the toy world's tiny models (World v2 with its answer words also in contexts of their
+#    own), 10 prompts per pair;
 # 4. predicts, before training, which pairs of a preference dataset DPO will displace (figure
 #    ``displacement_predictor``).
 
