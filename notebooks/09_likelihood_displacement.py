@@ -806,8 +806,8 @@ fig
 #   Certainly ≻ yes 3 and Never ≻ Nope 2 of 3, so the criterion passes there; Yes ≻ No 1 of 3.
 #
 # *Other shares of answer-word sentences* (probe, 2026-12-02, same machine, not used). A script made the same calls on
-# worlds built with other values of the option; the geometry's pairs were picked by the same rule in each world.
-# Displaced runs of 10:
+# worlds built with other values of the option and on one built from another seed; the geometry's pairs were picked by
+# the same rule in each world. Displaced runs of 10:
 #
 # | ``answer_word_contexts`` | κ: Yes/No, No/Never, Sure/Yes | No ≻ Never | Sure ≻ Yes | the geometry's pairs | Yes ≻ No |
 # |---|---|---|---|---|---|
@@ -815,12 +815,14 @@ fig
 # | 0.05 | 0.66, 0.61, 0.74 | 8 | 7 | Yes ≻ yes 6, no ≻ Nah 7 | 8 |
 # | **0.1 (this section)** | 0.58, 0.49, 0.59 | 4 | 6 | Absolutely ≻ Yeah 9, Nope ≻ Nah 7 | 5 |
 # | 0.2 | 0.52, 0.61, 0.63 | 9 | 6 | Sure ≻ yes 7, Nope ≻ no 6 | 4 |
+# | 0.1, another world draw (``seed=1``) | 0.62, 0.61, 0.62 | 8 | 7 | Sure ≻ yes 9, Nope ≻ No 7 | 6 |
 #
-# At 0.05 and at 0.2 all four near-synonym pairs displace in most runs; at 0.1 No ≻ Never does not. The notebook keeps
-# 0.1, the value chosen before any of these runs: switching to a share after seeing which one passes would be tuning
-# the setting to the criterion. What the sweep shows is that the effect does not hinge on the share: once the answer
-# words have contexts of their own, every near-synonym pair displaces in 4 to 9 of 10 runs, against 0 to 4 of 10 on
-# the world as built. No ≻ Never's 4 of 10 at 0.1 sits at the low end of that range.
+# At 0.05 and at 0.2 all four near-synonym pairs displace in most runs, and so they do at 0.1 in a world built from
+# another seed (the same option, everything else default); in this notebook's world (seed 0) at 0.1 No ≻ Never does not.
+# The notebook keeps 0.1, the value chosen before any of these runs: switching to a share after seeing which one passes
+# would be tuning the setting to the criterion. What the sweep shows is that the effect does not hinge on the share:
+# once the answer words have contexts of their own, every near-synonym pair displaces in 4 to 9 of 10 runs, against 0 to
+# 4 of 10 on the world as built. No ≻ Never's 4 of 10 at 0.1 sits at the low end of that range.
 
 # %% [markdown]
 # *Measured on World v2 as built (2026-11-29, torch 2.13.0; share = runs whose $\pi(y^+)$ fell stably by ≥ 0.2):*
