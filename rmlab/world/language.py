@@ -312,7 +312,7 @@ def answer_word_sentence(rng: random.Random) -> str:
     (:data:`ANSWER_SPEAKERS`), ``the pig said Sure .``. English uses "never" or "sure" outside answers too; a corpus
     that writes the words of a family only in the answer slot makes them exact distributional synonyms, whose output
     embeddings end up nearly parallel (``WorldConfig.answer_word_contexts``)."""
-    word = rng.choice(AFFIRM + NEGATE + HEDGE)
+    word = rng.choice(tuple(ANSWER_SPEAKERS))
     return f"the {ANSWER_SPEAKERS[word]} said {word} ."
 
 
