@@ -823,6 +823,26 @@ fig
 # would be tuning the setting to the criterion. What the sweep shows is that the effect does not hinge on the share:
 # once the answer words have contexts of their own, every near-synonym pair displaces in 4 to 9 of 10 runs, against 0 to
 # 4 of 10 on the world as built. No ≻ Never's 4 of 10 at 0.1 sits at the low end of that range.
+#
+# *Why No ≻ Never falls short here: not its unstable runs* (probe, 2026-12-02, same machine, not used). Four of its ten
+# runs had a loss that rose at some step, all within the first 15 steps, where RMSprop's early updates are largest (its
+# running average of squared gradients starts at 0). The same calls with DPO at a lower rate (the SFT phase unchanged
+# at 1e-3) made fewer runs unstable, and No ≻ Never displaced less, not more. Displaced runs of 10, unstable in
+# brackets:
+#
+# | DPO rate | Yes ≻ No | No ≻ Never | Sure ≻ Yes | Absolutely ≻ Yeah | Nope ≻ Nah |
+# |---|---|---|---|---|---|
+# | **1e-3 (this section)** | 5 (1) | 4 (4) | 6 (1) | 9 (0) | 7 (3) |
+# | 5e-4 | 6 (1) | 1 (2) | 9 (0) | 10 (0) | 6 (3) |
+# | 3e-4 | 6 (0) | 1 (2) | 10 (0) | 9 (1) | 8 (1) |
+#
+# At the lower rates No ≻ Never's $\pi(y^+)$ still peaks high (mean 0.86 and 0.94) but falls only 0.12 on average; the
+# mass goes to nouns ("rope", "nail", "rabbit"). In this world No and Never are the least aligned of the pairs run
+# (κ 0.49, below the control Yes ≻ No's 0.58). In Thm 4's rate the term $\langle W_{y^+}, W_{y^+} - W_{y^-}\rangle =
+# \|W_{y^+}\|^2 (1 - κ)$, which lifts $\ln\pi(y^+)$, grows as κ falls, and the phase diagram of section 1 needs κ
+# near 1 for a drop. Over the 15 pairs of the sweep's three option worlds (0.05, 0.1, 0.2), Spearman(κ, share displaced)
+# is 0.50: the two pairs with κ below 0.55 (this No ≻ Never, and Yes ≻ No at 0.2) are the two with the lowest share,
+# 4 of 10, but above that κ does not order the shares.
 
 # %% [markdown]
 # *Measured on World v2 as built (2026-11-29, torch 2.13.0; share = runs whose $\pi(y^+)$ fell stably by ≥ 0.2):*
