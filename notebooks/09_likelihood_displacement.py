@@ -843,6 +843,12 @@ fig
 # near 1 for a drop. Over the 15 pairs of the sweep's three option worlds (0.05, 0.1, 0.2), Spearman(κ, share displaced)
 # is 0.50: the two pairs with κ below 0.55 (this No ≻ Never, and Yes ≻ No at 0.2) are the two with the lowest share,
 # 4 of 10, but above that κ does not order the shares.
+#
+# *Twenty runs instead of ten* (probe, same calls with ``WORLD_RUNS = 20``: runs 0–9 are this section's, 10–19 new
+# prompts and SFT draws). Displaced runs of 20, unstable in brackets: Yes ≻ No 8 (3), No ≻ Never 5 (8),
+# Sure ≻ Yes 12 (2), Absolutely ≻ Yeah 15 (3), Nope ≻ Nah 15 (4). So No ≻ Never's 4 of 10 was not a bad draw of runs:
+# over 20 it displaces in a quarter of them, and in 5 of its 12 stable runs, so it would fail under the paper's
+# aggregation (stable runs only) too.
 
 # %% [markdown]
 # *Measured on World v2 as built (2026-11-29, torch 2.13.0; share = runs whose $\pi(y^+)$ fell stably by ≥ 0.2):*
