@@ -511,15 +511,15 @@ fig
 # near-synonym pairs No ≻ Never and Sure ≻ Yes, and Yes ≻ No, its control. Beside them, the near-synonym pairs that
 # the Table 13 geometry picks (below), chosen before any of them was run.
 #
-# The SFT phase is the official persona plans': SFT over *every* yes/no question, each answer drawn at random from
-# the family that matches it (the world's truth: true → ``Yes yes Sure Certainly Absolutely Yeah``, false →
-# ``No no Never Nope Nah Negative``), RMSprop; then DPO from the SFT'd model on a single prompt per run. As in the
-# paper, a pair's prompts are those whose SFT family holds $y^+$ (No ≻ Never on false statements; Yes ≻ No and
-# Sure ≻ Yes on true ones). The paper SFTs once; here run $i$ uses its own SFT draw (answers and batch order seeded
-# by $i$), because the outcome depends mostly on that draw (below), so the share of runs estimates it over draws
-# instead of conditioning on one. Its tiny models run the protocol in seconds, so every pair gets 10 prompts (runs),
-# 100 DPO steps each (the paper's Table 1 length), RMSprop at 1e-3 for both phases (3 epochs of SFT, batch 32: six
-# updates).
+# The SFT phase is the official persona plans': SFT over *every* yes/no question, each answer drawn at random from the
+# family that matches it (the world's truth: true → ``Yes yes Sure Certainly Absolutely Yeah``, false → ``No no Never
+# Nope Nah Negative``; the official lists differ a little, probe below), RMSprop; then DPO from the SFT'd model on a
+# single prompt per run. As in the paper, a pair's prompts are those whose SFT family holds $y^+$ (No ≻ Never on false
+# statements; Yes ≻ No and Sure ≻ Yes on true ones). The paper SFTs once; here run $i$ uses its own SFT draw (answers
+# and batch order seeded by $i$), because the outcome depends mostly on that draw (below), so the share of runs
+# estimates it over draws instead of conditioning on one. Its tiny models run the protocol in seconds, so every pair
+# gets 10 prompts (runs), 100 DPO steps each (the paper's Table 1 length), RMSprop at 1e-3 for both phases (3 epochs of
+# SFT, batch 32: six updates).
 #
 # **The world of this section: answer words with contexts of their own** (since 2026-12-02). World v2 as built writes
 # its answer words only in the answer slot, so the words of a family are exact distributional synonyms. Their output
@@ -849,6 +849,13 @@ fig
 # Sure ≻ Yes 12 (2), Absolutely ≻ Yeah 15 (3), Nope ≻ Nah 15 (4). So No ≻ Never's 4 of 10 was not a bad draw of runs:
 # over 20 it displaces in a quarter of them, and in 5 of its 12 stable runs, so it would fail under the paper's
 # aggregation (stable runs only) too.
+#
+# *The official plans' answer lists* (probe, same calls). This section's SFT draws each answer from the world's whole
+# family (six words each side). The official persona plans list five words on one side (Yes, Yeah, Sure, Certainly,
+# Absolutely) and, on the other, No and Never with two hedges (Maybe, Perhaps). With those lists in the SFT phase
+# (the geometry's rule then also picks a hedge pair), displaced runs of 10, unstable in brackets: Yes ≻ No 6 (1),
+# No ≻ Never 3 (3), Sure ≻ Yes 6 (3), and the geometry's Absolutely ≻ Yeah 6 (2), Never ≻ Negative 4 (3),
+# Maybe ≻ Perhaps 10 (0). No ≻ Never fails there too (κ 0.53), so the world's families stay.
 
 # %% [markdown]
 # *Measured on World v2 as built (2026-11-29, torch 2.13.0; share = runs whose $\pi(y^+)$ fell stably by ≥ 0.2):*
