@@ -839,10 +839,10 @@ fig
 # At the lower rates No ≻ Never's $\pi(y^+)$ still peaks high (mean 0.86 and 0.94) but falls only 0.12 on average; the
 # mass goes to nouns ("rope", "nail", "rabbit"). In this world No and Never are the least aligned of the pairs run
 # (κ 0.49, below the control Yes ≻ No's 0.58). In Thm 4's rate the term $\langle W_{y^+}, W_{y^+} - W_{y^-}\rangle =
-# \|W_{y^+}\|^2 (1 - κ)$, which lifts $\ln\pi(y^+)$, grows as κ falls, and the phase diagram of section 1 needs κ
-# near 1 for a drop. Over the 15 pairs of the sweep's three option worlds (0.05, 0.1, 0.2), Spearman(κ, share displaced)
-# is 0.50: the two pairs with κ below 0.55 (this No ≻ Never, and Yes ≻ No at 0.2) are the two with the lowest share,
-# 4 of 10, but above that κ does not order the shares.
+# \|W_{y^+}\|^2 (1 - κ)$, which lifts $\ln\pi(y^+)$, grows as κ falls, and in section 1's phase diagram the smaller κ,
+# the larger the part of $W^-$ off $W^+$ a drop needs. Over the 15 pairs of the sweep's three option worlds (0.05, 0.1,
+# 0.2), Spearman(κ, share displaced) is 0.50: the two pairs with κ below 0.55 (this No ≻ Never, and Yes ≻ No at 0.2)
+# are the two with the lowest share, 4 of 10, but above that κ does not order the shares.
 #
 # *Twenty runs instead of ten* (probe, same calls with ``WORLD_RUNS = 20``: runs 0–9 are this section's, 10–19 new
 # prompts and SFT draws). Displaced runs of 20, unstable in brackets: Yes ≻ No 8 (3), No ≻ Never 5 (8),
